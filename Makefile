@@ -1,0 +1,96 @@
+# hz3 — top-level build. One build folder (build/), one fragment per component
+# (<component>/<component>.mk) that adds its targets to the lists below.
+#
+#   make                 release library + tools + tests binaries
+#   make VARIANT=check   the variant's library under build/check/lib
+#   make test            install missing Debian packages, build, run every test
+#   make demo            the main job: a real workload on libhz3 vs glibc, watched by hz3top
+#   make V=1             show full commands
+#
+# Variants are compile-time only (the allocator reads no environment):
+#   release   default
+#   check     assertions, double-free / invalid-free detection, pattern fill
+#   noprobes  every USDT probe compiled out
+#   noptag    HZ3_SMALL_V2_PTAG_ENABLE=0: classify pointers through page headers (seed A/B)
+
+VARIANT ?= release
+VARIANTS := release check noprobes noptag
+ifeq ($(filter $(VARIANT),$(VARIANTS)),)
+$(error unknown VARIANT '$(VARIANT)'; choose one of: $(VARIANTS))
+endif
+
+BUILD   ?= build
+PREFIX  ?= /usr/local
+DESTDIR ?=
+
+# release lives at build/lib so `LD_PRELOAD=build/lib/libhz3.so` works; others in build/<variant>/lib.
+ifeq ($(VARIANT),release)
+VDIR := $(BUILD)
+else
+VDIR := $(BUILD)/$(VARIANT)
+endif
+
+CC      ?= gcc
+CXX     ?= g++
+CLANG   ?= clang
+BPFTOOL ?= bpftool
+
+ifeq ($(V),1)
+Q :=
+msg = @true
+else
+Q := @
+msg = @printf '  %-8s %s\n' $(1) $(2)
+endif
+
+WARN       := -Wall -Wextra -Wno-unused-parameter
+CXXSTD     := -std=c++20
+OPT        ?= -O2 -g
+
+# Targets each fragment appends to.
+ALL_TARGETS  :=
+TEST_BINS    :=
+CLEAN_EXTRA  :=
+
+.PHONY: all test test-check demo bench triage install clean format format-check deps \
+        deps-test deps-demo deps-bench lib variants
+all: lib
+
+include libhz3/libhz3.mk
+-include probes/probes.mk
+-include hz3top/hz3top.mk
+-include bench/bench.mk
+-include libhz3/tests/tests.mk
+
+all: $(ALL_TARGETS)
+
+# Every variant's library, for tests that compare them.
+variants:
+	$(Q)for v in $(VARIANTS); do $(MAKE) --no-print-directory VARIANT=$$v lib || exit 1; done
+
+deps deps-test:
+	$(Q)bash scripts/deps.sh test
+deps-demo:
+	$(Q)bash scripts/deps.sh demo
+deps-bench:
+	$(Q)bash scripts/deps.sh bench
+
+# `make test`: one command on a fresh Debian 12 machine. Installs what is missing, builds
+# every variant and tool, then runs scripts/run-tests.sh, which ends with "N passed, M failed".
+test: deps-test
+	$(Q)$(MAKE) --no-print-directory variants
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)BUILD=$(BUILD) bash scripts/run-tests.sh $(TESTS)
+
+demo: deps-demo
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)BUILD=$(BUILD) bash scripts/demo.sh
+
+clean:
+	rm -rf $(BUILD) $(CLEAN_EXTRA)
+
+FORMAT_SRC = $(shell git ls-files '*.cc' '*.h' '*.hpp' 2>/dev/null | grep -v '\.bpf\.')
+format:
+	clang-format -i $(FORMAT_SRC)
+format-check:
+	clang-format --dry-run --Werror $(FORMAT_SRC)

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# The test runner behind `make test`. Runs every test script (<component>/tests/t_*.sh), each
+# under a timeout, and counts the result lines they print:
+#   PASS: name            FAIL: name: why            SKIP: name: why
+# A script that exits non-zero without printing a FAIL, or prints no result at all, counts as one
+# failure. Ends with the line "N passed, M failed[, K skipped]"; exit status 1 if anything failed.
+# Usage: scripts/run-tests.sh [substring …]   (only scripts whose path contains a substring)
+set -u
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+export BUILD=${BUILD:-build}
+export HZ3_TOP=$top
+export HZ3_BUILD=$top/$BUILD
+export HZ3_LIB=$HZ3_BUILD/lib/libhz3.so
+export HZ3_LIB_CHECK=$HZ3_BUILD/check/lib/libhz3.so
+export HZ3_LIB_NOPROBES=$HZ3_BUILD/noprobes/lib/libhz3.so
+export HZ3_LIB_NOPTAG=$HZ3_BUILD/noptag/lib/libhz3.so
+export HZ3_BIN=$HZ3_BUILD/bin
+export HZ3_TBIN=$HZ3_BUILD/tests
+
+scripts=()
+for s in $(ls libhz3/tests/t_*.sh probes/tests/t_*.sh hz3top/tests/t_*.sh bench/tests/t_*.sh \
+             2>/dev/null | sort); do
+  if [ $# -eq 0 ]; then scripts+=("$s"); continue; fi
+  for f in "$@"; do case "$s" in *"$f"*) scripts+=("$s"); break ;; esac; done
+done
+
+pass=0 failn=0 skip=0
+failed=()
+logdir=$HZ3_BUILD/test-logs
+mkdir -p "$logdir"
+for s in "${scripts[@]}"; do
+  name=${s%.sh}; name=${name//\//_}
+  limit=$(sed -n 's/^# timeout: *\([0-9]*\).*/\1/p' "$s" | head -1)
+  limit=${limit:-600}
+  start=$(date +%s)
+  echo "== $s"
+  timeout -k 10 "$limit" bash "$s" > "$logdir/$name.log" 2>&1 </dev/null
+  rc=$?
+  grep -E '^(PASS|FAIL|SKIP): ' "$logdir/$name.log" | sed 's/^/   /'
+  p=$(grep -c '^PASS: ' "$logdir/$name.log"); f=$(grep -c '^FAIL: ' "$logdir/$name.log")
+  k=$(grep -c '^SKIP: ' "$logdir/$name.log")
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+    why="exit status $rc"; [ "$rc" -eq 124 ] && why="timed out after ${limit}s"
+    echo "   FAIL: $s: $why (log: $logdir/$name.log)"; tail -5 "$logdir/$name.log" | sed 's/^/      | /'
+    f=1
+  elif [ $((p + f + k)) -eq 0 ]; then
+    echo "   FAIL: $s: printed no result (log: $logdir/$name.log)"; f=1
+  fi
+  [ "$f" -gt 0 ] && failed+=("$s")
+  pass=$((pass + p)); failn=$((failn + f)); skip=$((skip + k))
+  echo "   ($(( $(date +%s) - start ))s)"
+done
+
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "failed scripts (logs in $logdir):"; printf '  %s\n' "${failed[@]}"
+fi
+if [ "$skip" -gt 0 ]; then
+  echo "$pass passed, $failn failed, $skip skipped"
+else
+  echo "$pass passed, $failn failed"
+fi
+[ "$failn" -eq 0 ]
