@@ -1,0 +1,476 @@
+// Arena reservation, the PageTagMap writes, and the page heap (see arena.h).
+#include "arena.h"
+
+#include <string.h>
+
+#include "hz3/hz3.h"
+#include "pal.h"
+#include "probes.h"
+
+extern "C" {
+// The descriptor tracers read from a live process (include/hz3/hz3.h).
+__attribute__((visibility("default"))) struct hz3_arena_desc hz3_arena_desc;
+}
+
+namespace hz3 {
+
+ArenaGlobals g_arena;  // zero until arena_init: every lookup misses
+
+namespace {
+
+constexpr size_t BUCKETS = 128;  // exact free lists for runs of 1..128 pages; one list above
+constexpr size_t COMMIT_STEP_PAGES = 8192;  // commit the arena 32 MiB at a time
+constexpr size_t DIRTY_MAX_PAGES = (size_t{HZ3_DIRTY_MAX_MIB} << 20) >> PAGE_SHIFT;
+
+Mutex g_init_lock;
+bool g_init_done;
+bool g_init_failed;
+
+// All state below is guarded by g_lock.
+Mutex g_lock;
+size_t g_npages;     // pages in the arena
+size_t g_hwm;        // pages ever handed out
+size_t g_committed;  // pages made read-write
+size_t g_dirty;      // pages in FREE_DIRTY runs
+size_t g_released;   // pages in FREE_RELEASED runs
+size_t g_free_runs;
+Span* g_free[2][BUCKETS + 1];  // [0] dirty, [1] released; index min(npages, BUCKETS+1)-1
+Span* g_lru_head;              // dirty runs, oldest first
+Span* g_lru_tail;
+
+// Span records come from metadata chunks and are recycled through a free list.
+Span* g_span_pool;
+char* g_meta_cur;
+char* g_meta_end;
+
+void* meta_alloc(size_t bytes) {
+  bytes = (bytes + 15) & ~size_t{15};
+  if (size_t(g_meta_end - g_meta_cur) < bytes) {
+    size_t chunk = bytes > (1u << 20) ? bytes : (1u << 20);
+    char* c = static_cast<char*>(Pal::map(chunk));
+    if (!c) return nullptr;
+    g_meta_cur = c;
+    g_meta_end = c + chunk;
+  }
+  void* p = g_meta_cur;
+  g_meta_cur += bytes;
+  return p;
+}
+
+Span* span_new() {
+  Span* s = g_span_pool;
+  if (s) {
+    g_span_pool = s->next;
+  } else {
+    s = static_cast<Span*>(meta_alloc(sizeof(Span)));
+    if (!s) return nullptr;
+  }
+  memset(s, 0, sizeof *s);
+  return s;
+}
+
+void span_delete(Span* s) {
+  s->state = SpanState::FREE_DIRTY;
+  s->tag = 0;
+  s->next = g_span_pool;
+  g_span_pool = s;
+}
+
+size_t idx_of(uintptr_t addr) { return (addr - g_arena.base) >> PAGE_SHIFT; }
+
+void map_set(size_t idx, Span* s) { __atomic_store_n(&g_arena.map[idx], s, __ATOMIC_RELAXED); }
+void tag_set(size_t idx, uint32_t t) { __atomic_store_n(&g_arena.tags[idx], t, __ATOMIC_RELAXED); }
+
+// A free run is findable from its neighbours through its first and last page-map entries.
+void map_ends(Span* s) {
+  size_t i = idx_of(s->start);
+  map_set(i, s);
+  map_set(i + s->npages - 1, s);
+}
+
+Span*& bucket(const Span* s) {
+  size_t b = s->npages > BUCKETS ? BUCKETS : s->npages - 1;
+  return g_free[s->state == SpanState::FREE_RELEASED][b];
+}
+
+void list_push(Span*& head, Span* s) {
+  s->prev = nullptr;
+  s->next = head;
+  if (head) head->prev = s;
+  head = s;
+}
+
+void list_remove(Span*& head, Span* s) {
+  if (s->prev) s->prev->next = s->next; else head = s->next;
+  if (s->next) s->next->prev = s->prev;
+  s->next = s->prev = nullptr;
+}
+
+void lru_append(Span* s) {
+  s->lru_next = nullptr;
+  s->lru_prev = g_lru_tail;
+  if (g_lru_tail) g_lru_tail->lru_next = s; else g_lru_head = s;
+  g_lru_tail = s;
+}
+
+void lru_remove(Span* s) {
+  if (s->lru_prev) s->lru_prev->lru_next = s->lru_next; else g_lru_head = s->lru_next;
+  if (s->lru_next) s->lru_next->lru_prev = s->lru_prev; else g_lru_tail = s->lru_prev;
+  s->lru_next = s->lru_prev = nullptr;
+}
+
+// Adds a free run (state FREE_DIRTY or FREE_RELEASED already set) to the free structures.
+void insert_free(Span* s) {
+  list_push(bucket(s), s);
+  map_ends(s);
+  g_free_runs++;
+  if (s->state == SpanState::FREE_DIRTY) {
+    g_dirty += s->npages;
+    lru_append(s);
+  } else {
+    g_released += s->npages;
+  }
+}
+
+void remove_free(Span* s) {
+  list_remove(bucket(s), s);
+  g_free_runs--;
+  if (s->state == SpanState::FREE_DIRTY) {
+    g_dirty -= s->npages;
+    lru_remove(s);
+  } else {
+    g_released -= s->npages;
+  }
+}
+
+Span* free_neighbour(size_t idx, SpanState state) {
+  if (idx >= g_hwm) return nullptr;
+  Span* n = g_arena.map[idx];
+  return n && n->state == state ? n : nullptr;
+}
+
+// Merges s (not yet inserted) with free neighbours of the same state, then inserts it. Runs of
+// different states are kept apart so "released" stays exact and dirty accounting stays honest.
+void coalesce_insert(Span* s) {
+  size_t i = idx_of(s->start);
+  if (i > 0) {
+    if (Span* l = free_neighbour(i - 1, s->state)) {
+      remove_free(l);
+      map_set(i - 1, nullptr);  // interior boundaries never keep stale records
+      map_set(i, nullptr);
+      s->start = l->start;
+      s->dirty_since_ms = l->dirty_since_ms > s->dirty_since_ms ? l->dirty_since_ms : s->dirty_since_ms;
+      s->npages += l->npages;
+      s->zeroed = s->zeroed && l->zeroed;
+      span_delete(l);
+      i = idx_of(s->start);
+    }
+  }
+  size_t r = i + s->npages;
+  if (Span* n = free_neighbour(r, s->state)) {
+    remove_free(n);
+    map_set(r - 1, nullptr);
+    map_set(r, nullptr);
+    s->npages += n->npages;
+    s->zeroed = s->zeroed && n->zeroed;
+    span_delete(n);
+  }
+  insert_free(s);
+}
+
+void release_run(Span* s) {
+  remove_free(s);
+  Pal::decommit(reinterpret_cast<void*>(s->start), size_t(s->npages) * PAGE_SIZE);
+  s->state = SpanState::FREE_RELEASED;
+  s->zeroed = true;
+  coalesce_insert(s);
+}
+
+// The bounded schedule: never more than DIRTY_MAX_PAGES resident-but-free (released down to
+// half of it, so a burst of frees pays one madvise per run, not one per free), and nothing
+// dirty for longer than the decay time. Runs on every page-heap free.
+void maybe_release(uint64_t now) {
+  if (g_dirty > DIRTY_MAX_PAGES) {
+    while (g_lru_head && g_dirty > DIRTY_MAX_PAGES / 2) release_run(g_lru_head);
+  }
+  while (g_lru_head && now - g_lru_head->dirty_since_ms >= HZ3_DIRTY_DECAY_MS)
+    release_run(g_lru_head);
+}
+
+// Cuts [s->start + off_pages, + npages) out of free run s; the rest goes back as free runs of
+// the same state. Returns the record for the cut-out part.
+Span* carve(Span* s, size_t off_pages, size_t npages) {
+  remove_free(s);
+  size_t total = s->npages;
+  SpanState st = s->state;
+  if (off_pages > 0) {
+    Span* head = span_new();
+    if (!head) {  // out of metadata: give up cleanly, nothing changed
+      insert_free(s);
+      return nullptr;
+    }
+    head->start = s->start;
+    head->npages = uint32_t(off_pages);
+    head->state = st;
+    head->zeroed = s->zeroed;
+    head->dirty_since_ms = s->dirty_since_ms;
+    s->start += off_pages * PAGE_SIZE;
+    s->npages = uint32_t(total - off_pages);
+    insert_free(head);
+  }
+  size_t rest = s->npages - npages;
+  if (rest > 0) {
+    Span* tail = span_new();
+    if (!tail) {
+      s->state = st;
+      coalesce_insert(s);
+      return nullptr;
+    }
+    tail->start = s->start + npages * PAGE_SIZE;
+    tail->npages = uint32_t(rest);
+    tail->state = st;
+    tail->zeroed = s->zeroed;
+    tail->dirty_since_ms = s->dirty_since_ms;
+    s->npages = uint32_t(npages);
+    insert_free(tail);
+  }
+  return s;
+}
+
+// Best fit among runs of one state that can hold npages at align_pages alignment.
+Span* find_fit(int released, size_t npages, size_t align_pages, size_t* off) {
+  size_t need = npages + align_pages - 1;
+  size_t first = (need > BUCKETS ? BUCKETS : need - 1);
+  Span* best = nullptr;
+  for (size_t b = first; b <= BUCKETS; b++) {
+    for (Span* s = g_free[released][b]; s; s = s->next) {
+      size_t mis = (idx_of(s->start) & (align_pages - 1));
+      size_t o = mis ? align_pages - mis : 0;
+      if (s->npages < npages + o) continue;
+      if (!best || s->npages < best->npages) {
+        best = s;
+        *off = o;
+      }
+      if (b < BUCKETS) break;  // exact-size bucket: any member is as good as another
+    }
+    if (best) return best;
+  }
+  return nullptr;
+}
+
+// Takes fresh pages from the top of the arena, committing in large steps.
+Span* grow(size_t npages, size_t align_pages) {
+  size_t start = (g_hwm + align_pages - 1) & ~(align_pages - 1);
+  if (start + npages > g_npages || start + npages < start) return nullptr;
+  size_t end = start + npages;
+  if (end > g_committed) {
+    size_t target = (end + COMMIT_STEP_PAGES - 1) / COMMIT_STEP_PAGES * COMMIT_STEP_PAGES;
+    if (target > g_npages) target = g_npages;
+    if (!Pal::commit(reinterpret_cast<void*>(g_arena.base + g_committed * PAGE_SIZE),
+                     (target - g_committed) * PAGE_SIZE))
+      return nullptr;
+    g_committed = target;
+  }
+  Span* s = span_new();
+  if (!s) return nullptr;
+  if (start > g_hwm) {  // alignment gap becomes a free (zeroed, never touched) run
+    Span* gap = span_new();
+    if (!gap) {
+      span_delete(s);
+      return nullptr;
+    }
+    gap->start = g_arena.base + g_hwm * PAGE_SIZE;
+    gap->npages = uint32_t(start - g_hwm);
+    gap->state = SpanState::FREE_RELEASED;
+    gap->zeroed = true;
+    g_hwm = start;
+    coalesce_insert(gap);
+  }
+  s->start = g_arena.base + start * PAGE_SIZE;
+  s->npages = uint32_t(npages);
+  s->zeroed = true;
+  g_hwm = end;
+  __atomic_store_n(&hz3_arena_desc.hwm_pages, uint64_t(g_hwm), __ATOMIC_RELAXED);
+  return s;
+}
+
+Span* alloc_run(size_t npages, size_t align_pages) {
+  if (g_arena.size == 0 || npages == 0 || npages > g_npages) return nullptr;
+  size_t off = 0;
+  for (int released = 0; released < 2; released++) {
+    if (Span* s = find_fit(released, npages, align_pages, &off)) return carve(s, off, npages);
+  }
+  return grow(npages, align_pages);
+}
+
+}  // namespace
+
+bool arena_init() {
+  LockGuard g(g_init_lock);
+  if (g_init_done) return !g_init_failed;
+  g_init_done = true;
+  size_t size = size_t{HZ3_ARENA_GIB} << 30;
+  for (; size >= (size_t{HZ3_ARENA_MIN_MIB} << 20); size /= 2) {
+    size_t npages = size >> PAGE_SHIFT;
+    void* base = Pal::reserve(size);
+    if (!base) continue;
+    void* tags = Pal::map_sparse(npages * sizeof(uint32_t));
+    void* map = tags ? Pal::map_sparse(npages * sizeof(Span*)) : nullptr;
+    if (!map) {
+      if (tags) Pal::unmap(tags, npages * sizeof(uint32_t));
+      Pal::unmap(base, size);
+      continue;
+    }
+    Pal::name(base, size, "hz3-arena");
+    Pal::name(tags, npages * sizeof(uint32_t), "hz3-pagetags");
+    g_npages = npages;
+    g_arena.tags = static_cast<uint32_t*>(tags);
+    g_arena.map = static_cast<Span**>(map);
+    g_arena.base = uintptr_t(base);
+    hz3_arena_desc.version = HZ3_DESC_VERSION;
+    hz3_arena_desc.page_shift = PAGE_SHIFT;
+    hz3_arena_desc.base = uintptr_t(base);
+    hz3_arena_desc.size = size;
+    hz3_arena_desc.tags = uintptr_t(tags);
+    hz3_arena_desc.nclasses = NUM_CLASSES;
+    hz3_arena_desc.max_heaps = MAX_HEAPS;
+    static uint32_t class_size[NUM_BINS];
+    for (uint32_t c = 1; c < NUM_BINS; c++) class_size[c] = CLASSES[c].size;
+    hz3_arena_desc.class_size = uintptr_t(class_size);
+    // Publish last: a reader that sees size != 0 sees base, tags and map.
+    __atomic_store_n(&g_arena.size, uintptr_t(size), __ATOMIC_RELEASE);
+    __atomic_store_n(&hz3_arena_desc.magic, HZ3_DESC_MAGIC, __ATOMIC_RELEASE);
+    return true;
+  }
+  g_init_failed = true;
+  return false;
+}
+
+namespace page_heap {
+
+Span* alloc_small(uint32_t npages, uint32_t tag, uint32_t obj_size, uint32_t nobjs) {
+  LockGuard g(g_lock);
+  Span* s = alloc_run(npages, 1);
+  if (!s) return nullptr;
+  if constexpr (CHECK) {
+    s->alloc_bits = static_cast<uint64_t*>(meta_alloc((nobjs + 63) / 64 * 8));
+    if (!s->alloc_bits) {
+      s->state = SpanState::FREE_DIRTY;
+      s->dirty_since_ms = Pal::now_ms();
+      coalesce_insert(s);
+      return nullptr;
+    }
+    memset(s->alloc_bits, 0, (nobjs + 63) / 64 * 8);
+  }
+  s->state = SpanState::SMALL;
+  s->tag = tag;
+  s->used = 0;
+  s->free_list = nullptr;
+  s->bump = s->start;
+  s->bump_end = s->start + uintptr_t(obj_size) * nobjs;
+  size_t i = idx_of(s->start);
+  for (size_t k = 0; k < npages; k++) {
+    map_set(i + k, s);
+    tag_set(i + k, tag);
+  }
+  HZ3_PROBE(tag_set, (uint64_t)i, npages, tag_bin_field(tag), tag_owner_field(tag));
+  return s;
+}
+
+Span* alloc_large(size_t npages, size_t align_pages) {
+  LockGuard g(g_lock);
+  Span* s = alloc_run(npages, align_pages);
+  if (!s) return nullptr;
+  s->state = SpanState::LARGE;
+  s->tag = TAG_LARGE;
+  size_t i = idx_of(s->start);
+  map_ends(s);
+  tag_set(i, TAG_LARGE);
+  HZ3_PROBE(tag_set, (uint64_t)i, (uint32_t)npages, TAG_BIN_LARGE, TAG_OWNER_LARGE);
+  return s;
+}
+
+void free_span(Span* s) {
+  LockGuard g(g_lock);
+  size_t i = idx_of(s->start);
+  HZ3_PROBE(tag_clear, (uint64_t)i, s->npages, tag_bin_field(s->tag), tag_owner_field(s->tag));
+  if (s->state == SpanState::SMALL) {
+    for (size_t k = 0; k < s->npages; k++) {
+      tag_set(i + k, 0);
+      map_set(i + k, nullptr);
+    }
+    // The check variant's bitmap is metadata of a dead span: simply dropped with it (small).
+    s->alloc_bits = nullptr;
+  } else {
+    tag_set(i, 0);
+    map_set(i, nullptr);
+    map_set(i + s->npages - 1, nullptr);
+  }
+  s->tag = 0;
+  s->state = SpanState::FREE_DIRTY;
+  s->zeroed = false;
+  uint64_t now = Pal::now_ms();
+  s->dirty_since_ms = now;
+  coalesce_insert(s);
+  maybe_release(now);
+}
+
+bool grow_large(Span* s, size_t new_npages) {
+  LockGuard g(g_lock);
+  size_t extra = new_npages - s->npages;
+  size_t r = idx_of(s->start) + s->npages;
+  Span* n = r < g_hwm ? g_arena.map[r] : nullptr;
+  if (!n || (n->state != SpanState::FREE_DIRTY && n->state != SpanState::FREE_RELEASED) ||
+      n->npages < extra)
+    return false;
+  Span* got = carve(n, 0, extra);
+  if (!got) return false;
+  map_set(idx_of(s->start) + s->npages - 1, nullptr);
+  map_set(r, nullptr);
+  span_delete(got);
+  s->npages = uint32_t(new_npages);
+  map_ends(s);
+  return true;
+}
+
+void shrink_large(Span* s, size_t new_npages) {
+  LockGuard g(g_lock);
+  Span* tail = span_new();
+  if (!tail) return;  // keep the block whole; still correct
+  size_t i = idx_of(s->start);
+  map_set(i + s->npages - 1, nullptr);
+  tail->start = s->start + new_npages * PAGE_SIZE;
+  tail->npages = uint32_t(s->npages - new_npages);
+  s->npages = uint32_t(new_npages);
+  map_ends(s);
+  tail->state = SpanState::FREE_DIRTY;
+  uint64_t now = Pal::now_ms();
+  tail->dirty_since_ms = now;
+  coalesce_insert(tail);
+  maybe_release(now);
+}
+
+size_t release_all() {
+  LockGuard g(g_lock);
+  size_t pages = g_dirty;
+  while (g_lru_head) release_run(g_lru_head);
+  return pages * PAGE_SIZE;
+}
+
+void lock_for_fork() { g_lock.lock(); }
+void unlock_after_fork(bool child) {
+  if (child) {
+    g_lock.reset_after_fork();
+    g_init_lock.reset_after_fork();
+  } else {
+    g_lock.unlock();
+  }
+}
+
+Stats stats() {
+  LockGuard g(g_lock);
+  return {g_hwm, g_committed, g_dirty, g_released, g_free_runs};
+}
+
+}  // namespace page_heap
+}  // namespace hz3

@@ -1,0 +1,123 @@
+// The arena, its PageTagMap and the page heap.
+//
+// One range of address space is reserved once; every 4 KiB page in it has
+//   - a 32-bit tag in a dense array (the PageTagMap): 0 = "not ours", else the encoded
+//     (owner heap, size class) or the large-block marker. free() classifies a pointer with a
+//     range check and one load of it;
+//   - a Span* in a parallel page map, used by slow paths to find the record of the run a page
+//     belongs to (and, in the noptag variant, by free itself: the "page header" route).
+// Tags and map entries are written only at page lifecycle events, inside this file, under the
+// page-heap lock: a run starts serving a class or a large block (set), or is given back (clear).
+//
+// The page heap hands out runs of pages, coalesces freed runs with free neighbours, and gives
+// free memory back to the OS on a bounded schedule (at most HZ3_DIRTY_MAX_MIB resident-but-free,
+// none older than HZ3_DIRTY_DECAY_MS). It is not the per-thread front end (heap.h).
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "config.h"
+#include "sizeclass.h"
+#include "util.h"
+
+namespace hz3 {
+
+// Tag encoding (docs/probes.md, include/hz3/hz3.h): (owner_field << 16) | bin_field.
+inline constexpr uint32_t TAG_BIN_LARGE = 0x7FFF;
+inline constexpr uint32_t TAG_OWNER_LARGE = 0xFFFF;
+inline constexpr uint32_t TAG_LARGE = (TAG_OWNER_LARGE << 16) | TAG_BIN_LARGE;
+inline constexpr uint32_t MAX_HEAPS = 0xFFFE;  // owner_field = heap id + 1 <= 0xFFFE
+
+constexpr uint32_t tag_encode(uint32_t heap_id, uint32_t bin) { return (heap_id + 1) << 16 | bin; }
+constexpr uint32_t tag_owner_field(uint32_t tag) { return tag >> 16; }
+constexpr uint32_t tag_bin_field(uint32_t tag) { return tag & 0xFFFF; }
+// A tag decodes when it is 0 (miss), the large marker, or names a real heap and class.
+constexpr bool tag_is_small(uint32_t tag) {
+  uint32_t o = tag_owner_field(tag), b = tag_bin_field(tag);
+  return o >= 1 && o <= MAX_HEAPS && b >= 1 && b <= NUM_CLASSES;
+}
+static_assert(tag_encode(0, 1) != 0 && tag_is_small(tag_encode(MAX_HEAPS - 1, NUM_CLASSES)));
+static_assert(!tag_is_small(TAG_LARGE) && !tag_is_small(0));
+
+enum class SpanState : uint8_t { FREE_DIRTY, FREE_RELEASED, SMALL, LARGE };
+
+// The record of one run of pages. Small/medium fields are touched only by the owning heap.
+struct Span {
+  uintptr_t start;
+  uint32_t npages;
+  uint32_t tag;  // what lookups through the page map see; 0 for free runs
+  SpanState state;
+  bool zeroed;      // every byte reads as zero (fresh or released pages)
+  bool in_partial;  // on its heap's partial list
+  uint8_t pad_;
+  // Small/medium span. Invariant: used + |free_list| + (bump_end - bump) / size == span_objs.
+  uint32_t used;       // objects outside the span: live or in some thread cache
+  void* free_list;     // objects given back to the span
+  uintptr_t bump;      // next never-handed-out object; pages past it are untouched
+  uintptr_t bump_end;  // start + span_objs * size
+  Span* next;          // heap partial list, or page-heap bucket list
+  Span* prev;
+  Span* lru_next;  // dirty free runs, oldest first
+  Span* lru_prev;
+  uint64_t dirty_since_ms;
+  uint64_t* alloc_bits;  // VARIANT=check: one bit per object, set while allocated
+
+  uintptr_t end() const { return start + uintptr_t(npages) * PAGE_SIZE; }
+};
+
+// Read on every free; written once at initialisation. size == 0 until then, so every lookup
+// misses and reaches the slow path, which initialises: no pthread_once on the hot path.
+struct ArenaGlobals {
+  uintptr_t base;
+  uintptr_t size;
+  uint32_t* tags;  // tags[(p - base) >> PAGE_SHIFT]; read with relaxed atomic loads
+  Span** map;      // map[(p - base) >> PAGE_SHIFT]
+};
+extern ArenaGlobals g_arena;
+
+HZ3_FAST_PATH uint32_t tag_load(size_t idx) { return __atomic_load_n(&g_arena.tags[idx], __ATOMIC_RELAXED); }
+HZ3_FAST_PATH Span* map_load(size_t idx) { return __atomic_load_n(&g_arena.map[idx], __ATOMIC_RELAXED); }
+HZ3_FAST_PATH bool in_arena(const void* p) { return uintptr_t(p) - g_arena.base < g_arena.size; }
+HZ3_FAST_PATH size_t page_index(const void* p) { return (uintptr_t(p) - g_arena.base) >> PAGE_SHIFT; }
+
+// The tag the lookups of this build use: the dense array (PTAG) or the page header (noptag).
+HZ3_FAST_PATH uint32_t lookup_tag(size_t idx) {
+  if constexpr (PTAG) {
+    return tag_load(idx);
+  } else {
+    Span* s = map_load(idx);
+    return s ? s->tag : 0;
+  }
+}
+
+// Reserves the arena and its maps. Idempotent; false only when no arena at all could be had
+// (then every allocation uses the mmap fallback).
+bool arena_init();
+
+namespace page_heap {
+
+// Allocates npages (aligned to align_pages) and makes them a SMALL span with `tag` on every page
+// or a LARGE run tagged at its head. nullptr when the arena is exhausted.
+Span* alloc_small(uint32_t npages, uint32_t tag, uint32_t obj_size, uint32_t nobjs);
+Span* alloc_large(size_t npages, size_t align_pages);
+// Gives a span's pages back: tags and map entries cleared, run coalesced, release scheduled.
+void free_span(Span* s);
+// Large blocks in place: grow into a free right neighbour, or give the tail back.
+bool grow_large(Span* s, size_t new_npages);
+void shrink_large(Span* s, size_t new_npages);
+// Releases every dirty free run now (malloc_trim). Returns bytes released.
+size_t release_all();
+
+// fork(): the page-heap lock is held across it.
+void lock_for_fork();
+void unlock_after_fork(bool child);
+
+struct Stats {
+  size_t hwm_pages, committed_pages, dirty_pages, released_pages, free_runs;
+};
+Stats stats();
+
+}  // namespace page_heap
+}  // namespace hz3

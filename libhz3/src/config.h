@@ -1,0 +1,67 @@
+// Compile-time configuration of libhz3. Every variant is a set of -D flags chosen by the
+// Makefile (VARIANT=release|check|noprobes|noptag); the allocator reads no environment, so an
+// A/B pair of builds is reproducible. Not a place for runtime tunables.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+// The seed's A/B gate. 1: free/realloc/usable_size classify a pointer with a range check and one
+// load of the dense page-tag array. 0: the same allocator classifies through the out-of-band page
+// header (the span record reached from the page map), so the seed's PTAG on/off can be rerun.
+#ifndef HZ3_SMALL_V2_PTAG_ENABLE
+#define HZ3_SMALL_V2_PTAG_ENABLE 1
+#endif
+
+// USDT probes (docs/probes.md). 0 compiles every probe site out (VARIANT=noprobes).
+#ifndef HZ3_PROBES
+#define HZ3_PROBES 1
+#endif
+
+// VARIANT=check: assertions, double-free and interior-pointer detection, pattern fill.
+#ifndef HZ3_CHECK
+#define HZ3_CHECK 0
+#endif
+
+// Virtual space reserved for the arena. Halved on failure (e.g. under `ulimit -v`) down to
+// HZ3_ARENA_MIN_MIB; without any arena every block is served by the mmap fallback.
+#ifndef HZ3_ARENA_GIB
+#define HZ3_ARENA_GIB 64
+#endif
+#ifndef HZ3_ARENA_MIN_MIB
+#define HZ3_ARENA_MIN_MIB 64
+#endif
+
+// Free pages kept dirty (resident) for reuse before they are given back with madvise, and how
+// long an unused dirty run may wait. Together they bound resident-but-free memory.
+#ifndef HZ3_DIRTY_MAX_MIB
+#define HZ3_DIRTY_MAX_MIB 16
+#endif
+#ifndef HZ3_DIRTY_DECAY_MS
+#define HZ3_DIRTY_DECAY_MS 1000
+#endif
+
+// Bytes a thread cache may hold per size class before it returns objects to their spans.
+#ifndef HZ3_CACHE_BIN_BYTES
+#define HZ3_CACHE_BIN_BYTES (64 * 1024)
+#endif
+
+// Hits are reported through the hz3:hits probe once a thread has this many pending.
+#ifndef HZ3_HIT_BATCH
+#define HZ3_HIT_BATCH 8192
+#endif
+
+// Requests at or above this go straight to mmap, outside the arena (and outside the tag map).
+#ifndef HZ3_HUGE_MIB
+#define HZ3_HUGE_MIB 1024
+#endif
+
+namespace hz3 {
+
+inline constexpr size_t PAGE_SHIFT = 12;
+inline constexpr size_t PAGE_SIZE = size_t{1} << PAGE_SHIFT;
+inline constexpr size_t HUGE_THRESHOLD = size_t{HZ3_HUGE_MIB} << 20;
+inline constexpr bool PTAG = HZ3_SMALL_V2_PTAG_ENABLE != 0;
+inline constexpr bool CHECK = HZ3_CHECK != 0;
+
+}  // namespace hz3

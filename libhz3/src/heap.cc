@@ -1,0 +1,474 @@
+// Thread caches and heaps: refill, overflow, remote frees, thread start and exit, adoption,
+// fork (see heap.h for the vocabulary).
+#include "heap.h"
+
+#include <pthread.h>
+#include <new>
+#include <string.h>
+
+#include "large.h"
+#include "pal.h"
+#include "probes.h"
+
+namespace hz3 {
+
+__thread ThreadCache t_cache __attribute__((tls_model("initial-exec"))) = {
+    {}, {}, KEY_NONE, CacheState::UNINIT, nullptr, {}, 0};  // key: never matches a tag
+
+namespace {
+
+// Registry of every heap ever created; ids are indices. Guarded by g_reg_lock.
+Mutex g_reg_lock;
+Heap* g_heaps[MAX_HEAPS];
+uint32_t g_heap_count;
+Heap* g_orphans;
+char* g_heap_mem_cur;
+char* g_heap_mem_end;
+
+pthread_key_t g_exit_key;
+std::atomic<int> g_global_state{0};  // 0 none, 1 done
+Mutex g_global_lock;
+std::atomic<bool> g_atfork_done{false};
+
+constexpr uint32_t refill_batch(uint32_t cls) {
+  uint32_t b = CLASSES[cls].cache_cap / 2;
+  return b < 1 ? 1 : (b > 64 ? 64 : b);
+}
+
+void report_hits(ThreadCache& tc) {
+  if (tc.hits_pending == 0) return;
+  HZ3_PROBE(hits, tc.hits_pending);
+  tc.hits_pending = 0;
+}
+
+HZ3_FAST_PATH void count_hit(ThreadCache& tc) {
+  if (HZ3_UNLIKELY(++tc.hits_pending >= HZ3_HIT_BATCH)) report_hits(tc);
+}
+
+// ---- spans of one heap (caller owns the heap: LIVE owner, or ORPHAN lock holder) ----
+
+void partial_push(Heap::BinSpans& b, Span* s) {
+  s->prev = nullptr;
+  s->next = b.partial;
+  if (b.partial) b.partial->prev = s;
+  b.partial = s;
+  s->in_partial = true;
+}
+
+void partial_remove(Heap::BinSpans& b, Span* s) {
+  if (s->prev) s->prev->next = s->next; else b.partial = s->next;
+  if (s->next) s->next->prev = s->prev;
+  s->next = s->prev = nullptr;
+  s->in_partial = false;
+}
+
+// One object back into its span. An empty span is kept (one per class) or given back.
+void return_to_span(Heap* h, uint32_t bin, void* p) {
+  Span* s = map_load(page_index(p));
+  HZ3_ASSERT(s && s->state == SpanState::SMALL && s->tag == tag_encode(h->id, bin));
+  Heap::BinSpans& b = h->bins[bin];
+  *static_cast<void**>(p) = s->free_list;
+  s->free_list = p;
+  if (!s->in_partial) partial_push(b, s);
+  if (--s->used == 0) {
+    if (b.empties == 0) {
+      b.empties = 1;
+    } else {
+      partial_remove(b, s);
+      page_heap::free_span(s);
+    }
+  }
+}
+
+void return_list(Heap* h, uint32_t bin, void* list) {
+  while (list) {
+    void* next = *static_cast<void**>(list);
+    return_to_span(h, bin, list);
+    list = next;
+  }
+}
+
+// Hands out up to n objects of cls from the heap's spans as a linked list; *got says how many.
+void* take_from_spans(Heap* h, uint32_t cls, uint32_t n, uint32_t* got) {
+  const ClassInfo& k = CLASSES[cls];
+  Heap::BinSpans& b = h->bins[cls];
+  void* list = nullptr;
+  uint32_t taken = 0;
+  while (taken < n) {
+    Span* s = b.partial;
+    if (!s) {
+      s = page_heap::alloc_small(k.span_pages, tag_encode(h->id, cls), k.size, k.span_objs);
+      if (!s) break;
+      partial_push(b, s);
+    }
+    if (s->used == 0 && b.empties > 0 && (s->free_list || s->bump != s->start)) b.empties--;
+    while (taken < n && s->free_list) {
+      void* p = s->free_list;
+      s->free_list = *static_cast<void**>(p);
+      *static_cast<void**>(p) = list;
+      list = p;
+      s->used++;
+      taken++;
+    }
+    while (taken < n && s->bump < s->bump_end) {
+      void* p = reinterpret_cast<void*>(s->bump);
+      s->bump += k.size;
+      *static_cast<void**>(p) = list;
+      list = p;
+      s->used++;
+      taken++;
+    }
+    if (!s->free_list && s->bump >= s->bump_end) partial_remove(b, s);  // full
+  }
+  *got = taken;
+  return list;
+}
+
+// Moves every block other threads pushed to this heap back into its spans.
+void drain_inboxes(Heap* h) {
+  h->remote_pending.store(0, std::memory_order_relaxed);
+  for (uint32_t bin = 1; bin < NUM_BINS; bin++) {
+    if (h->inbox[bin].load(std::memory_order_relaxed) == nullptr) continue;
+    void* list = h->inbox[bin].exchange(nullptr, std::memory_order_acquire);
+    return_list(h, bin, list);
+  }
+}
+
+void release_empty_spans(Heap* h) {
+  for (uint32_t bin = 1; bin < NUM_BINS; bin++) {
+    Heap::BinSpans& b = h->bins[bin];
+    for (Span* s = b.partial; s;) {
+      Span* next = s->next;
+      if (s->used == 0) {
+        partial_remove(b, s);
+        page_heap::free_span(s);
+      }
+      s = next;
+    }
+    b.empties = 0;
+  }
+}
+
+// ---- heap registry ----
+
+Heap* heap_create_locked() {
+  if (g_heap_count >= MAX_HEAPS) return nullptr;
+  if (size_t(g_heap_mem_end - g_heap_mem_cur) < sizeof(Heap)) {
+    size_t chunk = 64 * sizeof(Heap);
+    char* c = static_cast<char*>(Pal::map(chunk));
+    if (!c) return nullptr;
+    g_heap_mem_cur = c;
+    g_heap_mem_end = c + chunk;
+  }
+  Heap* h = new (g_heap_mem_cur) Heap();
+  g_heap_mem_cur += sizeof(Heap);
+  h->id = g_heap_count;
+  g_heaps[g_heap_count++] = h;
+  return h;
+}
+
+// An orphan if there is one (its spans come along), else a new heap; nullptr past MAX_HEAPS.
+Heap* heap_acquire() {
+  Heap* h;
+  {
+    LockGuard g(g_reg_lock);
+    h = g_orphans;
+    if (h) {
+      g_orphans = h->next_orphan;
+    } else {
+      h = heap_create_locked();
+      if (h) h->state.store(CacheState::LIVE, std::memory_order_relaxed);
+      return h;
+    }
+  }
+  LockGuard g(h->lock);
+  h->orphan = false;
+  h->state.store(CacheState::LIVE, std::memory_order_release);
+  drain_inboxes(h);
+  return h;
+}
+
+void thread_exit(void*);
+
+bool thread_init() {
+  ThreadCache& tc = t_cache;
+  if (!global_init()) return false;
+  Heap* h = heap_acquire();
+  if (!h) {  // MAX_HEAPS live threads: this one shares heap 0
+    tc.state = CacheState::DEAD;
+    return false;
+  }
+  tc.heap = h;
+  for (uint32_t c = 1; c < NUM_BINS; c++) tc.frees_left[c] = tc.credit[c] = CLASSES[c].check_every;
+  tc.key = uint64_t(h->id + 1) << 16;
+  tc.state = CacheState::LIVE;
+  // Any non-NULL value makes the destructor run at thread exit. May allocate (keys >= 32);
+  // the cache is LIVE already, so that recursion is an ordinary malloc.
+  pthread_setspecific(g_exit_key, &tc);
+  return true;
+}
+
+// Flushes the cache into the heap's spans and leaves the thread DEAD (later calls use heap 0).
+void cache_teardown(ThreadCache& tc) {
+  Heap* h = tc.heap;
+  for (uint32_t c = 1; c < NUM_BINS; c++) {
+    tc.hits_pending += tc.credit[c] - tc.frees_left[c];
+    void* list = tc.head[c];
+    tc.head[c] = nullptr;
+    if (list) return_list(h, c, list);
+  }
+  report_hits(tc);
+  tc.key = KEY_NONE;
+  tc.state = CacheState::DEAD;
+  tc.heap = nullptr;
+  {
+    LockGuard g(h->lock);
+    h->orphan = true;
+    h->state.store(CacheState::UNINIT, std::memory_order_seq_cst);  // "not LIVE"
+    drain_inboxes(h);
+    release_empty_spans(h);
+  }
+  LockGuard g(g_reg_lock);
+  h->next_orphan = g_orphans;
+  g_orphans = h;
+}
+
+void thread_exit(void*) {
+  ThreadCache& tc = t_cache;
+  if (tc.state == CacheState::LIVE) cache_teardown(tc);
+}
+
+// A block freed by a thread that does not own its heap.
+void remote_free(Heap* h, uint32_t bin, void* p) {
+  if (h->state.load(std::memory_order_acquire) != CacheState::LIVE) {
+    LockGuard g(h->lock);
+    if (h->orphan) {
+      drain_inboxes(h);
+      return_to_span(h, bin, p);
+      return;
+    }
+  }
+  std::atomic<void*>& box = h->inbox[bin];
+  void* old = box.load(std::memory_order_relaxed);
+  do {
+    *static_cast<void**>(p) = old;
+  } while (!box.compare_exchange_weak(old, p, std::memory_order_release, std::memory_order_relaxed));
+  if (!h->remote_pending.load(std::memory_order_relaxed))
+    h->remote_pending.store(1, std::memory_order_relaxed);
+}
+
+Heap* shared_heap() { return g_heaps[0]; }
+
+}  // namespace
+
+// ---- initialisation ----
+
+bool global_init() {
+  if (HZ3_LIKELY(g_global_state.load(std::memory_order_acquire) == 1)) return true;
+  {
+    LockGuard g(g_global_lock);
+    if (g_global_state.load(std::memory_order_relaxed) == 0) {
+      arena_init();  // without an arena everything still works through the mmap fallback
+      {
+        LockGuard r(g_reg_lock);
+        Heap* h0 = heap_create_locked();  // heap 0: shared, always orphaned, always locked
+        if (!h0) return false;
+        h0->orphan = true;
+      }
+      if (pthread_key_create(&g_exit_key, thread_exit) != 0) return false;
+      g_global_state.store(1, std::memory_order_release);
+    }
+  }
+  // Outside the lock: registering may allocate, which re-enters malloc.
+  if (!g_atfork_done.exchange(true)) pthread_atfork(fork_prepare, fork_parent, fork_child);
+  return true;
+}
+
+void flush_hits_at_exit() {
+  ThreadCache& tc = t_cache;
+  if (tc.state != CacheState::LIVE) {
+    report_hits(tc);
+    return;
+  }
+  for (uint32_t c = 1; c < NUM_BINS; c++) {
+    tc.hits_pending += tc.credit[c] - tc.frees_left[c];
+    tc.credit[c] = tc.frees_left[c];
+  }
+  report_hits(tc);
+}
+
+// ---- slow paths ----
+
+void* shared_alloc(uint32_t cls) {
+  if (!global_init()) return nullptr;
+  Heap* h = shared_heap();
+  uint32_t got = 0;
+  void* p;
+  {
+    LockGuard g(h->lock);
+    drain_inboxes(h);
+    p = take_from_spans(h, cls, 1, &got);
+  }
+  if (!got) return huge_alloc(CLASSES[cls].size, 16);  // arena exhausted
+  if constexpr (CHECK) check_on_alloc(p);
+  return p;
+}
+
+HZ3_NOINLINE void* malloc_refill(uint32_t cls) {
+  ThreadCache& tc = t_cache;
+  if (HZ3_UNLIKELY(tc.state != CacheState::LIVE)) {
+    if (tc.state == CacheState::UNINIT && thread_init()) return alloc_small(CLASSES[cls].size);
+    return shared_alloc(cls);
+  }
+  Heap* h = tc.heap;
+  void* list = nullptr;
+  if (h->remote_pending.load(std::memory_order_relaxed)) {
+    // Blocks other threads freed to us: this class's go straight into the cache (bounded by
+    // its cap), the others back to their spans so empty spans can be given back.
+    list = h->inbox[cls].exchange(nullptr, std::memory_order_acquire);
+    drain_inboxes(h);
+    if (list) {
+      uint32_t cap = CLASSES[cls].cache_cap, n = 1;
+      void* last = list;
+      while (n < cap && *static_cast<void**>(last)) {
+        last = *static_cast<void**>(last);
+        n++;
+      }
+      void* rest = *static_cast<void**>(last);
+      *static_cast<void**>(last) = nullptr;
+      if (rest) return_list(h, cls, rest);
+    }
+  }
+  if (!list) {
+    uint32_t got = 0;
+    list = take_from_spans(h, cls, refill_batch(cls), &got);
+    if (!got) return huge_alloc(CLASSES[cls].size, 16);  // arena exhausted: slower, not failed
+  }
+  tc.head[cls] = *static_cast<void**>(list);
+  if constexpr (CHECK) check_on_alloc(list);
+  return list;
+}
+
+// Every `credit` local frees: count them as hits, and trim the list to half its cap if it is
+// over the cap. Walks at most cache_cap + 1 nodes.
+HZ3_NOINLINE void cache_overflow(uint32_t bin) {
+  ThreadCache& tc = t_cache;
+  tc.hits_pending += tc.credit[bin];
+  const ClassInfo& k = CLASSES[bin];
+  uint32_t keep = k.cache_cap / 2;
+  uint32_t n = 1;
+  void* cut = tc.head[bin];  // the keep-th node, where the list is cut if it is too long
+  void* q = cut;
+  while (n <= k.cache_cap && *static_cast<void**>(q)) {
+    q = *static_cast<void**>(q);
+    if (++n == keep) cut = q;
+  }
+  if (n > k.cache_cap) {
+    void* rest = *static_cast<void**>(cut);
+    *static_cast<void**>(cut) = nullptr;
+    Heap* h = tc.heap;
+    if (h->remote_pending.load(std::memory_order_relaxed)) drain_inboxes(h);
+    return_list(h, bin, rest);
+  }
+  tc.frees_left[bin] = tc.credit[bin] = k.check_every;
+  if (tc.hits_pending >= HZ3_HIT_BATCH) report_hits(tc);
+}
+
+HZ3_NOINLINE void free_tagged_slow(void* p, uint32_t tag) {
+  ThreadCache& tc = t_cache;
+  if (HZ3_UNLIKELY(tag == 0)) {
+    HZ3_PROBE(lookup_miss, (uint64_t)(uintptr_t)p, 1u);
+    fatal_pointer("free()", "invalid pointer", p);
+  }
+  if (tag == TAG_LARGE) {
+    count_hit(tc);
+    large_free(p, "free()");
+    return;
+  }
+  if (HZ3_UNLIKELY(!tag_is_small(tag))) {
+    HZ3_PROBE(decode_fail, (uint64_t)(uintptr_t)p, tag);
+    fatal_pointer("free()", "invalid pointer", p);
+  }
+  if (tc.state == CacheState::UNINIT && thread_init()) {
+    free_fast(p);  // now classified against this thread's key
+    return;
+  }
+  if constexpr (CHECK) check_on_free(p, tag);
+  count_hit(tc);
+  Heap* h = g_heaps[tag_owner_field(tag) - 1];
+  remote_free(h, tag_bin_field(tag), p);
+}
+
+HZ3_NOINLINE void free_outside(void* p) {
+  if (p == nullptr) return;
+  HZ3_PROBE(lookup_miss, (uint64_t)(uintptr_t)p, 0u);
+  if (!huge_free(p)) fatal_pointer("free()", "invalid pointer", p);
+}
+
+// ---- check variant ----
+
+namespace {
+Span* checked_span(void* p, uint32_t tag, const char* fn) {
+  Span* s = map_load(page_index(p));
+  uint32_t size = CLASSES[tag_bin_field(tag)].size;
+  if (!s || s->state != SpanState::SMALL || (uintptr_t(p) - s->start) % size != 0 ||
+      uintptr_t(p) >= s->bump_end)
+    fatal_pointer(fn, "invalid pointer", p);
+  return s;
+}
+}  // namespace
+
+void check_on_alloc(void* p) {
+  if constexpr (CHECK) {
+    uint32_t tag = tag_load(page_index(p));
+    Span* s = checked_span(p, tag, "malloc()");
+    size_t k = (uintptr_t(p) - s->start) / CLASSES[tag_bin_field(tag)].size;
+    uint64_t bit = uint64_t{1} << (k & 63);
+    uint64_t old = __atomic_fetch_or(&s->alloc_bits[k / 64], bit, __ATOMIC_RELAXED);
+    if (old & bit) fatal_pointer("malloc()", "heap corruption: block handed out twice", p);
+  }
+}
+
+void check_on_free(void* p, uint32_t tag) {
+  if constexpr (CHECK) {
+    Span* s = checked_span(p, tag, "free()");
+    uint32_t size = CLASSES[tag_bin_field(tag)].size;
+    size_t k = (uintptr_t(p) - s->start) / size;
+    uint64_t bit = uint64_t{1} << (k & 63);
+    uint64_t old = __atomic_fetch_and(&s->alloc_bits[k / 64], ~bit, __ATOMIC_RELAXED);
+    if (!(old & bit)) fatal_pointer("free()", "double free", p);
+    // Poison all but the link word: a use after free reads 0xDF bytes, not stale data.
+    memset(static_cast<char*>(p) + sizeof(void*), 0xDF, size - sizeof(void*));
+  }
+}
+
+// ---- fork ----
+
+void fork_prepare() {
+  g_global_lock.lock();
+  g_reg_lock.lock();
+  for (uint32_t i = 0; i < g_heap_count; i++) g_heaps[i]->lock.lock();
+  large_lock_for_fork();
+  page_heap::lock_for_fork();
+}
+
+void fork_parent() {
+  page_heap::unlock_after_fork(false);
+  large_unlock_after_fork(false);
+  for (uint32_t i = g_heap_count; i-- > 0;) g_heaps[i]->lock.unlock();
+  g_reg_lock.unlock();
+  g_global_lock.unlock();
+}
+
+// Only the forking thread lives on in the child. The other threads' heaps stay LIVE with no
+// owner: blocks freed to them wait in their inboxes (a bounded leak, never a corruption),
+// because their owners may have been mid-update when fork() copied them.
+void fork_child() {
+  page_heap::unlock_after_fork(true);
+  large_unlock_after_fork(true);
+  for (uint32_t i = 0; i < g_heap_count; i++) g_heaps[i]->lock.reset_after_fork();
+  g_reg_lock.reset_after_fork();
+  g_global_lock.reset_after_fork();
+}
+
+}  // namespace hz3

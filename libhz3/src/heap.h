@@ -1,0 +1,115 @@
+// The front end: per-thread caches (TLS, no locks, no atomics) and the heaps they belong to.
+//
+// Vocabulary
+//   ThreadCache  one per thread, in initial-exec TLS: a LIFO free list per size class, and a
+//                countdown of local frees per class that bounds the list and doubles as the
+//                exact count of tag-map hits (reported in batches through hz3:hits).
+//   Heap         the shared half of a thread's allocator: its spans per class and an inbox per
+//                class (lock-free stack) where other threads push the blocks they free. Its id
+//                is the owner field of every page tag of its spans.
+//   Heap states  LIVE: one thread owns it and touches its spans without locks.
+//                ORPHAN: no thread; whoever holds heap->lock may touch its spans. A thread that
+//                exits orphans its heap; a new thread adopts an orphan before creating a heap,
+//                so ids are recycled and thread count is unlimited (past MAX_HEAPS live threads,
+//                new threads share the locked heap 0, as do calls after a thread's cache is gone).
+// Not here: the page heap and tags (arena.h), large blocks (large.h), the C API (malloc.cc).
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "arena.h"
+#include "sizeclass.h"
+#include "util.h"
+
+namespace hz3 {
+
+enum class CacheState : uint32_t { UNINIT = 0, LIVE = 1, DEAD = 2 };
+
+// XOR of a tag with a key never yields a bin < NUM_BINS unless the tag's owner field matches,
+// so the free fast path needs one compare for "ours, this thread, small class".
+inline constexpr uint64_t KEY_NONE = 0xFFFFu << 16;
+
+struct ThreadCache {
+  void* head[NUM_BINS];          // hot: malloc pops, free pushes
+  uint64_t frees_left[NUM_BINS];  // hot: local frees until the next bound check (64-bit so
+                                  // its index folds into the same addressing mode as head's)
+  uint64_t key;                   // (heap id + 1) << 16 while LIVE, else KEY_NONE
+  CacheState state;
+  struct Heap* heap;
+  uint64_t credit[NUM_BINS];  // value frees_left was last reset to: hits = credit - frees_left
+  uint64_t hits_pending;      // hits not yet reported through hz3:hits
+};
+
+// initial-exec TLS, constant-initialised: no TLS wrapper call, no __tls_get_addr.
+extern __thread ThreadCache t_cache __attribute__((tls_model("initial-exec")));
+
+struct alignas(64) Heap {
+  std::atomic<void*> inbox[NUM_BINS];  // remote frees, per class (MPSC stack)
+  std::atomic<uint32_t> remote_pending;
+  std::atomic<CacheState> state;  // LIVE or ORPHAN (DEAD unused here)
+  uint32_t id;
+  bool orphan;
+  Mutex lock;  // held by whoever touches the spans of an ORPHAN heap
+  struct BinSpans {
+    Span* partial;     // spans with objects to hand out
+    uint32_t empties;  // partial spans with used == 0 (at most one is kept)
+  } bins[NUM_BINS];
+  Heap* next_orphan;
+};
+
+// Slow paths, never inlined.
+void* malloc_refill(uint32_t cls);            // thread cache empty for cls
+void cache_overflow(uint32_t bin);            // frees_left hit 0
+void free_tagged_slow(void* p, uint32_t tag);  // not a local small block
+void free_outside(void* p);                    // outside the arena: NULL, huge, foreign
+
+bool global_init();
+void flush_hits_at_exit();
+
+// Check variant: allocation bitmaps and pattern fill (no-ops otherwise).
+void check_on_alloc(void* p);
+void check_on_free(void* p, uint32_t tag);
+
+// Fast paths. Budget: malloc ~12 instructions, free ~16 (see docs/design.md, measured with
+// callgrind by bench/fastpath).
+HZ3_FAST_PATH void* alloc_small(size_t size) {
+  uint32_t c = class_of(size);
+  ThreadCache& tc = t_cache;
+  void* p = tc.head[c];
+  if (HZ3_LIKELY(p != nullptr)) {
+    tc.head[c] = *static_cast<void**>(p);
+    if constexpr (CHECK) check_on_alloc(p);
+    return p;
+  }
+  return malloc_refill(c);
+}
+
+HZ3_FAST_PATH void free_fast(void* p) {
+  uintptr_t off = uintptr_t(p) - g_arena.base;
+  if (HZ3_LIKELY(off < g_arena.size)) {
+    uint64_t tag = lookup_tag(off >> PAGE_SHIFT);
+    ThreadCache& tc = t_cache;
+    uint64_t bin = tag ^ tc.key;
+    if (HZ3_LIKELY(bin < NUM_BINS)) {  // our thread's heap, a small/medium class
+      if constexpr (CHECK) check_on_free(p, uint32_t(tag));
+      *static_cast<void**>(p) = tc.head[bin];
+      tc.head[bin] = p;
+      if (HZ3_UNLIKELY(--tc.frees_left[bin] == 0)) cache_overflow(uint32_t(bin));
+      return;
+    }
+    return free_tagged_slow(p, uint32_t(tag));
+  }
+  free_outside(p);
+}
+
+// Thread-safe object handout for a thread without a LIVE cache (heap 0, locked).
+void* shared_alloc(uint32_t cls);
+
+// fork
+void fork_prepare();
+void fork_parent();
+void fork_child();
+
+}  // namespace hz3

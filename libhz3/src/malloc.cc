@@ -1,0 +1,175 @@
+// The C allocation API with glibc semantics. Only forwarding and argument checking live here;
+// the allocator is heap.h (small/medium), large.h (large/huge) and arena.h (pages, tags).
+// Built with -fvisibility=hidden: these functions are the only exported code.
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "arena.h"
+#include "heap.h"
+#include "internal_api.h"
+#include "large.h"
+#include "probes.h"
+
+#define HZ3_EXPORT extern "C" __attribute__((visibility("default")))
+
+namespace hz3 {
+
+void* alloc(size_t size) {
+  if (HZ3_LIKELY(size <= MAX_MEDIUM)) return alloc_small(size);
+  void* p = large_alloc(size, 16);
+  if (HZ3_UNLIKELY(!p)) errno = ENOMEM;
+  return p;
+}
+
+void* alloc_aligned(size_t align, size_t size) {
+  if (align <= 16) return alloc(size);
+  if (size <= MAX_MEDIUM && align <= PAGE_SIZE) {
+    // Objects sit at span_start + k * size, spans are page aligned: a class whose natural
+    // alignment covers `align` serves the request without any padding.
+    for (uint32_t c = class_of(size); c <= NUM_CLASSES; c++)
+      if (CLASSES[c].align >= align) return alloc_small(CLASSES[c].size);
+  }
+  void* p = large_alloc(size ? size : 1, align);
+  if (HZ3_UNLIKELY(!p)) errno = ENOMEM;
+  return p;
+}
+
+void dealloc(void* p) { free_fast(p); }
+
+// Usable size of a live block; aborts with `fn` in the message when p is not one.
+size_t usable_size(void* p, const char* fn) {
+  if (in_arena(p)) {
+    uint32_t tag = lookup_tag(page_index(p));
+    if (tag_is_small(tag)) return CLASSES[tag_bin_field(tag)].size;
+    if (tag == TAG_LARGE) return large_usable(p, fn);
+    if (tag == 0) HZ3_PROBE(lookup_miss, (uint64_t)(uintptr_t)p, 1u);
+    else HZ3_PROBE(decode_fail, (uint64_t)(uintptr_t)p, tag);
+    fatal_pointer(fn, "invalid pointer", p);
+  }
+  HZ3_PROBE(lookup_miss, (uint64_t)(uintptr_t)p, 0u);
+  size_t n;
+  if (huge_usable(p, &n)) return n;
+  fatal_pointer(fn, "invalid pointer", p);
+}
+
+void* reallocate(void* p, size_t size) {
+  if (!p) return alloc(size);
+  if (size == 0) {  // glibc: realloc(p, 0) frees p and returns NULL
+    dealloc(p);
+    return nullptr;
+  }
+  size_t old = usable_size(p, "realloc()");
+  if (in_arena(p)) {
+    uint32_t tag = lookup_tag(page_index(p));
+    if (tag != TAG_LARGE) {
+      // Stay in place while the class still fits and is not over twice too big.
+      if (size <= old && (size > old / 2 || old <= 128)) return p;
+    } else if (size > MAX_MEDIUM && large_resize_in_place(p, size)) {
+      return p;
+    }
+  } else if (size >= HUGE_THRESHOLD / 2) {
+    if (void* q = huge_realloc(p, size)) return q;
+  }
+  void* q = alloc(size);
+  if (HZ3_UNLIKELY(!q)) return nullptr;  // errno set; p untouched, as C requires
+  memcpy(q, p, old < size ? old : size);
+  dealloc(p);
+  return q;
+}
+
+}  // namespace hz3
+
+using namespace hz3;
+
+HZ3_EXPORT void* malloc(size_t size) {
+  if (HZ3_LIKELY(size <= MAX_MEDIUM)) return alloc_small(size);
+  return alloc(size);
+}
+
+HZ3_EXPORT void free(void* p) { free_fast(p); }
+
+HZ3_EXPORT void* calloc(size_t n, size_t size) {
+  size_t total;
+  if (HZ3_UNLIKELY(__builtin_mul_overflow(n, size, &total))) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  if (total <= MAX_MEDIUM) {
+    void* p = alloc_small(total);
+    if (p) memset(p, 0, total);
+    return p;
+  }
+  bool zeroed = false;
+  void* p = large_alloc(total, 16, &zeroed);
+  if (!p) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  if (!zeroed) memset(p, 0, total);  // fresh and released pages already read as zero
+  return p;
+}
+
+HZ3_EXPORT void* realloc(void* p, size_t size) { return reallocate(p, size); }
+
+HZ3_EXPORT void* reallocarray(void* p, size_t n, size_t size) {
+  size_t total;
+  if (__builtin_mul_overflow(n, size, &total)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  return reallocate(p, total);
+}
+
+static bool valid_alignment(size_t align) { return align != 0 && (align & (align - 1)) == 0; }
+
+HZ3_EXPORT int posix_memalign(void** out, size_t align, size_t size) {
+  if (!valid_alignment(align) || align % sizeof(void*) != 0) return EINVAL;
+  int saved = errno;
+  void* p = alloc_aligned(align, size);
+  if (!p) {
+    errno = saved;
+    return ENOMEM;
+  }
+  *out = p;
+  return 0;
+}
+
+HZ3_EXPORT void* aligned_alloc(size_t align, size_t size) {
+  if (!valid_alignment(align)) {
+    errno = EINVAL;
+    return nullptr;
+  }
+  return alloc_aligned(align, size);
+}
+
+HZ3_EXPORT void* memalign(size_t align, size_t size) {
+  if (!valid_alignment(align)) {
+    errno = EINVAL;
+    return nullptr;
+  }
+  return alloc_aligned(align, size);
+}
+
+HZ3_EXPORT void* valloc(size_t size) { return alloc_aligned(PAGE_SIZE, size); }
+
+HZ3_EXPORT void* pvalloc(size_t size) {
+  size_t rounded = (size + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
+  if (rounded < size) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  return alloc_aligned(PAGE_SIZE, rounded ? rounded : PAGE_SIZE);
+}
+
+HZ3_EXPORT size_t malloc_usable_size(void* p) {
+  if (!p) return 0;
+  return usable_size(p, "malloc_usable_size()");
+}
+
+// Gives every free page back to the OS now. Returns 1 if memory was released (glibc meaning).
+HZ3_EXPORT int malloc_trim(size_t) { return page_heap::release_all() > 0; }
+
+// Reports the exiting main thread's pending hits, so hz3:hits totals are exact at exit.
+__attribute__((destructor)) static void hz3_at_exit() { flush_hits_at_exit(); }
+__attribute__((constructor)) static void hz3_at_start() { global_init(); }

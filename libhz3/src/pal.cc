@@ -1,0 +1,111 @@
+// Linux implementation of the platform layer (see pal.h for the contract of each call).
+#include "pal.h"
+
+#include <errno.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util.h"
+
+namespace hz3 {
+
+void* Pal::reserve(size_t bytes) {
+  void* p = mmap(nullptr, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  return p == MAP_FAILED ? nullptr : p;
+}
+
+bool Pal::commit(void* p, size_t bytes) {
+  return mprotect(p, bytes, PROT_READ | PROT_WRITE) == 0;
+}
+
+void Pal::decommit(void* p, size_t bytes) {
+  int saved = errno;  // free() must not clobber errno
+  madvise(p, bytes, MADV_DONTNEED);
+  errno = saved;
+}
+
+void* Pal::map(size_t bytes) {
+  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  return p == MAP_FAILED ? nullptr : p;
+}
+
+void* Pal::map_sparse(size_t bytes) {
+  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  return p == MAP_FAILED ? nullptr : p;
+}
+
+void Pal::unmap(void* p, size_t bytes) {
+  int saved = errno;
+  munmap(p, bytes);
+  errno = saved;
+}
+
+void* Pal::remap(void* p, size_t old_bytes, size_t new_bytes) {
+  void* q = mremap(p, old_bytes, new_bytes, MREMAP_MAYMOVE);
+  return q == MAP_FAILED ? nullptr : q;
+}
+
+void Pal::name(void* p, size_t bytes, const char* name) {
+#ifndef PR_SET_VMA
+#define PR_SET_VMA 0x53564d41
+#define PR_SET_VMA_ANON_NAME 0
+#endif
+  int saved = errno;  // best effort: kernels without CONFIG_ANON_VMA_NAME say EINVAL
+  prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, (unsigned long)p, bytes, (unsigned long)name);
+  errno = saved;
+}
+
+uint64_t Pal::now_ms() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return uint64_t(ts.tv_sec) * 1000 + uint64_t(ts.tv_nsec) / 1000000;
+}
+
+void Pal::write_stderr(const char* s, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(2, s, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return;
+    s += w;
+    n -= size_t(w);
+  }
+}
+
+// Builds "hz3: <fn>: <what> 0x<hex>\n" in a stack buffer: the heap may be the broken thing.
+void fatal_pointer(const char* fn, const char* what, const void* p) {
+  char buf[160];
+  size_t n = 0;
+  auto put = [&](const char* s) {
+    while (*s && n < sizeof buf - 20) buf[n++] = *s++;
+  };
+  put("hz3: ");
+  put(fn);
+  put(": ");
+  put(what);
+  put(" 0x");
+  uintptr_t v = uintptr_t(p);
+  char hex[17];
+  int k = 0;
+  do {
+    hex[k++] = "0123456789abcdef"[v & 15];
+    v >>= 4;
+  } while (v);
+  while (k) buf[n++] = hex[--k];
+  buf[n++] = '\n';
+  Pal::write_stderr(buf, n);
+  abort();
+}
+
+void fatal(const char* msg) {
+  Pal::write_stderr("hz3: ", 5);
+  size_t n = 0;
+  while (msg[n]) n++;
+  Pal::write_stderr(msg, n);
+  Pal::write_stderr("\n", 1);
+  abort();
+}
+
+}  // namespace hz3

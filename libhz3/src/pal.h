@@ -1,0 +1,36 @@
+// Platform layer: the only file that talks to the kernel about memory and time. A static-only
+// class so every OS choice is in one place and says why. Not an allocator: it hands out whole
+// mappings and pages, and knows nothing of classes or tags.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace hz3 {
+
+struct Pal {
+  // Reserves address space that costs no memory until committed (PROT_NONE, MAP_NORESERVE), so
+  // a 64 GiB arena is free until used and still fails cleanly under `ulimit -v`.
+  static void* reserve(size_t bytes);
+  // Makes reserved pages usable. mprotect of adjacent ranges merges into one VMA, so growing
+  // the committed prefix in large steps keeps /proc/PID/maps short.
+  static bool commit(void* p, size_t bytes);
+  // Gives pages back to the OS at once. MADV_DONTNEED rather than MADV_FREE: RSS drops now
+  // (operators and tests read RSS), and the pages read back as zero, which calloc exploits.
+  static void decommit(void* p, size_t bytes);
+  // Read-write anonymous memory for metadata and huge blocks; nullptr on failure.
+  static void* map(size_t bytes);
+  // Metadata arrays touched sparsely (tag map, page map): RW but not accounted (MAP_NORESERVE).
+  static void* map_sparse(size_t bytes);
+  static void unmap(void* p, size_t bytes);
+  // Grows or shrinks a huge mapping, moving it when needed (mremap MREMAP_MAYMOVE).
+  static void* remap(void* p, size_t old_bytes, size_t new_bytes);
+  // Names an anonymous range in /proc/PID/maps ("[anon:NAME]") where the kernel supports it.
+  static void name(void* p, size_t bytes, const char* name);
+  // Monotonic milliseconds from the vDSO's coarse clock: cheap enough for slow paths.
+  static uint64_t now_ms();
+  // write(2) to stderr, retried on EINTR; never allocates.
+  static void write_stderr(const char* s, size_t n);
+};
+
+}  // namespace hz3
