@@ -52,3 +52,17 @@ install: $(LIBHZ3_SO) $(LIBHZ3_A)
 	sed -e 's|@PREFIX@|$(PREFIX)|g' libhz3/libhz3.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/libhz3.pc
 	@if [ -x $(BUILD)/bin/hz3top ]; then install -d $(DESTDIR)$(PREFIX)/bin && \
 	  install -m 755 $(BUILD)/bin/hz3top $(DESTDIR)$(PREFIX)/bin/hz3top; fi
+
+# Internal unit tests (libhz3/unit/), one binary per variant, linked against that variant's
+# static library. `make test` builds all variants, then `make all` builds these.
+UNIT_BINS := $(foreach v,$(VARIANTS),$(BUILD)/tests/unit_test_$(v))
+ALL_TARGETS += $(if $(filter release,$(VARIANT)),$(UNIT_BINS))
+$(BUILD)/tests/unit_test_%: libhz3/unit/unit_test.cc FORCE_VARIANT_LIB
+	@mkdir -p $(@D)
+	$(call msg,CXX,$@)
+	$(Q)$(MAKE) --no-print-directory VARIANT=$* lib >/dev/null
+	$(Q)$(CXX) $(CXXSTD) -O1 -g $(WARN) -fno-builtin $(LIBHZ3_INC) $(VARIANT_DEFS_$*) \
+	  -fconstexpr-ops-limit=100000000 $< -o $@ \
+	  $(if $(filter release,$*),$(BUILD),$(BUILD)/$*)/lib/libhz3.a -lpthread
+.PHONY: FORCE_VARIANT_LIB
+FORCE_VARIANT_LIB:

@@ -442,6 +442,15 @@ void check_on_free(void* p, uint32_t tag) {
   }
 }
 
+void check_live(void* p, uint32_t tag, const char* fn) {
+  if constexpr (CHECK) {
+    Span* s = checked_span(p, tag, fn);
+    size_t k = (uintptr_t(p) - s->start) / CLASSES[tag_bin_field(tag)].size;
+    if (!(__atomic_load_n(&s->alloc_bits[k / 64], __ATOMIC_RELAXED) & (uint64_t{1} << (k & 63))))
+      fatal_pointer(fn, "use after free", p);
+  }
+}
+
 // ---- fork ----
 
 void fork_prepare() {

@@ -71,6 +71,7 @@ void flush_hits_at_exit();
 // Check variant: allocation bitmaps and pattern fill (no-ops otherwise).
 void check_on_alloc(void* p);
 void check_on_free(void* p, uint32_t tag);
+void check_live(void* p, uint32_t tag, const char* fn);  // p is the start of a live block
 
 // Fast paths. Budget: malloc ~12 instructions, free ~16 (see docs/design.md, measured with
 // callgrind by bench/fastpath).

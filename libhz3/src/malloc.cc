@@ -41,7 +41,10 @@ void dealloc(void* p) { free_fast(p); }
 size_t usable_size(void* p, const char* fn) {
   if (in_arena(p)) {
     uint32_t tag = lookup_tag(page_index(p));
-    if (tag_is_small(tag)) return CLASSES[tag_bin_field(tag)].size;
+    if (tag_is_small(tag)) {
+      if constexpr (CHECK) check_live(p, tag, fn);
+      return CLASSES[tag_bin_field(tag)].size;
+    }
     if (tag == TAG_LARGE) return large_usable(p, fn);
     if (tag == 0) HZ3_PROBE(lookup_miss, (uint64_t)(uintptr_t)p, 1u);
     else HZ3_PROBE(decode_fail, (uint64_t)(uintptr_t)p, tag);

@@ -1,0 +1,178 @@
+// Unit tests of libhz3's internals: tag encoding, size-class tables, arena bounds, the page
+// heap's coalescing and its release schedule. Linked against libhz3.a, so the test process
+// itself runs on hz3. Prints one PASS/FAIL line per case (scripts/run-tests.sh counts them).
+// Not the API conformance suite (libhz3/tests/).
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "arena.h"
+#include "heap.h"
+#include "hz3/hz3.h"
+#include "sizeclass.h"
+
+using namespace hz3;
+
+static int g_failed;
+static bool g_case_ok;
+#define EXPECT(cond)                                                          \
+  do {                                                                        \
+    if (!(cond)) {                                                            \
+      printf("  %s:%d: expected %s\n", __FILE__, __LINE__, #cond);            \
+      g_case_ok = false;                                                      \
+    }                                                                         \
+  } while (0)
+
+static void run(const char* name, void (*fn)()) {
+  g_case_ok = true;
+  fn();
+  printf("%s: unit/%s\n", g_case_ok ? "PASS" : "FAIL", name);
+  if (!g_case_ok) g_failed++;
+}
+
+static void tag_round_trip() {
+  for (uint32_t id : {0u, 1u, 2u, 63u, 64u, 1000u, MAX_HEAPS - 1}) {
+    for (uint32_t bin = 1; bin <= NUM_CLASSES; bin++) {
+      uint32_t t = tag_encode(id, bin);
+      EXPECT(t != 0);
+      EXPECT(tag_is_small(t));
+      EXPECT(tag_owner_field(t) == id + 1);
+      EXPECT(tag_bin_field(t) == bin);
+      EXPECT(HZ3_TAG_OWNER(t) == id + 1 && HZ3_TAG_BIN(t) == bin);  // public macros agree
+    }
+  }
+  EXPECT(!tag_is_small(0));
+  EXPECT(!tag_is_small(TAG_LARGE));
+  EXPECT(!tag_is_small(tag_encode(0, NUM_CLASSES + 1)));  // bin out of range
+  EXPECT(!tag_is_small(0xFFFFu << 16 | 1));               // owner field reserved for large
+  EXPECT(TAG_LARGE == (uint32_t(HZ3_TAG_OWNER_LARGE) << 16 | HZ3_TAG_BIN_LARGE));
+}
+
+// The free fast path's single compare: tag ^ key < NUM_BINS iff the tag is this heap's class.
+static void tag_key_compare() {
+  uint32_t ids[] = {0, 1, 5, 300, MAX_HEAPS - 1};
+  for (uint32_t me : ids) {
+    uint64_t key = uint64_t(me + 1) << 16;
+    for (uint32_t other : ids)
+      for (uint32_t bin = 1; bin <= NUM_CLASSES; bin++) {
+        uint64_t x = tag_encode(other, bin) ^ key;
+        EXPECT((x < NUM_BINS) == (other == me));
+        if (other == me) EXPECT(x == bin);
+      }
+    EXPECT((uint64_t{0} ^ key) >= NUM_BINS);          // tag 0 never looks local
+    EXPECT((uint64_t{TAG_LARGE} ^ key) >= NUM_BINS);  // nor does a large head
+  }
+  for (uint32_t bin = 1; bin <= NUM_CLASSES; bin++)  // a thread without a heap matches nothing
+    EXPECT((uint64_t{tag_encode(MAX_HEAPS - 1, bin)} ^ KEY_NONE) >= NUM_BINS);
+}
+
+static void size_classes() {
+  for (size_t s = 0; s <= MAX_MEDIUM; s++) {
+    uint32_t c = class_of(s);
+    EXPECT(c >= 1 && c <= NUM_CLASSES);
+    if (c < 1 || c > NUM_CLASSES) return;
+    EXPECT(CLASSES[c].size >= s);
+    if (c > 1) EXPECT(CLASSES[c - 1].size < (s ? s : 1));
+  }
+  for (uint32_t c = 1; c <= NUM_CLASSES; c++) {
+    const ClassInfo& k = CLASSES[c];
+    EXPECT(k.span_objs * k.size <= k.span_pages * PAGE_SIZE);
+    EXPECT(k.span_objs >= 8);
+    EXPECT(k.size % k.align == 0 && (k.align & (k.align - 1)) == 0);
+    EXPECT(k.cache_cap >= 4 && k.check_every >= k.cache_cap);
+    if (c > 8) EXPECT(k.size * 4 <= CLASSES[c - 1].size * 5);  // steps of at most 25 %
+  }
+}
+
+static void arena_bounds() {
+  void* p = malloc(64);
+  EXPECT(hz3_arena_desc.magic == HZ3_DESC_MAGIC);
+  EXPECT(hz3_arena_desc.base == g_arena.base && hz3_arena_desc.size == g_arena.size);
+  EXPECT(in_arena(p));
+  uint32_t t = tag_load(page_index(p));
+  EXPECT(tag_is_small(t) && tag_bin_field(t) == class_of(64));
+  EXPECT(hz3_arena_desc.hwm_pages > page_index(p));
+  EXPECT(!in_arena(reinterpret_cast<void*>(g_arena.base - 1)));
+  EXPECT(!in_arena(reinterpret_cast<void*>(g_arena.base + g_arena.size)));
+  EXPECT(in_arena(reinterpret_cast<void*>(g_arena.base + g_arena.size - 1)));
+  EXPECT(!in_arena(nullptr));
+  int local;
+  EXPECT(!in_arena(&local));
+  free(p);
+
+  char* big = static_cast<char*>(malloc(300000));  // large: head page tagged, rest not
+  EXPECT(in_arena(big));
+  EXPECT(tag_load(page_index(big)) == TAG_LARGE);
+  EXPECT(tag_load(page_index(big + PAGE_SIZE)) == 0);
+  size_t idx = page_index(big);
+  free(big);
+  EXPECT(tag_load(idx) == 0);  // cleared at free: a second free cannot pass
+
+  void* huge = malloc(HUGE_THRESHOLD);  // huge: outside the arena and the tag map
+  EXPECT(huge != nullptr && !in_arena(huge));
+  EXPECT(malloc_usable_size(huge) >= HUGE_THRESHOLD);
+  free(huge);
+}
+
+static void page_heap_coalesces() {
+  // Three adjacent large runs; freeing them in any order leaves one free run, not three.
+  free(malloc(120 * PAGE_SIZE));  // a dirty 120-page run: the three below are cut from it
+  size_t runs0 = page_heap::stats().free_runs;
+  char* a = static_cast<char*>(malloc(40 * PAGE_SIZE));
+  char* b = static_cast<char*>(malloc(40 * PAGE_SIZE));
+  char* c = static_cast<char*>(malloc(40 * PAGE_SIZE));
+  bool adjacent = b == a + 40 * PAGE_SIZE && c == b + 40 * PAGE_SIZE;
+  EXPECT(adjacent);
+  free(a);
+  free(c);
+  free(b);
+  EXPECT(page_heap::stats().free_runs <= runs0);
+  // The merged run serves a request for all 120 pages at the same address.
+  char* d = static_cast<char*>(malloc(120 * PAGE_SIZE));
+  EXPECT(d == a);
+  free(d);
+}
+
+static void page_heap_releases() {
+  // Freeing far more than the dirty cap leaves at most the cap resident-but-free.
+  const size_t n = 64, sz = 1 << 20;
+  void* v[n];
+  for (size_t i = 0; i < n; i++) {
+    v[i] = malloc(sz);
+    memset(v[i], 1, sz);
+  }
+  for (size_t i = 0; i < n; i++) free(v[i]);
+  page_heap::Stats s = page_heap::stats();
+  EXPECT(s.dirty_pages * PAGE_SIZE <= (size_t{HZ3_DIRTY_MAX_MIB} << 20));
+  EXPECT(s.released_pages > 0);
+  // Released pages read as zero, and calloc relies on it.
+  char* z = static_cast<char*>(calloc(1, 8 * sz));
+  bool zero = true;
+  for (size_t i = 0; i < 8 * sz; i += 512) zero &= z[i] == 0;
+  EXPECT(zero);
+  free(z);
+}
+
+static void realloc_in_place() {
+  char* p = static_cast<char*>(malloc(200000));
+  memset(p, 7, 200000);
+  char* q = static_cast<char*>(realloc(p, 100000));  // shrink: same block, tail given back
+  EXPECT(q == p);
+  EXPECT(malloc_usable_size(q) >= 100000 && malloc_usable_size(q) < 200000);
+  char* r = static_cast<char*>(realloc(q, 150000));  // grow back into the freed tail
+  EXPECT(r == q);
+  EXPECT(r[99999] == 7);
+  free(r);
+}
+
+int main() {
+  run("tag_round_trip", tag_round_trip);
+  run("tag_key_compare", tag_key_compare);
+  run("size_classes", size_classes);
+  run("arena_bounds", arena_bounds);
+  run("page_heap_coalesces", page_heap_coalesces);
+  run("page_heap_releases", page_heap_releases);
+  run("realloc_in_place", realloc_in_place);
+  return g_failed ? 1 : 0;
+}
