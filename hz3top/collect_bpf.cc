@@ -1,0 +1,190 @@
+// libbpf calls behind collect_bpf.h.
+#include "collect_bpf.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+#include <thread>
+
+#include "hz3.skel.h"
+
+namespace hz3 {
+
+const char* const HZ3_PROBE_NAMES[5] = {"tag_set", "tag_clear", "lookup_miss", "decode_fail",
+                                        "hits"};
+
+namespace {
+
+bool g_verbose = false;
+
+// Without -v libbpf stays silent: its warnings repeat (less clearly) the one-line errors that
+// hz3top prints, and a non-root EPERM is blamed on RLIMIT_MEMLOCK, which misleads.
+int libbpf_log(enum libbpf_print_level level, const char* fmt, va_list ap) {
+  if (!g_verbose) return 0;
+  return vfprintf(stderr, fmt, ap);
+}
+
+bpf_program* program_for(hz3_bpf* s, const char* probe) {
+  if (!strcmp(probe, "tag_set")) return s->progs.hz3_tag_set;
+  if (!strcmp(probe, "tag_clear")) return s->progs.hz3_tag_clear;
+  if (!strcmp(probe, "lookup_miss")) return s->progs.hz3_lookup_miss;
+  if (!strcmp(probe, "decode_fail")) return s->progs.hz3_decode_fail;
+  return s->progs.hz3_hits;
+}
+
+// Per-CPU values come back as one 8-byte-aligned slot per possible CPU. Every value type here
+// is a struct of u64 fields; they are summed as words and copied out with memcpy (a cast to
+// uint64_t* would break strict aliasing: __u64 is unsigned long long, uint64_t unsigned long).
+template <typename T>
+bool sum_percpu(const bpf_map* map, const void* key, size_t key_size, T* out) {
+  static_assert(sizeof(T) % 8 == 0, "per-CPU values here are arrays of u64");
+  static const int ncpu = std::max(1, libbpf_num_possible_cpus());
+  constexpr size_t words = sizeof(T) / 8;
+  std::vector<uint64_t> buf(words * size_t(ncpu));
+  if (bpf_map__lookup_elem(map, key, key_size, buf.data(), buf.size() * 8, 0) != 0) return false;
+  uint64_t sum[words] = {};
+  for (int cpu = 0; cpu < ncpu; cpu++)
+    for (size_t w = 0; w < words; w++) sum[w] += buf[size_t(cpu) * words + w];
+  memcpy(out, sum, sizeof sum);
+  return true;
+}
+
+}  // namespace
+
+BpfCollector::~BpfCollector() {
+  detach();
+  if (skel_) hz3_bpf__destroy(skel_);
+}
+
+bool BpfCollector::load(bool verbose, std::string* err) {
+  g_verbose = verbose;
+  libbpf_set_print(libbpf_log);
+  skel_ = hz3_bpf__open();
+  if (!skel_) {
+    *err = std::string("failed to open BPF skeleton: ") + strerror(errno);
+    return false;
+  }
+  int rc = hz3_bpf__load(skel_);
+  if (rc) {
+    *err = std::string("failed to load BPF programs: ") + strerror(-rc);
+    if (rc == -EPERM)
+      *err += " (needs root or CAP_BPF+CAP_PERFMON; run hz3top with sudo)";
+    else if (!verbose)
+      *err += " (run with -v for the verifier log)";
+    return false;
+  }
+  return true;
+}
+
+bool BpfCollector::attach(pid_t pid, const std::string& path, std::string* err) {
+  for (const char* probe : HZ3_PROBE_NAMES) {
+    bpf_link* link = bpf_program__attach_usdt(program_for(skel_, probe), pid, path.c_str(), "hz3",
+                                              probe, nullptr);
+    if (!link) {
+      int e = errno;
+      *err = "failed to attach hz3:" + std::string(probe) + " in " + path + ": " + strerror(e);
+      if (e == ENOENT) *err += " (library built without that probe?)";
+      return false;
+    }
+    links_.push_back(link);
+  }
+  return true;
+}
+
+bool BpfCollector::read(BpfSnapshot* out, std::string* err) const {
+  *out = BpfSnapshot{};
+  const bpf_map* pc = skel_->maps.proc_counts;
+  uint32_t key = 0, next = 0;
+  const void* prev = nullptr;
+  while (bpf_map__get_next_key(pc, prev, &next, sizeof next) == 0) {
+    ProcCounts c;
+    if (sum_percpu(pc, &next, sizeof next, &c.c)) out->procs[pid_t(next)] = c;
+    key = next;
+    prev = &key;
+  }
+
+  const bpf_map* bc = skel_->maps.bin_counts;
+  hz3_bin_key bk{}, bnext{};
+  const void* bprev = nullptr;
+  while (bpf_map__get_next_key(bc, bprev, &bnext, sizeof bnext) == 0) {
+    hz3_bin_counts v;
+    if (sum_percpu(bc, &bnext, sizeof bnext, &v)) {
+      BinCounts& b = out->bins[pid_t(bnext.tgid)][tag_key(bnext.bin, bnext.owner)];
+      b.sets = v.sets, b.clears = v.clears, b.set_pages = v.set_pages, b.clear_pages = v.clear_pages;
+    }
+    bk = bnext;
+    bprev = &bk;
+  }
+
+  const bpf_map* ll = skel_->maps.large_live;
+  hz3_large_key lk{}, lnext{};
+  const void* lprev = nullptr;
+  while (bpf_map__get_next_key(ll, lprev, &lnext, sizeof lnext) == 0) {
+    uint64_t npages = 0;
+    if (bpf_map__lookup_elem(ll, &lnext, sizeof lnext, &npages, sizeof npages, 0) == 0)
+      out->large_live[pid_t(lnext.tgid)][lnext.page_idx] = npages;
+    lk = lnext;
+    lprev = &lk;
+  }
+
+  const bpf_map* df = skel_->maps.last_decode_fail;
+  prev = nullptr;
+  while (bpf_map__get_next_key(df, prev, &next, sizeof next) == 0) {
+    hz3_decode_fail v;
+    if (bpf_map__lookup_elem(df, &next, sizeof next, &v, sizeof v, 0) == 0)
+      out->last_decode_fail[pid_t(next)] = {v.ptr, v.tag};
+    key = next;
+    prev = &key;
+  }
+  (void)err;
+  return true;
+}
+
+void BpfCollector::forget(pid_t pid) {
+  uint32_t tgid = uint32_t(pid);
+  bpf_map__delete_elem(skel_->maps.proc_counts, &tgid, sizeof tgid, 0);
+  bpf_map__delete_elem(skel_->maps.last_decode_fail, &tgid, sizeof tgid, 0);
+  // Collect first: deleting while walking restarts the walk in a hash map.
+  std::vector<hz3_bin_key> bins;
+  hz3_bin_key bk{}, bnext{};
+  const void* bprev = nullptr;
+  while (bpf_map__get_next_key(skel_->maps.bin_counts, bprev, &bnext, sizeof bnext) == 0) {
+    if (bnext.tgid == tgid) bins.push_back(bnext);
+    bk = bnext;
+    bprev = &bk;
+  }
+  for (auto& k : bins) bpf_map__delete_elem(skel_->maps.bin_counts, &k, sizeof k, 0);
+  std::vector<hz3_large_key> large;
+  hz3_large_key lk{}, lnext{};
+  const void* lprev = nullptr;
+  while (bpf_map__get_next_key(skel_->maps.large_live, lprev, &lnext, sizeof lnext) == 0) {
+    if (lnext.tgid == tgid) large.push_back(lnext);
+    lk = lnext;
+    lprev = &lk;
+  }
+  for (auto& k : large) bpf_map__delete_elem(skel_->maps.large_live, &k, sizeof k, 0);
+}
+
+void BpfCollector::detach() {
+  if (links_.empty()) return;
+  // Up to MAX_THREADS threads take links in turn. On the 6.x kernels measured here the kernel
+  // serialises most of each uprobe's teardown (~90 ms per probe site), so this gains only ~10 %
+  // over one thread; it stays because it costs nothing and overlaps what can overlap.
+  constexpr size_t MAX_THREADS = 32;
+  std::atomic<size_t> next{0};
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < std::min(MAX_THREADS, links_.size()); i++)
+    threads.emplace_back([&] {
+      for (size_t j; (j = next.fetch_add(1)) < links_.size();) bpf_link__destroy(links_[j]);
+    });
+  for (auto& t : threads) t.join();
+  links_.clear();
+}
+
+}  // namespace hz3

@@ -1,0 +1,55 @@
+# hz3top/ — the live CLI (docs/hz3top.md) and its tests' helpers. Builds:
+#   $(BUILD)/bin/hz3top               the tool (needs probes/probes.mk's skeleton)
+#   $(BUILD)/tests/hz3top_unit        unit tests of rates and formatting (no BPF, no root)
+#   $(BUILD)/tests/hz3top_workload    a workload with known operation counts for the tests
+# Objects under $(BUILD)/obj/hz3top/. Independent of VARIANT: the tool attaches to whichever
+# library a process maps.
+
+HZ3TOP_OBJDIR := $(BUILD)/obj/hz3top
+HZ3TOP_BIN := $(BUILD)/bin/hz3top
+HZ3TOP_SRCS := main.cc options.cc session.cc collect_bpf.cc collect_perf.cc proc.cc elf_info.cc \
+               arena.cc model.cc format.cc tui.cc
+HZ3TOP_CORE := model.cc format.cc arena.cc
+HZ3TOP_OBJS := $(addprefix $(HZ3TOP_OBJDIR)/,$(HZ3TOP_SRCS:.cc=.o))
+HZ3TOP_CXXFLAGS := $(CXXSTD) $(OPT) $(WARN) -MMD -MP -Ihz3top -Iprobes -Ilibhz3/include \
+                   -I$(PROBES_OBJDIR)
+HZ3TOP_LIBS := -lbpf -lelf -lz -lpfm -lncursesw -ltinfo -lpthread
+
+HZ3TOP_UNIT := $(BUILD)/tests/hz3top_unit
+HZ3TOP_WORKLOAD := $(BUILD)/tests/hz3top_workload
+
+ALL_TARGETS += $(HZ3TOP_BIN) $(HZ3TOP_UNIT) $(HZ3TOP_WORKLOAD)
+TEST_BINS += $(HZ3TOP_UNIT) $(HZ3TOP_WORKLOAD)
+
+# The skeleton is generated; every object may include it through collect_bpf.cc, so make sure
+# it exists before compiling any of them.
+$(HZ3TOP_OBJDIR)/%.o: hz3top/%.cc | $(PROBES_SKEL)
+	$(call msg,CXX,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CXX) $(HZ3TOP_CXXFLAGS) -c $< -o $@
+
+$(HZ3TOP_BIN): $(HZ3TOP_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CXX) $(OPT) $^ -o $@ $(HZ3TOP_LIBS)
+
+$(HZ3TOP_OBJDIR)/tests/unit.o: hz3top/tests/unit.cc
+	$(call msg,CXX,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CXX) $(HZ3TOP_CXXFLAGS) -c $< -o $@
+
+$(HZ3TOP_UNIT): $(HZ3TOP_OBJDIR)/tests/unit.o $(addprefix $(HZ3TOP_OBJDIR)/,$(HZ3TOP_CORE:.cc=.o))
+	$(call msg,LINK,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CXX) $(OPT) $^ -o $@
+
+# The workload is an ordinary program: the tests run it with LD_PRELOAD=$(HZ3_LIB).
+$(HZ3TOP_WORKLOAD): hz3top/tests/workload.cc
+	$(call msg,CXX,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CXX) $(CXXSTD) $(OPT) $(WARN) $< -o $@ -lpthread
+
+.PHONY: hz3top
+hz3top: $(HZ3TOP_BIN)
+
+-include $(HZ3TOP_OBJS:.o=.d) $(HZ3TOP_OBJDIR)/tests/unit.d

@@ -1,0 +1,74 @@
+// CLI11 definition of hz3top's options (see docs/hz3top.md for the manual).
+#include "options.h"
+
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+
+namespace hz3 {
+
+int parse_options(int argc, char** argv, Options* o) {
+  CLI::App app{
+      "hz3top: live view of the hz3 allocator inside running processes, from its USDT probes\n"
+      "(counted by eBPF), its page-tag map and perf events. Needs root or CAP_BPF+CAP_PERFMON.\n"
+      "usage: hz3top [-p PID ... | --all] [-d SECONDS] [--once] [--json | --plain] "
+      "[interval [count]]",
+      "hz3top"};
+  std::vector<int> pids;
+  bool plain = false, json = false, no_perf = false;
+  std::string sample_event = o->sample_event;
+  app.add_option("-p,--pid", pids, "process to watch (repeat for several)");
+  app.add_flag("-a,--all", o->all, "watch every process that maps libhz3");
+  app.add_option("-d,--duration", o->duration, "stop after SECONDS")->check(CLI::PositiveNumber);
+  app.add_flag("--once", o->once, "print one report after one interval, then exit");
+  app.add_flag("--plain", plain, "print one line per process per interval (default off a terminal)");
+  app.add_flag("--json", json, "print one JSON object per interval");
+  app.add_option("-e,--event", o->event, "perf event to count per thousand frees")
+      ->default_str(o->event);
+  app.add_option("--sample-event", sample_event,
+                 "perf event to sample instruction pointers on ('none': do not sample)")
+      ->default_str(sample_event);
+  app.add_option("--sample-hz", o->sample_hz, "sampling frequency")
+      ->check(CLI::Range(1, 100000))
+      ->default_str(std::to_string(o->sample_hz));
+  app.add_flag("--no-perf", no_perf, "open no perf events");
+  app.add_flag("--list-probes", o->list_probes,
+               "list the hz3 probes of each process with their semaphore values, then exit");
+  app.add_flag("-v,--verbose", o->verbose, "print libbpf's log");
+  app.add_option("interval", o->interval, "seconds between reports (default 1)")
+      ->check(CLI::PositiveNumber);
+  app.add_option("count", o->count, "number of reports (default: until stopped)")
+      ->check(CLI::PositiveNumber);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    fprintf(stderr, "hz3top: %s (see hz3top --help)\n", e.what());
+    return 2;
+  }
+  for (int p : pids) o->pids.push_back(pid_t(p));
+  o->event_given = app.count("--event") > 0;
+  o->perf = !no_perf;
+  o->sample_event = sample_event == "none" ? "" : sample_event;
+  if (plain && json) {
+    fprintf(stderr, "hz3top: --plain and --json exclude each other\n");
+    return 2;
+  }
+  if (o->pids.empty() == !o->all) {
+    fprintf(stderr, "hz3top: %s (see hz3top --help)\n",
+            o->all ? "-p and --all exclude each other" : "say which processes: -p PID or --all");
+    return 2;
+  }
+  if (json) o->mode = OutputMode::JSON;
+  if (plain) o->mode = OutputMode::PLAIN;
+  o->mode_forced = plain || json;
+  // A dashboard needs a terminal; in a pipe or CI log a line per interval is what is readable.
+  if (!o->mode_forced && !(isatty(STDOUT_FILENO) && isatty(STDIN_FILENO)))
+    o->mode = OutputMode::PLAIN;
+  if (o->once) o->count = 1;
+  return -1;
+}
+
+}  // namespace hz3

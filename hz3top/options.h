@@ -1,0 +1,36 @@
+// hz3top's command line: what the user asked for, parsed by CLI11. Validation that needs the
+// system (does the pid exist, is the event known) happens later, in session.cc and main.cc.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+namespace hz3 {
+
+enum class OutputMode { TUI, PLAIN, JSON };
+
+struct Options {
+  std::vector<pid_t> pids;
+  bool all = false;
+  double interval = 1.0;  // seconds between reports
+  long count = 0;         // reports to print; 0 = until stopped
+  double duration = 0;    // seconds to run; 0 = until stopped
+  bool once = false;
+  OutputMode mode = OutputMode::TUI;
+  bool mode_forced = false;  // --plain or --json given (else TUI only on a terminal)
+  bool verbose = false;
+  std::string event = "cache-misses";
+  bool event_given = false;
+  std::string sample_event = "cpu-clock";
+  int sample_hz = 999;
+  bool perf = true;
+  bool list_probes = false;
+};
+
+// Parses argv. Returns -1 when the program should go on, else the exit status (0 after --help,
+// 2 after a usage error, with the message already printed).
+int parse_options(int argc, char** argv, Options* o);
+
+}  // namespace hz3

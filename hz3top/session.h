@@ -1,0 +1,78 @@
+// One hz3top run: the targets (processes and their libhz3), the BPF and perf collectors attached
+// to them, and the snapshots from which each Report is computed. main.cc and tui.cc drive it;
+// it prints nothing itself (errors and notes come back as strings).
+#pragma once
+
+#include <sys/types.h>
+
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "arena.h"
+#include "collect_bpf.h"
+#include "collect_perf.h"
+#include "model.h"
+#include "options.h"
+#include "proc.h"
+
+namespace hz3 {
+
+double monotonic_seconds();
+double wall_seconds();
+
+class Session {
+ public:
+  explicit Session(const Options& o) : opt_(o) {}
+  ~Session() { stop(); }
+
+  // Checks privileges, finds the targets, loads and attaches the probes and opens perf events.
+  // False with a one-line `err` (what went wrong and what to do) on bad input.
+  bool start(std::string* err);
+  // Prints the probes and semaphore values of each -p target (for --list-probes).
+  bool list_probes(std::string* out, std::string* err);
+  // Called every ~100 ms between reports: drains perf buffers and notices exits.
+  void tick();
+  // True with -p once every target has exited (their last events are then in the maps).
+  bool all_exited() const;
+  Report sample(bool final);
+  // Detaches the probes (in parallel) and closes perf events.
+  void stop();
+
+  std::vector<std::string> take_notes();
+  double attach_seconds() const { return attach_seconds_; }
+  size_t probe_links() const { return bpf_.links(); }
+  const std::string& perf_event() const { return perf_event_; }
+
+ private:
+  struct Target {
+    pid_t pid = 0;
+    std::string comm;
+    Library lib;
+    std::unique_ptr<ArenaReader> arena;
+    bool alive = true;
+    bool discovered = true;  // false: seen only in the BPF maps (exited before a rescan)
+    bool has_prev = false;
+    ProcSnapshot prev;
+    bool census_noted = false;
+  };
+  bool add_target(pid_t pid, Library lib, std::string* err);
+  void rescan_all();
+
+  Options opt_;
+  BpfCollector bpf_;
+  PerfCollector perf_;
+  bool perf_ok_ = false;
+  std::string perf_event_, sample_event_;
+  std::map<pid_t, Target> targets_;
+  std::set<std::pair<uint64_t, uint64_t>> attached_files_;  // --all: (dev, inode) attached
+  double attach_t_ = 0;
+  double attach_seconds_ = 0;
+  uint64_t seq_ = 0;
+  std::vector<std::string> notes_;
+  bool stopped_ = false;
+};
+
+}  // namespace hz3

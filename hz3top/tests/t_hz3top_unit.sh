@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# timeout: 30
+# Unit tests of hz3top's formulas and renderers (hz3top/tests/unit.cc); no root needed.
+set -u
+source "$HZ3_TOP/scripts/testlib.sh"
+bin=$HZ3_TBIN/hz3top_unit
+if [ ! -x "$bin" ]; then fail hz3top_unit "$bin not built (make all)"; exit 0; fi
+"$bin"

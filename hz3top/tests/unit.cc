@@ -1,0 +1,352 @@
+// Unit tests of hz3top's pure parts: rate, ratio and delta formulas (model.h), the tag-map
+// census arithmetic, and the text renderings (format.h). No BPF, no root, no target process:
+// those paths are covered by the t_*.sh tests against real libhz3. Prints one PASS/FAIL line per
+// case, in the format scripts/run-tests.sh counts.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "format.h"
+#include "model.h"
+
+using namespace hz3;
+
+namespace {
+
+bool g_ok;
+
+#define EXPECT(cond)                                                                 \
+  do {                                                                               \
+    if (!(cond)) {                                                                   \
+      fprintf(stderr, "  %s:%d: expected %s\n", __FILE__, __LINE__, #cond);          \
+      g_ok = false;                                                                  \
+    }                                                                                \
+  } while (0)
+#define EXPECT_EQ_STR(a, b)                                                                     \
+  do {                                                                                          \
+    std::string x_ = (a), y_ = (b);                                                             \
+    if (x_ != y_) {                                                                             \
+      fprintf(stderr, "  %s:%d: %s is \"%s\", expected \"%s\"\n", __FILE__, __LINE__, #a,       \
+              x_.c_str(), y_.c_str());                                                          \
+      g_ok = false;                                                                             \
+    }                                                                                           \
+  } while (0)
+
+bool near(double a, double b) { return std::fabs(a - b) <= 1e-9 * std::max(1.0, std::fabs(b)); }
+bool near(std::optional<double> a, double b) { return a && near(*a, b); }
+
+ProcSnapshot snap(pid_t pid, double t) {
+  ProcSnapshot s;
+  s.pid = pid;
+  s.comm = "w" + std::to_string(pid);
+  s.t = t;
+  s.class_size = {0, 16, 32, 48};
+  return s;
+}
+
+void set_counts(ProcSnapshot& s, uint64_t hits, uint64_t outside, uint64_t untagged,
+                uint64_t sets, uint64_t clears) {
+  s.counts.c[HZ3_C_HITS] = hits;
+  s.counts.c[HZ3_C_MISS_OUTSIDE] = outside;
+  s.counts.c[HZ3_C_MISS_UNTAGGED] = untagged;
+  s.counts.c[HZ3_C_TAG_SET] = sets;
+  s.counts.c[HZ3_C_TAG_CLEAR] = clears;
+}
+
+const BinRow* find_bin(const ProcView& v, uint32_t bin) {
+  for (const BinRow& b : v.bins)
+    if (b.bin == bin) return &b;
+  return nullptr;
+}
+
+// ---- model.h ----
+
+void rate_formula() {
+  EXPECT(near(rate(100, 300, 2.0), 100.0));
+  EXPECT(near(rate(0, 1, 0.5), 2.0));
+  EXPECT(rate(300, 100, 1.0) == 0);  // map entry recreated: never a negative rate
+  EXPECT(rate(0, 10, 0.0) == 0);     // no time measured
+  EXPECT(rate(0, 10, -1.0) == 0);
+  EXPECT(rate(0, 10, std::nan("")) == 0);
+  EXPECT(delta(5, 3) == 0 && delta(3, 5) == 2);
+}
+
+void ratio_formula() {
+  EXPECT(!ratio(0, 0));
+  EXPECT(near(ratio(99, 100), 0.99));
+  EXPECT(near(ratio(0, 7), 0.0));
+  EXPECT(!per_thousand(5, 0));
+  EXPECT(near(per_thousand(5, 1000), 5.0));
+  EXPECT(near(per_thousand(3, 200), 15.0));
+}
+
+void view_deltas_over_measured_time() {
+  ProcSnapshot a = snap(7, 10.0), b = snap(7, 12.5);
+  set_counts(a, 1000, 10, 0, 4, 1);
+  set_counts(b, 6000, 25, 5, 9, 6);
+  ProcView v = make_view(&a, b, 99.0);
+  EXPECT(near(v.dt, 2.5));  // measured, not the nominal interval
+  EXPECT(v.total.hits == 6000 && v.total.misses() == 30);
+  EXPECT(v.delta.hits == 5000 && v.delta.misses() == 20);
+  EXPECT(near(v.hit_rate, 2000.0));
+  EXPECT(near(v.miss_rate, 8.0));
+  EXPECT(near(v.tag_set_rate, 2.0) && near(v.tag_clear_rate, 2.0));
+  EXPECT(near(v.lookup_rate, 2008.0));
+  EXPECT(near(v.hit_ratio, 5000.0 / 5020.0));
+  EXPECT(near(v.hit_ratio_total, 6000.0 / 6030.0));
+}
+
+void view_first_snapshot_counts_since_attach() {
+  ProcSnapshot b = snap(7, 3.0);
+  set_counts(b, 500, 0, 0, 2, 0);
+  ProcView v = make_view(nullptr, b, 0.5);
+  EXPECT(near(v.dt, 0.5));
+  EXPECT(v.delta.hits == 500);
+  EXPECT(near(v.hit_rate, 1000.0));
+  EXPECT(near(v.hit_ratio, 1.0));
+}
+
+void view_without_lookups_has_no_ratio() {
+  ProcSnapshot a = snap(7, 1.0), b = snap(7, 2.0);
+  set_counts(a, 10, 0, 0, 0, 0);
+  set_counts(b, 10, 0, 0, 0, 0);
+  ProcView v = make_view(&a, b, 1.0);
+  EXPECT(!v.hit_ratio);
+  EXPECT(near(v.hit_ratio_total, 1.0));
+  EXPECT(!v.perf.per_kfree && !v.perf.alloc_share);
+}
+
+void view_bins_merge_owners() {
+  ProcSnapshot a = snap(7, 0.0), b = snap(7, 2.0);
+  a.bins[tag_key(2, 1)] = {4, 1, 64, 16};
+  b.bins[tag_key(2, 1)] = {10, 3, 160, 48};
+  b.bins[tag_key(2, 2)] = {2, 0, 32, 0};  // new owner: rate from zero
+  b.bins[tag_key(HZ3_TAG_BIN_LARGE, HZ3_TAG_OWNER_LARGE)] = {1, 0, 256, 0};
+  b.live_pages[tag_key(2, 1)] = 112;
+  b.live_pages[tag_key(2, 2)] = 32;
+  b.live_bytes[tag_key(2, 1)] = 112 * 4096;
+  b.live_bytes[tag_key(2, 2)] = 32 * 4096;
+  ProcView v = make_view(&a, b, 1.0);
+  const BinRow* r = find_bin(v, 2);
+  EXPECT(r != nullptr);
+  if (r) {
+    EXPECT(r->size == 32);
+    EXPECT(r->sets == 12 && r->clears == 3 && r->set_pages == 192);
+    EXPECT(near(r->set_rate, (6 + 2) / 2.0));
+    EXPECT(near(r->clear_rate, 1.0));
+    EXPECT(r->live_pages == 144 && r->live_bytes == 144 * 4096 && r->owners == 2);
+  }
+  const BinRow* l = find_bin(v, HZ3_TAG_BIN_LARGE);
+  EXPECT(l && l->sets == 1 && l->size == 0);
+  EXPECT(v.live_pages == 144);
+  EXPECT(v.owners.size() == 2 && v.owners[0].owner == 1 && v.owners[0].live_pages == 112);
+}
+
+void census_sizes_large_heads() {
+  Census c;
+  c.hwm_pages = 1000;
+  c.pages_by_tag[tag_key(1, 1)] = 16;
+  c.pages_by_tag[tag_key(3, 2)] = 4;
+  uint32_t large = tag_key(HZ3_TAG_BIN_LARGE, HZ3_TAG_OWNER_LARGE);
+  c.pages_by_tag[large] = 3;
+  c.large_heads = {100, 400, 900};
+  std::map<uint64_t, uint64_t> sizes = {{100, 256}, {400, 17}, {555, 9}};  // 555: freed since
+  ProcSnapshot s = snap(7, 1.0);
+  apply_census(c, sizes, &s);
+  EXPECT(s.census_ok);
+  EXPECT(s.live_pages[large] == 3);  // tagged pages: heads only
+  EXPECT(s.live_bytes[large] == (256 + 17 + 1) * 4096ull);
+  EXPECT(s.large_unsized == 1);  // head 900 was tagged before attach
+  EXPECT(s.live_bytes[tag_key(1, 1)] == 16 * 4096ull);
+  ProcView v = make_view(nullptr, s, 1.0);
+  EXPECT(v.live_pages == 23 && v.live_bytes == (16 + 4 + 274) * 4096ull);
+  EXPECT(v.large_unsized == 1);
+}
+
+void probe_churn_when_no_tag_map() {
+  ProcSnapshot s = snap(7, 1.0);
+  s.bins[tag_key(1, 1)] = {3, 1, 48, 16};
+  s.bins[tag_key(2, 1)] = {1, 2, 16, 32};  // cleared pages tagged before attach: clamp at 0
+  apply_probe_churn(&s);
+  EXPECT(!s.census_ok);
+  EXPECT(s.live_pages[tag_key(1, 1)] == 32);
+  EXPECT(s.live_pages.count(tag_key(2, 1)) == 0);
+}
+
+void sums_add_up_like_a_ledger() {
+  ProcSnapshot a0 = snap(1, 0), a1 = snap(1, 1), b1 = snap(2, 1);
+  set_counts(a0, 100, 0, 0, 0, 0);
+  set_counts(a1, 300, 1, 1, 1, 0);
+  set_counts(b1, 50, 0, 0, 0, 0);
+  a1.live_pages[tag_key(1, 1)] = 10;
+  b1.live_pages[tag_key(1, 1)] = 5;
+  a1.perf = {true, 40, true, 3, 6, 1, 0};
+  b1.perf = {true, 10, true, 0, 0, 0, 0};
+  std::vector<ProcView> vs = {make_view(&a0, a1, 1), make_view(nullptr, b1, 1)};
+  ProcView s = sum_views(vs);
+  EXPECT(s.total.hits == 350 && s.delta.hits == 250);
+  EXPECT(s.live_pages == 15);
+  EXPECT(near(s.hit_ratio, 250.0 / 252.0));
+  EXPECT(s.perf.d_count == 50);
+  EXPECT(near(s.perf.per_kfree, 1000.0 * 50 / 252));
+  EXPECT(near(s.perf.alloc_share, 0.3));
+  const BinRow* r = find_bin(s, 1);
+  EXPECT(r && r->live_pages == 15);
+}
+
+void perf_per_kfree_and_share() {
+  ProcSnapshot a = snap(7, 0), b = snap(7, 1);
+  set_counts(a, 0, 0, 0, 0, 0);
+  set_counts(b, 2000, 0, 0, 0, 0);
+  a.perf = {true, 100, true, 1, 1, 0, 0};
+  b.perf = {true, 130, true, 26, 71, 5, 0};  // +25 alloc, +70 user, +5 kernel
+  ProcView v = make_view(&a, b, 1);
+  EXPECT(v.perf.d_count == 30);
+  EXPECT(near(v.perf.per_kfree, 15.0));
+  EXPECT(near(v.perf.alloc_share, 0.25));
+  b.perf.sampling = false;
+  b.perf.counting = false;
+  v = make_view(&a, b, 1);
+  EXPECT(!v.perf.alloc_share && !v.perf.per_kfree);
+}
+
+// ---- format.h ----
+
+void si_numbers() {
+  EXPECT_EQ_STR(fmt_si(0), "0");
+  EXPECT_EQ_STR(fmt_si(12), "12");
+  EXPECT_EQ_STR(fmt_si(3.5), "3.5");
+  EXPECT_EQ_STR(fmt_si(999), "999");
+  EXPECT_EQ_STR(fmt_si(999.6), "1.00k");
+  EXPECT_EQ_STR(fmt_si(1234), "1.23k");
+  EXPECT_EQ_STR(fmt_si(45600), "45.6k");
+  EXPECT_EQ_STR(fmt_si(123456), "123k");
+  EXPECT_EQ_STR(fmt_si(1.5e6), "1.50M");
+  EXPECT_EQ_STR(fmt_si(7.891e9), "7.89G");
+  EXPECT_EQ_STR(fmt_si(-2500), "-2.50k");
+  EXPECT_EQ_STR(fmt_si(std::nan("")), "-");
+}
+
+void byte_sizes() {
+  EXPECT_EQ_STR(fmt_bytes(0), "0 B");
+  EXPECT_EQ_STR(fmt_bytes(512), "512 B");
+  EXPECT_EQ_STR(fmt_bytes(4096), "4.0 KiB");
+  EXPECT_EQ_STR(fmt_bytes(96000000), "91.6 MiB");
+  EXPECT_EQ_STR(fmt_bytes(uint64_t(1.2 * 1073741824.0)), "1.2 GiB");
+  EXPECT_EQ_STR(fmt_bytes(200ull << 20), "200 MiB");
+}
+
+void percent_and_bins() {
+  EXPECT_EQ_STR(fmt_pct(std::nullopt), "-");
+  EXPECT_EQ_STR(fmt_pct(0.9995, 2), "99.95");
+  EXPECT_EQ_STR(fmt_pct(1.0), "100.0");
+  EXPECT_EQ_STR(fmt_bin(3, 48), "48 B");
+  EXPECT_EQ_STR(fmt_bin(40, 32768), "32 KiB");
+  EXPECT_EQ_STR(fmt_bin(HZ3_TAG_BIN_LARGE, 0), "large");
+  EXPECT_EQ_STR(fmt_bin(77, 0), "bin 77");
+  EXPECT_EQ_STR(perf_column("page-faults"), "PF/kfree");
+  EXPECT_EQ_STR(perf_column("cache-misses"), "CM/kfree");
+}
+
+void json_strings() {
+  EXPECT_EQ_STR(json_escape("a\"b\\c\n\t\x01"), "a\\\"b\\\\c\\n\\t\\u0001");
+  EXPECT_EQ_STR(json_escape("plain"), "plain");
+}
+
+Report sample_report(bool final, int nprocs) {
+  Report r;
+  r.wall = 1700000000.25;
+  r.final = final;
+  r.seq = 3;
+  r.perf_event = "page-faults";
+  r.sample_event = "cpu-clock";
+  for (int i = 0; i < nprocs; i++) {
+    ProcSnapshot a = snap(100 + i, 0), b = snap(100 + i, 1);
+    set_counts(b, 8192, 2, 1, 5, 4);
+    b.live_pages[tag_key(1, 1)] = 16;
+    b.live_bytes[tag_key(1, 1)] = 65536;
+    b.census_ok = true;
+    r.procs.push_back(make_view(&a, b, 1));
+  }
+  r.total = sum_views(r.procs);
+  r.dt = 1;
+  return r;
+}
+
+void json_has_stable_keys() {
+  std::string j = render_json(sample_report(true, 1));
+  EXPECT(j.front() == '{' && j.back() == '}');
+  EXPECT(j.find('\n') == std::string::npos);
+  for (const char* key : {"\"ptag_hit\":8192", "\"ptag_miss\":3", "\"ptag_miss_outside\":2",
+                          "\"ptag_miss_untagged\":1", "\"decode_fail\":0", "\"tag_set\":5",
+                          "\"tag_clear\":4", "\"live_pages\":16", "\"live_bytes\":65536",
+                          "\"hit_ratio\":", "\"final\":true", "\"time\":1700000000.250",
+                          "\"rate\":{", "\"perf\":{", "\"procs\":[", "\"bins\":[", "\"owners\":[",
+                          "\"pid\":100", "\"live_source\":\"tagmap\""})
+    if (j.find(key) == std::string::npos) {
+      fprintf(stderr, "  missing %s in %s\n", key, j.c_str());
+      g_ok = false;
+    }
+  // No lookups in the interval: the ratio is null, not NaN or 0.
+  Report r = sample_report(false, 1);
+  r.procs[0].hit_ratio.reset();
+  EXPECT(render_json(r).find("\"interval\":{\"ptag_hit\":8192,\"ptag_miss\":3,\"decode_fail\":0,"
+                             "\"tag_set\":5,\"tag_clear\":4,\"hit_ratio\":") != std::string::npos);
+  r.total.hit_ratio.reset();
+  EXPECT(render_json(r).find("\"hit_ratio\":null") != std::string::npos);
+}
+
+void plain_lines_and_totals() {
+  std::string one = plain_lines(sample_report(false, 1));
+  EXPECT(std::count(one.begin(), one.end(), '\n') == 1);
+  EXPECT(one.find("# totals") == std::string::npos);
+  EXPECT(one.find("8.19k") != std::string::npos);
+  std::string two = plain_lines(sample_report(true, 2));
+  EXPECT(two.find(" all ") != std::string::npos);
+  EXPECT(two.rfind("final", 0) == 0);
+  EXPECT(two.find("# totals pid=100 comm=w100 ptag_hit=8192 ptag_miss=3 (outside=2 untagged=1) "
+                  "decode_fail=0 tag_set=5 tag_clear=4 live_pages=16") != std::string::npos);
+  EXPECT(std::count(two.begin(), two.end(), '\n') == 5);  // 2 procs + all + 2 totals
+  std::string h = plain_header("page-faults");
+  EXPECT(h.find("PF/kfree") != std::string::npos && h.find("HIT/s") != std::string::npos);
+}
+
+}  // namespace
+
+int main() {
+  const std::vector<std::pair<const char*, std::function<void()>>> cases = {
+      {"rate_formula", rate_formula},
+      {"ratio_formula", ratio_formula},
+      {"view_deltas_over_measured_time", view_deltas_over_measured_time},
+      {"view_first_snapshot_counts_since_attach", view_first_snapshot_counts_since_attach},
+      {"view_without_lookups_has_no_ratio", view_without_lookups_has_no_ratio},
+      {"view_bins_merge_owners", view_bins_merge_owners},
+      {"census_sizes_large_heads", census_sizes_large_heads},
+      {"probe_churn_when_no_tag_map", probe_churn_when_no_tag_map},
+      {"sums_add_up_like_a_ledger", sums_add_up_like_a_ledger},
+      {"perf_per_kfree_and_share", perf_per_kfree_and_share},
+      {"si_numbers", si_numbers},
+      {"byte_sizes", byte_sizes},
+      {"percent_and_bins", percent_and_bins},
+      {"json_strings", json_strings},
+      {"json_has_stable_keys", json_has_stable_keys},
+      {"plain_lines_and_totals", plain_lines_and_totals},
+  };
+  int failed = 0;
+  for (auto& [name, fn] : cases) {
+    g_ok = true;
+    fn();
+    fflush(stderr);
+    if (g_ok) {
+      printf("PASS: hz3top_unit/%s\n", name);
+    } else {
+      printf("FAIL: hz3top_unit/%s: unmet expectations on stderr\n", name);
+      failed++;
+    }
+    fflush(stdout);
+  }
+  return failed ? 1 : 0;
+}

@@ -1,0 +1,134 @@
+// hz3top_workload: a process with known allocator operation counts, for hz3top's tests. It
+// waits for commands on stdin so a tracer can attach first, does exactly what each command
+// says, and answers "ok …" on stdout after each one. It uses read()/write() only, never stdio
+// or iostreams, so that the only allocations it makes are the ones the commands ask for.
+//
+//   run N M K   N large (1 MiB) malloc+free pairs, M small (64 B) malloc+free pairs,
+//               K huge (>= 1 GiB, never touched) malloc+free pairs
+//   hold H      allocate H large (1 MiB) blocks and keep them
+//   release     free the held blocks
+//   spin MS     malloc+free small and medium blocks for MS milliseconds (perf sampling)
+//   badfree     free a pointer into the middle of a large block: libhz3 misses (tag 0) and
+//               aborts; the test checks that hz3top saw the miss
+//   exit        exit 0
+// Not a benchmark: no timing, no randomness.
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdio>
+
+namespace {
+
+constexpr size_t LARGE = size_t{1} << 20;
+constexpr size_t HUGE = size_t{1} << 30;
+constexpr int MAX_HOLD = 1024;
+void* g_held[MAX_HOLD];
+int g_nheld = 0;
+
+// Keeps the compiler from pairing away malloc+free.
+void* volatile g_sink;
+
+void say(const char* s) {
+  size_t n = strlen(s);
+  while (n) {
+    ssize_t w = write(STDOUT_FILENO, s, n);
+    if (w <= 0) _exit(3);
+    s += w;
+    n -= size_t(w);
+  }
+}
+
+void say_ok(const char* what, long a) {
+  char buf[96];
+  snprintf(buf, sizeof buf, "ok %s %ld\n", what, a);  // snprintf does not allocate
+  say(buf);
+}
+
+// One command line from stdin, without stdio. False at end of input.
+bool read_line(char* buf, size_t cap) {
+  size_t n = 0;
+  while (n + 1 < cap) {
+    char c;
+    ssize_t r = read(STDIN_FILENO, &c, 1);
+    if (r <= 0) return n > 0;
+    if (c == '\n') break;
+    buf[n++] = c;
+  }
+  buf[n] = 0;
+  return true;
+}
+
+double now_ms() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return double(ts.tv_sec) * 1e3 + double(ts.tv_nsec) * 1e-6;
+}
+
+}  // namespace
+
+int main() {
+  say("ready\n");
+  char line[128];
+  while (read_line(line, sizeof line)) {
+    long a = 0, b = 0, c = 0;
+    if (sscanf(line, "run %ld %ld %ld", &a, &b, &c) == 3) {
+      for (long i = 0; i < a; i++) {
+        char* p = static_cast<char*>(malloc(LARGE));
+        if (!p) return 4;
+        p[0] = 1;
+        g_sink = p;
+        free(p);
+      }
+      for (long i = 0; i < b; i++) {
+        g_sink = malloc(64);
+        free(g_sink);
+      }
+      for (long i = 0; i < c; i++) {
+        g_sink = malloc(HUGE);  // reserved, never touched: costs no memory
+        if (!g_sink) return 4;
+        free(g_sink);
+      }
+      say_ok("run", a + b + c);
+    } else if (sscanf(line, "hold %ld", &a) == 1) {
+      for (long i = 0; i < a && g_nheld < MAX_HOLD; i++) {
+        char* p = static_cast<char*>(malloc(LARGE));
+        if (!p) return 4;
+        memset(p, 1, LARGE);
+        g_held[g_nheld++] = p;
+      }
+      say_ok("hold", g_nheld);
+    } else if (strcmp(line, "release") == 0) {
+      long n = g_nheld;
+      while (g_nheld) free(g_held[--g_nheld]);
+      say_ok("release", n);
+    } else if (sscanf(line, "spin %ld", &a) == 1) {
+      double end = now_ms() + double(a);
+      long ops = 0;
+      void* ring[64] = {};
+      while (now_ms() < end) {
+        for (int i = 0; i < 4096; i++, ops++) {
+          unsigned slot = unsigned(ops) & 63;
+          free(ring[slot]);
+          ring[slot] = malloc(16 + (size_t(ops) * 2654435761u) % 32768);
+        }
+      }
+      for (void* p : ring) free(p);
+      say_ok("spin", ops);
+    } else if (strcmp(line, "badfree") == 0) {
+      char* p = static_cast<char*>(malloc(LARGE));
+      say_ok("badfree", 0);
+      char* volatile inside = p + 2 * 4096;  // volatile: the compiler would flag the bad free
+      free(inside);  // never returns: libhz3 aborts on the invalid pointer
+      return 5;
+    } else if (strcmp(line, "exit") == 0) {
+      say_ok("exit", 0);
+      return 0;
+    } else {
+      say("error unknown command\n");
+    }
+  }
+  return 0;
+}

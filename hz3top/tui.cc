@@ -1,0 +1,419 @@
+// ncurses implementation of tui.h. Two threads: the collector (samples the Session on its
+// interval, watches for exits every 100 ms) and this one (keys and drawing, ~10 Hz). They share
+// only the report history and notes, under one mutex.
+#include "tui.h"
+
+#include <langinfo.h>
+#include <locale.h>
+#include <ncurses.h>
+#include <signal.h>
+#include <termios.h>
+#include <term.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "format.h"
+
+namespace hz3 {
+
+namespace {
+
+// Saved for the crash handler, which may only use async-signal-safe calls: tcsetattr and write
+// of escape strings captured while the terminal was set up.
+termios g_saved_termios;
+bool g_have_termios = false;
+char g_restore_seq[128];
+size_t g_restore_len = 0;
+
+void crash_restore(int sig) {
+  if (g_have_termios) tcsetattr(STDIN_FILENO, TCSANOW, &g_saved_termios);
+  if (g_restore_len) (void)!write(STDOUT_FILENO, g_restore_seq, g_restore_len);
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
+void append_cap(const char* name) {
+  const char* s = tigetstr(const_cast<char*>(name));
+  if (!s || s == reinterpret_cast<const char*>(-1)) return;
+  size_t n = strlen(s);
+  if (g_restore_len + n >= sizeof g_restore_seq) return;
+  memcpy(g_restore_seq + g_restore_len, s, n);
+  g_restore_len += n;
+}
+
+constexpr size_t HISTORY = 120;
+
+enum class SortKey { LIVE, SET_RATE, CLEAR_RATE, BIN };
+const char* sort_name(SortKey k) {
+  switch (k) {
+    case SortKey::LIVE: return "live";
+    case SortKey::SET_RATE: return "set/s";
+    case SortKey::CLEAR_RATE: return "clr/s";
+    default: return "bin";
+  }
+}
+
+struct Shared {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<Report> history;
+  std::vector<std::string> notes;
+  bool quit = false;      // UI -> collector
+  bool finished = false;  // collector -> UI: final report taken
+  bool exited = false;    // every target exited
+};
+
+void collector(Session& s, const Options& o, std::atomic<bool>& stop, Shared& sh) {
+  const double start = monotonic_seconds();
+  double next = start + o.interval;
+  for (long n = 1;; n++) {
+    bool last = o.count && n >= o.count;
+    bool done = false, exited = false;
+    for (;;) {
+      s.tick();
+      {
+        std::unique_lock<std::mutex> lk(sh.mu);
+        for (auto& x : s.take_notes()) sh.notes.push_back(std::move(x));
+        if (sh.quit || stop.load()) return;
+      }
+      double now = monotonic_seconds();
+      if (s.all_exited()) {
+        done = exited = true;
+        break;
+      }
+      if (o.duration > 0 && now >= start + o.duration) {
+        done = true;
+        break;
+      }
+      if (now >= next) break;
+      std::unique_lock<std::mutex> lk(sh.mu);
+      sh.cv.wait_for(lk, std::chrono::duration<double>(std::min(0.1, next - now)));
+    }
+    Report r = s.sample(last || done);
+    std::unique_lock<std::mutex> lk(sh.mu);
+    for (auto& x : s.take_notes()) sh.notes.push_back(std::move(x));
+    sh.history.push_back(std::move(r));
+    if (sh.history.size() > HISTORY) sh.history.pop_front();
+    if (last || done) {
+      sh.finished = true;
+      sh.exited = exited;
+      return;
+    }
+    next += o.interval;
+  }
+}
+
+class Screen {
+ public:
+  Screen() {
+    setlocale(LC_ALL, "");
+    utf8_ = strcmp(nl_langinfo(CODESET), "UTF-8") == 0;
+    g_have_termios = tcgetattr(STDIN_FILENO, &g_saved_termios) == 0;
+    initscr();  // enters the alternate screen (smcup) where the terminal has one
+    cbreak();   // keeps ISIG: Ctrl-C still raises SIGINT, which the stop flag handles
+    noecho();
+    keypad(stdscr, TRUE);
+    curs_set(0);
+    timeout(100);
+    g_restore_len = 0;
+    append_cap("rmcup");
+    append_cap("cnorm");
+    append_cap("sgr0");
+    struct sigaction sa {};
+    sa.sa_handler = crash_restore;
+    sigemptyset(&sa.sa_mask);
+    for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT}) sigaction(sig, &sa, nullptr);
+  }
+  ~Screen() {
+    endwin();
+    for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT}) signal(sig, SIG_DFL);
+  }
+  bool utf8() const { return utf8_; }
+
+ private:
+  bool utf8_ = false;
+};
+
+struct UiState {
+  SortKey sort = SortKey::LIVE;
+  bool paused = false;
+  bool detail = false;
+  size_t proc = 0;      // index into the report's procs; == procs.size() means "all"
+  size_t selected = 0;  // row in the bins table
+  uint32_t detail_bin = 0;
+  pid_t detail_pid = 0;
+};
+
+const ProcView* chosen_view(const Report& r, size_t idx) {
+  if (r.procs.empty()) return nullptr;
+  if (r.procs.size() == 1) return &r.procs[0];
+  return idx < r.procs.size() ? &r.procs[idx] : &r.total;
+}
+
+std::vector<BinRow> sorted_bins(const ProcView& v, SortKey k) {
+  std::vector<BinRow> rows = v.bins;
+  std::stable_sort(rows.begin(), rows.end(), [k](const BinRow& a, const BinRow& b) {
+    switch (k) {
+      case SortKey::LIVE: return a.live_pages != b.live_pages ? a.live_pages > b.live_pages : a.bin < b.bin;
+      case SortKey::SET_RATE: return a.set_rate != b.set_rate ? a.set_rate > b.set_rate : a.bin < b.bin;
+      case SortKey::CLEAR_RATE: return a.clear_rate != b.clear_rate ? a.clear_rate > b.clear_rate : a.bin < b.bin;
+      default: return a.bin < b.bin;
+    }
+  });
+  return rows;
+}
+
+std::string proc_row(const ProcView& v, const std::string& name) {
+  char buf[256];
+  snprintf(buf, sizeof buf, "%7d %-15.15s %6s %6s %7s %6s %6s %6s %9llu %9s %8s %6s",
+           int(v.pid), name.c_str(), fmt_si(v.hit_rate).c_str(), fmt_si(v.miss_rate).c_str(),
+           fmt_pct(v.hit_ratio, 2).c_str(), fmt_si(double(v.delta.decode_fail)).c_str(),
+           fmt_si(v.tag_set_rate).c_str(), fmt_si(v.tag_clear_rate).c_str(),
+           (unsigned long long)v.live_pages, fmt_bytes(v.live_bytes).c_str(),
+           v.perf.per_kfree ? fmt_si(*v.perf.per_kfree).c_str() : "-",
+           fmt_pct(v.perf.alloc_share).c_str());
+  return buf;
+}
+
+void draw_line(int y, const std::string& s, int attr = 0) {
+  if (y >= LINES) return;
+  if (attr) attron(attr);
+  mvaddnstr(y, 0, s.c_str(), COLS);
+  if (attr) {
+    // Reverse-video rows span the full width, like top's header.
+    for (int x = int(std::min<size_t>(s.size(), size_t(COLS))); x < COLS; x++) addch(' ');
+    attroff(attr);
+  }
+}
+
+void draw_main(const Report& r, UiState& ui, const std::vector<std::string>& notes, bool utf8,
+               const Options& o, bool exited) {
+  int y = 0;
+  char buf[512];
+  std::string who = r.procs.size() == 1
+                        ? "pid " + std::to_string(r.procs[0].pid) + " (" + r.procs[0].comm + ")"
+                        : std::to_string(r.procs.size()) + " processes";
+  time_t t = time_t(r.wall);
+  tm tmv;
+  localtime_r(&t, &tmv);
+  char clock[16];
+  strftime(clock, sizeof clock, "%H:%M:%S", &tmv);
+  snprintf(buf, sizeof buf, "hz3top  %s  interval %.1f s  %s  events: %s%s%s", who.c_str(),
+           o.interval, clock, r.perf_event.empty() ? "none" : r.perf_event.c_str(),
+           r.sample_event.empty() ? "" : (", sampling " + r.sample_event).c_str(),
+           ui.paused ? "   [PAUSED]" : exited ? "   [targets exited]" : "");
+  draw_line(y++, buf, A_BOLD);
+  y++;
+  snprintf(buf, sizeof buf, "%7s %-15s %6s %6s %7s %6s %6s %6s %9s %9s %8s %6s", "PID", "COMM",
+           "HIT/s", "MISS/s", "HIT%", "DFAIL", "SET/s", "CLR/s", "LIVE_PG", "LIVE",
+           perf_column(r.perf_event).c_str(), "ALLOC%");
+  draw_line(y++, buf, A_REVERSE);
+  size_t max_procs = size_t(std::max(1, LINES / 3));
+  for (size_t i = 0; i < r.procs.size() && i < max_procs; i++) {
+    const ProcView& v = r.procs[i];
+    bool chosen = r.procs.size() > 1 && ui.proc == i;
+    draw_line(y++, proc_row(v, v.alive ? v.comm : v.comm + " (exited)"), chosen ? A_BOLD : 0);
+  }
+  if (r.procs.size() > 1) draw_line(y++, proc_row(r.total, "all"), ui.proc >= r.procs.size() ? A_BOLD : 0);
+  for (size_t i = notes.size() > 2 ? notes.size() - 2 : 0; i < notes.size(); i++)
+    draw_line(y++, "note: " + notes[i]);
+  y++;
+
+  const ProcView* v = chosen_view(r, ui.proc);
+  if (!v) return;
+  snprintf(buf, sizeof buf, "Bins of %s  (totals since attach: hits %s  misses %s  sets %s  clears %s)",
+           v == &r.total ? "all processes" : (std::to_string(v->pid) + " " + v->comm).c_str(),
+           fmt_si(double(v->total.hits)).c_str(), fmt_si(double(v->total.misses())).c_str(),
+           fmt_si(double(v->total.tag_set)).c_str(), fmt_si(double(v->total.tag_clear)).c_str());
+  draw_line(y++, buf, A_BOLD);
+  const char* arrow = utf8 ? "\u25bc" : "v";
+  auto col = [&](const char* name, SortKey k) {
+    return std::string(name) + (ui.sort == k ? arrow : " ");
+  };
+  snprintf(buf, sizeof buf, "%6s %9s %10s %9s %8s %8s %9s %9s %6s", col("BIN", SortKey::BIN).c_str(),
+           "SIZE", col("LIVE_PG", SortKey::LIVE).c_str(), "LIVE", col("SET/s", SortKey::SET_RATE).c_str(),
+           col("CLR/s", SortKey::CLEAR_RATE).c_str(), "SETS", "CLEARS", "OWNERS");
+  draw_line(y++, buf, A_REVERSE);
+  std::vector<BinRow> rows = sorted_bins(*v, ui.sort);
+  if (!rows.empty() && ui.selected >= rows.size()) ui.selected = rows.size() - 1;
+  int room = LINES - 1 - y;
+  size_t first = ui.selected >= size_t(std::max(room, 1)) ? ui.selected - size_t(room) + 1 : 0;
+  for (size_t i = first; i < rows.size() && y < LINES - 1; i++) {
+    const BinRow& b = rows[i];
+    if (b.bin == 0x7FFF) {
+      snprintf(buf, sizeof buf, "%7s %9s", "large", "-");
+    } else {
+      snprintf(buf, sizeof buf, "%7u %9s", b.bin, fmt_bin(b.bin, b.size).c_str());
+    }
+    std::string line = buf;
+    snprintf(buf, sizeof buf, " %10llu %9s %9s %8s %9s %9s %6u", (unsigned long long)b.live_pages,
+             fmt_bytes(b.live_bytes).c_str(), fmt_si(b.set_rate).c_str(), fmt_si(b.clear_rate).c_str(),
+             fmt_si(double(b.sets)).c_str(), fmt_si(double(b.clears)).c_str(), b.owners);
+    draw_line(y++, line + buf, i == ui.selected ? A_REVERSE : 0);
+    if (i == ui.selected) {
+      ui.detail_bin = b.bin;
+      ui.detail_pid = v == &r.total ? 0 : v->pid;
+    }
+  }
+  if (rows.empty()) draw_line(y++, "  (no tagged pages yet)");
+}
+
+void draw_detail(const std::deque<Report>& history, const UiState& ui) {
+  int y = 0;
+  char buf[256];
+  const BinRow* latest = nullptr;
+  std::vector<std::pair<double, BinRow>> rows;
+  for (const Report& r : history) {
+    const ProcView* v = nullptr;
+    if (ui.detail_pid == 0) {
+      v = &r.total;
+    } else {
+      for (const ProcView& p : r.procs)
+        if (p.pid == ui.detail_pid) v = &p;
+    }
+    if (!v) continue;
+    BinRow row;
+    row.bin = ui.detail_bin;
+    for (const BinRow& b : v->bins)
+      if (b.bin == ui.detail_bin) row = b;
+    rows.emplace_back(r.wall, row);
+  }
+  if (!rows.empty()) latest = &rows.back().second;
+  std::string name = ui.detail_bin == 0x7FFF ? "large allocations"
+                                              : "bin " + std::to_string(ui.detail_bin) + " (" +
+                                                    fmt_bin(ui.detail_bin, latest ? latest->size : 0) + ")";
+  snprintf(buf, sizeof buf, "Detail: %s of %s — last %zu intervals", name.c_str(),
+           ui.detail_pid ? ("pid " + std::to_string(ui.detail_pid)).c_str() : "all processes",
+           rows.size());
+  draw_line(y++, buf, A_BOLD);
+  if (latest) {
+    snprintf(buf, sizeof buf,
+             "live %llu pages (%s), %u owners; since attach %llu sets (%llu pages), %llu clears "
+             "(%llu pages)",
+             (unsigned long long)latest->live_pages, fmt_bytes(latest->live_bytes).c_str(),
+             latest->owners, (unsigned long long)latest->sets, (unsigned long long)latest->set_pages,
+             (unsigned long long)latest->clears, (unsigned long long)latest->clear_pages);
+    draw_line(y++, buf);
+  }
+  y++;
+  snprintf(buf, sizeof buf, "%-9s %10s %9s %8s %8s  %s", "TIME", "LIVE_PG", "LIVE", "SET/s",
+           "CLR/s", "live pages");
+  draw_line(y++, buf, A_REVERSE);
+  uint64_t peak = 1;
+  for (auto& [t, b] : rows) peak = std::max(peak, b.live_pages);
+  // Newest first; a bar per interval makes the trend readable at a glance.
+  for (size_t i = rows.size(); i-- > 0 && y < LINES - 1;) {
+    auto& [t, b] = rows[i];
+    time_t tt = time_t(t);
+    tm tmv;
+    localtime_r(&tt, &tmv);
+    char clock[16];
+    strftime(clock, sizeof clock, "%H:%M:%S", &tmv);
+    int width = int(double(b.live_pages) / double(peak) * 30.0 + 0.5);
+    snprintf(buf, sizeof buf, "%-9s %10llu %9s %8s %8s  %s", clock, (unsigned long long)b.live_pages,
+             fmt_bytes(b.live_bytes).c_str(), fmt_si(b.set_rate).c_str(), fmt_si(b.clear_rate).c_str(),
+             std::string(size_t(width), '#').c_str());
+    draw_line(y++, buf);
+  }
+}
+
+}  // namespace
+
+int run_tui(Session& s, const Options& o, std::atomic<bool>& stop) {
+  Shared sh;
+  Report final_report;
+  bool print_final = false;
+  {
+    Screen screen;
+    std::thread col(collector, std::ref(s), std::cref(o), std::ref(stop), std::ref(sh));
+    UiState ui;
+    std::deque<Report> shown;  // what is on screen; frozen while paused
+    std::vector<std::string> notes;
+    for (;;) {
+      bool finished;
+      {
+        std::lock_guard<std::mutex> lk(sh.mu);
+        if (!ui.paused) shown = sh.history;
+        notes = sh.notes;
+        finished = sh.finished;
+        if (finished && !sh.history.empty()) {
+          final_report = sh.history.back();
+          print_final = true;
+        }
+      }
+      if (finished || stop.load()) break;
+      erase();
+      if (shown.empty()) {
+        draw_line(0, "hz3top: attached, first numbers after one interval (" +
+                         fmt_si(o.interval) + " s)…", A_BOLD);
+      } else if (ui.detail) {
+        draw_detail(shown, ui);
+      } else {
+        draw_main(shown.back(), ui, notes, screen.utf8(), o, false);
+      }
+      const char* footer = ui.detail
+                               ? "(q) quit | (esc/\u21b5) back | (p) pause"
+                               : "(q) quit | (s) sort | (p) pause | (\u2191\u2193) select | (\u21b5) detail | (tab) process";
+      if (!screen.utf8())
+        footer = ui.detail ? "(q) quit | (esc/enter) back | (p) pause"
+                           : "(q) quit | (s) sort | (p) pause | (up/down) select | (enter) detail | (tab) process";
+      std::string foot = footer;
+      if (!ui.detail) foot += std::string("   sort: ") + sort_name(ui.sort);
+      draw_line(LINES - 1, foot, A_REVERSE);
+      refresh();
+
+      int ch = getch();  // waits up to 100 ms
+      if (ch == 'q' || ch == 'Q') break;
+      switch (ch) {
+        case 's': case 'S':
+          ui.sort = SortKey((int(ui.sort) + 1) % 4);
+          ui.selected = 0;
+          break;
+        case 'p': case 'P': case ' ':
+          ui.paused = !ui.paused;
+          break;
+        case KEY_UP: case 'k':
+          if (ui.selected) ui.selected--;
+          break;
+        case KEY_DOWN: case 'j':
+          ui.selected++;
+          break;
+        case '\t': {
+          size_t n = shown.empty() ? 1 : shown.back().procs.size();
+          ui.proc = n > 1 ? (ui.proc + 1) % (n + 1) : 0;
+          ui.selected = 0;
+          break;
+        }
+        case '\n': case '\r': case KEY_ENTER: case 'd':
+          ui.detail = !ui.detail;
+          break;
+        case 27: case KEY_BACKSPACE: case 127:
+          ui.detail = false;
+          break;
+        default:
+          break;
+      }
+    }
+    {
+      std::lock_guard<std::mutex> lk(sh.mu);
+      sh.quit = true;
+    }
+    sh.cv.notify_all();
+    col.join();
+  }  // terminal restored here
+  // Every target exited (or the count/duration ran out): leave the final numbers on the
+  // ordinary screen, where they stay readable after the alternate screen is gone.
+  if (print_final) {
+    fputs(plain_header(final_report.perf_event).c_str(), stdout);
+    fputs(plain_lines(final_report).c_str(), stdout);
+  }
+  return 0;
+}
+
+}  // namespace hz3
