@@ -66,3 +66,9 @@ $(BUILD)/tests/unit_test_%: libhz3/unit/unit_test.cc FORCE_VARIANT_LIB
 	  $(if $(filter release,$*),$(BUILD),$(BUILD)/$*)/lib/libhz3.a -lpthread
 .PHONY: FORCE_VARIANT_LIB
 FORCE_VARIANT_LIB:
+
+docs-classes: libhz3/unit/print_classes.cc libhz3/src/sizeclass.h
+	@mkdir -p $(BUILD)/tests
+	$(Q)$(CXX) $(CXXSTD) -O1 $(LIBHZ3_INC) -fconstexpr-ops-limit=100000000 $< -o $(BUILD)/tests/print_classes
+	$(Q)$(BUILD)/tests/print_classes > docs/size-classes.md
+.PHONY: docs-classes
