@@ -6,11 +6,11 @@
 // (`api/release`, `api/check`, …). Run with LD_PRELOAD=<libhz3.so> and `--hz3`; without `--hz3`
 // the hz3-only cases are skipped, so the same binary can be checked against glibc. It is not a
 // stress or death test (see stress_test.cc, death_test.cc).
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <malloc.h>
 #include <regex.h>
-#include <dirent.h>
-#include <limits.h>
 #include <sys/mman.h>
 
 #include <algorithm>
@@ -30,7 +30,8 @@ bool g_hz3 = false;  // --hz3: the process must be served by libhz3
 
 // Requests no allocator can satisfy; each must fail with ENOMEM.
 const size_t HUGE_SIZES[] = {SIZE_MAX, SIZE_MAX - 4095, SIZE_MAX - 1 * MiB,
-                             static_cast<size_t>(PTRDIFF_MAX) + 1, static_cast<size_t>(PTRDIFF_MAX)};
+                             static_cast<size_t>(PTRDIFF_MAX) + 1,
+                             static_cast<size_t>(PTRDIFF_MAX)};
 
 size_t page_size() { return static_cast<size_t>(sysconf(_SC_PAGESIZE)); }
 
@@ -54,7 +55,8 @@ bool no_overlap(std::vector<std::pair<uintptr_t, size_t>> v, uintptr_t* where) {
   return true;
 }
 
-// ---- proof that libhz3 serves this process -------------------------------------------------------
+// ---- proof that libhz3 serves this process
+// -------------------------------------------------------
 
 void t_served_by_hz3() {
   const ArenaDesc* d = arena_desc();
@@ -98,16 +100,37 @@ void t_exports_resolve_to_hz3() {
   Dl_info di;
   REQUIRE(d != nullptr && dladdr(d, &di) != 0);
   const void* lib = di.dli_fbase;
-  static const char* const names[] = {
-      "malloc", "free", "calloc", "realloc", "reallocarray", "posix_memalign", "aligned_alloc",
-      "memalign", "valloc", "pvalloc", "malloc_usable_size",
-      "_Znwm", "_Znam", "_ZnwmRKSt9nothrow_t", "_ZnamRKSt9nothrow_t",
-      "_ZnwmSt11align_val_t", "_ZnamSt11align_val_t", "_ZnwmSt11align_val_tRKSt9nothrow_t",
-      "_ZnamSt11align_val_tRKSt9nothrow_t",
-      "_ZdlPv", "_ZdaPv", "_ZdlPvm", "_ZdaPvm", "_ZdlPvRKSt9nothrow_t", "_ZdaPvRKSt9nothrow_t",
-      "_ZdlPvSt11align_val_t", "_ZdaPvSt11align_val_t", "_ZdlPvmSt11align_val_t",
-      "_ZdaPvmSt11align_val_t", "_ZdlPvSt11align_val_tRKSt9nothrow_t",
-      "_ZdaPvSt11align_val_tRKSt9nothrow_t"};
+  static const char* const names[] = {"malloc",
+                                      "free",
+                                      "calloc",
+                                      "realloc",
+                                      "reallocarray",
+                                      "posix_memalign",
+                                      "aligned_alloc",
+                                      "memalign",
+                                      "valloc",
+                                      "pvalloc",
+                                      "malloc_usable_size",
+                                      "_Znwm",
+                                      "_Znam",
+                                      "_ZnwmRKSt9nothrow_t",
+                                      "_ZnamRKSt9nothrow_t",
+                                      "_ZnwmSt11align_val_t",
+                                      "_ZnamSt11align_val_t",
+                                      "_ZnwmSt11align_val_tRKSt9nothrow_t",
+                                      "_ZnamSt11align_val_tRKSt9nothrow_t",
+                                      "_ZdlPv",
+                                      "_ZdaPv",
+                                      "_ZdlPvm",
+                                      "_ZdaPvm",
+                                      "_ZdlPvRKSt9nothrow_t",
+                                      "_ZdaPvRKSt9nothrow_t",
+                                      "_ZdlPvSt11align_val_t",
+                                      "_ZdaPvSt11align_val_t",
+                                      "_ZdlPvmSt11align_val_t",
+                                      "_ZdaPvmSt11align_val_t",
+                                      "_ZdlPvSt11align_val_tRKSt9nothrow_t",
+                                      "_ZdaPvSt11align_val_tRKSt9nothrow_t"};
   for (const char* n : names) {
     void* s = dlsym(RTLD_DEFAULT, n);
     Dl_info si;
@@ -140,7 +163,8 @@ void t_class_table() {
   }
 }
 
-// ---- malloc / free / usable size ------------------------------------------------------------------
+// ---- malloc / free / usable size
+// ------------------------------------------------------------------
 
 void t_malloc_zero() {
   void* a = malloc(0);
@@ -247,7 +271,8 @@ void t_free_null_and_errno() {
   CHECK(errno == EEXIST);
 }
 
-// ---- calloc ---------------------------------------------------------------------------------------
+// ---- calloc
+// ---------------------------------------------------------------------------------------
 
 bool all_zero(const void* p, size_t n) {
   const unsigned char* b = static_cast<const unsigned char*>(p);
@@ -286,9 +311,11 @@ void t_calloc_edges() {
   free(b);
   free(c);
   const size_t half = launder_value(SIZE_MAX / 2 + 1);
-  const std::pair<size_t, size_t> overflow[] = {
-      {half, 2}, {2, half}, {SIZE_MAX, SIZE_MAX}, {size_t{1} << 33, size_t{1} << 33},
-      {launder_value(SIZE_MAX / 3 + 1), 3}};
+  const std::pair<size_t, size_t> overflow[] = {{half, 2},
+                                                {2, half},
+                                                {SIZE_MAX, SIZE_MAX},
+                                                {size_t{1} << 33, size_t{1} << 33},
+                                                {launder_value(SIZE_MAX / 3 + 1), 3}};
   for (auto [n, m] : overflow) {
     errno = 0;
     void* p = calloc(launder_value(n), launder_value(m));
@@ -297,7 +324,8 @@ void t_calloc_edges() {
   }
 }
 
-// ---- realloc / reallocarray -------------------------------------------------------------------------
+// ---- realloc / reallocarray
+// -------------------------------------------------------------------------
 
 void t_realloc_null_and_zero() {
   void* p = realloc(nullptr, 100);
@@ -319,11 +347,11 @@ void t_realloc_null_and_zero() {
 
 // Walks one block through every size range and back, checking the kept prefix at each step.
 void t_realloc_grow_shrink() {
-  const size_t steps[] = {1,        15,        16,       17,       100,       1000,      2048,
-                          2049,     4095,      4096,     4097,     20000,     32768,     65536,
-                          65537,    200 * KiB, 256 * KiB, 300 * KiB, 1 * MiB, 3 * MiB + 7, 16 * MiB,
-                          3 * MiB,  300 * KiB, 70000,    65536,    4097,      2048,      100,
-                          16,       1,         5000,     1,        2 * MiB,   24};
+  const size_t steps[] = {1,       15,        16,        17,        100,     1000,        2048,
+                          2049,    4095,      4096,      4097,      20000,   32768,       65536,
+                          65537,   200 * KiB, 256 * KiB, 300 * KiB, 1 * MiB, 3 * MiB + 7, 16 * MiB,
+                          3 * MiB, 300 * KiB, 70000,     65536,     4097,    2048,        100,
+                          16,      1,         5000,      1,         2 * MiB, 24};
   const uint64_t seed = 0xC0FFEE;
   size_t cur = 0;
   unsigned char* p = nullptr;
@@ -405,7 +433,8 @@ void t_reallocarray() {
   free(b);
 }
 
-// ---- aligned allocation -------------------------------------------------------------------------------
+// ---- aligned allocation
+// -------------------------------------------------------------------------------
 
 // Keeps blocks of many alignments and sizes live together, checks alignment, usable size, no
 // overlap and contents, then frees them in a shuffled order.
@@ -472,8 +501,8 @@ void t_posix_memalign_errors() {
 
 void t_aligned_alloc() {
   aligned_battery("aligned_alloc", 1, [](size_t a, size_t n) { return aligned_alloc(a, n); });
-  for (size_t a : {size_t{3}, size_t{24}, size_t{48}, size_t{100}, size_t{4097},
-                   launder_value(SIZE_MAX)}) {
+  for (size_t a :
+       {size_t{3}, size_t{24}, size_t{48}, size_t{100}, size_t{4097}, launder_value(SIZE_MAX)}) {
     errno = 0;
     void* p = aligned_alloc(launder_value(a), 64);
     CHECKF(p == nullptr && errno == EINVAL, "aligned_alloc(%zu, 64) = %p errno %d", a, p, errno);
@@ -483,8 +512,8 @@ void t_aligned_alloc() {
 
 void t_memalign() {
   aligned_battery("memalign", 1, [](size_t a, size_t n) { return memalign(a, n); });
-  for (size_t a : {size_t{3}, size_t{24}, size_t{48}, size_t{100}, size_t{4097},
-                   launder_value(SIZE_MAX)}) {
+  for (size_t a :
+       {size_t{3}, size_t{24}, size_t{48}, size_t{100}, size_t{4097}, launder_value(SIZE_MAX)}) {
     errno = 0;
     void* p = memalign(launder_value(a), 64);
     CHECKF(p == nullptr && errno == EINVAL, "memalign(%zu, 64) = %p errno %d", a, p, errno);
@@ -536,7 +565,8 @@ void t_aligned_then_realloc() {
   }
 }
 
-// ---- huge requests --------------------------------------------------------------------------------
+// ---- huge requests
+// --------------------------------------------------------------------------------
 
 void t_huge_requests_fail() {
   for (size_t h0 : HUGE_SIZES) {
@@ -591,7 +621,8 @@ void t_huge_block() {
   free(c);
 }
 
-// ---- C++ operators ----------------------------------------------------------------------------------
+// ---- C++ operators
+// ----------------------------------------------------------------------------------
 
 void t_new_delete_plain() {
   std::vector<void*> ps;
@@ -637,7 +668,7 @@ void t_new_delete_plain() {
   void* z2 = ::operator new(0);
   CHECKF(z1 != z2, "new(0) twice gave %p", z1);
   ::operator delete(z1);
-  ::operator delete(z2, size_t{0});
+  ::operator delete (z2, size_t{0});
 }
 
 void t_new_nothrow() {
@@ -720,7 +751,7 @@ void t_new_bad_alloc() {
     const size_t n = launder_value(h);
     CHECKF(throws_bad_alloc([&] { return ::operator new(n); }), "new(%zu)", n);
     CHECKF(throws_bad_alloc([&] { return ::operator new[](n); }), "new[](%zu)", n);
-    CHECKF(throws_bad_alloc([&] { return ::operator new(n, std::align_val_t{64}); }),
+    CHECKF(throws_bad_alloc([&] { return ::operator new (n, std::align_val_t{64}); }),
            "new(%zu, align 64)", n);
     CHECKF(throws_bad_alloc([&] { return ::operator new[](n, std::align_val_t{4096}); }),
            "new[](%zu, align 4096)", n);
@@ -742,7 +773,7 @@ void t_new_nothrow_null() {
   for (size_t h : HUGE_SIZES) {
     const size_t n = launder_value(h);
     void* p[] = {::operator new(n, std::nothrow), ::operator new[](n, std::nothrow),
-                 ::operator new(n, std::align_val_t{64}, std::nothrow),
+                 ::operator new (n, std::align_val_t{64}, std::nothrow),
                  ::operator new[](n, std::align_val_t{1 * MiB}, std::nothrow)};
     for (void* q : p) CHECKF(q == nullptr, "nothrow new(%zu) = %p", n, q);
   }
@@ -764,7 +795,8 @@ void t_new_handler() {
   CHECKF(g_handler_calls == 3, "new_handler called %d times, expected 3", g_handler_calls);
 }
 
-// ---- glibc allocating on our behalf ---------------------------------------------------------------
+// ---- glibc allocating on our behalf
+// ---------------------------------------------------------------
 
 void t_libc_interop() {
   char* s = strdup("hz3 strdup");

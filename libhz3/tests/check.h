@@ -1,7 +1,7 @@
 // Header-only test helper for the libhz3 test programs: named test cases that print one
 // `PASS: group/name` or `FAIL: group/name: why` line each (the lines scripts/run-tests.sh counts),
-// CHECK macros that record the first failure of a case without ending it, a crash/timeout guard that
-// still names the case that died, address/size-derived fill patterns, and access to the arena
+// CHECK macros that record the first failure of a case without ending it, a crash/timeout guard
+// that still names the case that died, address/size-derived fill patterns, and access to the arena
 // descriptor libhz3 exports. It is not a test framework to grow: no fixtures, no registration, no
 // output beyond the result lines. The programs are linked normally (not against libhz3) and run
 // with LD_PRELOAD, so nothing here may depend on libhz3 being present.
@@ -39,18 +39,17 @@ inline T launder_value(T v) {
 // ---- result lines -------------------------------------------------------------------------------
 
 struct Suite {
-  const char* group = "hz3";        // prefix of every result name, e.g. "api/release"
-  const char* current = nullptr;    // case now running (the crash guard names it)
-  char first_failure[512] = {0};    // why the current case fails; empty while it passes
+  const char* group = "hz3";      // prefix of every result name, e.g. "api/release"
+  const char* current = nullptr;  // case now running (the crash guard names it)
+  char first_failure[512] = {0};  // why the current case fails; empty while it passes
   int case_checks_failed = 0;
   int passed = 0;
   int failed = 0;
   int skipped = 0;
   const char* resume_after = nullptr;  // --after NAME: skip cases up to and including NAME
-  int argc = 0;                         // for --only NAME (run just the named cases)
+  int argc = 0;                        // for --only NAME (run just the named cases)
   char** argv = nullptr;
 };
-
 
 inline Suite& suite() {
   static Suite s;
@@ -144,16 +143,15 @@ inline bool check_failed(const char* file, int line, const char* expr, const cha
 
 // CHECK(cond) and CHECKF(cond, "fmt", args…) evaluate to cond and record a failure when false;
 // REQUIRE leaves the case (the rest would only report consequences of the first failure).
-#define CHECK(cond) \
-  ((cond) ? true : ::hz3::test::check_failed(__FILE__, __LINE__, #cond, nullptr))
+#define CHECK(cond) ((cond) ? true : ::hz3::test::check_failed(__FILE__, __LINE__, #cond, nullptr))
 #define CHECKF(cond, ...) \
   ((cond) ? true : ::hz3::test::check_failed(__FILE__, __LINE__, #cond, __VA_ARGS__))
-#define REQUIRE(cond)     \
-  do {                    \
+#define REQUIRE(cond)         \
+  do {                        \
     if (!CHECK(cond)) return; \
   } while (0)
-#define REQUIREF(cond, ...)         \
-  do {                              \
+#define REQUIREF(cond, ...)                 \
+  do {                                      \
     if (!CHECKF(cond, __VA_ARGS__)) return; \
   } while (0)
 
@@ -228,7 +226,8 @@ struct Rng {
 // A block's pattern depends on its address and size, so a block that was handed to two owners, or
 // moved without its contents, or overlapped by a neighbour, shows up as a mismatch.
 inline uint64_t pattern_word(const void* p, size_t n, size_t i) {
-  return mix64(reinterpret_cast<uintptr_t>(p) ^ (n * 0x9E3779B97F4A7C15ull)) + i * 0x2545F4914F6CDD1Dull;
+  return mix64(reinterpret_cast<uintptr_t>(p) ^ (n * 0x9E3779B97F4A7C15ull)) +
+         i * 0x2545F4914F6CDD1Dull;
 }
 
 inline void fill_pattern(void* p, size_t n) {
@@ -277,9 +276,12 @@ inline size_t verify_seeded(const void* p, size_t n, uint64_t seed) {
   return SIZE_MAX;
 }
 
-inline bool aligned_to(const void* p, size_t a) { return (reinterpret_cast<uintptr_t>(p) & (a - 1)) == 0; }
+inline bool aligned_to(const void* p, size_t a) {
+  return (reinterpret_cast<uintptr_t>(p) & (a - 1)) == 0;
+}
 
-// ---- libhz3 presence -----------------------------------------------------------------------------
+// ---- libhz3 presence
+// -----------------------------------------------------------------------------
 
 // hz3.h declares a variable with the struct's name, which hides the type in C++.
 using ArenaDesc = struct ::hz3_arena_desc;
@@ -294,7 +296,8 @@ inline bool in_arena(const ArenaDesc* d, const void* p) {
   return d != nullptr && a >= d->base && a - d->base < d->size;
 }
 
-// ---- clocks and /proc ------------------------------------------------------------------------------
+// ---- clocks and /proc
+// ------------------------------------------------------------------------------
 
 inline double now_s() {
   timespec ts;

@@ -53,8 +53,10 @@ std::string read_all(int fd) {
   char buf[4096];
   while (true) {
     ssize_t n = read(fd, buf, sizeof buf);
-    if (n > 0) s.append(buf, static_cast<size_t>(n));
-    else if (n == 0 || errno != EINTR) break;
+    if (n > 0)
+      s.append(buf, static_cast<size_t>(n));
+    else if (n == 0 || errno != EINTR)
+      break;
   }
   return s;
 }
@@ -100,9 +102,12 @@ Outcome run_child(Misuse m) {
 std::string printable(const std::string& s) {
   std::string r;
   for (char c : s.substr(0, 200)) {
-    if (c == '\n') r += "\\n";
-    else if (c >= 32 && c < 127) r += c;
-    else r += '?';
+    if (c == '\n')
+      r += "\\n";
+    else if (c >= 32 && c < 127)
+      r += c;
+    else
+      r += '?';
   }
   return r;
 }
@@ -113,7 +118,8 @@ void expect_death(Misuse m, Expect e) {
   REQUIRE(o.status != -1);
   REQUIREF(o.have_ptr, "child died before it reached the misuse: %s", printable(o.err).c_str());
   if (WIFEXITED(o.status)) {
-    CHECKF(false, "child exited with status %d instead of SIGABRT (97 = call returned); stderr '%s'",
+    CHECKF(false,
+           "child exited with status %d instead of SIGABRT (97 = call returned); stderr '%s'",
            WEXITSTATUS(o.status), printable(o.err).c_str());
     return;
   }
@@ -126,9 +132,8 @@ void expect_death(Misuse m, Expect e) {
   const char* matched = nullptr;
   for (const char* pre : e.prefixes)
     if (pre != nullptr && o.err.compare(0, strlen(pre), pre) == 0) matched = pre;
-  REQUIREF(matched != nullptr, "stderr '%s' does not start with '%s'%s%s",
-           printable(o.err).c_str(), e.prefixes[0], e.prefixes[1] ? "' or '" : "",
-           e.prefixes[1] ? e.prefixes[1] : "");
+  REQUIREF(matched != nullptr, "stderr '%s' does not start with '%s'%s%s", printable(o.err).c_str(),
+           e.prefixes[0], e.prefixes[1] ? "' or '" : "", e.prefixes[1] ? e.prefixes[1] : "");
   const char* hex = o.err.c_str() + strlen(matched);
   char* end = nullptr;
   errno = 0;
@@ -262,8 +267,10 @@ int main(int argc, char** argv) {
   init(group, argc, argv);
   auto arena_case = [](const char* name, Misuse m, Expect e) {
     run_case(name, [&] {
-      if (!g_hz3) skip_case("needs the hz3 arena descriptor (--hz3)");
-      else expect_death(m, e);
+      if (!g_hz3)
+        skip_case("needs the hz3 arena descriptor (--hz3)");
+      else
+        expect_death(m, e);
     });
   };
   run_case("free_stack_pointer", [] { expect_death(free_stack, FREE_INVALID); });

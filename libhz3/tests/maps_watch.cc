@@ -202,10 +202,14 @@ int main(int argc, char** argv) {
       break;
     }
     if (i + 1 >= argc) return usage();
-    if (strcmp(argv[i], "--preload") == 0) preload = argv[++i];
-    else if (strcmp(argv[i], "--report") == 0) report = argv[++i];
-    else if (strcmp(argv[i], "--interval-ms") == 0) interval_ms = static_cast<unsigned>(atoi(argv[++i]));
-    else return usage();
+    if (strcmp(argv[i], "--preload") == 0)
+      preload = argv[++i];
+    else if (strcmp(argv[i], "--report") == 0)
+      report = argv[++i];
+    else if (strcmp(argv[i], "--interval-ms") == 0)
+      interval_ms = static_cast<unsigned>(atoi(argv[++i]));
+    else
+      return usage();
   }
   if (preload == nullptr || report == nullptr || i >= argc) return usage();
   char real[PATH_MAX];

@@ -47,8 +47,8 @@ struct PtrArray {
   void** v = nullptr;
   size_t cap = 0, n = 0;
   explicit PtrArray(size_t c) : cap(c) {
-    void* m = mmap(nullptr, c * sizeof(void*), PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void* m = mmap(nullptr, c * sizeof(void*), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                   -1, 0);
     v = m == MAP_FAILED ? nullptr : static_cast<void**>(m);
   }
   ~PtrArray() { release(); }
@@ -182,9 +182,9 @@ void run_isolated(int argc, char** argv, const Case& c) {
   }
   // The child prints its own result; a death its crash guard cannot report (SIGKILL from the
   // OOM killer, exec failure) is reported here.
-  bool guarded = WIFSIGNALED(st) && (WTERMSIG(st) == SIGSEGV || WTERMSIG(st) == SIGBUS ||
-                                     WTERMSIG(st) == SIGABRT || WTERMSIG(st) == SIGALRM ||
-                                     WTERMSIG(st) == SIGILL || WTERMSIG(st) == SIGFPE);
+  bool guarded = WIFSIGNALED(st) &&
+                 (WTERMSIG(st) == SIGSEGV || WTERMSIG(st) == SIGBUS || WTERMSIG(st) == SIGABRT ||
+                  WTERMSIG(st) == SIGALRM || WTERMSIG(st) == SIGILL || WTERMSIG(st) == SIGFPE);
   if (WIFEXITED(st) ? WEXITSTATUS(st) > 1 : !guarded)
     printf("FAIL: %s/%s: case process %s %d\n", suite().group, c.name,
            WIFEXITED(st) ? "exited with status" : "killed by signal",

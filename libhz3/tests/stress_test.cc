@@ -5,8 +5,8 @@
 // allocation in the child and in the parent afterwards. Every block carries a pattern derived
 // from its address and size, checked right before it is freed, so a block served twice, a lost
 // free list or a torn cross-thread handoff shows up as corruption rather than luck.
-// Usage: stress_test GROUP [case …] [--after CASE]   (default: every case). Not a benchmark: sizes and counts
-// are chosen to finish in seconds on 2 cores, including under the `check` variant.
+// Usage: stress_test GROUP [case …] [--after CASE]   (default: every case). Not a benchmark: sizes
+// and counts are chosen to finish in seconds on 2 cores, including under the `check` variant.
 #include <errno.h>
 #include <pthread.h>
 #include <sys/wait.h>
@@ -76,7 +76,8 @@ void report(Errors& e) {
   CHECKF(e.count.load() == 0, "%ld errors, first: %s", e.count.load(), e.first);
 }
 
-// ---- cross-thread frees through queues -----------------------------------------------------------
+// ---- cross-thread frees through queues
+// -----------------------------------------------------------
 
 // A bounded multi-producer queue; push fails when full (the producer then frees locally).
 struct Queue {
@@ -207,8 +208,10 @@ void t_many_threads_alive() {
       blocks[id].reserve(PER);
       for (int i = 0; i < PER; i++) {
         Block b = make_block(rng);
-        if (b.p == nullptr) err.add("thread %d: malloc(%zu) failed", id, b.n);
-        else blocks[id].push_back(b);
+        if (b.p == nullptr)
+          err.add("thread %d: malloc(%zu) failed", id, b.n);
+        else
+          blocks[id].push_back(b);
       }
       all_alive.wait();
       // Free the neighbour's blocks: every block here is freed by a thread that did not
@@ -254,7 +257,8 @@ void t_many_threads_alive() {
   report(err);
 }
 
-// ---- thread churn ----------------------------------------------------------------------------------
+// ---- thread churn
+// ----------------------------------------------------------------------------------
 
 // Blocks left by exited threads, freed later by other threads or main.
 struct Orphans {
@@ -302,7 +306,8 @@ void t_thread_churn() {
   CHECK(ops.load() == 24L * THREADS);
 }
 
-// ---- late TLS destructors -----------------------------------------------------------------------------
+// ---- late TLS destructors
+// -----------------------------------------------------------------------------
 
 Errors* g_tls_err = nullptr;
 std::mutex g_handoff_mu;
