@@ -5,8 +5,9 @@
 // pipe; the parent asserts that the child died of SIGABRT and wrote exactly one line, starting
 // with the expected `hz3: <fn>(): <what> 0x` and naming the exact pointer that was passed.
 // Usage: death_test GROUP [--hz3] [--check]. --hz3 enables the cases that need the arena
-// descriptor; --check adds the small double-free cases (VARIANT=check only). Not a fuzzer: each
-// case is one deliberate misuse.
+// descriptor; --check adds what only VARIANT=check promises: small double frees (including a
+// free after realloc(p, 0), which proves realloc freed p) and interior pointers of live blocks. Not
+// a fuzzer: each case is one deliberate misuse.
 #include <errno.h>
 #include <malloc.h>
 #include <sys/mman.h>
@@ -255,6 +256,24 @@ void double_free_small_aba(int fd) {
   free(a);
 }
 
+// realloc(p, 0) frees p (glibc semantics): freeing p again must be caught as a double free.
+void realloc_zero_then_free(int fd) {
+  void* p = malloc(80);
+  memset(p, 6, 80);
+  void* q = realloc(p, 0);
+  sink(q);
+  tell(fd, p);
+  free(p);
+}
+// A pointer into the middle of a live small block is not a block start.
+void free_interior_small(int fd) {
+  char* p = static_cast<char*>(malloc(256));
+  memset(p, 7, 256);
+  void* mid = launder_value(static_cast<void*>(p + 64));
+  tell(fd, mid);
+  free(mid);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -290,6 +309,8 @@ int main(int argc, char** argv) {
   if (g_check) {
     run_case("double_free_small", [] { expect_death(double_free_small, FREE_DOUBLE); });
     run_case("double_free_small_aba", [] { expect_death(double_free_small_aba, FREE_DOUBLE); });
+    run_case("realloc_zero_then_free", [] { expect_death(realloc_zero_then_free, FREE_DOUBLE); });
+    run_case("free_interior_small", [] { expect_death(free_interior_small, FREE_INVALID); });
   }
   return finish();
 }
