@@ -1,0 +1,428 @@
+#!/usr/bin/env python3
+"""bench/run.py — the runner behind `make bench`: every workload under every allocator,
+interleaved, RUNS times; median and spread of ops/s, peak RSS and RSS at exit; a Markdown table
+and plots stamped with machine, kernel, compiler and commit. With --ptag-ab it runs the seed's
+S12-4D experiment instead (hz3 with PTAG off vs on, small/medium/mixed) and writes ptag-ab.md
+with the GO/NO-GO criteria applied.
+
+Interleaving: run r executes every workload, and for each workload every allocator, in an order
+rotated by r (A B C, B C A, C A B …). Drift of the machine (other jobs, thermal state, page cache)
+therefore spreads over all allocators instead of landing on whichever ran last.
+
+A missing allocator is an error before anything runs (exit 2), never a silently shorter table;
+a run that crashes or whose LD_PRELOAD did not take is reported and makes the exit status 1.
+Not a regression gate: bench/triage.py compares two builds and decides.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import benchlib as bl  # noqa: E402
+import stats  # noqa: E402
+
+PTAG_OFF, PTAG_ON = "hz3-noptag", "hz3"
+DISCUSSION_MARK = "<!-- discussion: written by hand, kept when the file is regenerated -->"
+
+
+def parse_args():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build", default="build", help="build folder (default build)")
+    ap.add_argument("--runs", type=int, help="runs per workload x allocator (default 10, QUICK 1)")
+    ap.add_argument("--scale", type=float,
+                    help="multiplies every workload's operation count (default 1)")
+    ap.add_argument("--iters", type=int, help="SSOT ITERS (default 20000000 x scale)")
+    ap.add_argument("--threads", type=int, help="threads of the multi-threaded workloads "
+                    "(default: CPUs, at least 2)")
+    ap.add_argument("--workloads", help="comma list (default all)")
+    ap.add_argument("--allocators", help="comma list of hz3, hz3-<variant>, glibc, mimalloc, "
+                    "jemalloc, tcmalloc, NAME=PATH (default " + ",".join(bl.DEFAULT_ALLOCATORS) + ")")
+    ap.add_argument("--out", help="output folder (default docs/benchmarks, QUICK build/bench-quick)")
+    ap.add_argument("--quick", action="store_true",
+                    help="smoke run: 1 run, tiny sizes; proves every allocator runs, times nothing")
+    ap.add_argument("--ptag-ab", action="store_true",
+                    help="seed S12-4D: hz3-noptag vs hz3 on small/medium/mixed, writes ptag-ab.md")
+    ap.add_argument("--no-plots", action="store_true", help="skip the PNG/SVG plots")
+    ap.add_argument("--timeout", type=int, default=600, help="seconds per run (default 600)")
+    return ap.parse_args()
+
+
+def main():
+    a = parse_args()
+    build = os.path.abspath(a.build)
+    if a.quick:
+        runs = a.runs or 1
+        scale = a.scale or 0.005
+        iters = a.iters or 100_000
+        out = a.out or os.path.join(build, "bench-quick")
+    else:
+        runs = a.runs or 10
+        scale = a.scale or 1.0
+        iters = a.iters
+        out = a.out or os.path.join(bl.TOP, "docs", "benchmarks")
+    threads = a.threads or bl.default_threads()
+    try:
+        all_ws = bl.workloads(threads, scale, iters)
+        if a.ptag_ab:
+            ws = bl.select_workloads(all_ws, a.workloads or "small,medium,mixed")
+            allocs = bl.resolve_allocators(a.allocators or f"{PTAG_OFF},{PTAG_ON}", build)
+        else:
+            ws = bl.select_workloads(all_ws, a.workloads)
+            allocs = bl.resolve_allocators(a.allocators or ",".join(bl.DEFAULT_ALLOCATORS), build)
+    except bl.BenchError as e:
+        bl.die(str(e))
+    if runs < 1:
+        bl.die("--runs must be at least 1")
+
+    missing = [m for m in (x.check_present() for x in allocs) if m]
+    for w in ws:
+        binary = os.path.join(build, "bin", w.binary)
+        if not os.access(binary, os.X_OK):
+            missing.append(f"workload {w.name}: {binary} not built (make bench-bins)")
+    if missing:
+        print("bench: cannot run, missing:", file=sys.stderr)
+        for m in missing:
+            print(f"  {m}", file=sys.stderr)
+        sys.exit(2)
+
+    params = {"RUNS": runs, "SCALE": scale, "ITERS": iters or max(1, int(20_000_000 * scale)),
+              "THREADS": threads}
+    if a.quick:
+        params["QUICK"] = 1
+    st = bl.stamp(build, allocs)
+    total = runs * len(ws) * len(allocs)
+    print(f"bench: {len(ws)} workloads x {len(allocs)} allocators x {runs} runs = {total} runs "
+          f"(threads {threads}, scale {scale}); results to {out}", flush=True)
+
+    samples = {w.name: {x.name: [] for x in allocs} for w in ws}
+    failures, warnings = [], []
+    done = 0
+    t_start = time.time()
+    for r in range(runs):
+        for w in ws:
+            k = r % len(allocs)
+            for alloc in allocs[k:] + allocs[:k]:
+                done += 1
+                try:
+                    res = bl.run_workload(w, alloc, build, timeout=a.timeout)
+                except bl.BenchError as e:
+                    failures.append(f"run {r + 1}: {e}")
+                    print(f"[{done:4}/{total}] run {r + 1:2}/{runs} {w.name:9} {alloc.name:11} "
+                          f"FAILED: {e}", flush=True)
+                    continue
+                sample = {k2: res[k2] for k2 in ("ops_per_s", "seconds", "peak_rss_kb",
+                                                  "exit_rss_kb", "ops") if k2 in res}
+                if res.get("misaligned"):
+                    # A correctness failure that still yields a number: flagged, not dropped.
+                    sample["misaligned"] = res["misaligned"]
+                    warnings.append(f"run {r + 1}: {w.name} under {alloc.name}: "
+                                    f"{res['misaligned']} misaligned pointers: "
+                                    + res["_stderr"].strip().splitlines()[0])
+                samples[w.name][alloc.name].append(sample)
+                eta = (time.time() - t_start) / done * (total - done)
+                print(f"[{done:4}/{total}] run {r + 1:2}/{runs} {w.name:9} {alloc.name:11} "
+                      f"{res['ops_per_s'] / 1e6:8.2f} M ops/s  peak {res['peak_rss_kb'] / 1024:7.1f}"
+                      f" MiB  exit {res['exit_rss_kb'] / 1024:7.1f} MiB  (eta {eta:4.0f}s)",
+                      flush=True)
+
+    os.makedirs(out, exist_ok=True)
+    data = {
+        "stamp": st,
+        "params": params,
+        "workloads": {w.name: {"command": w.command_line(), "what": w.what} for w in ws},
+        "allocators": {x.name: x.lib or "glibc (no preload)" for x in allocs},
+        "samples": samples,
+        "failures": failures,
+        "warnings": warnings,
+    }
+    if a.ptag_ab:
+        bl.write_json(os.path.join(out, "ptag-ab.json"), data)
+        write_ptag_ab(os.path.join(out, "ptag-ab.md"), data)
+        print(f"bench: wrote {out}/ptag-ab.md")
+    else:
+        bl.write_json(os.path.join(out, "results.json"), data)
+        write_results_md(os.path.join(out, "results.md"), data, plots=not a.no_plots)
+        if not a.no_plots:
+            write_plots(out, data)
+        print(f"bench: wrote {out}/results.md" + ("" if a.no_plots else " and plots"))
+    if failures:
+        print(f"bench: {len(failures)} run(s) failed:", file=sys.stderr)
+        for f in failures:
+            print(f"  {f}", file=sys.stderr)
+        sys.exit(1)
+
+
+# ---- reports -----------------------------------------------------------------------------------
+
+def _summ(data, w, alloc, key):
+    xs = [s[key] for s in data["samples"][w][alloc] if key in s]
+    return stats.summary(xs) if xs else None
+
+
+def _table(data, key, fmt, best, title_note, spread=False, vs_peer=False):
+    allocs = list(data["allocators"])
+    head = "| workload | " + " | ".join(allocs) + " |"
+    sep = "|---|" + "---:|" * len(allocs)
+    if vs_peer:
+        head += " hz3 vs best peer |"
+        sep += "---:|"
+    rows = [head, sep]
+    for w in data["workloads"]:
+        meds = {x: _summ(data, w, x, key) for x in allocs}
+        vals = [m["median"] for m in meds.values() if m]
+        target = best(vals) if vals else None
+        cells = []
+        for x in allocs:
+            m = meds[x]
+            if not m:
+                cells.append("FAILED")
+                continue
+            c = fmt(m["median"])
+            if spread and m["n"] > 1:
+                c += f" ({m['iqr_pct']:.1f}%)"
+            c = f"**{c}**" if m["median"] == target and len(vals) > 1 else c
+            if any(smp.get("misaligned") for smp in data["samples"][w][x]):
+                c += " ⚠"
+            cells.append(c)
+        row = f"| {w} | " + " | ".join(cells) + " |"
+        if vs_peer:
+            peers = [meds[x]["median"] for x in allocs if not x.startswith("hz3") and meds[x]]
+            if meds.get("hz3") and peers:
+                row += f" {stats.delta_pct(max(peers), meds['hz3']['median']):+.1f}% |"
+            else:
+                row += " – |"
+        rows.append(row)
+    return f"{title_note}\n\n" + "\n".join(rows)
+
+
+def write_results_md(path, data, plots=True):
+    allocs = data["allocators"]
+    p = data["params"]
+    parts = [
+        "# hz3 benchmark results",
+        "",
+        "Generated by `make bench` (`bench/run.py`); regenerate rather than edit. What each workload "
+        "does and how the numbers are taken: [docs/bench.md](../bench.md).",
+        "",
+        bl.stamp_markdown(data["stamp"], p),
+        "",
+    ]
+    if p.get("QUICK"):
+        parts += ["**QUICK smoke run: the sizes are tiny and the numbers mean nothing.**", ""]
+    elif p.get("RUNS", 10) < 10 or float(p.get("SCALE", 1)) < 1:
+        parts += [f"**Reduced run: RUNS={p['RUNS']}, SCALE={p['SCALE']} (the full suite is RUNS=10, "
+                  "SCALE=1). Medians of few short runs on a shared 2-core VM carry several percent "
+                  "of noise; read differences under ~5 % as ties.**", ""]
+    parts += [
+        "Allocators: " + ", ".join(f"`{k}` = {v}" for k, v in allocs.items()) + ".",
+        "",
+        "## Throughput",
+        "",
+        _table(data, "ops_per_s", lambda v: f"{v / 1e6:.1f}", max,
+               "Median M ops/s (interquartile range as % of the median); higher is better; best "
+               "per row in bold. *hz3 vs best peer*: hz3's median against the best non-hz3 "
+               "allocator.", spread=True, vs_peer="hz3" in allocs),
+        "",
+        "## Peak RSS",
+        "",
+        _table(data, "peak_rss_kb", lambda v: f"{v / 1024:.1f}", min,
+               "Median VmHWM in MiB (the whole process, binary and libraries included); lower is "
+               "better."),
+        "",
+        "## RSS at exit",
+        "",
+        _table(data, "exit_rss_kb", lambda v: f"{v / 1024:.1f}", min,
+               "Median VmRSS in MiB after the workload freed every block: what the allocator keeps "
+               "resident once the live set is gone; lower is better."),
+        "",
+        "## Workloads",
+        "",
+        "| workload | what | command |",
+        "|---|---|---|",
+    ]
+    for w, d in data["workloads"].items():
+        parts.append(f"| {w} | {d['what']} | `{d['command']}` |")
+    if plots:
+        parts += ["", "## Plots", "", "![ops/s per workload](ops.svg)", "",
+                  "![RSS per workload](rss.svg)"]
+    if data.get("warnings"):
+        parts += ["", "## Correctness warnings (⚠)", "",
+                  "The allocator returned wrong results but the run completed; its numbers are not "
+                  "comparable. Debian's mimalloc 2.0.9 has a known bug: `aligned_alloc(256, 256)` "
+                  "(and 512, 1024) returns a block aligned to only 128 bytes "
+                  "(microsoft/mimalloc#700, fixed in later releases).", ""]
+        parts += [f"- {w}" for w in data["warnings"]]
+    if data["failures"]:
+        parts += ["", "## Failed runs", ""] + [f"- {f}" for f in data["failures"]]
+    with open(path, "w") as f:
+        f.write("\n".join(parts) + "\n")
+
+
+def write_plots(out, data):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        bl.die("python3-matplotlib is missing (make deps-bench), or pass --no-plots")
+    allocs = list(data["allocators"])
+    wl = list(data["workloads"])
+    ncol = min(4, len(wl))
+    nrow = (len(wl) + ncol - 1) // ncol
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    st = data["stamp"]
+    foot = (f"{st['machine']} | {st['kernel']} | {st['compiler']} | commit {st['commit']} | "
+            + ", ".join(f"{k}={v}" for k, v in data["params"].items()))
+
+    def grid(title, draw):
+        fig, axes = plt.subplots(nrow, ncol, figsize=(3.6 * ncol, 2.9 * nrow + 0.8), squeeze=False)
+        for i, w in enumerate(wl):
+            ax = axes[i // ncol][i % ncol]
+            draw(ax, w)
+            ax.set_title(w, fontsize=10)
+            ax.set_xticks(range(len(allocs)))
+            ax.set_xticklabels(allocs, rotation=45, ha="right", fontsize=8)
+            ax.tick_params(axis="y", labelsize=8)
+            ax.grid(axis="y", alpha=0.3)
+        for j in range(len(wl), nrow * ncol):
+            axes[j // ncol][j % ncol].axis("off")
+        fig.suptitle(title, fontsize=12)
+        fig.text(0.5, 0.005, foot, ha="center", fontsize=6, color="#555")
+        fig.tight_layout(rect=(0, 0.02, 1, 0.97))
+        return fig
+
+    def ops(ax, w):
+        for k, x in enumerate(allocs):
+            m = _summ(data, w, x, "ops_per_s")
+            if not m:
+                continue
+            ax.bar(k, m["median"] / 1e6, color=colors[k % len(colors)])
+            ax.errorbar(k, m["median"] / 1e6, yerr=[[(m["median"] - m["p25"]) / 1e6],
+                                                    [(m["p75"] - m["median"]) / 1e6]],
+                        color="black", capsize=2, lw=0.8)
+        ax.set_ylabel("M ops/s (median, IQR)", fontsize=8)
+
+    def rss(ax, w):
+        for k, x in enumerate(allocs):
+            pk = _summ(data, w, x, "peak_rss_kb")
+            ex = _summ(data, w, x, "exit_rss_kb")
+            if not pk:
+                continue
+            ax.bar(k - 0.2, pk["median"] / 1024, width=0.4, color=colors[k % len(colors)],
+                   label="peak" if k == 0 else None)
+            ax.bar(k + 0.2, ex["median"] / 1024, width=0.4, color=colors[k % len(colors)],
+                   alpha=0.45, hatch="//", label="at exit" if k == 0 else None)
+        ax.set_ylabel("MiB (median)", fontsize=8)
+        if w == wl[0]:
+            ax.legend(fontsize=7)
+
+    for name, title, draw in (("ops", "Throughput: M ops/s per workload (higher is better)", ops),
+                              ("rss", "RSS per workload: peak (solid) and at exit (hatched), "
+                                      "lower is better", rss)):
+        fig = grid(title, draw)
+        for ext in ("png", "svg"):
+            fig.savefig(os.path.join(out, f"{name}.{ext}"), dpi=110,
+                        metadata={"Date": None} if ext == "svg" else None)
+        plt.close(fig)
+
+
+# ---- PTAG A/B (seed S12-4D) --------------------------------------------------------------------
+
+# The seed's published PTAG on-vs-off gains for the original hz3 (BRIEF), for comparison.
+SEED_GAIN = {"small": 13.6, "medium": 8.5, "mixed": 8.7}
+
+
+def ptag_verdict(w, delta, p):
+    """The seed's GO/NO-GO, translated to on-vs-off deltas (see the criteria text in the file)."""
+    significant = p < 0.05
+    if w == "small":
+        if delta > 0 and significant:
+            return "GO (PTAG beats the header path)"
+        if delta >= -7.0:
+            return "GO (within the -7 % allowance)" if significant else "GO (no measurable loss)"
+        return "NO-GO (regression beyond -7 %)"
+    if delta >= -1.0 or not significant:
+        return "GO (±0 %)" if not significant or abs(delta) <= 1.0 else "GO (faster)"
+    return "NO-GO (regression beyond -1 %)"
+
+
+def write_ptag_ab(path, data):
+    kept = ""
+    if os.path.exists(path):
+        with open(path) as f:
+            old = f.read()
+        if DISCUSSION_MARK in old:
+            kept = old.split(DISCUSSION_MARK, 1)[1].strip("\n")
+    rows = ["| workload | PTAG off (noptag) M ops/s | PTAG on (release) M ops/s | on vs off | "
+            "95 % CI (bootstrap) | Mann-Whitney p | original hz3 | verdict |",
+            "|---|---:|---:|---:|---:|---:|---:|---|"]
+    verdicts = []
+    for w in data["workloads"]:
+        off = [s["ops_per_s"] for s in data["samples"][w].get(PTAG_OFF, [])]
+        on = [s["ops_per_s"] for s in data["samples"][w].get(PTAG_ON, [])]
+        if not off or not on:
+            rows.append(f"| {w} | {'FAILED' if not off else ''} | {'FAILED' if not on else ''} "
+                        "| | | | | NO RESULT |")
+            verdicts.append("NO RESULT")
+            continue
+        so, sn = stats.summary(off), stats.summary(on)
+        d = stats.delta_pct(so["median"], sn["median"])
+        lo, hi = stats.bootstrap_delta_ci(off, on)
+        p, method = stats.mann_whitney(off, on)
+        v = ptag_verdict(w, d, p)
+        verdicts.append(v)
+        rows.append(f"| {w} | {so['median'] / 1e6:.1f} ({so['iqr_pct']:.1f}%) | "
+                    f"{sn['median'] / 1e6:.1f} ({sn['iqr_pct']:.1f}%) | {d:+.1f}% | "
+                    f"[{lo:+.1f}, {hi:+.1f}] | {p:.2g} ({method}) | "
+                    f"+{SEED_GAIN.get(w, 0):.1f}% | {v} |")
+    overall = ("GO" if verdicts and all(v.startswith("GO") for v in verdicts) else "NO-GO")
+    p = data["params"]
+    text = f"""# PTAG on vs off — the seed's S12-4D A/B
+
+Generated by `make bench-ptag` (`bench/run.py --ptag-ab`); the tables are regenerated on every run,
+the discussion at the end is written by hand and kept.
+
+The seed (S12-4) replaced the page-header lookup on `free`'s hot path by the Arena PageTagMap: a
+range check and one load of a dense tag array. Its step S12-4D is this A/B: the same allocator
+built with `HZ3_SMALL_V2_PTAG_ENABLE=1` (PTAG on, `build/lib/libhz3.so`) and `=0` (PTAG off,
+classification through page headers, `build/noptag/lib/libhz3.so`), SSOT small / medium / mixed,
+RUNS = 10, interleaved.
+
+{bl.stamp_markdown(data['stamp'], p)}
+
+## Result: **{overall}**
+
+Median M ops/s (interquartile range as % of the median). *on vs off*: relative difference of the
+medians; the interval is a seeded bootstrap of that difference; the p-value is a two-sided
+Mann-Whitney U test (exact when there are no ties), which decides whether the difference exceeds
+run-to-run noise (p < 0.05). *original hz3*: the gain the seed's implementation published (other
+hardware).
+
+{chr(10).join(rows)}
+
+## GO / NO-GO criteria
+
+The seed states them for its own baseline (its small v2 had cost −16 % against v1, and PTAG was to
+remove that cost):
+
+- **medium / mixed**: the regression must vanish to about ±0 %. Applied here: PTAG on must not be
+  slower than PTAG off by more than 1 %, or the difference must be within noise (p ≥ 0.05).
+- **small**: the regression must at least halve (the seed's −16 % → −7 %) or PTAG must beat the
+  baseline. Applied here: on vs off must be ≥ −7 %; a significant gain is reported as beating it.
+
+Result **GO** requires all three workloads to pass.
+
+{DISCUSSION_MARK}
+"""
+    if kept:
+        text += "\n" + kept + "\n"
+    with open(path, "w") as f:
+        f.write(text)
+
+
+if __name__ == "__main__":
+    main()
