@@ -215,11 +215,22 @@ def callgrind_ir(argv, env, toggle=None, timeout=600):
         cmd += ["--collect-atstart=no", f"--toggle-collect={toggle}"]
     p = subprocess.run(cmd + list(argv), env=env, capture_output=True, text=True, timeout=timeout)
     m = re.search(r"Collected\s*:\s*(\d+)", p.stderr)
+    if "signal 5 (SIGTRAP)" in p.stderr:
+        # Valgrind runs the code as it finds it in memory, so a uprobe's int3 traps instead of
+        # entering the kernel's probe handler: a tracer attached to every process that maps this
+        # library (hz3top --all, bpftrace -p-less) ruins the count.
+        raise _sigtrap_error(argv)
     if p.returncode != 0 or not m:
         tail = p.stderr.strip().splitlines()[-3:]
         raise BenchError(f"failed to run callgrind on {os.path.basename(argv[0])}: exit "
                          f"{p.returncode}: {' | '.join(tail)}")
     return int(m.group(1))
+
+
+def _sigtrap_error(argv):
+    return BenchError(f"callgrind run of {os.path.basename(argv[0])} died of SIGTRAP at a USDT "
+                      "probe: a tracer is attached to the library system-wide (hz3top --all, "
+                      "bpftrace); uprobe breakpoints trap under valgrind. Rerun when it is gone.")
 
 
 FASTPATHS = ("malloc_free_64", "malloc_free_8192", "realloc_in_class")
