@@ -4,16 +4,18 @@
 // rounded up to the alignment, as C11 requires). Every returned pointer is checked; misaligned ones
 // are counted in `misaligned` (the first is described on stderr) rather than ending the run, so an
 // allocator with an alignment bug still gets a number, flagged by the runner — Debian's mimalloc
-// 2.0.9 returns 128-aligned blocks for aligned_alloc(256, 256) (microsoft/mimalloc#700). It measures the aligned paths that SIMD code, page-aligned
-// I/O buffers and `new` of over-aligned types take; with --min/--max it can also probe large
-// alignments against large sizes. Operations: every allocation and every free.
+// 2.0.9 returns 128-aligned blocks for aligned_alloc(256, 256) (microsoft/mimalloc#700). It
+// measures the aligned paths that SIMD code, page-aligned I/O buffers and `new` of over-aligned
+// types take; with --min/--max it can also probe large alignments against large sizes. Operations:
+// every allocation and every free.
 #include "common.h"
 
 using namespace hz3::bench;
 
 static const char USAGE[] =
-    "usage: bench_aligned [--iters N] [--ws N] [--min BYTES] [--max BYTES] [--max-align-log2 K]\n"
-    "  defaults: 5000000 iterations, ws 400, sizes 16..8192, alignments 16..4096 (K = 12)\n" HZ3_BENCH_COMMON_USAGE;
+    "usage: bench_aligned [--iters N] [--ws N] [--min BYTES] [--max BYTES]\n"
+    "                     [--max-align-log2 K]\n"
+    "  defaults: 5000000 iterations, ws 400, sizes 16..8192, alignments 16..4096 (K = 12)\n";
 
 int main(int argc, char** argv) {
   Options o(argc, argv, USAGE);

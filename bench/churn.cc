@@ -13,9 +13,9 @@
 using namespace hz3::bench;
 
 static const char USAGE[] =
-    "usage: bench_churn [--threads T] [--rounds R] [--ops N per thread] [--keep K] [--min B] "
-    "[--max B]\n"
-    "  defaults: 2 threads, 5000 rounds, 2000 ops, keep 16, sizes 16..1024\n" HZ3_BENCH_COMMON_USAGE;
+    "usage: bench_churn [--threads T] [--rounds R] [--ops N per thread] [--keep K]\n"
+    "                   [--min B] [--max B]\n"
+    "  defaults: 2 threads, 5000 rounds, 2000 ops, keep 16, sizes 16..1024\n";
 
 constexpr unsigned SLOTS = 64;
 

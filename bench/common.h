@@ -53,11 +53,13 @@ inline uint64_t now_ns() {
 // finish(), so a mistyped option is an error instead of a silently ignored default.
 class Options {
  public:
-  Options(int argc, char** argv, const char* usage) : usage_(usage) {
+  // `common`: the workload also takes the options of struct Common (all but bench_fastpath).
+  Options(int argc, char** argv, const char* usage, bool common = true)
+      : usage_(usage), common_(common) {
     for (int i = 1; i < argc; i++) {
       std::string a = argv[i];
       if (a == "-h" || a == "--help") {
-        std::printf("%s\n", usage_);
+        print_usage(stdout);
         std::exit(0);
       }
       if (a.rfind("--", 0) != 0) bad("unexpected argument", a);
@@ -99,7 +101,8 @@ class Options {
   }
 
   [[noreturn]] void bad(const char* what, const std::string& detail) {
-    std::fprintf(stderr, "bench: %s: %s\n%s\n", what, detail.c_str(), usage_);
+    std::fprintf(stderr, "bench: %s: %s\n", what, detail.c_str());
+    print_usage(stderr);
     std::exit(2);
   }
 
@@ -117,7 +120,16 @@ class Options {
       }
     return hit;
   }
+  void print_usage(FILE* f) {
+    std::fprintf(f, "%s", usage_);
+    if (common_)
+      std::fprintf(
+          f,
+          "  common: --seed N (LCG seed, default 0x12345678), --ready-file PATH and\n"
+          "          --go-file PATH (write pid, wait for GO: lets a tracer attach first)\n");
+  }
   const char* usage_;
+  bool common_;
   std::vector<Item> items_;
 };
 
@@ -185,10 +197,6 @@ struct Common {
         seed(uint32_t(o.get_int("seed", DEFAULT_SEED, 0, 0xFFFFFFFFll))) {}
 };
 
-#define HZ3_BENCH_COMMON_USAGE                                                              \
-  "common options: --seed N (LCG seed, default 0x12345678)  --ready-file PATH --go-file PATH " \
-  "(start handshake for tracers)"
-
 // A block's first byte carries a value derived from the LCG; reading it back at free time feeds
 // `check`, so neither the compiler nor an allocator can skip touching the memory.
 inline void touch(void* p, uint32_t v) { *static_cast<volatile uint8_t*>(p) = uint8_t(v); }
@@ -206,8 +214,7 @@ inline void report(const char* bench, const std::string& extra, unsigned threads
       "RESULT bench=%s threads=%u ops=%llu seconds=%.6f ops_per_s=%.0f peak_rss_kb=%ld "
       "exit_rss_kb=%ld check=%llu allocator=%s%s%s\n",
       bench, threads, (unsigned long long)ops, s, rate, peak_rss_kb, exit_rss_kb,
-      (unsigned long long)check, malloc_owner().c_str(), extra.empty() ? "" : " ",
-      extra.c_str());
+      (unsigned long long)check, malloc_owner().c_str(), extra.empty() ? "" : " ", extra.c_str());
   std::fflush(stdout);
 }
 

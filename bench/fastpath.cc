@@ -14,7 +14,8 @@
 using namespace hz3::bench;
 
 static const char USAGE[] =
-    "usage: bench_fastpath --path malloc_free_64|malloc_free_8192|realloc_in_class [--n N]\n";
+    "usage: bench_fastpath --path malloc_free_64|malloc_free_8192|realloc_in_class\n"
+    "                      [--n N]\n";
 
 // The empty asm with the pointer as input keeps the compiler from proving the block unused and
 // deleting the pair (it also compiles with -fno-builtin-malloc); it emits no instruction.
@@ -48,7 +49,7 @@ __attribute__((noinline)) void* hz3_fastpath_realloc_in_class(void* p, long n) {
 }
 
 int main(int argc, char** argv) {
-  Options o(argc, argv, USAGE);
+  Options o(argc, argv, USAGE, false);
   std::string path = o.get_str("path", "");
   long n = long(o.get_int("n", 1000000, 0, 1ll << 40));
   o.finish();

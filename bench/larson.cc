@@ -17,7 +17,7 @@ using namespace hz3::bench;
 static const char USAGE[] =
     "usage: bench_larson [--threads T] [--rounds R] [--ops N per thread per round] [--slots S]\n"
     "                    [--min B] [--max B]\n"
-    "  defaults: 2 threads, 10 rounds, 1000000 ops, 1000 slots, sizes 16..1000\n" HZ3_BENCH_COMMON_USAGE;
+    "  defaults: 2 threads, 10 rounds, 1000000 ops, 1000 slots, sizes 16..1000\n";
 
 int main(int argc, char** argv) {
   Options o(argc, argv, USAGE);

@@ -13,9 +13,10 @@
 using namespace hz3::bench;
 
 static const char USAGE[] =
-    "usage: bench_prodcons [--threads T] [--items N per producer] [--min B] [--max B] [--ring N]\n"
-    "  T/2 producer/consumer pairs (at least one); defaults: 2 threads, 1000000 items, sizes "
-    "16..512, ring 1024\n" HZ3_BENCH_COMMON_USAGE;
+    "usage: bench_prodcons [--threads T] [--items N per producer] [--min B] [--max B]\n"
+    "                      [--ring N]\n"
+    "  T/2 producer/consumer pairs (at least one)\n"
+    "  defaults: 2 threads, 1000000 items, sizes 16..512, ring 1024\n";
 
 int main(int argc, char** argv) {
   Options o(argc, argv, USAGE);
@@ -95,7 +96,6 @@ int main(int argc, char** argv) {
   char extra[160];
   std::snprintf(extra, sizeof extra, "pairs=%u producer_stalls=%llu min=%lld max=%lld", pairs,
                 (unsigned long long)stalls.load(), lo, hi);
-  report("prodcons", extra, 2 * pairs, uint64_t(2 * items) * pairs, t1 - t0, check, peak,
-         exit_rss);
+  report("prodcons", extra, 2 * pairs, uint64_t(2 * items) * pairs, t1 - t0, check, peak, exit_rss);
   return 0;
 }

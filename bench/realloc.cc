@@ -14,7 +14,7 @@ using namespace hz3::bench;
 
 static const char USAGE[] =
     "usage: bench_realloc [--iters N] [--ws N] [--max BYTES]\n"
-    "  defaults: 5000000 iterations, ws 400, growth up to 65536 bytes\n" HZ3_BENCH_COMMON_USAGE;
+    "  defaults: 5000000 iterations, ws 400, growth up to 65536 bytes\n";
 
 namespace {
 

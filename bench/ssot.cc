@@ -11,9 +11,10 @@
 using namespace hz3::bench;
 
 static const char USAGE[] =
-    "usage: bench_ssot [--size small|medium|mixed] [--min BYTES --max BYTES] [--iters N] [--ws N]\n"
+    "usage: bench_ssot [--size small|medium|mixed] [--min BYTES --max BYTES] [--iters N]\n"
+    "                  [--ws N]\n"
     "  small = 16..2048, medium = 4096..32768, mixed = 16..32768 (default small);\n"
-    "  --iters 20000000 and --ws 400 are the seed's values\n" HZ3_BENCH_COMMON_USAGE;
+    "  --iters 20000000 and --ws 400 are the seed's values\n";
 
 int main(int argc, char** argv) {
   Options o(argc, argv, USAGE);

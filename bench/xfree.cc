@@ -4,8 +4,8 @@
 // its inbound ring every 16 iterations. Operations: every malloc and every free, whoever does it.
 // If the next thread's ring is full (it is descheduled on an oversubscribed machine), the sender
 // drains its own ring and yields until there is room (counted in `ring_stalls`); the achieved
-// remote share (`remote_pct_actual`) is reported rather than assumed. It does not measure lock-step producer/consumer handoff
-// (bench_prodcons) or thread exit (bench_churn).
+// remote share (`remote_pct_actual`) is reported rather than assumed. It does not measure lock-step
+// producer/consumer handoff (bench_prodcons) or thread exit (bench_churn).
 #include <atomic>
 #include <thread>
 
@@ -15,9 +15,10 @@
 using namespace hz3::bench;
 
 static const char USAGE[] =
-    "usage: bench_xfree [--threads T] [--remote PCT] [--iters N per thread] [--ws N] [--min B] "
-    "[--max B]\n"
-    "  defaults: 2 threads, 50 % remote, 3000000 iterations per thread, ws 400, sizes 16..2048\n" HZ3_BENCH_COMMON_USAGE;
+    "usage: bench_xfree [--threads T] [--remote PCT] [--iters N per thread] [--ws N]\n"
+    "                   [--min B] [--max B]\n"
+    "  defaults: 2 threads, 50 % remote, 3000000 iterations per thread, ws 400,\n"
+    "  sizes 16..2048\n";
 
 namespace {
 
@@ -141,8 +142,8 @@ int main(int argc, char** argv) {
   double actual = local + remote ? 100.0 * remote / double(local + remote) : 0;
   char extra[256];
   std::snprintf(extra, sizeof extra,
-                "remote_pct=%u remote_pct_actual=%.1f ring_stalls=%llu min=%lld max=%lld ws=%lld", pct,
-                actual, (unsigned long long)stalls, lo, hi, ws);
+                "remote_pct=%u remote_pct_actual=%.1f ring_stalls=%llu min=%lld max=%lld ws=%lld",
+                pct, actual, (unsigned long long)stalls, lo, hi, ws);
   std::string name = "xfree-" + std::to_string(pct);
   report(name.c_str(), extra, threads, ops, t1 - t0, check, peak, exit_rss);
   return 0;
