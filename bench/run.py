@@ -199,6 +199,11 @@ def _table(data, key, fmt, best, title_note, spread=False, vs_peer=False):
     return f"{title_note}\n\n" + "\n".join(rows)
 
 
+# BRIEF: the original hz3's published SSOT medians (glibc, hz3, mimalloc, tcmalloc), M ops/s.
+ORIGINAL_HZ3 = {"small": (33.8, 100.3, 75.2, 95.0), "medium": (13.6, 104.2, 63.1, 109.8),
+                "mixed": (15.2, 99.5, 62.5, 106.9)}
+
+
 def write_results_md(path, data, plots=True):
     allocs = data["allocators"]
     p = data["params"]
@@ -246,6 +251,14 @@ def write_results_md(path, data, plots=True):
     ]
     for w, d in data["workloads"].items():
         parts.append(f"| {w} | {d['what']} | `{d['command']}` |")
+    if any(w in data["workloads"] for w in ORIGINAL_HZ3):
+        parts += ["", "## Reference: the original hz3's published SSOT medians", "",
+                  "From its own results on other hardware (BRIEF), M ops/s; only the ratios "
+                  "between allocators compare with the table above.", "",
+                  "| workload | glibc | hz3 (original) | mimalloc | tcmalloc |",
+                  "|---|---:|---:|---:|---:|"]
+        for w, v in ORIGINAL_HZ3.items():
+            parts.append(f"| {w} | " + " | ".join(f"{x:.1f}" for x in v) + " |")
     if plots:
         parts += ["", "## Plots", "", "![ops/s per workload](ops.svg)", "",
                   "![RSS per workload](rss.svg)"]
