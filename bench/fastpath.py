@@ -180,6 +180,7 @@ The budget for libhz3's release build lives in `bench/fastpath.golden` (currentl
 grows past it.
 """
     out = a.out or os.path.join(bl.TOP, "docs", "benchmarks", "fastpath.md")
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     with open(out, "w") as f:
         f.write(text)
     print(f"fastpath: wrote {out}")
