@@ -149,7 +149,7 @@ std::string plain_line(const char* when, const ProcView& v, const std::string& c
            fmt_pct(v.hit_ratio, 2).c_str(), fmt_si(double(v.delta.decode_fail)).c_str(),
            fmt_si(v.tag_set_rate).c_str(), fmt_si(v.tag_clear_rate).c_str(),
            (unsigned long long)v.live_pages, fmt_bytes(v.live_bytes).c_str(),
-           v.perf.per_kfree ? printf_str("%.3g", *v.perf.per_kfree).c_str() : "-",
+           fmt_per_kfree(v.perf.per_kfree).c_str(),
            fmt_pct(v.perf.alloc_share).c_str());
   return buf;
 }
@@ -216,6 +216,11 @@ std::string fmt_pct(std::optional<double> r, int decimals) {
   char buf[32];
   snprintf(buf, sizeof buf, "%.*f", decimals, *r * 100.0);
   return buf;
+}
+
+std::string fmt_per_kfree(std::optional<double> v) {
+  if (!v || !std::isfinite(*v)) return "-";
+  return printf_str(*v >= 1e5 ? "%.3e" : "%.3g", *v);
 }
 
 std::string fmt_bin(uint32_t bin, uint32_t size) {

@@ -17,6 +17,8 @@ std::string fmt_si(double v);
 std::string fmt_bytes(uint64_t bytes);
 // A ratio as a percentage with `decimals` digits ("99.95"); "-" when there is none.
 std::string fmt_pct(std::optional<double> ratio, int decimals = 1);
+// Events per thousand frees, 3 significant digits ("0.125", "42.7"); "-" when there is none.
+std::string fmt_per_kfree(std::optional<double> v);
 // A bin as people name it: "16 B", "64 KiB", "large", "bin 77" when the size is unknown.
 std::string fmt_bin(uint32_t bin, uint32_t size);
 // Short column name for a perf event per 1000 frees: "PF/kfree", "CM/kfree", "EV/kfree".

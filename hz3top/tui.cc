@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
@@ -160,7 +161,8 @@ std::vector<BinRow> sorted_bins(const ProcView& v, SortKey k) {
   std::vector<BinRow> rows = v.bins;
   std::stable_sort(rows.begin(), rows.end(), [k](const BinRow& a, const BinRow& b) {
     switch (k) {
-      case SortKey::LIVE: return a.live_pages != b.live_pages ? a.live_pages > b.live_pages : a.bin < b.bin;
+      // By bytes, not pages: a large allocation tags only its head page.
+      case SortKey::LIVE: return a.live_bytes != b.live_bytes ? a.live_bytes > b.live_bytes : a.bin < b.bin;
       case SortKey::SET_RATE: return a.set_rate != b.set_rate ? a.set_rate > b.set_rate : a.bin < b.bin;
       case SortKey::CLEAR_RATE: return a.clear_rate != b.clear_rate ? a.clear_rate > b.clear_rate : a.bin < b.bin;
       default: return a.bin < b.bin;
@@ -176,7 +178,7 @@ std::string proc_row(const ProcView& v, const std::string& name) {
            fmt_pct(v.hit_ratio, 2).c_str(), fmt_si(double(v.delta.decode_fail)).c_str(),
            fmt_si(v.tag_set_rate).c_str(), fmt_si(v.tag_clear_rate).c_str(),
            (unsigned long long)v.live_pages, fmt_bytes(v.live_bytes).c_str(),
-           v.perf.per_kfree ? fmt_si(*v.perf.per_kfree).c_str() : "-",
+           fmt_per_kfree(v.perf.per_kfree).c_str(),
            fmt_pct(v.perf.alloc_share).c_str());
   return buf;
 }
@@ -237,7 +239,7 @@ void draw_main(const Report& r, UiState& ui, const std::vector<std::string>& not
     return std::string(name) + (ui.sort == k ? arrow : " ");
   };
   snprintf(buf, sizeof buf, "%6s %9s %10s %9s %8s %8s %9s %9s %6s", col("BIN", SortKey::BIN).c_str(),
-           "SIZE", col("LIVE_PG", SortKey::LIVE).c_str(), "LIVE", col("SET/s", SortKey::SET_RATE).c_str(),
+           "SIZE", "LIVE_PG", col("LIVE", SortKey::LIVE).c_str(), col("SET/s", SortKey::SET_RATE).c_str(),
            col("CLR/s", SortKey::CLEAR_RATE).c_str(), "SETS", "CLEARS", "OWNERS");
   draw_line(y++, buf, A_REVERSE);
   std::vector<BinRow> rows = sorted_bins(*v, ui.sort);
@@ -302,7 +304,7 @@ void draw_detail(const std::deque<Report>& history, const UiState& ui) {
     draw_line(y++, buf);
   }
   y++;
-  snprintf(buf, sizeof buf, "%-9s %10s %9s %8s %8s  %s", "TIME", "LIVE_PG", "LIVE", "SET/s",
+  snprintf(buf, sizeof buf, "%-11s %10s %9s %8s %8s  %s", "TIME", "LIVE_PG", "LIVE", "SET/s",
            "CLR/s", "live pages");
   draw_line(y++, buf, A_REVERSE);
   uint64_t peak = 1;
@@ -313,10 +315,12 @@ void draw_detail(const std::deque<Report>& history, const UiState& ui) {
     time_t tt = time_t(t);
     tm tmv;
     localtime_r(&tt, &tmv);
-    char clock[16];
+    char clock[24];
     strftime(clock, sizeof clock, "%H:%M:%S", &tmv);
+    // Tenths tell sub-second intervals apart.
+    snprintf(clock + strlen(clock), sizeof clock - strlen(clock), ".%d", int((t - std::floor(t)) * 10));
     int width = int(double(b.live_pages) / double(peak) * 30.0 + 0.5);
-    snprintf(buf, sizeof buf, "%-9s %10llu %9s %8s %8s  %s", clock, (unsigned long long)b.live_pages,
+    snprintf(buf, sizeof buf, "%-11s %10llu %9s %8s %8s  %s", clock, (unsigned long long)b.live_pages,
              fmt_bytes(b.live_bytes).c_str(), fmt_si(b.set_rate).c_str(), fmt_si(b.clear_rate).c_str(),
              std::string(size_t(width), '#').c_str());
     draw_line(y++, buf);

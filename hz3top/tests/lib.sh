@@ -73,8 +73,9 @@ wait_pid() {
   wait "$pid"
 }
 
-# py FILE: runs a Python check reading JSON lines from FILE; the code comes on stdin and prints
-# "ok" or a reason.
+# json_check FILE: runs Python checks (on stdin) over the JSON reports in FILE: `lines` (all),
+# `last`, helpers proc() and bin_row(), expect(cond, why) and note(text). Prints "ok" (with the
+# notes in parentheses) or the unmet expectations; test with is_ok.
 json_check() {
   local file=$1 code
   code=$(cat)
@@ -86,10 +87,13 @@ def proc(o): return o['procs'][0]
 def bin_row(p, b):
     r = [x for x in p['bins'] if x['bin'] == b]
     return r[0] if r else {}
-problems = []
+problems, notes = [], []
 def expect(cond, what):
     if not cond: problems.append(what)
+def note(text): notes.append(text)
 $code
-print('ok' if not problems else '; '.join(problems))
+print(('ok' + (' (' + ', '.join(notes) + ')' if notes else '')) if not problems else '; '.join(problems))
 " "$file" 2>&1
 }
+
+is_ok() { case $1 in ok | "ok ("*) return 0 ;; *) return 1 ;; esac; }

@@ -63,7 +63,7 @@ expect(large.get('tag_clear') == $N + $H, f"large tag_clear {large.get('tag_clea
 expect(large.get('tag_set_pages') == ($N + $H) * 256, f"large tag_set_pages {large.get('tag_set_pages')}")
 PY
 )
-[ "$r" = ok ] && pass "counts/large_tag_churn_exact (tag_set = tag_clear = $((N + H)))" || fail counts/large_tag_churn_exact "$r"
+is_ok "$r" && pass "counts/large_tag_churn_exact (tag_set = tag_clear = $((N + H)))" || fail counts/large_tag_churn_exact "$r"
 
 r=$(json_check "$T/watch.json" <<PY
 p = proc(last)
@@ -77,7 +77,7 @@ expect(sum(l['procs'][0]['interval']['ptag_hit'] for l in lines) == p['ptag_hit'
        'interval hits do not add up to the total')
 PY
 )
-[ "$r" = ok ] && pass "counts/hits_and_misses_exact (ptag_hit = $((M + N + H)), outside misses = $K)" || fail counts/hits_and_misses_exact "$r"
+is_ok "$r" && pass "counts/hits_and_misses_exact (ptag_hit = $((M + N + H)), outside misses = $K)" || fail counts/hits_and_misses_exact "$r"
 
 r=$(json_check "$T/watch.json" <<PY
 base = bin_row(proc(lines[0]), 32767)
@@ -90,7 +90,7 @@ if held:
     expect(proc(held[0])['live_source'] == 'tagmap', 'live pages not from the tag map')
 PY
 )
-[ "$r" = ok ] && pass "counts/live_large_while_held" || fail counts/live_large_while_held "$r"
+is_ok "$r" && pass "counts/live_large_while_held" || fail counts/live_large_while_held "$r"
 
 r=$(json_check "$T/once.json" <<PY
 expect(len(lines) == 1, f"{len(lines)} reports from --once")
@@ -101,7 +101,7 @@ expect(p['large_unsized'] >= $H, f"large_unsized {p['large_unsized']} < $H")
 expect(large.get('live_pages', 0) >= $H, f"live large heads {large.get('live_pages')}")
 PY
 )
-[ "$once_rc" -eq 0 ] && [ "$r" = ok ] && pass counts/second_tracer_once || fail counts/second_tracer_once "rc $once_rc: $r"
+[ "$once_rc" -eq 0 ] && is_ok "$r" && pass counts/second_tracer_once || fail counts/second_tracer_once "rc $once_rc: $r"
 
 if echo "$sem_after_second" | grep -qE '=(0|unreadable)( |$)'; then
   fail counts/second_tracer_keeps_first "semaphores after the second tracer left: $sem_after_second"

@@ -247,6 +247,10 @@ void percent_and_bins() {
   EXPECT_EQ_STR(fmt_bin(40, 32768), "32 KiB");
   EXPECT_EQ_STR(fmt_bin(HZ3_TAG_BIN_LARGE, 0), "large");
   EXPECT_EQ_STR(fmt_bin(77, 0), "bin 77");
+  EXPECT_EQ_STR(fmt_per_kfree(std::nullopt), "-");
+  EXPECT_EQ_STR(fmt_per_kfree(0.0), "0");
+  EXPECT_EQ_STR(fmt_per_kfree(0.12345), "0.123");
+  EXPECT_EQ_STR(fmt_per_kfree(42.71), "42.7");
   EXPECT_EQ_STR(perf_column("page-faults"), "PF/kfree");
   EXPECT_EQ_STR(perf_column("cache-misses"), "CM/kfree");
 }

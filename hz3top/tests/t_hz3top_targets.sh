@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# timeout: 90
+# How hz3top finds its targets, against real libhz3:
+#   replaced_library  the workload's libhz3 file is deleted and a new one written at the same
+#                     path (a rebuild): hz3top attaches through /proc/PID/map_files, says so,
+#                     and still counts exactly;
+#   two_pids          -p A -p B reports both processes and their sum;
+#   all               --all finds every process that maps libhz3 by itself;
+#   noprobes          a process on VARIANT=noprobes libhz3: one note, live pages from the tag
+#                     map, exit 0.
+set -u
+source "$HZ3_TOP/scripts/testlib.sh"
+source "$HZ3_TOP/hz3top/tests/lib.sh"
+require_tracing targets
+
+# ---- replaced_library ----
+cp "$HZ3_LIB" "$T/libhz3.so"
+start_workload old "$T/libhz3.so" || { fail targets/replaced_library "workload did not start"; exit 0; }
+A=$WL_PID A_IN=$WL_IN A_OUT=$WL_OUT
+rm "$T/libhz3.so" && cp "$HZ3_LIB" "$T/libhz3.so"  # same path, new inode
+"$HZ3TOP" -p "$A" --json 0.3 >"$T/rep.json" 2>"$T/rep.err" &
+top=$!
+if ! wait_attached "$A" 10; then
+  grep -q 'failed to load BPF' "$T/rep.err" && { skip targets "BPF cannot load: $(head -1 "$T/rep.err")"; exit 0; }
+  fail targets/replaced_library "never attached: $(head -2 "$T/rep.err")"
+else
+  wl "run 7 0 0"
+  wl exit
+  wait_pid $top 15
+  r=$(json_check "$T/rep.json" <<'PY'
+expect(bin_row(proc(last), 32767).get('tag_set') == 7, f"large tag_set {bin_row(proc(last), 32767)}")
+PY
+)
+  if ! grep -q "was replaced or deleted since it was loaded; attached through /proc/$A/map_files/" "$T/rep.err"; then
+    fail targets/replaced_library "no note about map_files: $(head -2 "$T/rep.err")"
+  elif ! is_ok "$r"; then fail targets/replaced_library "$r"
+  else pass targets/replaced_library; fi
+fi
+
+# ---- two_pids and all ----
+start_workload a || { fail targets/two_pids "workload a did not start"; exit 0; }
+A=$WL_PID A_IN=$WL_IN A_OUT=$WL_OUT
+start_workload b || { fail targets/two_pids "workload b did not start"; exit 0; }
+B=$WL_PID B_IN=$WL_IN B_OUT=$WL_OUT
+"$HZ3TOP" -p "$A" -p "$B" --json 0.3 >"$T/two.json" 2>"$T/two.err" &
+top=$!
+"$HZ3TOP" --all --json 0.3 >"$T/all.json" 2>"$T/all.err" &
+all=$!
+wait_attached "$A" 10 && wait_attached "$B" 10 || fail targets/two_pids "never attached: $(head -2 "$T/two.err")"
+sleep 0.5  # --all attaches after its own scan
+WL_IN=$A_IN WL_OUT=$A_OUT wl "run 3 0 0"
+WL_IN=$B_IN WL_OUT=$B_OUT wl "run 5 0 0"
+sleep 0.7
+kill -INT $all
+WL_IN=$A_IN WL_OUT=$A_OUT wl exit
+WL_IN=$B_IN WL_OUT=$B_OUT wl exit
+wait_pid $top 15
+top_rc=$?
+wait_pid $all 15
+r=$(json_check "$T/two.json" <<PY
+by_pid = {p['pid']: p for p in last['procs']}
+expect(set(by_pid) == {$A, $B}, f"processes {sorted(by_pid)}")
+if set(by_pid) == {$A, $B}:
+    expect(bin_row(by_pid[$A], 32767).get('tag_set') == 3, 'A large tag_set')
+    expect(bin_row(by_pid[$B], 32767).get('tag_set') == 5, 'B large tag_set')
+    expect(last['ptag_hit'] == by_pid[$A]['ptag_hit'] + by_pid[$B]['ptag_hit'], 'sum of hits')
+expect(last['final'] is True and last['processes'] == 2, 'final report of both')
+PY
+)
+[ $top_rc -eq 0 ] && is_ok "$r" && pass targets/two_pids || fail targets/two_pids "rc $top_rc: $r"
+r=$(json_check "$T/all.json" <<PY
+seen = {}
+for l in lines:
+    for p in l['procs']:
+        seen[p['pid']] = max(seen.get(p['pid'], 0), bin_row(p, 32767).get('tag_set', 0))
+expect(seen.get($A) == 3 and seen.get($B) == 5, f"--all saw {seen}")
+PY
+)
+is_ok "$r" && pass targets/all || fail targets/all "$r: $(head -2 "$T/all.err")"
+
+# ---- noprobes ----
+if [ ! -f "$HZ3_LIB_NOPROBES" ]; then
+  fail targets/noprobes "no library at $HZ3_LIB_NOPROBES (make variants)"
+else
+  start_workload np "$HZ3_LIB_NOPROBES" || { fail targets/noprobes "workload did not start"; exit 0; }
+  wl "hold 3"
+  "$HZ3TOP" -p "$WL_PID" --json --once 0.3 >"$T/np.json" 2>"$T/np.err"
+  rc=$?
+  r=$(json_check "$T/np.json" <<'PY'
+p = proc(last)
+expect(p['live_source'] == 'tagmap', 'live pages not from the tag map')
+expect(bin_row(p, 32767).get('live_pages', 0) >= 3, f"live large heads {bin_row(p, 32767)}")
+expect(p['tag_set'] == 0 and p['ptag_hit'] == 0, 'probe counts without probes')
+PY
+)
+  if [ $rc -ne 0 ]; then fail targets/noprobes "exit status $rc: $(head -2 "$T/np.err")"
+  elif [ "$(grep -c 'has no hz3 probes' "$T/np.err")" -ne 1 ]; then fail targets/noprobes "expected one note: $(cat "$T/np.err")"
+  elif ! is_ok "$r"; then fail targets/noprobes "$r"
+  else pass targets/noprobes; fi
+  wl exit
+fi

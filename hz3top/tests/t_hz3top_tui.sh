@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# timeout: 90
+# The interactive mode, driven through tmux (send-keys / capture-pane) against a workload on
+# real libhz3: it draws on the alternate screen with the keys in a footer; s, p, Enter and Esc
+# do what the footer says; and the terminal is restored (alternate screen left) after q, after
+# Ctrl-C, after a crash (SIGSEGV), and when the target exits, which also leaves the final
+# report on the normal screen.
+set -u
+source "$HZ3_TOP/scripts/testlib.sh"
+source "$HZ3_TOP/hz3top/tests/lib.sh"
+require_tracing tui
+if ! command -v tmux >/dev/null; then fail tui "tmux is not installed (scripts/deps.sh test installs it)"; exit 0; fi
+
+SOCK=hz3top-test-$$
+tm() { tmux -L "$SOCK" "$@"; }
+cleanup_tmux() { tm kill-server 2>/dev/null; cleanup_all; }
+trap cleanup_tmux EXIT
+tm -f /dev/null new-session -d -s keep -x 150 -y 45 "sleep 600" || { fail tui "tmux cannot start"; exit 0; }
+tm set-option -g remain-on-exit on
+
+start_workload tui || { fail tui/workload "did not start"; exit 0; }
+wl "hold 2"
+
+# open NAME: a window running hz3top on the workload; waits for its first report.
+open() {
+  tm new-window -d -n "$1" "TERM=xterm-256color exec $HZ3TOP -p $WL_PID 0.3"
+  local i
+  for i in $(seq 100); do
+    tm capture-pane -p -t "$1" 2>/dev/null | grep -q 'Bins of' && return 0
+    sleep 0.1
+  done
+  return 1
+}
+screen() { tm capture-pane -p -t "$1"; }
+alt() { tm display-message -p -t "$1" '#{alternate_on}'; }
+dead() { tm display-message -p -t "$1" '#{pane_dead}'; }
+# wait_for WIN PATTERN: until the pane shows PATTERN (5 s at most).
+wait_for() {
+  local i
+  for i in $(seq 50); do screen "$1" | grep -qE "$2" && return 0; sleep 0.1; done
+  return 1
+}
+wait_dead() {
+  local i
+  for i in $(seq 100); do [ "$(dead "$1")" = 1 ] && return 0; sleep 0.1; done
+  return 1
+}
+
+if ! open main; then
+  fail tui/draws "no report on screen: $(screen main | head -5 | tr '\n' '|')"; exit 0
+fi
+s=$(screen main)
+if [ "$(alt main)" = 1 ] && echo "$s" | grep -q '(q) quit | (s) sort | (p) pause' &&
+   echo "$s" | grep -q 'HIT/s' && echo "$s" | grep -q "$WL_PID"; then
+  pass "tui/draws (alternate screen, header, footer)"
+else
+  fail tui/draws "alternate_on=$(alt main): $(echo "$s" | head -4 | tr '\n' '|')"
+fi
+
+tm send-keys -t main s
+wait_for main 'sort: set/s' && pass tui/key_sort || fail tui/key_sort "footer: $(screen main | tail -1)"
+tm send-keys -t main p
+wait_for main 'PAUSED' && pass tui/key_pause || fail tui/key_pause "$(screen main | head -1)"
+tm send-keys -t main p
+tm send-keys -t main s s s  # back to sorting by live bytes: large is the top row
+tm send-keys -t main Enter
+if wait_for main 'Detail: large allocations' && wait_for main 'TIME +LIVE_PG'; then
+  pass tui/key_detail
+else
+  fail tui/key_detail "$(screen main | head -3 | tr '\n' '|')"
+fi
+tm send-keys -t main Escape
+wait_for main 'Bins of' && pass tui/key_back || fail tui/key_back "$(screen main | head -2 | tr '\n' '|')"
+
+tm send-keys -t main q
+if wait_dead main && [ "$(alt main)" = 0 ]; then pass tui/restored_after_q
+else fail tui/restored_after_q "dead=$(dead main) alternate_on=$(alt main)"; fi
+
+open ctrlc || { fail tui/restored_after_ctrl_c "no report on screen"; }
+tm send-keys -t ctrlc C-c
+if wait_dead ctrlc && [ "$(alt ctrlc)" = 0 ]; then pass tui/restored_after_ctrl_c
+else fail tui/restored_after_ctrl_c "dead=$(dead ctrlc) alternate_on=$(alt ctrlc)"; fi
+
+open crash || { fail tui/restored_after_crash "no report on screen"; }
+kill -SEGV "$(tm display-message -p -t crash '#{pane_pid}')"
+if wait_dead crash && [ "$(alt crash)" = 0 ]; then pass tui/restored_after_crash
+else fail tui/restored_after_crash "dead=$(dead crash) alternate_on=$(alt crash)"; fi
+
+open exit || { fail tui/final_report_on_exit "no report on screen"; }
+wl release
+wl exit
+if wait_dead exit && [ "$(alt exit)" = 0 ] && screen exit | grep -q "# totals pid=$WL_PID"; then
+  pass tui/final_report_on_exit
+else
+  fail tui/final_report_on_exit "dead=$(dead exit) alternate_on=$(alt exit): $(screen exit | grep -v '^$' | tail -3 | tr '\n' '|')"
+fi
