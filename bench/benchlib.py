@@ -302,8 +302,13 @@ def stamp(build, allocators=()):
             versions[a.name] = _cmd(["dpkg-query", "-W", "-f=${Version}", pkg]) or "?"
         elif a.lib:
             versions[a.name] = "local build"
+    try:
+        load = "%.1f %.1f %.1f" % os.getloadavg()
+    except OSError:
+        load = "?"
     return {
         "date": _cmd(["date", "-u", "+%Y-%m-%d %H:%M UTC"]),
+        "load": load,
         "machine": f"{cpu}, {os.cpu_count()} CPUs, {mem}",
         "os": distro,
         "kernel": f"{platform.system()} {platform.release()}",
@@ -316,7 +321,8 @@ def stamp(build, allocators=()):
 def stamp_markdown(st, params):
     lines = [
         f"- **Date**: {st['date']}",
-        f"- **Machine**: {st['machine']}",
+        f"- **Machine**: {st['machine']} (load average {st.get('load', '?')} when the run "
+        "started: other work on the machine adds noise)",
         f"- **OS / kernel**: {st['os']} / {st['kernel']}",
         f"- **Compiler**: {st['compiler']}",
         f"- **Commit**: {st['commit']}",
@@ -331,7 +337,7 @@ def write_json(path, obj):
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with tempfile.NamedTemporaryFile("w", dir=os.path.dirname(os.path.abspath(path)),
                                      delete=False) as f:
-        json.dump(obj, f, indent=1, sort_keys=True)
+        json.dump(obj, f, indent=1)
         tmp = f.name
     os.chmod(tmp, 0o644)
     os.replace(tmp, path)

@@ -5,7 +5,7 @@ under a preloaded allocator, and compares them with bench/fastpath.golden.
 
   fastpath.py check   [--lib PATH]   exit 1 when a path is over its golden budget (make test)
   fastpath.py update                 rewrite the golden file from the release build
-  fastpath.py measure [--lib PATH | --alloc NAME …]
+  fastpath.py measure [--lib PATH | --alloc NAME …] [--path P,…]
   fastpath.py probe-cost             release vs noprobes build: detached probes within 1 %
   fastpath.py doc                    docs/benchmarks/fastpath.md: hz3 variants and the peers
 
@@ -46,8 +46,8 @@ def read_golden(path):
     return budgets
 
 
-def measure(build, alloc):
-    return {p: bl.fastpath_ir(build, alloc, p) for p in bl.FASTPATHS}
+def measure(build, alloc, paths=bl.FASTPATHS):
+    return {p: bl.fastpath_ir(build, alloc, p) for p in paths}
 
 
 def cmd_check(a, build):
@@ -114,10 +114,14 @@ def cmd_measure(a, build):
     for x in allocs:
         if x.check_present():
             bl.die(x.check_present())
-    print(f"{'allocator':14} " + " ".join(f"{p:>17}" for p in bl.FASTPATHS))
+    paths = a.path.split(",") if a.path else bl.FASTPATHS
+    for p in paths:
+        if p not in bl.FASTPATHS:
+            bl.die(f"unknown path '{p}' (known: {', '.join(bl.FASTPATHS)})")
+    print(f"{'allocator':14} " + " ".join(f"{p:>17}" for p in paths))
     for x in allocs:
-        got = measure(build, x)
-        print(f"{x.name:14} " + " ".join(f"{got[p]:17.2f}" for p in bl.FASTPATHS), flush=True)
+        got = measure(build, x, paths)
+        print(f"{x.name:14} " + " ".join(f"{got[p]:17.2f}" for p in paths), flush=True)
     return 0
 
 
@@ -193,6 +197,7 @@ def main():
     ap.add_argument("--build", default="build")
     ap.add_argument("--lib", help="library to preload (default: the release build)")
     ap.add_argument("--alloc", help="measure: allocators by name (as bench/run.py --allocators)")
+    ap.add_argument("--path", help="measure: comma list of paths (default all)")
     ap.add_argument("--golden", default=GOLDEN)
     ap.add_argument("--out", help="doc: output file")
     a = ap.parse_args()
