@@ -46,6 +46,17 @@
 #define HZ3_CACHE_BIN_BYTES (64 * 1024)
 #endif
 
+// ... and at most this many objects, whatever their size: each cached object can keep its
+// whole span resident.
+#ifndef HZ3_CACHE_MAX_OBJS
+#define HZ3_CACHE_MAX_OBJS 1024
+#endif
+
+// Pages per span of the small classes (<= 2 KiB). Medium spans are sized to hold >= 8 objects.
+#ifndef HZ3_SMALL_SPAN_PAGES
+#define HZ3_SMALL_SPAN_PAGES 16
+#endif
+
 // Hits are reported through the hz3:hits probe once a thread has this many pending.
 #ifndef HZ3_HIT_BATCH
 #define HZ3_HIT_BATCH 8192

@@ -13,7 +13,7 @@
 namespace hz3 {
 
 __thread ThreadCache t_cache __attribute__((tls_model("initial-exec"))) = {
-    {}, {}, KEY_NONE, CacheState::UNINIT, nullptr, {}, 0};  // key: never matches a tag
+    {}, {}, KEY_NONE, CacheState::UNINIT, nullptr, {}, 0, 0};  // key: never matches a tag
 
 namespace {
 
@@ -30,6 +30,9 @@ std::atomic<int> g_global_state{0};  // 0 none, 1 done
 Mutex g_global_lock;
 std::atomic<bool> g_atfork_done{false};
 
+constexpr uint32_t REMOTE_DRAIN_EVERY = 256;
+constexpr uint32_t SCAVENGE_AFTER_RELEASES = 16;
+
 constexpr uint32_t refill_batch(uint32_t cls) {
   uint32_t b = CLASSES[cls].cache_cap / 2;
   return b < 1 ? 1 : (b > 64 ? 64 : b);
@@ -45,7 +48,7 @@ HZ3_FAST_PATH void count_hit(ThreadCache& tc) {
   if (HZ3_UNLIKELY(++tc.hits_pending >= HZ3_HIT_BATCH)) report_hits(tc);
 }
 
-// ---- spans of one heap (caller owns the heap: LIVE owner, or ORPHAN lock holder) ----
+// ---- spans of one heap (caller holds heap->lock) ----
 
 void partial_push(Heap::BinSpans& b, Span* s) {
   s->prev = nullptr;
@@ -76,6 +79,7 @@ void return_to_span(Heap* h, uint32_t bin, void* p) {
     } else {
       partial_remove(b, s);
       page_heap::free_span(s);
+      h->spans_released++;
     }
   }
 }
@@ -211,18 +215,18 @@ bool thread_init() {
 // Flushes the cache into the heap's spans and leaves the thread DEAD (later calls use heap 0).
 void cache_teardown(ThreadCache& tc) {
   Heap* h = tc.heap;
-  for (uint32_t c = 1; c < NUM_BINS; c++) {
-    tc.hits_pending += tc.credit[c] - tc.frees_left[c];
-    void* list = tc.head[c];
-    tc.head[c] = nullptr;
-    if (list) return_list(h, c, list);
-  }
+  for (uint32_t c = 1; c < NUM_BINS; c++) tc.hits_pending += tc.credit[c] - tc.frees_left[c];
   report_hits(tc);
   tc.key = KEY_NONE;
   tc.state = CacheState::DEAD;
   tc.heap = nullptr;
   {
     LockGuard g(h->lock);
+    for (uint32_t c = 1; c < NUM_BINS; c++) {
+      void* list = tc.head[c];
+      tc.head[c] = nullptr;
+      if (list) return_list(h, c, list);
+    }
     h->orphan = true;
     h->state.store(CacheState::UNINIT, std::memory_order_seq_cst);  // "not LIVE"
     drain_inboxes(h);
@@ -255,6 +259,14 @@ void remote_free(Heap* h, uint32_t bin, void* p) {
   } while (!box.compare_exchange_weak(old, p, std::memory_order_release, std::memory_order_relaxed));
   if (!h->remote_pending.load(std::memory_order_relaxed))
     h->remote_pending.store(1, std::memory_order_relaxed);
+  // The owner drains its inboxes at its own slow paths, but it may never allocate again (a
+  // consumer freeing a producer's blocks after the producer went idle). So every
+  // REMOTE_DRAIN_EVERY remote frees, the freeing thread drains the heap it just pushed to, if
+  // nobody holds its lock: memory returns to the spans and the OS without the owner's help.
+  if (HZ3_UNLIKELY(++t_cache.remote_frees % REMOTE_DRAIN_EVERY == 0) && h->lock.try_lock()) {
+    drain_inboxes(h);
+    h->lock.unlock();
+  }
 }
 
 Heap* shared_heap() { return g_heaps[0]; }
@@ -322,31 +334,49 @@ HZ3_NOINLINE void* malloc_refill(uint32_t cls) {
   }
   Heap* h = tc.heap;
   void* list = nullptr;
-  if (h->remote_pending.load(std::memory_order_relaxed)) {
-    // Blocks other threads freed to us: this class's go straight into the cache (bounded by
-    // its cap), the others back to their spans so empty spans can be given back.
-    list = h->inbox[cls].exchange(nullptr, std::memory_order_acquire);
-    drain_inboxes(h);
-    if (list) {
-      uint32_t cap = CLASSES[cls].cache_cap, n = 1;
-      void* last = list;
-      while (n < cap && *static_cast<void**>(last)) {
-        last = *static_cast<void**>(last);
-        n++;
+  {
+    LockGuard g(h->lock);  // span state is shared with threads that drain our inboxes
+    if (h->remote_pending.load(std::memory_order_relaxed)) {
+      // Blocks other threads freed to us: this class's go straight into the cache (bounded by
+      // its cap), the others back to their spans so empty spans can be given back.
+      list = h->inbox[cls].exchange(nullptr, std::memory_order_acquire);
+      drain_inboxes(h);
+      if (list) {
+        uint32_t cap = CLASSES[cls].cache_cap, n = 1;
+        void* last = list;
+        while (n < cap && *static_cast<void**>(last)) {
+          last = *static_cast<void**>(last);
+          n++;
+        }
+        void* rest = *static_cast<void**>(last);
+        *static_cast<void**>(last) = nullptr;
+        if (rest) return_list(h, cls, rest);
       }
-      void* rest = *static_cast<void**>(last);
-      *static_cast<void**>(last) = nullptr;
-      if (rest) return_list(h, cls, rest);
+    }
+    if (!list) {
+      uint32_t got = 0;
+      list = take_from_spans(h, cls, refill_batch(cls), &got);
+      if (!got) list = nullptr;
     }
   }
-  if (!list) {
-    uint32_t got = 0;
-    list = take_from_spans(h, cls, refill_batch(cls), &got);
-    if (!got) return huge_alloc(CLASSES[cls].size, 16);  // arena exhausted: slower, not failed
-  }
+  if (!list) return huge_alloc(CLASSES[cls].size, 16);  // arena exhausted: slower, not failed
   tc.head[cls] = *static_cast<void**>(list);
   if constexpr (CHECK) check_on_alloc(list);
   return list;
+}
+
+// The heap is shrinking (its spans keep emptying): a mass free is under way. Each object left
+// in the cache can keep a whole span resident, and after a scattered free they sit in as many
+// different spans, so give the whole cache back; the next allocations refill from the spans.
+HZ3_NOINLINE void scavenge(ThreadCache& tc) {
+  Heap* h = tc.heap;
+  LockGuard g(h->lock);
+  for (uint32_t c = 1; c < NUM_BINS; c++) {
+    void* list = tc.head[c];
+    tc.head[c] = nullptr;
+    if (list) return_list(h, c, list);
+  }
+  h->spans_released = 0;
 }
 
 // Every `credit` local frees: count them as hits, and trim the list to half its cap if it is
@@ -367,11 +397,13 @@ HZ3_NOINLINE void cache_overflow(uint32_t bin) {
     void* rest = *static_cast<void**>(cut);
     *static_cast<void**>(cut) = nullptr;
     Heap* h = tc.heap;
+    LockGuard g(h->lock);
     if (h->remote_pending.load(std::memory_order_relaxed)) drain_inboxes(h);
     return_list(h, bin, rest);
   }
   tc.frees_left[bin] = tc.credit[bin] = k.check_every;
   if (tc.hits_pending >= HZ3_HIT_BATCH) report_hits(tc);
+  if (HZ3_UNLIKELY(tc.heap->spans_released >= SCAVENGE_AFTER_RELEASES)) scavenge(tc);
 }
 
 HZ3_NOINLINE void free_tagged_slow(void* p, uint32_t tag) {
@@ -469,13 +501,24 @@ void fork_parent() {
   g_global_lock.unlock();
 }
 
-// Only the forking thread lives on in the child. The other threads' heaps stay LIVE with no
-// owner: blocks freed to them wait in their inboxes (a bounded leak, never a corruption),
-// because their owners may have been mid-update when fork() copied them.
+// Only the forking thread lives on in the child. Every span update happens under its heap's
+// lock, which fork_prepare held, so the other threads' heaps are consistent: they become
+// orphans that new threads adopt and remote frees drain. Only the blocks sitting in those
+// threads' caches (bounded by the cache caps) are lost to the child.
 void fork_child() {
   page_heap::unlock_after_fork(true);
   large_unlock_after_fork(true);
-  for (uint32_t i = 0; i < g_heap_count; i++) g_heaps[i]->lock.reset_after_fork();
+  Heap* mine = t_cache.state == CacheState::LIVE ? t_cache.heap : nullptr;
+  for (uint32_t i = 0; i < g_heap_count; i++) {
+    Heap* h = g_heaps[i];
+    h->lock.reset_after_fork();
+    if (h != mine && !h->orphan) {  // its thread is gone: its spans are consistent, adopt later
+      h->orphan = true;
+      h->state.store(CacheState::UNINIT, std::memory_order_relaxed);
+      h->next_orphan = g_orphans;
+      g_orphans = h;
+    }
+  }
   g_reg_lock.reset_after_fork();
   g_global_lock.reset_after_fork();
 }

@@ -7,8 +7,9 @@
 //   Heap         the shared half of a thread's allocator: its spans per class and an inbox per
 //                class (lock-free stack) where other threads push the blocks they free. Its id
 //                is the owner field of every page tag of its spans.
-//   Heap states  LIVE: one thread owns it and touches its spans without locks.
-//                ORPHAN: no thread; whoever holds heap->lock may touch its spans. A thread that
+//   Heap states  LIVE: one thread owns it. ORPHAN: its thread exited. Either way its spans are
+//                touched only under heap->lock (slow paths only: the fast paths touch the TLS
+//                cache alone), so other threads can drain its inboxes when its owner is idle. A thread that
 //                exits orphans its heap; a new thread adopts an orphan before creating a heap,
 //                so ids are recycled and thread count is unlimited (past MAX_HEAPS live threads,
 //                new threads share the locked heap 0, as do calls after a thread's cache is gone).
@@ -40,6 +41,7 @@ struct ThreadCache {
   struct Heap* heap;
   uint64_t credit[NUM_BINS];  // value frees_left was last reset to: hits = credit - frees_left
   uint64_t hits_pending;      // hits not yet reported through hz3:hits
+  uint32_t remote_frees;      // remote frees by this thread, to pace inbox draining
 };
 
 // initial-exec TLS, constant-initialised: no TLS wrapper call, no __tls_get_addr.
@@ -56,6 +58,7 @@ struct alignas(64) Heap {
     Span* partial;     // spans with objects to hand out
     uint32_t empties;  // partial spans with used == 0 (at most one is kept)
   } bins[NUM_BINS];
+  uint32_t spans_released;  // spans given back since the owner last scavenged its cache
   Heap* next_orphan;
 };
 

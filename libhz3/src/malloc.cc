@@ -15,8 +15,15 @@
 
 namespace hz3 {
 
+// Larger requests cannot be served and would overflow page rounding (glibc: ENOMEM too).
+constexpr size_t MAX_REQUEST = PTRDIFF_MAX;
+
 void* alloc(size_t size) {
   if (HZ3_LIKELY(size <= MAX_MEDIUM)) return alloc_small(size);
+  if (HZ3_UNLIKELY(size > MAX_REQUEST)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
   void* p = large_alloc(size, 16);
   if (HZ3_UNLIKELY(!p)) errno = ENOMEM;
   return p;
@@ -30,7 +37,7 @@ void* alloc_aligned(size_t align, size_t size) {
     for (uint32_t c = class_of(size); c <= NUM_CLASSES; c++)
       if (CLASSES[c].align >= align) return alloc_small(CLASSES[c].size);
   }
-  void* p = large_alloc(size ? size : 1, align);
+  void* p = size > MAX_REQUEST || align > MAX_REQUEST ? nullptr : large_alloc(size ? size : 1, align);
   if (HZ3_UNLIKELY(!p)) errno = ENOMEM;
   return p;
 }
@@ -62,7 +69,11 @@ void* reallocate(void* p, size_t size) {
     dealloc(p);
     return nullptr;
   }
-  size_t old = usable_size(p, "realloc()");
+  size_t old = usable_size(p, "realloc()");  // validates p first: an invalid p aborts
+  if (HZ3_UNLIKELY(size > MAX_REQUEST)) {
+    errno = ENOMEM;
+    return nullptr;  // p untouched
+  }
   if (in_arena(p)) {
     uint32_t tag = lookup_tag(page_index(p));
     if (tag != TAG_LARGE) {
@@ -104,7 +115,7 @@ HZ3_EXPORT void* calloc(size_t n, size_t size) {
     return p;
   }
   bool zeroed = false;
-  void* p = large_alloc(total, 16, &zeroed);
+  void* p = total > MAX_REQUEST ? nullptr : large_alloc(total, 16, &zeroed);
   if (!p) {
     errno = ENOMEM;
     return nullptr;

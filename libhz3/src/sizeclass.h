@@ -45,7 +45,7 @@ constexpr std::array<uint32_t, NUM_BINS> make_sizes() {
 // start at 64 KiB so refills rarely reach the page heap (spans are carved lazily, so pages a
 // span never hands out are never touched and cost no RSS).
 constexpr uint32_t span_pages_for(uint32_t size) {
-  for (uint32_t pages = size <= MAX_SMALL ? 16 : 4; pages <= 256; pages++) {
+  for (uint32_t pages = size <= MAX_SMALL ? HZ3_SMALL_SPAN_PAGES : 4; pages <= 256; pages++) {
     size_t bytes = pages * PAGE_SIZE;
     if (bytes / size >= 8 && (bytes % size) * 32 <= bytes) return pages;
   }
@@ -64,7 +64,7 @@ constexpr std::array<ClassInfo, NUM_BINS> make_classes() {
     uint32_t sz = sizes[c];
     uint32_t pages = span_pages_for(sz);
     uint32_t cap = uint32_t(HZ3_CACHE_BIN_BYTES) / sz;
-    cap = cap < 4 ? 4 : (cap > 1024 ? 1024 : cap);
+    cap = cap < 4 ? 4 : (cap > HZ3_CACHE_MAX_OBJS ? HZ3_CACHE_MAX_OBJS : cap);
     // Checking the bound costs a walk of the list: at least 16 frees apart, so a class whose
     // cap is tiny (64 KiB blocks: 4) does not pay it every few frees. The list then peaks at
     // cache_cap + check_every objects between checks.
