@@ -220,7 +220,9 @@ std::string fmt_pct(std::optional<double> r, int decimals) {
 
 std::string fmt_per_kfree(std::optional<double> v) {
   if (!v || !std::isfinite(*v)) return "-";
-  return printf_str(*v >= 1e5 ? "%.3e" : "%.3g", *v);
+  // At most 7 characters: tiny and huge values in exponent form.
+  if (*v != 0 && (*v < 0.01 || *v >= 1e5)) return printf_str("%.1e", *v);
+  return printf_str("%.3g", *v);
 }
 
 std::string fmt_bin(uint32_t bin, uint32_t size) {

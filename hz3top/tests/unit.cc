@@ -251,6 +251,8 @@ void percent_and_bins() {
   EXPECT_EQ_STR(fmt_per_kfree(0.0), "0");
   EXPECT_EQ_STR(fmt_per_kfree(0.12345), "0.123");
   EXPECT_EQ_STR(fmt_per_kfree(42.71), "42.7");
+  EXPECT_EQ_STR(fmt_per_kfree(0.000136), "1.4e-04");
+  EXPECT_EQ_STR(fmt_per_kfree(123456.0), "1.2e+05");
   EXPECT_EQ_STR(perf_column("page-faults"), "PF/kfree");
   EXPECT_EQ_STR(perf_column("cache-misses"), "CM/kfree");
 }
