@@ -61,6 +61,7 @@ include libhz3/libhz3.mk
 -include hz3top/hz3top.mk
 -include bench/bench.mk
 -include libhz3/tests/tests.mk
+-include libhz3/reliability/reliability.mk
 
 all: $(ALL_TARGETS)
 

@@ -19,7 +19,7 @@ export HZ3_BIN=$HZ3_BUILD/bin
 export HZ3_TBIN=$HZ3_BUILD/tests
 
 scripts=()
-for s in $(ls libhz3/unit/t_*.sh libhz3/tests/t_*.sh probes/tests/t_*.sh hz3top/tests/t_*.sh bench/tests/t_*.sh \
+for s in $(ls libhz3/*/t_*.sh probes/tests/t_*.sh hz3top/tests/t_*.sh bench/tests/t_*.sh \
              2>/dev/null | sort); do
   if [ $# -eq 0 ]; then scripts+=("$s"); continue; fi
   for f in "$@"; do case "$s" in *"$f"*) scripts+=("$s"); break ;; esac; done
@@ -27,7 +27,7 @@ done
 
 pass=0 failn=0 skip=0
 failed=()
-logdir=$HZ3_BUILD/test-logs
+logdir=$HZ3_BUILD/test-logs/run-$$  # per run: concurrent runs must not share logs
 mkdir -p "$logdir"
 for s in "${scripts[@]}"; do
   name=${s%.sh}; name=${name//\//_}

@@ -13,6 +13,15 @@
 
 #define HZ3_EXPORT extern "C" __attribute__((visibility("default")))
 
+// Sanitizer and fuzzing builds compile the allocator with -DHZ3_API_PREFIX: the entry points
+// become hz3_malloc, hz3_free, … and interpose nothing, so ASan/TSan/UBSan keep their own
+// allocator while checking ours. Production builds define the standard names.
+#ifdef HZ3_API_PREFIX
+#define HZ3_API(name) hz3_##name
+#else
+#define HZ3_API(name) name
+#endif
+
 namespace hz3 {
 
 // Larger requests cannot be served and would overflow page rounding (glibc: ENOMEM too).
@@ -96,14 +105,14 @@ void* reallocate(void* p, size_t size) {
 
 using namespace hz3;
 
-HZ3_EXPORT void* malloc(size_t size) {
+HZ3_EXPORT void* HZ3_API(malloc)(size_t size) {
   if (HZ3_LIKELY(size <= MAX_MEDIUM)) return alloc_small(size);
   return alloc(size);
 }
 
-HZ3_EXPORT void free(void* p) { free_fast(p); }
+HZ3_EXPORT void HZ3_API(free)(void* p) { free_fast(p); }
 
-HZ3_EXPORT void* calloc(size_t n, size_t size) {
+HZ3_EXPORT void* HZ3_API(calloc)(size_t n, size_t size) {
   size_t total;
   if (HZ3_UNLIKELY(__builtin_mul_overflow(n, size, &total))) {
     errno = ENOMEM;
@@ -124,9 +133,9 @@ HZ3_EXPORT void* calloc(size_t n, size_t size) {
   return p;
 }
 
-HZ3_EXPORT void* realloc(void* p, size_t size) { return reallocate(p, size); }
+HZ3_EXPORT void* HZ3_API(realloc)(void* p, size_t size) { return reallocate(p, size); }
 
-HZ3_EXPORT void* reallocarray(void* p, size_t n, size_t size) {
+HZ3_EXPORT void* HZ3_API(reallocarray)(void* p, size_t n, size_t size) {
   size_t total;
   if (__builtin_mul_overflow(n, size, &total)) {
     errno = ENOMEM;
@@ -137,7 +146,7 @@ HZ3_EXPORT void* reallocarray(void* p, size_t n, size_t size) {
 
 static bool valid_alignment(size_t align) { return align != 0 && (align & (align - 1)) == 0; }
 
-HZ3_EXPORT int posix_memalign(void** out, size_t align, size_t size) {
+HZ3_EXPORT int HZ3_API(posix_memalign)(void** out, size_t align, size_t size) {
   if (!valid_alignment(align) || align % sizeof(void*) != 0) return EINVAL;
   int saved = errno;
   void* p = alloc_aligned(align, size);
@@ -149,7 +158,7 @@ HZ3_EXPORT int posix_memalign(void** out, size_t align, size_t size) {
   return 0;
 }
 
-HZ3_EXPORT void* aligned_alloc(size_t align, size_t size) {
+HZ3_EXPORT void* HZ3_API(aligned_alloc)(size_t align, size_t size) {
   if (!valid_alignment(align)) {
     errno = EINVAL;
     return nullptr;
@@ -157,7 +166,7 @@ HZ3_EXPORT void* aligned_alloc(size_t align, size_t size) {
   return alloc_aligned(align, size);
 }
 
-HZ3_EXPORT void* memalign(size_t align, size_t size) {
+HZ3_EXPORT void* HZ3_API(memalign)(size_t align, size_t size) {
   if (!valid_alignment(align)) {
     errno = EINVAL;
     return nullptr;
@@ -165,9 +174,9 @@ HZ3_EXPORT void* memalign(size_t align, size_t size) {
   return alloc_aligned(align, size);
 }
 
-HZ3_EXPORT void* valloc(size_t size) { return alloc_aligned(PAGE_SIZE, size); }
+HZ3_EXPORT void* HZ3_API(valloc)(size_t size) { return alloc_aligned(PAGE_SIZE, size); }
 
-HZ3_EXPORT void* pvalloc(size_t size) {
+HZ3_EXPORT void* HZ3_API(pvalloc)(size_t size) {
   size_t rounded = (size + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
   if (rounded < size) {
     errno = ENOMEM;
@@ -176,13 +185,13 @@ HZ3_EXPORT void* pvalloc(size_t size) {
   return alloc_aligned(PAGE_SIZE, rounded ? rounded : PAGE_SIZE);
 }
 
-HZ3_EXPORT size_t malloc_usable_size(void* p) {
+HZ3_EXPORT size_t HZ3_API(malloc_usable_size)(void* p) {
   if (!p) return 0;
   return usable_size(p, "malloc_usable_size()");
 }
 
 // Gives every free page back to the OS now. Returns 1 if memory was released (glibc meaning).
-HZ3_EXPORT int malloc_trim(size_t) { return page_heap::release_all() > 0; }
+HZ3_EXPORT int HZ3_API(malloc_trim)(size_t) { return page_heap::release_all() > 0; }
 
 // Reports the exiting main thread's pending hits, so hz3:hits totals are exact at exit.
 __attribute__((destructor)) static void hz3_at_exit() { flush_hits_at_exit(); }
