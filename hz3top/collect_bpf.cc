@@ -122,6 +122,17 @@ bool BpfCollector::read(BpfSnapshot* out, std::string* err) const {
     bprev = &bk;
   }
 
+  // The BPF side counts tag churn per bin only; the process totals are the sums.
+  for (auto& [pid, bins] : out->bins) {
+    ProcCounts& c = out->procs[pid];
+    for (auto& [key, b] : bins) {
+      c.c[HZ3_C_TAG_SET] += b.sets;
+      c.c[HZ3_C_TAG_CLEAR] += b.clears;
+      c.c[HZ3_C_TAG_SET_PAGES] += b.set_pages;
+      c.c[HZ3_C_TAG_CLEAR_PAGES] += b.clear_pages;
+    }
+  }
+
   const bpf_map* ll = skel_->maps.large_live;
   hz3_large_key lk{}, lnext{};
   const void* lprev = nullptr;

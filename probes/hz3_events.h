@@ -26,11 +26,13 @@ enum hz3_counter {
 	HZ3_C_MISS_UNTAGGED,     /* hz3:lookup_miss kind 1: in the arena, tag 0 */
 	HZ3_C_MISS_OTHER,        /* hz3:lookup_miss with a kind this version does not know */
 	HZ3_C_DECODE_FAIL,       /* hz3:decode_fail */
+	/* The four tag slots hold only the events bin_counts had no room for; the process totals
+	 * are these plus the sums over its bin_counts entries (the reader adds them up). */
 	HZ3_C_TAG_SET,           /* hz3:tag_set firings */
 	HZ3_C_TAG_CLEAR,         /* hz3:tag_clear firings */
 	HZ3_C_TAG_SET_PAGES,     /* sum of tag_set npages */
 	HZ3_C_TAG_CLEAR_PAGES,   /* sum of tag_clear npages */
-	HZ3_C_DROPPED,           /* events not broken down by bin because a map was full */
+	HZ3_C_DROPPED,           /* events not broken down by bin (or large not sized): a map was full */
 	HZ3_C_NR
 };
 
