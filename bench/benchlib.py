@@ -265,6 +265,28 @@ def _cmd(argv, cwd=None):
         return ""
 
 
+TRACER_NAMES = ("bpftrace", "hz3top", "stap", "perf", "valgrind")
+
+
+def active_tracers():
+    """Tracers running on the machine. A USDT tracer may attach to every process that maps the
+    library (bpftrace does, even with -p), which turns probe sites into kernel traps: the numbers
+    of such a run are not the allocator's."""
+    found = []
+    me = os.getpid()
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) == me:
+            continue
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                comm = f.read().strip()
+        except OSError:
+            continue
+        if comm in TRACER_NAMES:
+            found.append(f"{comm}[{pid}]")
+    return found
+
+
 def stamp(build, allocators=()):
     """Where and with what the numbers were taken; every report carries it."""
     cpu = "unknown CPU"
@@ -309,6 +331,7 @@ def stamp(build, allocators=()):
     return {
         "date": _cmd(["date", "-u", "+%Y-%m-%d %H:%M UTC"]),
         "load": load,
+        "tracers": ", ".join(active_tracers()) or "none",
         "machine": f"{cpu}, {os.cpu_count()} CPUs, {mem}",
         "os": distro,
         "kernel": f"{platform.system()} {platform.release()}",
@@ -324,6 +347,7 @@ def stamp_markdown(st, params):
         f"- **Machine**: {st['machine']} (load average {st.get('load', '?')} when the run "
         "started: other work on the machine adds noise)",
         f"- **OS / kernel**: {st['os']} / {st['kernel']}",
+        f"- **Tracers running at the start**: {st.get('tracers', '?')}",
         f"- **Compiler**: {st['compiler']}",
         f"- **Commit**: {st['commit']}",
     ]

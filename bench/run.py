@@ -94,6 +94,9 @@ def main():
     if a.quick:
         params["QUICK"] = 1
     st = bl.stamp(build, allocs)
+    if st["tracers"] != "none":
+        print(f"bench: warning: tracers running ({st['tracers']}): a tracer attached to the "
+              "allocator's library slows every process that maps it", file=sys.stderr)
     total = runs * len(ws) * len(allocs)
     print(f"bench: {len(ws)} workloads x {len(allocs)} allocators x {runs} runs = {total} runs "
           f"(threads {threads}, scale {scale}); results to {out}", flush=True)

@@ -390,6 +390,10 @@ def main():
 
     print(f"triage: A = {sides[0].what}")
     print(f"triage: B = {sides[1].what}")
+    tracers = bl.active_tracers()
+    if tracers:
+        print(f"triage: warning: tracers running ({', '.join(tracers)}): one attached to a "
+              "library under test turns its probe sites into kernel traps (and SIGTRAPs callgrind)")
     print(f"triage: {pmu_note}")
     print(f"triage: {probe_note}")
     print(f"triage: noise test: Mann-Whitney U, two-sided, alpha {ALPHA} (exact without ties); "
