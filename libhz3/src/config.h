@@ -52,6 +52,11 @@
 #define HZ3_CACHE_MAX_OBJS 1024
 #endif
 
+// Local frees between two checks of a cache list's bound, at least (see sizeclass.h).
+#ifndef HZ3_CHECK_EVERY_MIN
+#define HZ3_CHECK_EVERY_MIN 64
+#endif
+
 // Pages per span of the small classes (<= 2 KiB). Medium spans are sized to hold >= 8 objects.
 #ifndef HZ3_SMALL_SPAN_PAGES
 #define HZ3_SMALL_SPAN_PAGES 16
