@@ -11,10 +11,14 @@ namespace hz3 {
 int parse_options(int argc, char** argv, Options* o) {
   CLI::App app{
       "hz3top: live view of the hz3 allocator inside running processes, from its USDT probes\n"
-      "(counted by eBPF), its page-tag map and perf events. Needs root or CAP_BPF+CAP_PERFMON.\n"
-      "usage: hz3top [-p PID ... | --all] [-d SECONDS] [--once] [--json | --plain] "
-      "[interval [count]]",
+      "(counted by eBPF), its page-tag map and perf events. Needs root or CAP_BPF+CAP_PERFMON.",
       "hz3top"};
+  app.footer(
+      "Examples:\n"
+      "  sudo hz3top -p $(pidof redis-server)         interactive view, 1 s interval\n"
+      "  sudo hz3top -p 1234 -p 5678 --plain 5         a line per process every 5 s\n"
+      "  sudo hz3top --all --json 1 10 > hz3.jsonl     ten JSON reports of every libhz3 process\n"
+      "Manual: docs/hz3top.md");
   std::vector<int> pids;
   bool plain = false, json = false, no_perf = false;
   std::string sample_event = o->sample_event;
