@@ -116,7 +116,8 @@ bool BpfCollector::read(BpfSnapshot* out, std::string* err) const {
     hz3_bin_counts v;
     if (sum_percpu(bc, &bnext, sizeof bnext, &v)) {
       BinCounts& b = out->bins[pid_t(bnext.tgid)][tag_key(bnext.bin, bnext.owner)];
-      b.sets = v.sets, b.clears = v.clears, b.set_pages = v.set_pages, b.clear_pages = v.clear_pages;
+      b.sets = v.sets, b.clears = v.clears, b.set_pages = v.set_pages,
+      b.clear_pages = v.clear_pages;
     }
     bk = bnext;
     bprev = &bk;

@@ -19,8 +19,8 @@ namespace hz3 {
 
 struct BpfSnapshot {
   std::map<pid_t, ProcCounts> procs;
-  std::map<pid_t, std::map<uint32_t, BinCounts>> bins;       // by tag_key(bin, owner)
-  std::map<pid_t, std::map<uint64_t, uint64_t>> large_live;  // head page -> npages
+  std::map<pid_t, std::map<uint32_t, BinCounts>> bins;              // by tag_key(bin, owner)
+  std::map<pid_t, std::map<uint64_t, uint64_t>> large_live;         // head page -> npages
   std::map<pid_t, std::pair<uint64_t, uint32_t>> last_decode_fail;  // ptr, tag
 };
 

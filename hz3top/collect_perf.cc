@@ -54,7 +54,8 @@ bool encode_perf_event(const std::string& name, PerfEventSpec* out, std::string*
   arg.size = sizeof arg;
   // User and kernel: page faults and allocator work done on the target's behalf in the kernel
   // (mmap, madvise) count too.
-  int rc = pfm_get_os_event_encoding(name.c_str(), PFM_PLM0 | PFM_PLM3, PFM_OS_PERF_EVENT_EXT, &arg);
+  int rc =
+      pfm_get_os_event_encoding(name.c_str(), PFM_PLM0 | PFM_PLM3, PFM_OS_PERF_EVENT_EXT, &arg);
   if (rc != PFM_SUCCESS) {
     *err = "unknown perf event '" + name + "': " + pfm_strerror(rc);
     return false;

@@ -22,7 +22,7 @@ struct LoadSegment {
 struct SdtNote {
   std::string provider;
   std::string name;
-  std::string args;    // e.g. "8@%rdi -4@%esi"
+  std::string args;  // e.g. "8@%rdi -4@%esi"
   uint64_t pc = 0;
   uint64_t base = 0;       // .stapsdt.base as the note was written (prelink adjusts it)
   uint64_t semaphore = 0;  // 0: the site has no semaphore

@@ -125,7 +125,9 @@ std::string owners_json(const ProcView& v) {
   std::string s = "[";
   for (const OwnerRow& w : v.owners) {
     JsonObject o;
-    o.num("owner", uint64_t(w.owner)).num("live_pages", w.live_pages).num("live_bytes", w.live_bytes);
+    o.num("owner", uint64_t(w.owner))
+        .num("live_pages", w.live_pages)
+        .num("live_bytes", w.live_bytes);
     if (s.size() > 1) s += ',';
     s += o.done();
   }
@@ -143,14 +145,12 @@ std::string clock_str(double wall) {
 
 std::string plain_line(const char* when, const ProcView& v, const std::string& comm) {
   char buf[512];
-  snprintf(buf, sizeof buf,
-           "%-8s %7d %-15.15s %6s %6s %7s %6s %6s %6s %9llu %9s %8s %6s\n", when, int(v.pid),
-           comm.c_str(), fmt_si(v.hit_rate).c_str(), fmt_si(v.miss_rate).c_str(),
+  snprintf(buf, sizeof buf, "%-8s %7d %-15.15s %6s %6s %7s %6s %6s %6s %9llu %9s %8s %6s\n", when,
+           int(v.pid), comm.c_str(), fmt_si(v.hit_rate).c_str(), fmt_si(v.miss_rate).c_str(),
            fmt_pct(v.hit_ratio, 2).c_str(), fmt_si(double(v.delta.decode_fail)).c_str(),
            fmt_si(v.tag_set_rate).c_str(), fmt_si(v.tag_clear_rate).c_str(),
            (unsigned long long)v.live_pages, fmt_bytes(v.live_bytes).c_str(),
-           fmt_per_kfree(v.perf.per_kfree).c_str(),
-           fmt_pct(v.perf.alloc_share).c_str());
+           fmt_per_kfree(v.perf.per_kfree).c_str(), fmt_pct(v.perf.alloc_share).c_str());
   return buf;
 }
 
@@ -242,11 +242,21 @@ std::string json_escape(const std::string& s) {
   std::string o;
   for (unsigned char c : s) {
     switch (c) {
-      case '"': o += "\\\""; break;
-      case '\\': o += "\\\\"; break;
-      case '\n': o += "\\n"; break;
-      case '\t': o += "\\t"; break;
-      case '\r': o += "\\r"; break;
+      case '"':
+        o += "\\\"";
+        break;
+      case '\\':
+        o += "\\\\";
+        break;
+      case '\n':
+        o += "\\n";
+        break;
+      case '\t':
+        o += "\\t";
+        break;
+      case '\r':
+        o += "\\r";
+        break;
       default:
         if (c < 0x20) {
           char buf[8];
@@ -285,8 +295,8 @@ std::string render_json(const Report& r) {
 std::string plain_header(const std::string& perf_event) {
   char buf[512];
   snprintf(buf, sizeof buf, "%-8s %7s %-15s %6s %6s %7s %6s %6s %6s %9s %9s %8s %6s\n", "TIME",
-           "PID", "COMM", "HIT/s", "MISS/s", "HIT%", "DFAIL", "SET/s", "CLR/s", "LIVE_PG",
-           "LIVE", perf_column(perf_event).c_str(), "ALLOC%");
+           "PID", "COMM", "HIT/s", "MISS/s", "HIT%", "DFAIL", "SET/s", "CLR/s", "LIVE_PG", "LIVE",
+           perf_column(perf_event).c_str(), "ALLOC%");
   return buf;
 }
 

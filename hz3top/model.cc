@@ -70,9 +70,19 @@ Counts counts_of(const ProcCounts& c) {
   return r;
 }
 
-#define HZ3_COUNT_FIELDS(X)                                                                   \
-  X(hits) X(miss_outside) X(miss_untagged) X(miss_other) X(decode_fail) X(tag_set) X(tag_clear) \
-  X(set_pages) X(clear_pages) X(hit_reports) X(dropped)
+// Every field of Counts, for the field-by-field operators below.
+#define HZ3_COUNT_FIELDS(X) \
+  X(hits)                   \
+  X(miss_outside)           \
+  X(miss_untagged)          \
+  X(miss_other)             \
+  X(decode_fail)            \
+  X(tag_set)                \
+  X(tag_clear)              \
+  X(set_pages)              \
+  X(clear_pages)            \
+  X(hit_reports)            \
+  X(dropped)
 
 Counts operator-(const Counts& a, const Counts& b) {
   Counts r;
@@ -103,8 +113,8 @@ void fill_rates(ProcView* v) {
   v->hit_ratio = ratio(v->delta.hits, v->delta.lookups());
   v->hit_ratio_total = ratio(v->total.hits, v->total.lookups());
   v->perf.rate = per_s(v->perf.d_count);
-  v->perf.per_kfree = v->perf.counting ? per_thousand(v->perf.d_count, v->delta.lookups())
-                                       : std::nullopt;
+  v->perf.per_kfree =
+      v->perf.counting ? per_thousand(v->perf.d_count, v->delta.lookups()) : std::nullopt;
   uint64_t samples = v->perf.d_alloc + v->perf.d_user + v->perf.d_kernel;
   v->perf.alloc_share = v->perf.sampling ? ratio(v->perf.d_alloc, samples) : std::nullopt;
 }

@@ -50,14 +50,14 @@ struct ProcSnapshot {
   pid_t pid = 0;
   std::string comm, lib;
   bool alive = true;
-  double t = 0;  // CLOCK_MONOTONIC seconds when the snapshot was taken
+  double t = 0;                        // CLOCK_MONOTONIC seconds when the snapshot was taken
   ProcCounts counts;                   // probe counts since attach
   std::map<uint32_t, BinCounts> bins;  // tag churn since attach, by tag_key
   // Live memory by tag_key: from the tag map when census_ok, else from probe churn.
   bool census_ok = false;
   std::map<uint32_t, uint64_t> live_pages;
   std::map<uint32_t, uint64_t> live_bytes;
-  uint64_t large_unsized = 0;     // large heads tagged before attach, counted as one page
+  uint64_t large_unsized = 0;        // large heads tagged before attach, counted as one page
   std::vector<uint32_t> class_size;  // [bin] -> object size; [0] unused
   PerfCounts perf;
 };
@@ -102,7 +102,7 @@ struct PerfView {
   double rate = 0;
   std::optional<double> per_kfree;  // events per 1000 lookups this interval
   uint64_t d_alloc = 0, d_user = 0, d_kernel = 0, lost = 0;  // samples this interval
-  std::optional<double> alloc_share;  // d_alloc / all samples this interval
+  std::optional<double> alloc_share;                         // d_alloc / all samples this interval
 };
 
 struct ProcView {
@@ -111,8 +111,8 @@ struct ProcView {
   bool alive = true;
   double dt = 0;  // measured seconds since the previous snapshot
   Counts total, delta;
-  double hit_rate = 0, miss_rate = 0, decode_fail_rate = 0, tag_set_rate = 0,
-         tag_clear_rate = 0, lookup_rate = 0;
+  double hit_rate = 0, miss_rate = 0, decode_fail_rate = 0, tag_set_rate = 0, tag_clear_rate = 0,
+         lookup_rate = 0;
   std::optional<double> hit_ratio;        // this interval
   std::optional<double> hit_ratio_total;  // since attach
   bool census_ok = false;

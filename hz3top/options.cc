@@ -23,11 +23,13 @@ int parse_options(int argc, char** argv, Options* o) {
   bool plain = false, json = false, no_perf = false;
   std::string sample_event = o->sample_event;
   // One pid per -p: otherwise CLI11 would take the positional interval as another pid.
-  app.add_option("-p,--pid", pids, "process to watch (repeat for several)")->allow_extra_args(false);
+  app.add_option("-p,--pid", pids, "process to watch (repeat for several)")
+      ->allow_extra_args(false);
   app.add_flag("-a,--all", o->all, "watch every process that maps libhz3");
   app.add_option("-d,--duration", o->duration, "stop after SECONDS")->check(CLI::PositiveNumber);
   app.add_flag("--once", o->once, "print one report after one interval, then exit");
-  app.add_flag("--plain", plain, "print one line per process per interval (default off a terminal)");
+  app.add_flag("--plain", plain,
+               "print one line per process per interval (default off a terminal)");
   app.add_flag("--json", json, "print one JSON object per interval");
   app.add_option("-e,--event", o->event, "perf event to count per thousand frees")
       ->default_str(o->event);

@@ -90,7 +90,8 @@ bool Session::add_target(pid_t pid, Library lib, std::string* err) {
   t.pid = pid;
   t.comm = read_comm(pid);
   if (lib.elf.arena_desc)
-    t.arena = std::make_unique<ArenaReader>(pid, ElfInfo::runtime(lib.load_base, *lib.elf.arena_desc));
+    t.arena =
+        std::make_unique<ArenaReader>(pid, ElfInfo::runtime(lib.load_base, *lib.elf.arena_desc));
   if (!opt_.list_probes) {
     if (!lib.has_probes()) {
       notes_.push_back("libhz3 of " + describe(pid) + " (" + lib.maps_path +
@@ -253,8 +254,8 @@ Report Session::sample(bool final) {
     r.procs.push_back(make_view(t.has_prev ? &t.prev : nullptr, s, now - attach_t_));
     t.prev = std::move(s);
     t.has_prev = true;
-    if (auto it = snap.last_decode_fail.find(pid); it != snap.last_decode_fail.end() &&
-                                                   r.procs.back().delta.decode_fail) {
+    if (auto it = snap.last_decode_fail.find(pid);
+        it != snap.last_decode_fail.end() && r.procs.back().delta.decode_fail) {
       char buf[160];
       snprintf(buf, sizeof buf, "%s: decode failure at ptr 0x%" PRIx64 " (tag 0x%08x)",
                describe(pid).c_str(), it->second.first, it->second.second);

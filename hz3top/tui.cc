@@ -7,8 +7,8 @@
 #include <locale.h>
 #include <ncurses.h>
 #include <signal.h>
-#include <termios.h>
 #include <term.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -53,10 +53,14 @@ constexpr size_t HISTORY = 120;
 enum class SortKey { LIVE, SET_RATE, CLEAR_RATE, BIN };
 const char* sort_name(SortKey k) {
   switch (k) {
-    case SortKey::LIVE: return "live";
-    case SortKey::SET_RATE: return "set/s";
-    case SortKey::CLEAR_RATE: return "clr/s";
-    default: return "bin";
+    case SortKey::LIVE:
+      return "live";
+    case SortKey::SET_RATE:
+      return "set/s";
+    case SortKey::CLEAR_RATE:
+      return "clr/s";
+    default:
+      return "bin";
   }
 }
 
@@ -162,10 +166,14 @@ std::vector<BinRow> sorted_bins(const ProcView& v, SortKey k) {
   std::stable_sort(rows.begin(), rows.end(), [k](const BinRow& a, const BinRow& b) {
     switch (k) {
       // By bytes, not pages: a large allocation tags only its head page.
-      case SortKey::LIVE: return a.live_bytes != b.live_bytes ? a.live_bytes > b.live_bytes : a.bin < b.bin;
-      case SortKey::SET_RATE: return a.set_rate != b.set_rate ? a.set_rate > b.set_rate : a.bin < b.bin;
-      case SortKey::CLEAR_RATE: return a.clear_rate != b.clear_rate ? a.clear_rate > b.clear_rate : a.bin < b.bin;
-      default: return a.bin < b.bin;
+      case SortKey::LIVE:
+        return a.live_bytes != b.live_bytes ? a.live_bytes > b.live_bytes : a.bin < b.bin;
+      case SortKey::SET_RATE:
+        return a.set_rate != b.set_rate ? a.set_rate > b.set_rate : a.bin < b.bin;
+      case SortKey::CLEAR_RATE:
+        return a.clear_rate != b.clear_rate ? a.clear_rate > b.clear_rate : a.bin < b.bin;
+      default:
+        return a.bin < b.bin;
     }
   });
   return rows;
@@ -173,13 +181,12 @@ std::vector<BinRow> sorted_bins(const ProcView& v, SortKey k) {
 
 std::string proc_row(const ProcView& v, const std::string& name) {
   char buf[256];
-  snprintf(buf, sizeof buf, "%7d %-15.15s %6s %6s %7s %6s %6s %6s %9llu %9s %8s %6s",
-           int(v.pid), name.c_str(), fmt_si(v.hit_rate).c_str(), fmt_si(v.miss_rate).c_str(),
+  snprintf(buf, sizeof buf, "%7d %-15.15s %6s %6s %7s %6s %6s %6s %9llu %9s %8s %6s", int(v.pid),
+           name.c_str(), fmt_si(v.hit_rate).c_str(), fmt_si(v.miss_rate).c_str(),
            fmt_pct(v.hit_ratio, 2).c_str(), fmt_si(double(v.delta.decode_fail)).c_str(),
            fmt_si(v.tag_set_rate).c_str(), fmt_si(v.tag_clear_rate).c_str(),
            (unsigned long long)v.live_pages, fmt_bytes(v.live_bytes).c_str(),
-           fmt_per_kfree(v.perf.per_kfree).c_str(),
-           fmt_pct(v.perf.alloc_share).c_str());
+           fmt_per_kfree(v.perf.per_kfree).c_str(), fmt_pct(v.perf.alloc_share).c_str());
   return buf;
 }
 
@@ -209,7 +216,9 @@ void draw_main(const Report& r, UiState& ui, const std::vector<std::string>& not
   snprintf(buf, sizeof buf, "hz3top  %s  interval %.1f s  %s  events: %s%s%s", who.c_str(),
            o.interval, clock, r.perf_event.empty() ? "none" : r.perf_event.c_str(),
            r.sample_event.empty() ? "" : (", sampling " + r.sample_event).c_str(),
-           ui.paused ? "   [PAUSED]" : exited ? "   [targets exited]" : "");
+           ui.paused ? "   [PAUSED]"
+           : exited  ? "   [targets exited]"
+                     : "");
   draw_line(y++, buf, A_BOLD);
   y++;
   snprintf(buf, sizeof buf, "%7s %-15s %6s %6s %7s %6s %6s %6s %9s %9s %8s %6s", "PID", "COMM",
@@ -222,14 +231,16 @@ void draw_main(const Report& r, UiState& ui, const std::vector<std::string>& not
     bool chosen = r.procs.size() > 1 && ui.proc == i;
     draw_line(y++, proc_row(v, v.alive ? v.comm : v.comm + " (exited)"), chosen ? A_BOLD : 0);
   }
-  if (r.procs.size() > 1) draw_line(y++, proc_row(r.total, "all"), ui.proc >= r.procs.size() ? A_BOLD : 0);
+  if (r.procs.size() > 1)
+    draw_line(y++, proc_row(r.total, "all"), ui.proc >= r.procs.size() ? A_BOLD : 0);
   for (size_t i = notes.size() > 2 ? notes.size() - 2 : 0; i < notes.size(); i++)
     draw_line(y++, "note: " + notes[i]);
   y++;
 
   const ProcView* v = chosen_view(r, ui.proc);
   if (!v) return;
-  snprintf(buf, sizeof buf, "Bins of %s  (totals since attach: hits %s  misses %s  sets %s  clears %s)",
+  snprintf(buf, sizeof buf,
+           "Bins of %s  (totals since attach: hits %s  misses %s  sets %s  clears %s)",
            v == &r.total ? "all processes" : (std::to_string(v->pid) + " " + v->comm).c_str(),
            fmt_si(double(v->total.hits)).c_str(), fmt_si(double(v->total.misses())).c_str(),
            fmt_si(double(v->total.tag_set)).c_str(), fmt_si(double(v->total.tag_clear)).c_str());
@@ -238,9 +249,10 @@ void draw_main(const Report& r, UiState& ui, const std::vector<std::string>& not
   auto col = [&](const char* name, SortKey k) {
     return std::string(name) + (ui.sort == k ? arrow : " ");
   };
-  snprintf(buf, sizeof buf, "%6s %9s %10s %9s %8s %8s %9s %9s %6s", col("BIN", SortKey::BIN).c_str(),
-           "SIZE", "LIVE_PG", col("LIVE", SortKey::LIVE).c_str(), col("SET/s", SortKey::SET_RATE).c_str(),
-           col("CLR/s", SortKey::CLEAR_RATE).c_str(), "SETS", "CLEARS", "OWNERS");
+  snprintf(buf, sizeof buf, "%6s %9s %10s %9s %8s %8s %9s %9s %6s",
+           col("BIN", SortKey::BIN).c_str(), "SIZE", "LIVE_PG", col("LIVE", SortKey::LIVE).c_str(),
+           col("SET/s", SortKey::SET_RATE).c_str(), col("CLR/s", SortKey::CLEAR_RATE).c_str(),
+           "SETS", "CLEARS", "OWNERS");
   draw_line(y++, buf, A_REVERSE);
   std::vector<BinRow> rows = sorted_bins(*v, ui.sort);
   if (!rows.empty() && ui.selected >= rows.size()) ui.selected = rows.size() - 1;
@@ -255,8 +267,9 @@ void draw_main(const Report& r, UiState& ui, const std::vector<std::string>& not
     }
     std::string line = buf;
     snprintf(buf, sizeof buf, " %10llu %9s %9s %8s %9s %9s %6u", (unsigned long long)b.live_pages,
-             fmt_bytes(b.live_bytes).c_str(), fmt_si(b.set_rate).c_str(), fmt_si(b.clear_rate).c_str(),
-             fmt_si(double(b.sets)).c_str(), fmt_si(double(b.clears)).c_str(), b.owners);
+             fmt_bytes(b.live_bytes).c_str(), fmt_si(b.set_rate).c_str(),
+             fmt_si(b.clear_rate).c_str(), fmt_si(double(b.sets)).c_str(),
+             fmt_si(double(b.clears)).c_str(), b.owners);
     draw_line(y++, line + buf, i == ui.selected ? A_REVERSE : 0);
     if (i == ui.selected) {
       ui.detail_bin = b.bin;
@@ -287,9 +300,10 @@ void draw_detail(const std::deque<Report>& history, const UiState& ui) {
     rows.emplace_back(r.wall, row);
   }
   if (!rows.empty()) latest = &rows.back().second;
-  std::string name = ui.detail_bin == 0x7FFF ? "large allocations"
-                                              : "bin " + std::to_string(ui.detail_bin) + " (" +
-                                                    fmt_bin(ui.detail_bin, latest ? latest->size : 0) + ")";
+  std::string name = ui.detail_bin == 0x7FFF
+                         ? "large allocations"
+                         : "bin " + std::to_string(ui.detail_bin) + " (" +
+                               fmt_bin(ui.detail_bin, latest ? latest->size : 0) + ")";
   snprintf(buf, sizeof buf, "Detail: %s of %s — last %zu intervals", name.c_str(),
            ui.detail_pid ? ("pid " + std::to_string(ui.detail_pid)).c_str() : "all processes",
            rows.size());
@@ -299,8 +313,9 @@ void draw_detail(const std::deque<Report>& history, const UiState& ui) {
              "live %llu pages (%s), %u owners; since attach %llu sets (%llu pages), %llu clears "
              "(%llu pages)",
              (unsigned long long)latest->live_pages, fmt_bytes(latest->live_bytes).c_str(),
-             latest->owners, (unsigned long long)latest->sets, (unsigned long long)latest->set_pages,
-             (unsigned long long)latest->clears, (unsigned long long)latest->clear_pages);
+             latest->owners, (unsigned long long)latest->sets,
+             (unsigned long long)latest->set_pages, (unsigned long long)latest->clears,
+             (unsigned long long)latest->clear_pages);
     draw_line(y++, buf);
   }
   y++;
@@ -318,10 +333,12 @@ void draw_detail(const std::deque<Report>& history, const UiState& ui) {
     char clock[24];
     strftime(clock, sizeof clock, "%H:%M:%S", &tmv);
     // Tenths tell sub-second intervals apart.
-    snprintf(clock + strlen(clock), sizeof clock - strlen(clock), ".%d", int((t - std::floor(t)) * 10));
+    snprintf(clock + strlen(clock), sizeof clock - strlen(clock), ".%d",
+             int((t - std::floor(t)) * 10));
     int width = int(double(b.live_pages) / double(peak) * 30.0 + 0.5);
-    snprintf(buf, sizeof buf, "%-11s %10llu %9s %8s %8s  %s", clock, (unsigned long long)b.live_pages,
-             fmt_bytes(b.live_bytes).c_str(), fmt_si(b.set_rate).c_str(), fmt_si(b.clear_rate).c_str(),
+    snprintf(buf, sizeof buf, "%-11s %10llu %9s %8s %8s  %s", clock,
+             (unsigned long long)b.live_pages, fmt_bytes(b.live_bytes).c_str(),
+             fmt_si(b.set_rate).c_str(), fmt_si(b.clear_rate).c_str(),
              std::string(size_t(width), '#').c_str());
     draw_line(y++, buf);
   }
@@ -354,19 +371,21 @@ int run_tui(Session& s, const Options& o, std::atomic<bool>& stop) {
       if (finished || stop.load()) break;
       erase();
       if (shown.empty()) {
-        draw_line(0, "hz3top: attached, first numbers after one interval (" +
-                         fmt_si(o.interval) + " s)…", A_BOLD);
+        draw_line(
+            0, "hz3top: attached, first numbers after one interval (" + fmt_si(o.interval) + " s)…",
+            A_BOLD);
       } else if (ui.detail) {
         draw_detail(shown, ui);
       } else {
         draw_main(shown.back(), ui, notes, screen.utf8(), o, false);
       }
-      const char* footer = ui.detail
-                               ? "(q) quit | (esc/\u21b5) back | (p) pause"
-                               : "(q) quit | (s) sort | (p) pause | (\u2191\u2193) select | (\u21b5) detail | (tab) process";
+      const char* footer = ui.detail ? "(q) quit | (esc/\u21b5) back | (p) pause"
+                                     : "(q) quit | (s) sort | (p) pause | (\u2191\u2193) select | "
+                                       "(\u21b5) detail | (tab) process";
       if (!screen.utf8())
         footer = ui.detail ? "(q) quit | (esc/enter) back | (p) pause"
-                           : "(q) quit | (s) sort | (p) pause | (up/down) select | (enter) detail | (tab) process";
+                           : "(q) quit | (s) sort | (p) pause | (up/down) select | (enter) detail "
+                             "| (tab) process";
       std::string foot = footer;
       if (!ui.detail) foot += std::string("   sort: ") + sort_name(ui.sort);
       draw_line(LINES - 1, foot, A_REVERSE);
@@ -375,17 +394,22 @@ int run_tui(Session& s, const Options& o, std::atomic<bool>& stop) {
       int ch = getch();  // waits up to 100 ms
       if (ch == 'q' || ch == 'Q') break;
       switch (ch) {
-        case 's': case 'S':
+        case 's':
+        case 'S':
           ui.sort = SortKey((int(ui.sort) + 1) % 4);
           ui.selected = 0;
           break;
-        case 'p': case 'P': case ' ':
+        case 'p':
+        case 'P':
+        case ' ':
           ui.paused = !ui.paused;
           break;
-        case KEY_UP: case 'k':
+        case KEY_UP:
+        case 'k':
           if (ui.selected) ui.selected--;
           break;
-        case KEY_DOWN: case 'j':
+        case KEY_DOWN:
+        case 'j':
           ui.selected++;
           break;
         case '\t': {
@@ -394,10 +418,15 @@ int run_tui(Session& s, const Options& o, std::atomic<bool>& stop) {
           ui.selected = 0;
           break;
         }
-        case '\n': case '\r': case KEY_ENTER: case 'd':
+        case '\n':
+        case '\r':
+        case KEY_ENTER:
+        case 'd':
           ui.detail = !ui.detail;
           break;
-        case 27: case KEY_BACKSPACE: case 127:
+        case 27:
+        case KEY_BACKSPACE:
+        case 127:
           ui.detail = false;
           break;
         default:

@@ -8,6 +8,9 @@
 #ifndef HZ3_EVENTS_H
 #define HZ3_EVENTS_H
 
+/* Kernel style, like the BPF C that includes it; `make format` is for the C++ tree. */
+/* clang-format off */
+
 /* Raw tag fields of a large allocation (docs/probes.md, "Tag encoding"). */
 #define HZ3_EV_BIN_LARGE 0x7FFF
 #define HZ3_EV_OWNER_LARGE 0xFFFF
@@ -72,4 +75,5 @@ struct hz3_decode_fail {
 	__u64 ktime_ns;
 };
 
+/* clang-format on */
 #endif /* HZ3_EVENTS_H */

@@ -18,21 +18,21 @@ namespace {
 
 bool g_ok;
 
-#define EXPECT(cond)                                                                 \
-  do {                                                                               \
-    if (!(cond)) {                                                                   \
-      fprintf(stderr, "  %s:%d: expected %s\n", __FILE__, __LINE__, #cond);          \
-      g_ok = false;                                                                  \
-    }                                                                                \
+#define EXPECT(cond)                                                        \
+  do {                                                                      \
+    if (!(cond)) {                                                          \
+      fprintf(stderr, "  %s:%d: expected %s\n", __FILE__, __LINE__, #cond); \
+      g_ok = false;                                                         \
+    }                                                                       \
   } while (0)
-#define EXPECT_EQ_STR(a, b)                                                                     \
-  do {                                                                                          \
-    std::string x_ = (a), y_ = (b);                                                             \
-    if (x_ != y_) {                                                                             \
-      fprintf(stderr, "  %s:%d: %s is \"%s\", expected \"%s\"\n", __FILE__, __LINE__, #a,       \
-              x_.c_str(), y_.c_str());                                                          \
-      g_ok = false;                                                                             \
-    }                                                                                           \
+#define EXPECT_EQ_STR(a, b)                                                               \
+  do {                                                                                    \
+    std::string x_ = (a), y_ = (b);                                                       \
+    if (x_ != y_) {                                                                       \
+      fprintf(stderr, "  %s:%d: %s is \"%s\", expected \"%s\"\n", __FILE__, __LINE__, #a, \
+              x_.c_str(), y_.c_str());                                                    \
+      g_ok = false;                                                                       \
+    }                                                                                     \
   } while (0)
 
 bool near(double a, double b) { return std::fabs(a - b) <= 1e-9 * std::max(1.0, std::fabs(b)); }
@@ -47,8 +47,8 @@ ProcSnapshot snap(pid_t pid, double t) {
   return s;
 }
 
-void set_counts(ProcSnapshot& s, uint64_t hits, uint64_t outside, uint64_t untagged,
-                uint64_t sets, uint64_t clears) {
+void set_counts(ProcSnapshot& s, uint64_t hits, uint64_t outside, uint64_t untagged, uint64_t sets,
+                uint64_t clears) {
   s.counts.c[HZ3_C_HITS] = hits;
   s.counts.c[HZ3_C_MISS_OUTSIDE] = outside;
   s.counts.c[HZ3_C_MISS_UNTAGGED] = untagged;
@@ -286,12 +286,12 @@ void json_has_stable_keys() {
   std::string j = render_json(sample_report(true, 1));
   EXPECT(j.front() == '{' && j.back() == '}');
   EXPECT(j.find('\n') == std::string::npos);
-  for (const char* key : {"\"ptag_hit\":8192", "\"ptag_miss\":3", "\"ptag_miss_outside\":2",
-                          "\"ptag_miss_untagged\":1", "\"decode_fail\":0", "\"tag_set\":5",
-                          "\"tag_clear\":4", "\"live_pages\":16", "\"live_bytes\":65536",
-                          "\"hit_ratio\":", "\"final\":true", "\"time\":1700000000.250",
-                          "\"rate\":{", "\"perf\":{", "\"procs\":[", "\"bins\":[", "\"owners\":[",
-                          "\"pid\":100", "\"live_source\":\"tagmap\""})
+  for (const char* key :
+       {"\"ptag_hit\":8192", "\"ptag_miss\":3", "\"ptag_miss_outside\":2",
+        "\"ptag_miss_untagged\":1", "\"decode_fail\":0", "\"tag_set\":5", "\"tag_clear\":4",
+        "\"live_pages\":16", "\"live_bytes\":65536", "\"hit_ratio\":", "\"final\":true",
+        "\"time\":1700000000.250", "\"rate\":{", "\"perf\":{", "\"procs\":[", "\"bins\":[",
+        "\"owners\":[", "\"pid\":100", "\"live_source\":\"tagmap\""})
     if (j.find(key) == std::string::npos) {
       fprintf(stderr, "  missing %s in %s\n", key, j.c_str());
       g_ok = false;

@@ -121,7 +121,7 @@ int main() {
       char* p = static_cast<char*>(malloc(LARGE));
       say_ok("badfree", 0);
       char* volatile inside = p + 2 * 4096;  // volatile: the compiler would flag the bad free
-      free(inside);  // never returns: libhz3 aborts on the invalid pointer
+      free(inside);                          // never returns: libhz3 aborts on the invalid pointer
       return 5;
     } else if (strcmp(line, "exit") == 0) {
       say_ok("exit", 0);
