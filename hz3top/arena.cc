@@ -48,11 +48,17 @@ bool ArenaReader::read_desc(std::string* err) {
 
 bool ArenaReader::census(Census* out, std::string* err) {
   *out = Census{};
-  if (!have_desc_ && !read_desc(err)) return false;
-  // hwm_pages is the only field that changes after publication.
-  uint64_t hwm = 0;
-  if (!read_mem(desc_addr_ + offsetof(struct hz3_arena_desc, hwm_pages), &hwm, sizeof hwm, err))
+  // The whole descriptor again (64 bytes): hwm_pages moves, and a process that exec'd since
+  // has something else (or nothing) at this address; the magic tells.
+  struct hz3_arena_desc d;
+  if (!read_mem(desc_addr_, &d, sizeof d, err)) return false;
+  if (d.magic != HZ3_DESC_MAGIC || (have_desc_ && (d.tags != desc_.tags || d.size != desc_.size))) {
+    have_desc_ = false;
+    if (!read_desc(err)) return false;
+  } else if (!have_desc_ && !read_desc(err)) {
     return false;
+  }
+  uint64_t hwm = d.hwm_pages;
   uint64_t max_pages = desc_.size >> desc_.page_shift;
   if (hwm > max_pages) hwm = max_pages;
   out->hwm_pages = hwm;

@@ -68,6 +68,7 @@ bool Session::start(std::string* err) {
   }
   if (opt_.list_probes) {
     for (auto& [pid, lib] : found) add_target(pid, std::move(lib), err);
+    if (opt_.all) rescan_all();
     return true;
   }
 
@@ -114,13 +115,21 @@ bool Session::add_target(pid_t pid, Library lib, std::string* err) {
     if (perf_ok_) perf_.add(pid, lib);
   }
   t.lib = std::move(lib);
+  // A process first seen only in the BPF maps keeps its last snapshot: its rates go on from it.
+  if (auto old = targets_.find(pid); old != targets_.end() && old->second.has_prev) {
+    t.has_prev = true;
+    t.prev = std::move(old->second.prev);
+  }
   targets_[pid] = std::move(t);
   return true;
 }
 
 void Session::rescan_all() {
   for (pid_t pid : list_pids()) {
-    if (targets_.count(pid) || pid == getpid()) continue;
+    auto known = targets_.find(pid);
+    // A process seen only in the BPF maps (it started after the last rescan) gets its library
+    // looked up now, so its tag map and perf events join in.
+    if ((known != targets_.end() && known->second.discovered) || pid == getpid()) continue;
     std::vector<Mapping> maps;
     std::string err;
     if (!read_maps(pid, &maps, &err)) continue;
