@@ -3,6 +3,8 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -13,6 +15,7 @@
 #include <thread>
 
 #include "hz3.skel.h"
+#include "usdt_spec.h"
 
 namespace hz3 {
 
@@ -20,6 +23,9 @@ const char* const HZ3_PROBE_NAMES[5] = {"tag_set", "tag_clear", "lookup_miss", "
                                         "hits"};
 
 namespace {
+
+// BPF_TRACE_UPROBE_MULTI in kernel 6.6+ UAPI (enum bpf_attach_type); not in Debian 12's headers.
+constexpr int BPF_TRACE_UPROBE_MULTI_VALUE = 48;
 
 bool g_verbose = false;
 
@@ -62,9 +68,32 @@ BpfCollector::~BpfCollector() {
   if (skel_) hz3_bpf__destroy(skel_);
 }
 
-bool BpfCollector::load(bool verbose, std::string* err) {
+bool BpfCollector::load(bool verbose, bool legacy, std::string* err) {
   g_verbose = verbose;
   libbpf_set_print(libbpf_log);
+#if defined(__x86_64__)
+  if (!legacy) {
+    // Programs for uprobe_multi links are verified as such at load; a kernel without them
+    // rejects the load, and the programs are loaded again for plain uprobes.
+    skel_ = hz3_bpf__open();
+    if (skel_) {
+      bpf_program* progs[] = {skel_->progs.hz3_tag_set, skel_->progs.hz3_tag_clear,
+                              skel_->progs.hz3_lookup_miss, skel_->progs.hz3_decode_fail,
+                              skel_->progs.hz3_hits};
+      for (bpf_program* p : progs)
+        bpf_program__set_expected_attach_type(p, bpf_attach_type(BPF_TRACE_UPROBE_MULTI_VALUE));
+      if (hz3_bpf__load(skel_) == 0) {
+        multi_ = true;
+        return true;
+      }
+      if (verbose) fprintf(stderr, "hz3top: no uprobe_multi links here; one uprobe per site\n");
+      hz3_bpf__destroy(skel_);
+      skel_ = nullptr;
+    }
+  }
+#else
+  (void)legacy;
+#endif
   skel_ = hz3_bpf__open();
   if (!skel_) {
     *err = std::string("failed to open BPF skeleton: ") + strerror(errno);
@@ -82,7 +111,82 @@ bool BpfCollector::load(bool verbose, std::string* err) {
   return true;
 }
 
-bool BpfCollector::attach(pid_t pid, const std::string& path, std::string* err) {
+int BpfCollector::spec_id(const std::string& args, std::string* err) {
+  // Sites with the same argument string share one spec: the map has room for 1024.
+  if (auto it = spec_ids_.find(args); it != spec_ids_.end()) return it->second;
+  UsdtSpec spec;
+  if (!parse_usdt_args(args, &spec, err)) return -1;
+  int id = int(spec_ids_.size());
+  if (bpf_map__update_elem(skel_->maps.__bpf_usdt_specs, &id, sizeof id, &spec, sizeof spec, 0)) {
+    *err = std::string("failed to store a USDT argument spec: ") + strerror(errno);
+    return -1;
+  }
+  spec_ids_[args] = id;
+  return id;
+}
+
+// The link_create part of union bpf_attr for uprobe_multi (kernel 6.6 UAPI); Debian 12's
+// <linux/bpf.h> predates it. The kernel wants the rest of the attr zeroed.
+struct UprobeMultiAttr {
+  uint32_t prog_fd, target_fd, attach_type, flags;
+  uint64_t path, offsets, ref_ctr_offsets, cookies;
+  uint32_t cnt, multi_flags, pid;
+  uint8_t zero[144 - 60];
+};
+static_assert(sizeof(UprobeMultiAttr) >= 144, "at least sizeof(union bpf_attr)");
+
+bool BpfCollector::attach_multi(pid_t pid, const Library& lib, std::string* err) {
+  const ElfInfo& elf = lib.elf;
+  for (const char* probe : HZ3_PROBE_NAMES) {
+    std::vector<uint64_t> offsets, ref_ctrs, cookies;
+    for (const SdtNote& n : elf.notes) {
+      if (n.provider != "hz3" || n.name != probe) continue;
+      // prelink moves .stapsdt.base; the note's addresses move with it.
+      uint64_t pc = n.pc;
+      if (elf.stapsdt_base && n.base) pc += *elf.stapsdt_base - n.base;
+      uint64_t off = 0, sem = 0;
+      if (!vaddr_to_offset(elf, pc, &off)) {
+        *err = "failed to place hz3:" + std::string(probe) + " in " + lib.path;
+        return false;
+      }
+      if (uint64_t sv = elf.semaphore_vaddr(n); sv && !vaddr_to_offset(elf, sv, &sem)) {
+        *err = "failed to place the semaphore of hz3:" + std::string(probe) + " in " + lib.path;
+        return false;
+      }
+      int id = spec_id(n.args, err);
+      if (id < 0) return false;
+      offsets.push_back(off);
+      ref_ctrs.push_back(sem);
+      cookies.push_back(uint64_t(id));
+    }
+    if (offsets.empty()) {
+      *err = "failed to attach hz3:" + std::string(probe) + " in " + lib.path +
+             ": no such probe (library built without it?)";
+      return false;
+    }
+    UprobeMultiAttr a{};
+    a.prog_fd = uint32_t(bpf_program__fd(program_for(skel_, probe)));
+    a.attach_type = BPF_TRACE_UPROBE_MULTI_VALUE;
+    a.path = uint64_t(uintptr_t(lib.path.c_str()));
+    a.offsets = uint64_t(uintptr_t(offsets.data()));
+    a.ref_ctr_offsets = uint64_t(uintptr_t(ref_ctrs.data()));
+    a.cookies = uint64_t(uintptr_t(cookies.data()));
+    a.cnt = uint32_t(offsets.size());
+    a.pid = pid > 0 ? uint32_t(pid) : 0;  // 0: every process that maps the file
+    int fd = int(syscall(SYS_bpf, BPF_LINK_CREATE, &a, sizeof a));
+    if (fd < 0) {
+      *err =
+          "failed to attach hz3:" + std::string(probe) + " in " + lib.path + ": " + strerror(errno);
+      return false;
+    }
+    multi_fds_.push_back(fd);
+  }
+  return true;
+}
+
+bool BpfCollector::attach(pid_t pid, const Library& lib, std::string* err) {
+  if (multi_) return attach_multi(pid, lib, err);
+  const std::string& path = lib.path;
   for (const char* probe : HZ3_PROBE_NAMES) {
     bpf_link* link = bpf_program__attach_usdt(program_for(skel_, probe), pid, path.c_str(), "hz3",
                                               probe, nullptr);
@@ -184,18 +288,25 @@ void BpfCollector::forget(pid_t pid) {
 }
 
 void BpfCollector::detach() {
-  if (links_.empty()) return;
-  // Up to MAX_THREADS threads take links in turn. On the 6.x kernels measured here the kernel
-  // serialises most of each uprobe's teardown (~90 ms per probe site), so this gains only ~10 %
-  // over one thread; it stays because it costs nothing and overlaps what can overlap.
+  // Closing a link waits for its grace periods. Up to MAX_THREADS threads close links in turn:
+  // uprobe_multi links (one per probe) overlap their waits; plain uprobes, on the 6.x kernels
+  // measured here, are mostly serialised by the kernel (~90 ms per site), so threads gain ~10 %.
   constexpr size_t MAX_THREADS = 32;
+  size_t total = multi_fds_.size() + links_.size();
+  if (total == 0) return;
   std::atomic<size_t> next{0};
   std::vector<std::thread> threads;
-  for (size_t i = 0; i < std::min(MAX_THREADS, links_.size()); i++)
+  for (size_t i = 0; i < std::min(MAX_THREADS, total); i++)
     threads.emplace_back([&] {
-      for (size_t j; (j = next.fetch_add(1)) < links_.size();) bpf_link__destroy(links_[j]);
+      for (size_t j; (j = next.fetch_add(1)) < total;) {
+        if (j < multi_fds_.size())
+          close(multi_fds_[j]);
+        else
+          bpf_link__destroy(links_[j - multi_fds_.size()]);
+      }
     });
   for (auto& t : threads) t.join();
+  multi_fds_.clear();
   links_.clear();
 }
 

@@ -1,6 +1,11 @@
 // The BPF half of hz3top's collection: loads probes/hz3.bpf.c (through its generated skeleton),
 // attaches its five programs to a process's libhz3 USDT probes, reads and sums the per-CPU
 // maps, and detaches. It knows nothing of rates or of the screen.
+//
+// Two ways to attach. Where the kernel has uprobe_multi links (6.6+, x86-64), each program gets
+// one link covering every site of its probe in a library, filled in here (usdt_spec.h): such a
+// link detaches in one grace period. Otherwise libbpf's bpf_program__attach_usdt makes one
+// uprobe per site, and each of them takes ~90 ms to tear down.
 #pragma once
 
 #include <sys/types.h>
@@ -11,6 +16,7 @@
 #include <vector>
 
 #include "model.h"
+#include "proc.h"
 
 struct hz3_bpf;
 struct bpf_link;
@@ -31,12 +37,14 @@ class BpfCollector {
   BpfCollector(const BpfCollector&) = delete;
   BpfCollector& operator=(const BpfCollector&) = delete;
 
-  // Opens and loads the programs. `verbose` routes libbpf's own log to stderr.
-  bool load(bool verbose, std::string* err);
-  // Attaches every hz3 probe of the library at `path` for process `pid` (-1: every process that
-  // maps that file). `path` must reach the mapped file itself (see proc.h, Library::path).
-  bool attach(pid_t pid, const std::string& path, std::string* err);
-  size_t links() const { return links_.size(); }
+  // Opens and loads the programs, for uprobe_multi links unless `legacy` or the kernel cannot.
+  // `verbose` routes libbpf's own log to stderr.
+  bool load(bool verbose, bool legacy, std::string* err);
+  // Attaches every hz3 probe of `lib` for process `pid` (-1: every process that maps that
+  // file), through lib.path, which reaches the mapped file itself.
+  bool attach(pid_t pid, const Library& lib, std::string* err);
+  size_t links() const { return links_.size() + multi_fds_.size(); }
+  bool multi() const { return multi_; }
 
   bool read(BpfSnapshot* out, std::string* err) const;
   // Drops a process's entries (it exited and was reported).
@@ -46,8 +54,14 @@ class BpfCollector {
   void detach();
 
  private:
+  bool attach_multi(pid_t pid, const Library& lib, std::string* err);
+  int spec_id(const std::string& args, std::string* err);
+
   hz3_bpf* skel_ = nullptr;
-  std::vector<bpf_link*> links_;
+  bool multi_ = false;
+  std::vector<bpf_link*> links_;         // libbpf USDT links (legacy)
+  std::vector<int> multi_fds_;           // uprobe_multi link fds
+  std::map<std::string, int> spec_ids_;  // argument string -> slot in __bpf_usdt_specs
 };
 
 // The probes hz3top attaches, in the order of docs/probes.md.

@@ -8,8 +8,8 @@
 HZ3TOP_OBJDIR := $(BUILD)/obj/hz3top
 HZ3TOP_BIN := $(BUILD)/bin/hz3top
 HZ3TOP_SRCS := main.cc options.cc session.cc collect_bpf.cc collect_perf.cc proc.cc elf_info.cc \
-               arena.cc model.cc format.cc tui.cc
-HZ3TOP_CORE := model.cc format.cc arena.cc
+               arena.cc model.cc format.cc tui.cc usdt_spec.cc
+HZ3TOP_CORE := model.cc format.cc arena.cc usdt_spec.cc elf_info.cc
 HZ3TOP_OBJS := $(addprefix $(HZ3TOP_OBJDIR)/,$(HZ3TOP_SRCS:.cc=.o))
 HZ3TOP_CXXFLAGS := $(CXXSTD) $(OPT) $(WARN) -MMD -MP -Ihz3top -Iprobes -Ilibhz3/include \
                    -I$(PROBES_OBJDIR)
@@ -41,7 +41,7 @@ $(HZ3TOP_OBJDIR)/tests/unit.o: hz3top/tests/unit.cc
 $(HZ3TOP_UNIT): $(HZ3TOP_OBJDIR)/tests/unit.o $(addprefix $(HZ3TOP_OBJDIR)/,$(HZ3TOP_CORE:.cc=.o))
 	$(call msg,LINK,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CXX) $(OPT) $^ -o $@
+	$(Q)$(CXX) $(OPT) $^ -o $@ -lelf
 
 # The workload is an ordinary program: the tests run it with LD_PRELOAD=$(HZ3_LIB).
 $(HZ3TOP_WORKLOAD): hz3top/tests/workload.cc

@@ -96,7 +96,8 @@ int run(int argc, char** argv) {
     return 0;
   }
   if (opt.verbose)
-    fprintf(stderr, "hz3top: attached %zu probe links in %.1f ms\n", session.probe_links(),
+    fprintf(stderr, "hz3top: attached %zu probe links (%s) in %.1f ms\n", session.probe_links(),
+            session.multi_links() ? "uprobe_multi" : "one uprobe per site",
             session.attach_seconds() * 1e3);
   print_notes(session);
 

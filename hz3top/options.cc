@@ -42,6 +42,9 @@ int parse_options(int argc, char** argv, Options* o) {
   app.add_flag("--no-perf", no_perf, "open no perf events");
   app.add_flag("--list-probes", o->list_probes,
                "list the hz3 probes of each process with their semaphore values, then exit");
+  app.add_flag("--legacy-attach", o->legacy_attach,
+               "attach one uprobe per probe site (libbpf's USDT support) even where the kernel "
+               "has uprobe_multi links; slower to detach");
   app.add_flag("-v,--verbose", o->verbose, "print libbpf's log");
   app.add_option("interval", o->interval, "seconds between reports (default 1)")
       ->check(CLI::PositiveNumber);

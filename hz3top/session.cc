@@ -72,7 +72,7 @@ bool Session::start(std::string* err) {
     return true;
   }
 
-  if (!bpf_.load(opt_.verbose, err)) return false;
+  if (!bpf_.load(opt_.verbose, opt_.legacy_attach, err)) return false;
   double t0 = monotonic_seconds();
   for (auto& [pid, lib] : found)
     if (!add_target(pid, std::move(lib), err)) return false;
@@ -102,10 +102,10 @@ bool Session::add_target(pid_t pid, Library lib, std::string* err) {
       // One attach per library file covers every process that maps it, now and later.
       auto file = std::make_pair(lib.dev, lib.inode);
       if (!attached_files_.count(file)) {
-        if (!bpf_.attach(-1, lib.path, err)) return false;
+        if (!bpf_.attach(-1, lib, err)) return false;
         attached_files_.insert(file);
       }
-    } else if (!bpf_.attach(pid, lib.path, err)) {
+    } else if (!bpf_.attach(pid, lib, err)) {
       return false;
     }
     if (lib.via_map_files)

@@ -44,6 +44,7 @@ class Session {
   std::vector<std::string> take_notes();
   double attach_seconds() const { return attach_seconds_; }
   size_t probe_links() const { return bpf_.links(); }
+  bool multi_links() const { return bpf_.multi(); }
   const std::string& perf_event() const { return perf_event_; }
 
  private:

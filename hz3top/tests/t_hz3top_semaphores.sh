@@ -2,7 +2,8 @@
 # timeout: 60
 # The USDT semaphores of libhz3 (read from /proc/PID/mem at the addresses in .note.stapsdt) are 0
 # before hz3top attaches, non-zero while it is attached, and 0 again once it has exited — after
-# a normal exit (-d), after Ctrl-C (SIGINT), and after kill -9, while the target keeps running.
+# a normal exit (-d), after Ctrl-C (SIGINT), and after kill -9, while the target keeps running;
+# and the same with --legacy-attach (one uprobe per site instead of uprobe_multi links).
 # Detached, the library's probe sites cost a load and a branch again.
 set -u
 source "$HZ3_TOP/scripts/testlib.sh"
@@ -29,9 +30,10 @@ all_zero() {
   return 1
 }
 
-for how in duration sigint kill9; do
+for how in duration sigint kill9 legacy; do
   case $how in
     duration) "$HZ3TOP" -p "$WL_PID" --json -d 1 0.5 >"$T/$how.json" 2>"$T/$how.err" & ;;
+    legacy) "$HZ3TOP" -p "$WL_PID" --json --legacy-attach -d 1 0.5 >"$T/$how.json" 2>"$T/$how.err" & ;;
     *) "$HZ3TOP" -p "$WL_PID" --json 0.5 >"$T/$how.json" 2>"$T/$how.err" & ;;
   esac
   top=$!
@@ -46,8 +48,10 @@ for how in duration sigint kill9; do
     sigint) sleep 0.3; kill -INT $top ;;
     kill9) sleep 0.3; kill -9 $top ;;
   esac
+  t_stop=$(date +%s%N)
   wait_pid $top 10
   rc=$?
+  ms=$(( ($(date +%s%N) - t_stop) / 1000000 ))
   if [ $how != kill9 ] && [ $rc -ne 0 ]; then fail "semaphores/$how" "hz3top exit status $rc"; continue; fi
   if ! left=$(all_zero "$WL_PID" 3); then
     fail "semaphores/$how" "still raised after hz3top exited: $left (while attached: $during)"
@@ -56,7 +60,7 @@ for how in duration sigint kill9; do
   if [ $how = sigint ] && ! tail -1 "$T/$how.json" | grep -q '"final":true'; then
     fail semaphores/sigint "no final report after SIGINT"; continue
   fi
-  pass "semaphores/$how (attached: $during)"
+  pass "semaphores/$how (attached: $during; hz3top gone ${ms} ms after the stop)"
 done
 kill -0 "$WL_PID" 2>/dev/null && wl exit && pass semaphores/target_unharmed ||
   fail semaphores/target_unharmed "the workload did not survive being traced"

@@ -4,7 +4,8 @@
 #   replaced_library  the workload's libhz3 file is deleted and a new one written at the same
 #                     path (a rebuild): hz3top attaches through /proc/PID/map_files, says so,
 #                     and still counts exactly;
-#   two_pids          -p A -p B reports both processes and their sum;
+#   two_pids          -p A -p B reports both processes and their sum (attached the legacy
+#                     way, one uprobe per site, so that path counts exactly too);
 #   all               --all finds every process that maps libhz3 by itself;
 #   noprobes          a process on VARIANT=noprobes libhz3: one note, live pages from the tag
 #                     map, exit 0.
@@ -42,7 +43,7 @@ start_workload a || { fail targets/two_pids "workload a did not start"; exit 0; 
 A=$WL_PID A_IN=$WL_IN A_OUT=$WL_OUT
 start_workload b || { fail targets/two_pids "workload b did not start"; exit 0; }
 B=$WL_PID B_IN=$WL_IN B_OUT=$WL_OUT
-"$HZ3TOP" -p "$A" -p "$B" --json 0.3 >"$T/two.json" 2>"$T/two.err" &
+"$HZ3TOP" -p "$A" -p "$B" --legacy-attach --json 0.3 >"$T/two.json" 2>"$T/two.err" &
 top=$!
 "$HZ3TOP" --all --json 0.3 >"$T/all.json" 2>"$T/all.err" &
 all=$!

@@ -1,7 +1,7 @@
 // Unit tests of hz3top's pure parts: rate, ratio and delta formulas (model.h), the tag-map
-// census arithmetic, and the text renderings (format.h). No BPF, no root, no target process:
-// those paths are covered by the t_*.sh tests against real libhz3. Prints one PASS/FAIL line per
-// case, in the format scripts/run-tests.sh counts.
+// census arithmetic, the text renderings (format.h) and the USDT argument parser (usdt_spec.h). No
+// BPF, no root, no target process: those paths are covered by the t_*.sh tests against real libhz3.
+// Prints one PASS/FAIL line per case, in the format scripts/run-tests.sh counts.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -11,6 +11,7 @@
 
 #include "format.h"
 #include "model.h"
+#include "usdt_spec.h"
 
 using namespace hz3;
 
@@ -320,6 +321,55 @@ void plain_lines_and_totals() {
   EXPECT(h.find("PF/kfree") != std::string::npos && h.find("HIT/s") != std::string::npos);
 }
 
+// ---- usdt_spec.h ----
+
+void usdt_args_as_gcc_writes_them() {
+  UsdtSpec sp;
+  std::string err;
+  EXPECT(parse_usdt_args("8@%rsi 4@%r13d 4@%eax 4@%ebp", &sp, &err));
+  EXPECT(sp.arg_cnt == 4);
+  EXPECT(sp.args[0].arg_type == USDT_ARG_REG && sp.args[0].reg_off == 104 &&
+         sp.args[0].arg_bitshift == 0 && !sp.args[0].arg_signed);
+  EXPECT(sp.args[1].reg_off == 16 && sp.args[1].arg_bitshift == 32);
+  EXPECT(sp.args[2].reg_off == 80 && sp.args[3].reg_off == 32);
+  EXPECT(parse_usdt_args("8@%rcx 4@%ebp 4@$32767 4@$65535", &sp, &err));
+  EXPECT(sp.args[2].arg_type == USDT_ARG_CONST && sp.args[2].val_off == 32767);
+  EXPECT(sp.args[3].val_off == 65535);
+  EXPECT(parse_usdt_args("8@%rax 4@8(%rbx)", &sp, &err));
+  EXPECT(sp.arg_cnt == 2 && sp.args[1].arg_type == USDT_ARG_REG_DEREF && sp.args[1].reg_off == 40 &&
+         sp.args[1].val_off == 8);
+  EXPECT(parse_usdt_args("-4@-8(%rbp) 2@(%rsp) -1@%dil 8@%r15", &sp, &err));
+  EXPECT(sp.args[0].arg_signed && sp.args[0].val_off == uint64_t(-8) && sp.args[0].reg_off == 32);
+  EXPECT(sp.args[1].val_off == 0 && sp.args[1].reg_off == 152 && sp.args[1].arg_bitshift == 48);
+  EXPECT(sp.args[2].arg_signed && sp.args[2].reg_off == 112 && sp.args[2].arg_bitshift == 56);
+  EXPECT(sp.args[3].reg_off == 0);
+  EXPECT(parse_usdt_args("", &sp, &err) && sp.arg_cnt == 0);
+}
+
+void usdt_args_rejected() {
+  UsdtSpec sp;
+  std::string err;
+  for (const char* bad : {"3@%rax", "8@%xmm0", "8@sym(%rip)", "8rax", "8@$x", "8@(%nope)"}) {
+    err.clear();
+    if (parse_usdt_args(bad, &sp, &err) || err.empty()) {
+      fprintf(stderr, "  accepted '%s'\n", bad);
+      g_ok = false;
+    }
+  }
+}
+
+void vaddr_to_file_offset() {
+  ElfInfo e;
+  e.loads = {{0x0, 0x0, 0x1000, 0x1000, 4},
+             {0x2000, 0x1000, 0x1000, 0x1000, 5},
+             {0x4dc8, 0x3dc8, 0x300, 0x900, 6}};
+  uint64_t off = 0;
+  EXPECT(vaddr_to_offset(e, 0x2e4e, &off) && off == 0x1e4e);
+  EXPECT(vaddr_to_offset(e, 0x5010, &off) && off == 0x4010);
+  EXPECT(!vaddr_to_offset(e, 0x5200, &off));  // past filesz: .bss has no file bytes
+  EXPECT(!vaddr_to_offset(e, 0x9000, &off));
+}
+
 }  // namespace
 
 int main() {
@@ -340,6 +390,9 @@ int main() {
       {"json_strings", json_strings},
       {"json_has_stable_keys", json_has_stable_keys},
       {"plain_lines_and_totals", plain_lines_and_totals},
+      {"usdt_args_as_gcc_writes_them", usdt_args_as_gcc_writes_them},
+      {"usdt_args_rejected", usdt_args_rejected},
+      {"vaddr_to_file_offset", vaddr_to_file_offset},
   };
   int failed = 0;
   for (auto& [name, fn] : cases) {
