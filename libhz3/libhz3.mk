@@ -34,7 +34,7 @@ $(LIBHZ3_OBJDIR)/%.o: libhz3/src/%.cc $(MAKEFILE_LIST)
 $(LIBHZ3_SO): $(LIBHZ3_OBJ)
 	@mkdir -p $(@D)
 	$(call msg,LD,$@)
-	$(Q)$(CXX) -shared -Wl,-soname,libhz3.so -Wl,-z,now -Wl,--no-undefined -o $@ $^ -lpthread
+	$(Q)$(CXX) -shared -Wl,-soname,libhz3.so -Wl,-z,now -Wl,--no-undefined -o $@ $^ -lm -lpthread
 
 $(LIBHZ3_A): $(LIBHZ3_OBJ)
 	@mkdir -p $(@D)
@@ -72,3 +72,10 @@ docs-classes: libhz3/unit/print_classes.cc libhz3/src/sizeclass.h
 	$(Q)$(CXX) $(CXXSTD) -O1 $(LIBHZ3_INC) -fconstexpr-ops-limit=100000000 $< -o $(BUILD)/tests/print_classes
 	$(Q)$(BUILD)/tests/print_classes > docs/size-classes.md
 .PHONY: docs-classes
+
+# Workload with known allocation sites for the heap-sampling test (runs under LD_PRELOAD).
+ALL_TARGETS += $(if $(filter release,$(VARIANT)),$(BUILD)/tests/sample_sites)
+$(BUILD)/tests/sample_sites: libhz3/unit/sample_sites.cc
+	@mkdir -p $(@D)
+	$(call msg,CXX,$@)
+	$(Q)$(CXX) $(CXXSTD) -O1 -g -fno-builtin $< -o $@

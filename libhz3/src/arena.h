@@ -29,6 +29,12 @@ inline constexpr uint32_t TAG_BIN_LARGE = 0x7FFF;
 inline constexpr uint32_t TAG_OWNER_LARGE = 0xFFFF;
 inline constexpr uint32_t TAG_LARGE = (TAG_OWNER_LARGE << 16) | TAG_BIN_LARGE;
 inline constexpr uint32_t MAX_HEAPS = 0xFFFE;  // owner_field = heap id + 1 <= 0xFFFE
+// Bit 15 of the bin field: the page holds the start of a sampled block (sample.h). Set and
+// cleared with atomic RMW when a block is sampled or its sample ends; any other tag write
+// (span start or end) happens only when the page holds no live block, so none can clash.
+// A tag with it never passes the free fast path's compare (tag ^ key >= NUM_BINS).
+inline constexpr uint32_t TAG_SAMPLED = 0x8000;
+constexpr uint32_t tag_strip(uint32_t tag) { return tag & ~TAG_SAMPLED; }
 
 constexpr uint32_t tag_encode(uint32_t heap_id, uint32_t bin) { return (heap_id + 1) << 16 | bin; }
 constexpr uint32_t tag_owner_field(uint32_t tag) { return tag >> 16; }

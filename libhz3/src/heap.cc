@@ -9,11 +9,12 @@
 #include "large.h"
 #include "pal.h"
 #include "probes.h"
+#include "sample.h"
 
 namespace hz3 {
 
 __thread ThreadCache t_cache __attribute__((tls_model("initial-exec"))) = {
-    {}, {}, KEY_NONE, CacheState::UNINIT, nullptr, {}, 0, 0};  // key: never matches a tag
+    {}, {}, KEY_NONE, CacheState::UNINIT, nullptr, {}, 0, 0, false, 0, 0, {}};  // key matches no tag
 
 namespace {
 
@@ -47,6 +48,30 @@ void report_hits(ThreadCache& tc) {
 HZ3_FAST_PATH void count_hit(ThreadCache& tc) {
   if (HZ3_UNLIKELY(++tc.hits_pending >= HZ3_HIT_BATCH)) report_hits(tc);
 }
+
+// Sampling mode (sample.h): park the lists and take the key away, so that every malloc and free
+// of this thread reaches a slow path that counts bytes.
+void enter_sampling(ThreadCache& tc) {
+  for (uint32_t c = 1; c < NUM_BINS; c++) {
+    tc.parked[c] = tc.head[c];
+    tc.head[c] = nullptr;
+  }
+  tc.key = KEY_NONE;
+  tc.sampling = true;
+  tc.sample_left = sample_first_interval(tc);
+}
+
+void leave_sampling(ThreadCache& tc) {
+  for (uint32_t c = 1; c < NUM_BINS; c++) {
+    tc.head[c] = tc.parked[c];
+    tc.parked[c] = nullptr;
+  }
+  tc.key = uint64_t(tc.heap->id + 1) << 16;
+  tc.sampling = false;
+}
+
+// The list a local free pushes to and malloc pops from.
+void*& cache_list(ThreadCache& tc, uint32_t bin) { return tc.sampling ? tc.parked[bin] : tc.head[bin]; }
 
 // ---- spans of one heap (caller holds heap->lock) ----
 
@@ -215,6 +240,7 @@ bool thread_init() {
 // Flushes the cache into the heap's spans and leaves the thread DEAD (later calls use heap 0).
 void cache_teardown(ThreadCache& tc) {
   Heap* h = tc.heap;
+  if (tc.sampling) leave_sampling(tc);
   for (uint32_t c = 1; c < NUM_BINS; c++) tc.hits_pending += tc.credit[c] - tc.frees_left[c];
   report_hits(tc);
   tc.key = KEY_NONE;
@@ -326,12 +352,10 @@ void* shared_alloc(uint32_t cls) {
   return p;
 }
 
-HZ3_NOINLINE void* malloc_refill(uint32_t cls) {
-  ThreadCache& tc = t_cache;
-  if (HZ3_UNLIKELY(tc.state != CacheState::LIVE)) {
-    if (tc.state == CacheState::UNINIT && thread_init()) return alloc_small(CLASSES[cls].size);
-    return shared_alloc(cls);
-  }
+namespace {
+
+// Fills `slot` (the class's cache list, empty) and returns one object from it.
+void* refill_into(ThreadCache& tc, uint32_t cls, void*& slot) {
   Heap* h = tc.heap;
   void* list = nullptr;
   {
@@ -360,9 +384,39 @@ HZ3_NOINLINE void* malloc_refill(uint32_t cls) {
     }
   }
   if (!list) return huge_alloc(CLASSES[cls].size, 16);  // arena exhausted: slower, not failed
-  tc.head[cls] = *static_cast<void**>(list);
+  slot = *static_cast<void**>(list);
   if constexpr (CHECK) check_on_alloc(list);
   return list;
+}
+
+// Every malloc of a sampling thread: pop from the parked list, count the bytes.
+HZ3_NOINLINE void* malloc_sampling(ThreadCache& tc, uint32_t cls) {
+  if (!sampling_wanted()) {  // the tracer left: lists back, fast paths again
+    leave_sampling(tc);
+    return alloc_small(CLASSES[cls].size);
+  }
+  if (!tc.sampling) enter_sampling(tc);
+  void* p = tc.parked[cls];
+  if (p) {
+    tc.parked[cls] = *static_cast<void**>(p);
+    if constexpr (CHECK) check_on_alloc(p);
+  } else {
+    p = refill_into(tc, cls, tc.parked[cls]);
+  }
+  sample_note_alloc(tc, p, CLASSES[cls].size);
+  return p;
+}
+
+}  // namespace
+
+HZ3_NOINLINE void* malloc_refill(uint32_t cls) {
+  ThreadCache& tc = t_cache;
+  if (HZ3_UNLIKELY(tc.state != CacheState::LIVE)) {
+    if (tc.state == CacheState::UNINIT && thread_init()) return alloc_small(CLASSES[cls].size);
+    return shared_alloc(cls);
+  }
+  if (HZ3_UNLIKELY(tc.sampling || sampling_wanted())) return malloc_sampling(tc, cls);
+  return refill_into(tc, cls, tc.head[cls]);
 }
 
 // The heap is shrinking (its spans keep emptying): a mass free is under way. Each object left
@@ -372,8 +426,9 @@ HZ3_NOINLINE void scavenge(ThreadCache& tc) {
   Heap* h = tc.heap;
   LockGuard g(h->lock);
   for (uint32_t c = 1; c < NUM_BINS; c++) {
-    void* list = tc.head[c];
-    tc.head[c] = nullptr;
+    void*& slot = cache_list(tc, c);
+    void* list = slot;
+    slot = nullptr;
     if (list) return_list(h, c, list);
   }
   h->spans_released = 0;
@@ -387,7 +442,7 @@ HZ3_NOINLINE void cache_overflow(uint32_t bin) {
   const ClassInfo& k = CLASSES[bin];
   uint32_t keep = k.cache_cap / 2;
   uint32_t n = 1;
-  void* cut = tc.head[bin];  // the keep-th node, where the list is cut if it is too long
+  void* cut = cache_list(tc, bin);  // the keep-th node, where the list is cut if too long
   void* q = cut;
   while (n <= k.cache_cap && *static_cast<void**>(q)) {
     q = *static_cast<void**>(q);
@@ -404,10 +459,17 @@ HZ3_NOINLINE void cache_overflow(uint32_t bin) {
   tc.frees_left[bin] = tc.credit[bin] = k.check_every;
   if (tc.hits_pending >= HZ3_HIT_BATCH) report_hits(tc);
   if (HZ3_UNLIKELY(tc.heap->spans_released >= SCAVENGE_AFTER_RELEASES)) scavenge(tc);
+  if (HZ3_UNLIKELY(tc.sampling != sampling_wanted())) {
+    if (tc.sampling) leave_sampling(tc); else enter_sampling(tc);
+  }
 }
 
 HZ3_NOINLINE void free_tagged_slow(void* p, uint32_t tag) {
   ThreadCache& tc = t_cache;
+  if (tag & TAG_SAMPLED) {  // the page holds the start of a sampled block: is p that block?
+    sample_on_free(p);
+    tag = tag_strip(tag);
+  }
   if (HZ3_UNLIKELY(tag == 0)) {
     HZ3_PROBE(lookup_miss, (uint64_t)(uintptr_t)p, 1u);
     fatal_pointer("free()", "invalid pointer", p);
@@ -426,14 +488,42 @@ HZ3_NOINLINE void free_tagged_slow(void* p, uint32_t tag) {
     return;
   }
   if constexpr (CHECK) check_on_free(p, tag);
+  uint32_t bin = tag_bin_field(tag);
+  if (tc.state == CacheState::LIVE && tag_owner_field(tag) == tc.heap->id + 1) {
+    // Our own block, here because the thread samples or the page has a sampled block.
+    void*& list = cache_list(tc, bin);
+    *static_cast<void**>(p) = list;
+    list = p;
+    if (--tc.frees_left[bin] == 0) cache_overflow(bin);
+    return;
+  }
   count_hit(tc);
-  Heap* h = g_heaps[tag_owner_field(tag) - 1];
-  remote_free(h, tag_bin_field(tag), p);
+  remote_free(g_heaps[tag_owner_field(tag) - 1], bin, p);
+}
+
+void note_large_alloc(void* p, size_t size) {
+  if constexpr (SAMPLING) {
+    ThreadCache& tc = t_cache;
+    if (tc.state != CacheState::LIVE) return;
+    if (HZ3_UNLIKELY(tc.sampling != sampling_wanted())) {
+      if (tc.sampling) leave_sampling(tc); else enter_sampling(tc);
+    }
+    if (tc.sampling) sample_note_alloc(tc, p, size);
+  }
+}
+
+void note_realloc(void* p, void* q, size_t size, bool was_sampled) {
+  if constexpr (SAMPLING) {
+    if (was_sampled && p == q) sample_on_free(p);  // moved blocks were freed by dealloc
+    ThreadCache& tc = t_cache;
+    if (p == q && tc.state == CacheState::LIVE && tc.sampling) sample_note_alloc(tc, q, size);
+  }
 }
 
 HZ3_NOINLINE void free_outside(void* p) {
   if (p == nullptr) return;
   HZ3_PROBE(lookup_miss, (uint64_t)(uintptr_t)p, 0u);
+  if (sampled_outside_any()) sample_on_free(p);
   if (!huge_free(p)) fatal_pointer("free()", "invalid pointer", p);
 }
 
@@ -452,7 +542,7 @@ Span* checked_span(void* p, uint32_t tag, const char* fn) {
 
 void check_on_alloc(void* p) {
   if constexpr (CHECK) {
-    uint32_t tag = tag_load(page_index(p));
+    uint32_t tag = tag_strip(tag_load(page_index(p)));
     Span* s = checked_span(p, tag, "malloc()");
     size_t k = (uintptr_t(p) - s->start) / CLASSES[tag_bin_field(tag)].size;
     uint64_t bit = uint64_t{1} << (k & 63);

@@ -42,6 +42,13 @@ struct ThreadCache {
   uint64_t credit[NUM_BINS];  // value frees_left was last reset to: hits = credit - frees_left
   uint64_t hits_pending;      // hits not yet reported through hz3:hits
   uint32_t remote_frees;      // remote frees by this thread, to pace inbox draining
+  // Heap sampling (sample.h), only while a tracer is attached to otel_memory:alloc. The lists
+  // are parked here and the key is KEY_NONE, so every malloc and free of the thread takes a
+  // slow path that counts bytes; detached, nothing of this is read.
+  bool sampling;
+  int64_t sample_left;  // bytes until the next sampled allocation
+  uint64_t rng;
+  void* parked[NUM_BINS];
 };
 
 // initial-exec TLS, constant-initialised: no TLS wrapper call, no __tls_get_addr.
@@ -69,6 +76,9 @@ void free_tagged_slow(void* p, uint32_t tag);  // not a local small block
 void free_outside(void* p);                    // outside the arena: NULL, huge, foreign
 
 bool global_init();
+// Heap sampling hooks of the API layer (no-ops unless a tracer samples, see sample.h).
+void note_large_alloc(void* p, size_t size);
+void note_realloc(void* p, void* q, size_t size, bool was_sampled);
 void flush_hits_at_exit();
 
 // Check variant: allocation bitmaps and pattern fill (no-ops otherwise).

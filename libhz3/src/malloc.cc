@@ -10,6 +10,7 @@
 #include "internal_api.h"
 #include "large.h"
 #include "probes.h"
+#include "sample.h"
 
 #define HZ3_EXPORT extern "C" __attribute__((visibility("default")))
 
@@ -27,13 +28,20 @@ namespace hz3 {
 // Larger requests cannot be served and would overflow page rounding (glibc: ENOMEM too).
 constexpr size_t MAX_REQUEST = PTRDIFF_MAX;
 
+// Large blocks bypass the thread cache, so a sampling thread counts them here.
+void* large_noted(size_t size, size_t align, bool* zeroed = nullptr) {
+  void* p = large_alloc(size, align, zeroed);
+  if (SAMPLING && p) note_large_alloc(p, size);
+  return p;
+}
+
 void* alloc(size_t size) {
   if (HZ3_LIKELY(size <= MAX_MEDIUM)) return alloc_small(size);
   if (HZ3_UNLIKELY(size > MAX_REQUEST)) {
     errno = ENOMEM;
     return nullptr;
   }
-  void* p = large_alloc(size, 16);
+  void* p = large_noted(size, 16);
   if (HZ3_UNLIKELY(!p)) errno = ENOMEM;
   return p;
 }
@@ -46,7 +54,7 @@ void* alloc_aligned(size_t align, size_t size) {
     for (uint32_t c = class_of(size); c <= NUM_CLASSES; c++)
       if (CLASSES[c].align >= align) return alloc_small(CLASSES[c].size);
   }
-  void* p = size > MAX_REQUEST || align > MAX_REQUEST ? nullptr : large_alloc(size ? size : 1, align);
+  void* p = size > MAX_REQUEST || align > MAX_REQUEST ? nullptr : large_noted(size ? size : 1, align);
   if (HZ3_UNLIKELY(!p)) errno = ENOMEM;
   return p;
 }
@@ -56,7 +64,7 @@ void dealloc(void* p) { free_fast(p); }
 // Usable size of a live block; aborts with `fn` in the message when p is not one.
 size_t usable_size(void* p, const char* fn) {
   if (in_arena(p)) {
-    uint32_t tag = lookup_tag(page_index(p));
+    uint32_t tag = tag_strip(lookup_tag(page_index(p)));
     if (tag_is_small(tag)) {
       if constexpr (CHECK) check_live(p, tag, fn);
       return CLASSES[tag_bin_field(tag)].size;
@@ -83,16 +91,27 @@ void* reallocate(void* p, size_t size) {
     errno = ENOMEM;
     return nullptr;  // p untouched
   }
+  bool sampled = false;
   if (in_arena(p)) {
-    uint32_t tag = lookup_tag(page_index(p));
-    if (tag != TAG_LARGE) {
+    uint32_t raw = lookup_tag(page_index(p));
+    sampled = SAMPLING && (raw & TAG_SAMPLED);
+    if (tag_strip(raw) != TAG_LARGE) {
       // Stay in place while the class still fits and is not over twice too big.
-      if (size <= old && (size > old / 2 || old <= 128)) return p;
+      if (size <= old && (size > old / 2 || old <= 128)) {
+        note_realloc(p, p, size, sampled);
+        return p;
+      }
     } else if (size > MAX_MEDIUM && large_resize_in_place(p, size)) {
+      note_realloc(p, p, size, sampled);
       return p;
     }
   } else if (size >= HUGE_THRESHOLD / 2) {
-    if (void* q = huge_realloc(p, size)) return q;
+    sampled = sampled_outside_any();
+    if (sampled) sample_on_free(p);  // mremap may move it: its sample ends either way
+    if (void* q = huge_realloc(p, size)) {
+      note_large_alloc(q, size);
+      return q;
+    }
   }
   void* q = alloc(size);
   if (HZ3_UNLIKELY(!q)) return nullptr;  // errno set; p untouched, as C requires
@@ -124,7 +143,7 @@ HZ3_EXPORT void* HZ3_API(calloc)(size_t n, size_t size) {
     return p;
   }
   bool zeroed = false;
-  void* p = total > MAX_REQUEST ? nullptr : large_alloc(total, 16, &zeroed);
+  void* p = total > MAX_REQUEST ? nullptr : large_noted(total, 16, &zeroed);
   if (!p) {
     errno = ENOMEM;
     return nullptr;

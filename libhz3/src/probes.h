@@ -19,8 +19,15 @@ extern volatile unsigned short hz3_tag_clear_semaphore;
 extern volatile unsigned short hz3_lookup_miss_semaphore;
 extern volatile unsigned short hz3_decode_fail_semaphore;
 extern volatile unsigned short hz3_hits_semaphore;
+extern volatile unsigned short otel_memory_alloc_semaphore;
+extern volatile unsigned short otel_memory_free_semaphore;
 }
 #define HZ3_PROBE_ENABLED(name) HZ3_UNLIKELY(HZ3_SEMAPHORE(name) != 0)
+// A probe of another provider (otel_memory: the OpenTelemetry memory-profiling contract).
+#define HZ3_PROBE_PROVIDER(provider, name, ...)                                        \
+  do {                                                                                 \
+    if (HZ3_UNLIKELY(provider##_##name##_semaphore != 0)) STAP_PROBEV(provider, name, __VA_ARGS__); \
+  } while (0)
 #define HZ3_PROBE(name, ...)                                          \
   do {                                                                \
     if (HZ3_PROBE_ENABLED(name)) STAP_PROBEV(hz3, name, __VA_ARGS__); \
@@ -29,5 +36,8 @@ extern volatile unsigned short hz3_hits_semaphore;
 #define HZ3_PROBE_ENABLED(name) false
 #define HZ3_PROBE(name, ...) \
   do {                       \
+  } while (0)
+#define HZ3_PROBE_PROVIDER(provider, name, ...) \
+  do {                                          \
   } while (0)
 #endif
