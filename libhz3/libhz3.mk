@@ -18,6 +18,7 @@ VARIANT_DEFS_noptag   := -DHZ3_SMALL_V2_PTAG_ENABLE=0
 CONSTEXPR_LIMIT := $(if $(findstring clang,$(CXX)),-fconstexpr-steps=100000000,-fconstexpr-ops-limit=100000000)
 LIBHZ3_CXXFLAGS := $(CXXSTD) $(OPT) $(WARN) -fPIC -fvisibility=hidden -fvisibility-inlines-hidden \
   -ftls-model=initial-exec -fno-rtti -fno-exceptions -fno-plt -fno-semantic-interposition \
+  -fno-omit-frame-pointer -momit-leaf-frame-pointer \
   -fno-builtin-malloc -fno-builtin-free -fno-builtin-calloc -fno-builtin-realloc \
   -fno-stack-protector $(CONSTEXPR_LIMIT) \
   $(LIBHZ3_INC) $(VARIANT_DEFS_$(VARIANT)) $(HZ3_CPPFLAGS)
