@@ -126,6 +126,7 @@ class Screen {
     keypad(stdscr, TRUE);
     curs_set(0);
     timeout(100);
+    set_escdelay(25);  // Esc alone must not wait a second for a key sequence that never comes
     g_restore_len = 0;
     append_cap("rmcup");
     append_cap("cnorm");
@@ -149,6 +150,7 @@ struct UiState {
   SortKey sort = SortKey::LIVE;
   bool paused = false;
   bool detail = false;
+  bool owners = false;  // the lower table lists owners (heaps) instead of bins
   size_t proc = 0;      // index into the report's procs; == procs.size() means "all"
   size_t selected = 0;  // row in the bins table
   uint32_t detail_bin = 0;
@@ -240,11 +242,34 @@ void draw_main(const Report& r, UiState& ui, const std::vector<std::string>& not
   const ProcView* v = chosen_view(r, ui.proc);
   if (!v) return;
   snprintf(buf, sizeof buf,
-           "Bins of %s  (totals since attach: hits %s  misses %s  sets %s  clears %s)",
+           "%s of %s  (since attach: hits %s  misses %s: %s outside, %s untagged  decode "
+           "failures %s  sets %s  clears %s)",
+           ui.owners ? "Owners" : "Bins",
            v == &r.total ? "all processes" : (std::to_string(v->pid) + " " + v->comm).c_str(),
            fmt_si(double(v->total.hits)).c_str(), fmt_si(double(v->total.misses())).c_str(),
-           fmt_si(double(v->total.tag_set)).c_str(), fmt_si(double(v->total.tag_clear)).c_str());
+           fmt_si(double(v->total.miss_outside)).c_str(),
+           fmt_si(double(v->total.miss_untagged)).c_str(),
+           fmt_si(double(v->total.decode_fail)).c_str(), fmt_si(double(v->total.tag_set)).c_str(),
+           fmt_si(double(v->total.tag_clear)).c_str());
   draw_line(y++, buf, A_BOLD);
+  if (ui.owners) {
+    // Owners are heaps (raw owner field = heap id + 1); large blocks have their own owner.
+    snprintf(buf, sizeof buf, "%8s %8s %10s %9s", "OWNER", "HEAP", "LIVE_PG", "LIVE");
+    draw_line(y++, buf, A_REVERSE);
+    std::vector<OwnerRow> rows = v->owners;
+    std::stable_sort(rows.begin(), rows.end(), [](const OwnerRow& a, const OwnerRow& b) {
+      return a.live_bytes > b.live_bytes;
+    });
+    for (const OwnerRow& w : rows) {
+      if (y >= LINES - 1) break;
+      std::string heap = w.owner == 0xFFFF ? "large" : std::to_string(int(w.owner) - 1);
+      snprintf(buf, sizeof buf, "%8u %8s %10llu %9s", w.owner, heap.c_str(),
+               (unsigned long long)w.live_pages, fmt_bytes(w.live_bytes).c_str());
+      draw_line(y++, buf);
+    }
+    if (rows.empty()) draw_line(y++, "  (no tagged pages yet)");
+    return;
+  }
   const char* arrow = utf8 ? "\u25bc" : "v";
   auto col = [&](const char* name, SortKey k) {
     return std::string(name) + (ui.sort == k ? arrow : " ");
@@ -381,11 +406,11 @@ int run_tui(Session& s, const Options& o, std::atomic<bool>& stop) {
       }
       const char* footer = ui.detail ? "(q) quit | (esc/\u21b5) back | (p) pause"
                                      : "(q) quit | (s) sort | (p) pause | (\u2191\u2193) select | "
-                                       "(\u21b5) detail | (tab) process";
+                                       "(\u21b5) detail | (o) owners | (tab) process";
       if (!screen.utf8())
         footer = ui.detail ? "(q) quit | (esc/enter) back | (p) pause"
                            : "(q) quit | (s) sort | (p) pause | (up/down) select | (enter) detail "
-                             "| (tab) process";
+                             "| (o) owners | (tab) process";
       std::string foot = footer;
       if (!ui.detail) foot += std::string("   sort: ") + sort_name(ui.sort);
       draw_line(LINES - 1, foot, A_REVERSE);
@@ -418,11 +443,16 @@ int run_tui(Session& s, const Options& o, std::atomic<bool>& stop) {
           ui.selected = 0;
           break;
         }
+        case 'o':
+        case 'O':
+          ui.owners = !ui.owners;
+          ui.detail = false;
+          break;
         case '\n':
         case '\r':
         case KEY_ENTER:
         case 'd':
-          ui.detail = !ui.detail;
+          ui.detail = !ui.owners && !ui.detail;
           break;
         case 27:
         case KEY_BACKSPACE:

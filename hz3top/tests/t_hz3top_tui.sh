@@ -4,7 +4,7 @@
 # real libhz3: it draws on the alternate screen with the keys in a footer; s, p, Enter and Esc
 # do what the footer says; and the terminal is restored (alternate screen left) after q, after
 # Ctrl-C, after a crash (SIGSEGV), and when the target exits, which also leaves the final
-# report on the normal screen.
+# report on the normal screen. The owners table shows the held large blocks.
 set -u
 source "$HZ3_TOP/scripts/testlib.sh"
 source "$HZ3_TOP/hz3top/tests/lib.sh"
@@ -50,7 +50,7 @@ if ! open main; then
   fail tui/draws "no report on screen: $(screen main | head -5 | tr '\n' '|')"; exit 0
 fi
 s=$(screen main)
-if [ "$(alt main)" = 1 ] && echo "$s" | grep -q '(q) quit | (s) sort | (p) pause' &&
+if [ "$(alt main)" = 1 ] && echo "$s" | grep -q '(q) quit | (s) sort | (p) pause .*(o) owners' &&
    echo "$s" | grep -q 'HIT/s' && echo "$s" | grep -q "$WL_PID"; then
   pass "tui/draws (alternate screen, header, footer)"
 else
@@ -71,6 +71,13 @@ else
 fi
 tm send-keys -t main Escape
 wait_for main 'Bins of' && pass tui/key_back || fail tui/key_back "$(screen main | head -2 | tr '\n' '|')"
+tm send-keys -t main o
+if wait_for main 'Owners of' && wait_for main ' 65535 +large +[0-9]+ '; then
+  pass tui/key_owners
+else
+  fail tui/key_owners "$(screen main | grep -A3 'Owners of' | tr '\n' '|')"
+fi
+tm send-keys -t main o
 
 tm send-keys -t main q
 if wait_dead main && [ "$(alt main)" = 0 ]; then pass tui/restored_after_q
