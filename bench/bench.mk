@@ -9,7 +9,7 @@
 #   make triage A=noptag B=release    A/B under perf stat, probes and callgrind; exit 1 on regression
 #   make fastpath-golden              rewrite bench/fastpath.golden from the current release build
 #
-# Knobs (make variables or environment): RUNS SCALE ITERS THREADS WORKLOADS ALLOCATORS OUT for
+# Knobs (make variables or environment): RUNS SCALE ITERS THREADS WORKLOADS ALLOCATORS OUT NICE for
 # bench; A B WORKLOAD RUNS THRESHOLD FAIL_ON for triage. docs/bench.md explains each.
 
 BENCH_NAMES := ssot xfree prodcons churn larson realloc aligned fastpath
@@ -46,14 +46,16 @@ bench: deps-bench
 	$(Q)$(BENCH_PY) bench/run.py --build $(BUILD) $(if $(QUICK),--quick) \
 	  $(call bench_opt,RUNS,runs) $(call bench_opt,SCALE,scale) $(call bench_opt,ITERS,iters) \
 	  $(call bench_opt,THREADS,threads) $(call bench_opt,WORKLOADS,workloads) \
-	  $(call bench_opt,ALLOCATORS,allocators) $(call bench_opt,OUT,out)
+	  $(call bench_opt,ALLOCATORS,allocators) $(call bench_opt,OUT,out) \
+	  $(call bench_opt,NICE,nice)
 
 bench-ptag: deps-bench
 	$(Q)$(MAKE) --no-print-directory VARIANT=release lib
 	$(Q)$(MAKE) --no-print-directory VARIANT=noptag lib
 	$(Q)$(MAKE) --no-print-directory bench-bins
 	$(Q)$(BENCH_PY) bench/run.py --build $(BUILD) --ptag-ab \
-	  $(call bench_opt,RUNS,runs) $(call bench_opt,ITERS,iters) $(call bench_opt,OUT,out)
+	  $(call bench_opt,RUNS,runs) $(call bench_opt,ITERS,iters) $(call bench_opt,OUT,out) \
+	  $(call bench_opt,NICE,nice)
 
 triage: bench-bins
 	$(Q)$(BENCH_PY) bench/triage.py --build $(BUILD) '$(A)' '$(B)' \

@@ -237,12 +237,37 @@ FASTPATHS = ("malloc_free_64", "malloc_free_8192", "realloc_in_class")
 FASTPATH_N = (1_100_000, 100_000)
 
 
+class PrivateCopy:
+    """The allocator's library copied to a temporary file, for callgrind. Uprobes live on the
+    file's inode: a tracer attached to the original for every process (bpftrace does that even
+    with -p) puts breakpoints into any process mapping it, which under valgrind trap instead of
+    entering the kernel. A copy is a different inode and executes the same instructions."""
+
+    def __init__(self, alloc):
+        self.alloc, self.dir = alloc, None
+
+    def __enter__(self):
+        if not self.alloc.lib:
+            return self.alloc.env()
+        self.dir = tempfile.mkdtemp(prefix="hz3-cg-")
+        copy = os.path.join(self.dir, os.path.basename(self.alloc.lib))
+        shutil.copy2(os.path.realpath(self.alloc.lib), copy)
+        env = self.alloc.env()
+        env["LD_PRELOAD"] = copy
+        return env
+
+    def __exit__(self, *exc):
+        if self.dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
 def fastpath_ir(build, alloc, path):
     """Instructions per iteration of a bench_fastpath loop: (Ir(1.1M) - Ir(0.1M)) / 1M, which
     cancels the first call's slow path and everything outside the loop."""
     binary = os.path.join(build, "bin", "bench_fastpath")
-    hi, lo = (callgrind_ir([binary, "--path", path, "--n", str(n)], alloc.env(),
-                           toggle=f"hz3_fastpath_{path}") for n in FASTPATH_N)
+    with PrivateCopy(alloc) as env:
+        hi, lo = (callgrind_ir([binary, "--path", path, "--n", str(n)], env,
+                               toggle=f"hz3_fastpath_{path}") for n in FASTPATH_N)
     return (hi - lo) / (FASTPATH_N[0] - FASTPATH_N[1])
 
 
@@ -250,8 +275,9 @@ def workload_ir_per_op(build, alloc, w, n_lo):
     """Instructions per operation of a single-threaded workload: the difference of two runs (n and
     2n operations) divided by n, so process start and exit cancel."""
     irs = []
-    for n in (n_lo, 2 * n_lo):
-        irs.append(callgrind_ir(w.argv(build, override_count=n), alloc.env()))
+    with PrivateCopy(alloc) as env:
+        for n in (n_lo, 2 * n_lo):
+            irs.append(callgrind_ir(w.argv(build, override_count=n), env))
     return (irs[1] - irs[0]) / n_lo
 
 

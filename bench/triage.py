@@ -330,7 +330,7 @@ def compare(m, a, b):
         ci = stats.bootstrap_delta_ci(a, b)
         p, _ = stats.mann_whitney(a, b)
         moved = p < ALPHA
-    if ma == mb:
+    if ma == mb or (m.kind == "exact" and not moved):
         verdict = "same"
     elif not moved:
         verdict = "noise"
