@@ -2,8 +2,10 @@
 // as in libbpf-tools: parse -> open/load -> attach -> loop -> cleanup. The loop is here for the
 // plain and JSON outputs; the interactive one lives in tui.cc.
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstring>
@@ -75,10 +77,21 @@ int run_lines(Session& s, const Options& o) {
   }
 }
 
+// One perf counting fd per target thread: a few busy services exceed the usual soft limit of
+// 1024 open files, so take the hard limit, as perf does.
+void raise_fd_limit() {
+  rlimit r;
+  if (getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur < r.rlim_max) {
+    r.rlim_cur = r.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &r);
+  }
+}
+
 int run(int argc, char** argv) {
   Options opt;
   if (int rc = parse_options(argc, argv, &opt); rc >= 0) return rc;
   install_stop_handlers();
+  raise_fd_limit();
 
   Session session(opt);
   std::string err;

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 
 namespace hz3 {
@@ -58,7 +59,10 @@ int parse_options(int argc, char** argv, Options* o) {
     fprintf(stderr, "hz3top: %s (see hz3top --help)\n", e.what());
     return 2;
   }
-  for (int p : pids) o->pids.push_back(pid_t(p));
+  // A pid given twice would be attached twice and every event counted twice.
+  for (int p : pids)
+    if (std::find(o->pids.begin(), o->pids.end(), pid_t(p)) == o->pids.end())
+      o->pids.push_back(pid_t(p));
   o->event_given = app.count("--event") > 0;
   o->perf = !no_perf;
   o->sample_event = sample_event == "none" ? "" : sample_event;
