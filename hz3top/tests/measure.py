@@ -7,9 +7,10 @@ asserts nothing and is not run by `make test`; run it as root after `make all va
 1. Latency, against hz3top_workload on real libhz3: from starting `hz3top -p PID` to its
    probes being attached (semaphores raised) and to its first report (interval 0.1 s and 1 s);
    from SIGINT to exit; from the target's exit to the final report and to hz3top's exit.
-2. Attached overhead on an allocation-heavy workload (bench_ssot, mixed sizes): ops/s without
-   hz3top and with `hz3top -p PID --json` attached (with and without perf events), runs
-   interleaved, median of the pairs, ratio attached / detached.
+2. Attached overhead on allocation-heavy workloads (bench_ssot mixed sizes; bench_xfree, whose
+   cross-thread frees churn spans): ops/s without hz3top and with `hz3top -p PID --json`
+   attached (with and without perf events), runs interleaved, medians of per-round ratios, by
+   wall-clock ops/s and by ops per second of the target's own CPU time.
 """
 import argparse
 import os
@@ -27,6 +28,7 @@ HZ3TOP = os.path.join(BUILD, "bin", "hz3top")
 LIB = os.environ.get("HZ3_LIB", os.path.join(BUILD, "lib", "libhz3.so"))
 WORKLOAD = os.path.join(BUILD, "tests", "hz3top_workload")
 SSOT = os.path.join(BUILD, "bin", "bench_ssot")
+XFREE = os.path.join(BUILD, "bin", "bench_xfree")
 
 
 def semaphores_raised(pid):
@@ -128,10 +130,10 @@ def event_cost(rounds, n=20000):
     return d / (2 * n), a / (2 * n)
 
 
-def ssot_once(iters, tracer_args):
+def bench_once(bench, tracer_args):
     tmp = tempfile.mkdtemp()
     ready, go = os.path.join(tmp, "ready"), os.path.join(tmp, "go")
-    cmd = [SSOT, "--size", "mixed", "--iters", str(iters), "--ready-file", ready, "--go-file", go]
+    cmd = bench + ["--ready-file", ready, "--go-file", go]
     b = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                          env=dict(os.environ, LD_PRELOAD=LIB))
     wait_for(lambda: os.path.exists(ready))
@@ -141,22 +143,33 @@ def ssot_once(iters, tracer_args):
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for(lambda: semaphores_raised(b.pid))
     open(go, "w").close()
-    out = b.communicate()[0]
+    out = b.stdout.read()
+    # The target's own CPU time (user + system): probe traps and BPF programs run in its
+    # context and are charged to it, while preemption by other jobs on a shared machine is not.
+    _, status, ru = os.wait4(b.pid, 0)
+    b.returncode = os.waitstatus_to_exitcode(status)
     if tracer:
         tracer.wait()
-    return float(re.search(r"ops_per_s=(\S+)", out).group(1))
+    ops = float(re.search(r"ops_per_s=(\S+)", out).group(1))
+    n = float(re.search(r" ops=(\d+)", out).group(1))
+    return ops, n / (ru.ru_utime + ru.ru_stime)
 
 
-def overhead(pairs, iters):
+def overhead(pairs, bench):
     """Per round: one run of each mode back to back; the ratio is taken within the round (the
     machine's load drifts between rounds), then the median over rounds."""
     modes = {"detached": None, "attached": [], "attached --no-perf": ["--no-perf"]}
     res = {m: [] for m in modes}
+    cpu = {m: [] for m in modes}
     for _ in range(pairs):
         for m, args in modes.items():
-            res[m].append(ssot_once(iters, args))
+            ops, per_cpu_s = bench_once(bench, args)
+            res[m].append(ops)
+            cpu[m].append(per_cpu_s)
     ratios = {m: statistics.median(a / b for a, b in zip(res[m], res["detached"])) for m in modes}
-    return {m: statistics.median(v) for m, v in res.items()}, ratios, res
+    cpu_ratios = {m: statistics.median(a / b for a, b in zip(cpu[m], cpu["detached"]))
+                  for m in modes}
+    return {m: statistics.median(v) for m, v in res.items()}, ratios, cpu_ratios, res
 
 
 def main():
@@ -173,11 +186,20 @@ def main():
     d, att = event_cost(a.latency_runs)
     print(f"large malloc+free, per tag event: detached {d * 1e9:.0f} ns, attached {att * 1e9:.0f} ns"
           f" -> {(att - d) * 1e9:.0f} ns per attached probe event")
-    med, ratios, res = overhead(a.pairs, a.iters)
-    print(f"bench_ssot mixed, {a.iters} ops, {a.pairs} interleaved rounds:")
-    for m, v in med.items():
-        print(f"  {m:20s} median {v / 1e6:7.2f} M ops/s, median ratio to detached {ratios[m]:.4f}"
-              f"   (runs: {' '.join(f'{x / 1e6:.1f}' for x in res[m])})")
+    benches = {
+        f"bench_ssot mixed, {a.iters} ops": [SSOT, "--size", "mixed", "--iters", str(a.iters)],
+        f"bench_xfree 2 threads 50 % remote, {a.iters // 4} ops per thread": [
+            XFREE, "--threads", "2", "--remote", "50", "--iters", str(a.iters // 4)],
+    }
+    print("ratios: median of per-round ratios to detached; 'per CPU s' counts ops per second of"
+          " the target's user+system time")
+    for name, bench in benches.items():
+        med, ratios, cpu_ratios, res = overhead(a.pairs, bench)
+        print(f"{name}, {a.pairs} interleaved rounds:")
+        for m, v in med.items():
+            print(f"  {m:20s} median {v / 1e6:7.2f} M ops/s, ratio {ratios[m]:.4f}, per CPU s "
+                  f"ratio {cpu_ratios[m]:.4f}   "
+                  f"(runs: {' '.join(f'{x / 1e6:.1f}' for x in res[m])})")
 
 
 if __name__ == "__main__":
