@@ -80,44 +80,53 @@ size_t usable_size(void* p, const char* fn) {
   fatal_pointer(fn, "invalid pointer", p);
 }
 
+// Moves p's contents to a new block of `size` bytes (old is p's usable size).
+HZ3_NOINLINE void* realloc_move(void* p, size_t old, size_t size) {
+  void* q = alloc(size);
+  if (HZ3_UNLIKELY(!q)) return nullptr;  // errno set; p untouched, as C requires
+  memcpy(q, p, old < size ? old : size);
+  dealloc(p);  // ends p's sample, if it had one
+  return q;
+}
+
 void* reallocate(void* p, size_t size) {
   if (!p) return alloc(size);
   if (size == 0) {  // glibc: realloc(p, 0) frees p and returns NULL
     dealloc(p);
     return nullptr;
   }
-  size_t old = usable_size(p, "realloc()");  // validates p first: an invalid p aborts
+  if (HZ3_LIKELY(in_arena(p) && size <= MAX_REQUEST)) {
+    uint32_t raw = lookup_tag(page_index(p));
+    uint32_t tag = tag_strip(raw);
+    bool sampled = SAMPLING && (raw & TAG_SAMPLED);
+    if (HZ3_LIKELY(tag_is_small(tag))) {
+      if constexpr (CHECK) check_live(p, tag, "realloc()");
+      size_t old = CLASSES[tag_bin_field(tag)].size;
+      // Stay in place while the class still fits and is not over twice too big.
+      if (size <= old && (size > old / 2 || old <= 128)) {
+        if (HZ3_UNLIKELY(sampled || (SAMPLING && t_cache.sampling))) note_realloc(p, p, size, sampled);
+        return p;
+      }
+      return realloc_move(p, old, size);
+    }
+    if (tag == TAG_LARGE && size > MAX_MEDIUM && large_resize_in_place(p, size)) {
+      note_realloc(p, p, size, sampled);
+      return p;
+    }
+  }
+  size_t old = usable_size(p, "realloc()");  // validates p: an invalid p aborts here
   if (HZ3_UNLIKELY(size > MAX_REQUEST)) {
     errno = ENOMEM;
     return nullptr;  // p untouched
   }
-  bool sampled = false;
-  if (in_arena(p)) {
-    uint32_t raw = lookup_tag(page_index(p));
-    sampled = SAMPLING && (raw & TAG_SAMPLED);
-    if (tag_strip(raw) != TAG_LARGE) {
-      // Stay in place while the class still fits and is not over twice too big.
-      if (size <= old && (size > old / 2 || old <= 128)) {
-        note_realloc(p, p, size, sampled);
-        return p;
-      }
-    } else if (size > MAX_MEDIUM && large_resize_in_place(p, size)) {
-      note_realloc(p, p, size, sampled);
-      return p;
-    }
-  } else if (size >= HUGE_THRESHOLD / 2) {
-    sampled = sampled_outside_any();
-    if (sampled) sample_on_free(p);  // mremap may move it: its sample ends either way
+  if (!in_arena(p) && size >= HUGE_THRESHOLD / 2) {
+    if (sampled_outside_any()) sample_on_free(p);  // mremap may move it: its sample ends
     if (void* q = huge_realloc(p, size)) {
       note_large_alloc(q, size);
       return q;
     }
   }
-  void* q = alloc(size);
-  if (HZ3_UNLIKELY(!q)) return nullptr;  // errno set; p untouched, as C requires
-  memcpy(q, p, old < size ? old : size);
-  dealloc(p);
-  return q;
+  return realloc_move(p, old, size);
 }
 
 }  // namespace hz3
