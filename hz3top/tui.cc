@@ -183,7 +183,8 @@ std::vector<BinRow> sorted_bins(const ProcView& v, SortKey k) {
 
 std::string proc_row(const ProcView& v, const std::string& name) {
   char buf[256];
-  snprintf(buf, sizeof buf, "%7d %-15.15s %6s %6s %7s %6s %6s %6s %9llu %9s %8s %6s", int(v.pid),
+  std::string pid = v.pid ? std::to_string(v.pid) : "";  // the "all" row has no pid
+  snprintf(buf, sizeof buf, "%7s %-15.15s %6s %6s %7s %6s %6s %6s %9llu %9s %8s %6s", pid.c_str(),
            name.c_str(), fmt_si(v.hit_rate).c_str(), fmt_si(v.miss_rate).c_str(),
            fmt_pct(v.hit_ratio, 2).c_str(), fmt_si(double(v.delta.decode_fail)).c_str(),
            fmt_si(v.tag_set_rate).c_str(), fmt_si(v.tag_clear_rate).c_str(),
@@ -270,15 +271,22 @@ void draw_main(const Report& r, UiState& ui, const std::vector<std::string>& not
     if (rows.empty()) draw_line(y++, "  (no tagged pages yet)");
     return;
   }
+  // The sort arrow takes the place of a trailing space, so the columns stay where the rows have
+  // them; printf pads by bytes and the arrow is 3 bytes in UTF-8, so pad by hand.
   const char* arrow = utf8 ? "\u25bc" : "v";
-  auto col = [&](const char* name, SortKey k) {
-    return std::string(name) + (ui.sort == k ? arrow : " ");
+  auto col = [&](const char* name, int width, SortKey k) {
+    std::string c = std::string(name) + (ui.sort == k ? arrow : " ");
+    int shown = int(strlen(name)) + 1;
+    return std::string(size_t(std::max(0, width - shown)), ' ') + c;
   };
-  snprintf(buf, sizeof buf, "%6s %9s %10s %9s %8s %8s %9s %9s %6s",
-           col("BIN", SortKey::BIN).c_str(), "SIZE", "LIVE_PG", col("LIVE", SortKey::LIVE).c_str(),
-           col("SET/s", SortKey::SET_RATE).c_str(), col("CLR/s", SortKey::CLEAR_RATE).c_str(),
-           "SETS", "CLEARS", "OWNERS");
-  draw_line(y++, buf, A_REVERSE);
+  std::string head = col("BIN", 8, SortKey::BIN);
+  snprintf(buf, sizeof buf, "%9s %10s ", "SIZE", "LIVE_PG");
+  head += buf;
+  head += col("LIVE", 10, SortKey::LIVE) + col("SET/s", 10, SortKey::SET_RATE) +
+          col("CLR/s", 9, SortKey::CLEAR_RATE);
+  snprintf(buf, sizeof buf, "%9s %9s %6s", "SETS", "CLEARS", "OWNERS");
+  head += buf;
+  draw_line(y++, head, A_REVERSE);
   std::vector<BinRow> rows = sorted_bins(*v, ui.sort);
   if (!rows.empty() && ui.selected >= rows.size()) ui.selected = rows.size() - 1;
   int room = LINES - 1 - y;
