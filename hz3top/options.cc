@@ -27,6 +27,7 @@ int parse_options(int argc, char** argv, Options* o) {
   app.add_option("-p,--pid", pids, "process to watch (repeat for several)")
       ->allow_extra_args(false);
   app.add_flag("-a,--all", o->all, "watch every process that maps libhz3");
+  app.add_option("--lib", o->lib, "with --all: only the processes that map this library file");
   app.add_option("-d,--duration", o->duration, "stop after SECONDS")->check(CLI::PositiveNumber);
   app.add_flag("--once", o->once, "print one report after one interval, then exit");
   app.add_flag("--plain", plain,
@@ -73,6 +74,10 @@ int parse_options(int argc, char** argv, Options* o) {
   if (o->pids.empty() == !o->all) {
     fprintf(stderr, "hz3top: %s (see hz3top --help)\n",
             o->all ? "-p and --all exclude each other" : "say which processes: -p PID or --all");
+    return 2;
+  }
+  if (!o->lib.empty() && !o->all) {
+    fprintf(stderr, "hz3top: --lib goes with --all (see hz3top --help)\n");
     return 2;
   }
   if (json) o->mode = OutputMode::JSON;

@@ -27,7 +27,9 @@ struct Options {
   int sample_hz = 999;
   bool perf = true;
   bool list_probes = false;
-  bool legacy_attach = false;  // one uprobe per site even where uprobe_multi links exist
+  bool legacy_attach = false;
+  std::string lib;  // --all --lib PATH: only processes that map this file  // one uprobe per site
+                    // even where uprobe_multi links exist
 };
 
 // Parses argv. Returns -1 when the program should go on, else the exit status (0 after --help,

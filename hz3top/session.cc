@@ -1,11 +1,14 @@
 // Target discovery, attach and snapshot assembly behind session.h.
 #include "session.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cinttypes>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 
 namespace hz3 {
@@ -65,6 +68,10 @@ bool Session::start(std::string* err) {
         *err = "failed to inspect " + describe(pid) + ": " + why;
         return false;
     }
+  }
+  if (!opt_.lib.empty() && access(opt_.lib.c_str(), R_OK) != 0) {
+    *err = "failed to open " + opt_.lib + ": " + strerror(errno) + " (--lib names a library file)";
+    return false;
   }
   if (opt_.list_probes) {
     for (auto& [pid, lib] : found) add_target(pid, std::move(lib), err);
@@ -142,6 +149,11 @@ void Session::rescan_all() {
     if (!named) continue;
     Library lib;
     if (find_libhz3(pid, &lib, &err) != FindStatus::FOUND) continue;
+    if (!opt_.lib.empty()) {
+      struct stat st;
+      if (stat(opt_.lib.c_str(), &st) != 0 || st.st_dev != lib.dev || st.st_ino != lib.inode)
+        continue;
+    }
     if (!add_target(pid, std::move(lib), &err)) notes_.push_back(err);
   }
 }

@@ -6,7 +6,9 @@
 #                     and still counts exactly;
 #   two_pids          -p A -p B reports both processes and their sum (attached the legacy
 #                     way, one uprobe per site, so that path counts exactly too);
-#   all               --all finds every process that maps libhz3 by itself;
+#   all               --all finds every process that maps libhz3 by itself (restricted with
+#                     --lib to this test's private copy of the library, so that other
+#                     processes on the machine that use libhz3 are not traced meanwhile);
 #   noprobes          a process on VARIANT=noprobes libhz3: one note, live pages from the tag
 #                     map, exit 0.
 set -u
@@ -39,13 +41,14 @@ PY
 fi
 
 # ---- two_pids and all ----
-start_workload a || { fail targets/two_pids "workload a did not start"; exit 0; }
+cp "$HZ3_LIB" "$T/libhz3-all.so"
+start_workload a "$T/libhz3-all.so" || { fail targets/two_pids "workload a did not start"; exit 0; }
 A=$WL_PID A_IN=$WL_IN A_OUT=$WL_OUT
-start_workload b || { fail targets/two_pids "workload b did not start"; exit 0; }
+start_workload b "$T/libhz3-all.so" || { fail targets/two_pids "workload b did not start"; exit 0; }
 B=$WL_PID B_IN=$WL_IN B_OUT=$WL_OUT
 "$HZ3TOP" -p "$A" -p "$B" --legacy-attach --json 0.3 >"$T/two.json" 2>"$T/two.err" &
 top=$!
-"$HZ3TOP" --all --json 0.3 >"$T/all.json" 2>"$T/all.err" &
+"$HZ3TOP" --all --lib "$T/libhz3-all.so" --json 0.3 >"$T/all.json" 2>"$T/all.err" &
 all=$!
 wait_attached "$A" 10 && wait_attached "$B" 10 || fail targets/two_pids "never attached: $(head -2 "$T/two.err")"
 sleep 0.5  # --all attaches after its own scan
@@ -75,6 +78,7 @@ for l in lines:
     for p in l['procs']:
         seen[p['pid']] = max(seen.get(p['pid'], 0), bin_row(p, 32767).get('tag_set', 0))
 expect(seen.get($A) == 3 and seen.get($B) == 5, f"--all saw {seen}")
+expect(set(seen) == {$A, $B}, f"--lib let other processes in: {sorted(seen)}")
 PY
 )
 is_ok "$r" && pass targets/all || fail targets/all "$r: $(head -2 "$T/all.err")"
