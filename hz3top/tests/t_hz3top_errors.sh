@@ -51,3 +51,4 @@ expect_error errors/unknown_event "unknown perf event 'no-such-event'.*perf list
   "$HZ3TOP" -p "$sleeper" --event no-such-event --plain
 expect_error errors/no_target 'say which processes: -p PID or --all' "$HZ3TOP" --plain
 expect_error errors/pid_and_all 'exclude each other' "$HZ3TOP" -p 1 --all
+expect_error errors/lib_without_all '--lib goes with --all' "$HZ3TOP" -p 1 --lib /nonexistent
