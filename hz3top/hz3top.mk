@@ -2,14 +2,15 @@
 #   $(BUILD)/bin/hz3top               the tool (needs probes/probes.mk's skeleton)
 #   $(BUILD)/tests/hz3top_unit        unit tests of rates and formatting (no BPF, no root)
 #   $(BUILD)/tests/hz3top_workload    a workload with known operation counts for the tests
+#   $(BUILD)/tests/hz3top_heap_sites  a workload with known allocation sites (hz3top heap test)
 # Objects under $(BUILD)/obj/hz3top/. Independent of VARIANT: the tool attaches to whichever
 # library a process maps.
 
 HZ3TOP_OBJDIR := $(BUILD)/obj/hz3top
 HZ3TOP_BIN := $(BUILD)/bin/hz3top
 HZ3TOP_SRCS := main.cc options.cc session.cc collect_bpf.cc collect_perf.cc proc.cc elf_info.cc \
-               arena.cc model.cc format.cc tui.cc usdt_spec.cc
-HZ3TOP_CORE := model.cc format.cc arena.cc usdt_spec.cc elf_info.cc
+               arena.cc model.cc format.cc tui.cc usdt_spec.cc heap.cc symbolize.cc
+HZ3TOP_CORE := model.cc format.cc arena.cc usdt_spec.cc elf_info.cc symbolize.cc proc.cc
 HZ3TOP_OBJS := $(addprefix $(HZ3TOP_OBJDIR)/,$(HZ3TOP_SRCS:.cc=.o))
 HZ3TOP_CXXFLAGS := $(CXXSTD) $(OPT) $(WARN) -MMD -MP -Ihz3top -Iprobes -Ilibhz3/include \
                    -I$(PROBES_OBJDIR)
@@ -17,13 +18,14 @@ HZ3TOP_LIBS := -lbpf -lelf -lz -lpfm -lncursesw -ltinfo -lpthread
 
 HZ3TOP_UNIT := $(BUILD)/tests/hz3top_unit
 HZ3TOP_WORKLOAD := $(BUILD)/tests/hz3top_workload
+HZ3TOP_HEAP_SITES := $(BUILD)/tests/hz3top_heap_sites
 
-ALL_TARGETS += $(HZ3TOP_BIN) $(HZ3TOP_UNIT) $(HZ3TOP_WORKLOAD)
-TEST_BINS += $(HZ3TOP_UNIT) $(HZ3TOP_WORKLOAD)
+ALL_TARGETS += $(HZ3TOP_BIN) $(HZ3TOP_UNIT) $(HZ3TOP_WORKLOAD) $(HZ3TOP_HEAP_SITES)
+TEST_BINS += $(HZ3TOP_UNIT) $(HZ3TOP_WORKLOAD) $(HZ3TOP_HEAP_SITES)
 
 # The skeleton is generated; every object may include it through collect_bpf.cc, so make sure
 # it exists before compiling any of them.
-$(HZ3TOP_OBJDIR)/%.o: hz3top/%.cc | $(PROBES_SKEL)
+$(HZ3TOP_OBJDIR)/%.o: hz3top/%.cc | $(PROBES_SKEL) $(PROBES_HEAP_SKEL)
 	$(call msg,CXX,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CXX) $(HZ3TOP_CXXFLAGS) -c $< -o $@
@@ -48,6 +50,13 @@ $(HZ3TOP_WORKLOAD): hz3top/tests/workload.cc
 	$(call msg,CXX,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CXX) $(CXXSTD) $(OPT) $(WARN) $< -o $@ -lpthread
+
+# Frame pointers and no builtins: sampled stacks must unwind from libhz3 into each site function,
+# and every malloc must reach the library (-O1 keeps the loops from being folded away).
+$(HZ3TOP_HEAP_SITES): hz3top/tests/heap_sites.cc
+	$(call msg,CXX,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CXX) $(CXXSTD) -O1 -g -fno-omit-frame-pointer -fno-builtin $(WARN) $< -o $@
 
 .PHONY: hz3top
 hz3top: $(HZ3TOP_BIN)

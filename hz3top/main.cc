@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "format.h"
+#include "heap.h"
 #include "options.h"
 #include "session.h"
 #include "tui.h"
@@ -88,6 +89,11 @@ void raise_fd_limit() {
 }
 
 int run(int argc, char** argv) {
+  // `hz3top heap …` is a view of its own, with its own probes and options (heap.h).
+  if (argc > 1 && strcmp(argv[1], "heap") == 0) {
+    install_stop_handlers();
+    return run_heap(argc - 1, argv + 1, g_stop);
+  }
   Options opt;
   if (int rc = parse_options(argc, argv, &opt); rc >= 0) return rc;
   install_stop_handlers();

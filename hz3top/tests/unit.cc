@@ -1,5 +1,6 @@
 // Unit tests of hz3top's pure parts: rate, ratio and delta formulas (model.h), the tag-map
-// census arithmetic, the text renderings (format.h) and the USDT argument parser (usdt_spec.h). No
+// census arithmetic, the text renderings (format.h), the USDT argument parser (usdt_spec.h) and the
+// symbolizer (symbolize.h, on this binary itself). No
 // BPF, no root, no target process: those paths are covered by the t_*.sh tests against real libhz3.
 // Prints one PASS/FAIL line per case, in the format scripts/run-tests.sh counts.
 #include <algorithm>
@@ -11,7 +12,10 @@
 
 #include "format.h"
 #include "model.h"
+#include "symbolize.h"
 #include "usdt_spec.h"
+
+#include <unistd.h>
 
 using namespace hz3;
 
@@ -370,6 +374,28 @@ void vaddr_to_file_offset() {
   EXPECT(!vaddr_to_offset(e, 0x9000, &off));
 }
 
+
+// A function of this very binary, found by address through /proc/self/maps and its .symtab.
+__attribute__((noinline)) int symbolize_me(int x) { return x * 3 + 1; }
+
+void symbolizes_own_function() {
+  Symbolizer sym(getpid());
+  std::string err;
+  EXPECT(sym.refresh(&err));
+  uint64_t addr = uint64_t(reinterpret_cast<uintptr_t>(&symbolize_me));
+  Frame f = sym.resolve(addr + 2, false);
+  EXPECT_EQ_STR(f.func, "(anonymous namespace)::symbolize_me(int)");
+  EXPECT(f.off == 2);
+  EXPECT_EQ_STR(f.lib, "hz3top_unit");
+  // A return address just past the function's end still names it (the call is the byte before).
+  Frame r = sym.resolve(addr + 1, true);
+  EXPECT(r.func == f.func && r.off == 1);
+  EXPECT_EQ_STR((Frame{0x1234, "", 0, ""}.label()), "[0x1234]");
+  EXPECT_EQ_STR((Frame{0x1234, "f", 0x1a, "a.so"}.label()), "f+0x1a (a.so)");
+  EXPECT_EQ_STR(demangle("_ZN3hz35allocEm"), "hz3::alloc(unsigned long)");
+  EXPECT_EQ_STR(demangle("malloc"), "malloc");
+}
+
 }  // namespace
 
 int main() {
@@ -393,6 +419,7 @@ int main() {
       {"usdt_args_as_gcc_writes_them", usdt_args_as_gcc_writes_them},
       {"usdt_args_rejected", usdt_args_rejected},
       {"vaddr_to_file_offset", vaddr_to_file_offset},
+      {"symbolizes_own_function", symbolizes_own_function},
   };
   int failed = 0;
   for (auto& [name, fn] : cases) {
