@@ -15,11 +15,11 @@ using namespace hz3::bench;
 static const char USAGE[] =
     "usage: bench_aligned [--iters N] [--ws N] [--min BYTES] [--max BYTES]\n"
     "                     [--max-align-log2 K]\n"
-    "  defaults: 5000000 iterations, ws 400, sizes 16..8192, alignments 16..4096 (K = 12)\n";
+    "  defaults: 15000000 iterations, ws 400, sizes 16..8192, alignments 16..4096 (K = 12)\n";
 
 int main(int argc, char** argv) {
   Options o(argc, argv, USAGE);
-  long long iters = o.get_int("iters", 5000000, 1, 1ll << 40);
+  long long iters = o.get_int("iters", 15000000, 1, 1ll << 40);
   long long ws = o.get_int("ws", 400, 1, 1 << 24);
   long long lo = o.get_int("min", 16, 1, 1ll << 30);
   long long hi = o.get_int("max", 8192, lo, 1ll << 30);

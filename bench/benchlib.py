@@ -131,21 +131,21 @@ def workloads(threads, scale=1.0, ssot_iters=None):
                  "--iters", True, "SSOT 4096-32768 B"),
         Workload("mixed", "bench_ssot", ["--size", "mixed", "--iters", it, "--ws", 400],
                  "--iters", True, "SSOT 16-32768 B"),
-        Workload("realloc", "bench_realloc", ["--iters", s(5_000_000)], "--iters", True,
+        Workload("realloc", "bench_realloc", ["--iters", s(10_000_000)], "--iters", True,
                  "realloc grow/shrink/in-class"),
-        Workload("aligned", "bench_aligned", ["--iters", s(5_000_000)], "--iters", True,
+        Workload("aligned", "bench_aligned", ["--iters", s(15_000_000)], "--iters", True,
                  "posix_memalign/aligned_alloc 16-4096"),
     ]
     for pct in (0, 50, 90):
         ws.append(Workload(f"xfree-{pct}", "bench_xfree",
-                           ["--threads", t, "--remote", pct, "--iters", s(3_000_000)],
+                           ["--threads", t, "--remote", pct, "--iters", s(10_000_000)],
                            "--iters", False, f"{t} threads, {pct} % remote frees"))
     ws += [
-        Workload("prodcons", "bench_prodcons", ["--threads", t, "--items", s(1_000_000)],
+        Workload("prodcons", "bench_prodcons", ["--threads", t, "--items", s(5_000_000)],
                  "--items", False, f"{max(1, t // 2)} producer/consumer pairs"),
         Workload("churn", "bench_churn", ["--threads", t, "--rounds", s(5000), "--ops", 2000],
                  "--rounds", False, f"{t} threads created and joined per round"),
-        Workload("larson", "bench_larson", ["--threads", t, "--rounds", 10, "--ops", s(1_000_000)],
+        Workload("larson", "bench_larson", ["--threads", t, "--rounds", 10, "--ops", s(3_000_000)],
                  "--ops", False, f"{t} threads, server simulation"),
     ]
     return ws

@@ -17,13 +17,13 @@ using namespace hz3::bench;
 static const char USAGE[] =
     "usage: bench_larson [--threads T] [--rounds R] [--ops N per thread per round] [--slots S]\n"
     "                    [--min B] [--max B]\n"
-    "  defaults: 2 threads, 10 rounds, 1000000 ops, 1000 slots, sizes 16..1000\n";
+    "  defaults: 2 threads, 10 rounds, 3000000 ops, 1000 slots, sizes 16..1000\n";
 
 int main(int argc, char** argv) {
   Options o(argc, argv, USAGE);
   unsigned threads = unsigned(o.get_int("threads", 2, 1, 4096));
   long long rounds = o.get_int("rounds", 10, 1, 1ll << 40);
-  long long nops = o.get_int("ops", 1000000, 1, 1ll << 40);
+  long long nops = o.get_int("ops", 3000000, 1, 1ll << 40);
   long long nslots = o.get_int("slots", 1000, 1, 1 << 24);
   long long lo = o.get_int("min", 16, 1, 1ll << 30);
   long long hi = o.get_int("max", 1000, lo, 1ll << 30);

@@ -16,12 +16,12 @@ static const char USAGE[] =
     "usage: bench_prodcons [--threads T] [--items N per producer] [--min B] [--max B]\n"
     "                      [--ring N]\n"
     "  T/2 producer/consumer pairs (at least one)\n"
-    "  defaults: 2 threads, 1000000 items, sizes 16..512, ring 1024\n";
+    "  defaults: 2 threads, 5000000 items, sizes 16..512, ring 1024\n";
 
 int main(int argc, char** argv) {
   Options o(argc, argv, USAGE);
   unsigned threads = unsigned(o.get_int("threads", 2, 1, 4096));
-  long long items = o.get_int("items", 1000000, 1, 1ll << 40);
+  long long items = o.get_int("items", 5000000, 1, 1ll << 40);
   long long lo = o.get_int("min", 16, 1, 1ll << 30);
   long long hi = o.get_int("max", 512, lo, 1ll << 30);
   long long ring_cap = o.get_int("ring", 1024, 2, 1 << 24);

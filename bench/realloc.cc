@@ -14,7 +14,7 @@ using namespace hz3::bench;
 
 static const char USAGE[] =
     "usage: bench_realloc [--iters N] [--ws N] [--max BYTES]\n"
-    "  defaults: 5000000 iterations, ws 400, growth up to 65536 bytes\n";
+    "  defaults: 10000000 iterations, ws 400, growth up to 65536 bytes\n";
 
 namespace {
 
@@ -39,7 +39,7 @@ void stamp(Slot& s) {
 
 int main(int argc, char** argv) {
   Options o(argc, argv, USAGE);
-  long long iters = o.get_int("iters", 5000000, 1, 1ll << 40);
+  long long iters = o.get_int("iters", 10000000, 1, 1ll << 40);
   long long ws = o.get_int("ws", 400, 1, 1 << 24);
   long long max = o.get_int("max", 65536, 512, 1ll << 30);
   Common c(o);

@@ -242,10 +242,17 @@ def write_results_md(path, data, plots=True):
     ]
     if p.get("QUICK"):
         parts += ["**QUICK smoke run: the sizes are tiny and the numbers mean nothing.**", ""]
-    elif p.get("RUNS", 10) < 10 or float(p.get("SCALE", 1)) < 1:
-        parts += [f"**Reduced run: RUNS={p['RUNS']}, SCALE={p['SCALE']} (the full suite is RUNS=10, "
-                  "SCALE=1). Medians of few short runs on a shared 2-core VM carry several percent "
-                  "of noise; read differences under ~5 % as ties.**", ""]
+    else:
+        if p.get("RUNS", 10) < 10 or float(p.get("SCALE", 1)) < 1:
+            parts += [f"**Reduced run: RUNS={p['RUNS']}, SCALE={p['SCALE']} (the full suite is "
+                      "RUNS=10, SCALE=1).**", ""]
+        iqrs = sorted(m["iqr_pct"] for w in data["workloads"] for x in allocs
+                      for m in [_summ(data, w, x, "ops_per_s")] if m and m["n"] > 1)
+        if iqrs:
+            parts += [f"Noise of this run: the median interquartile range over all cells is "
+                      f"{stats.median(iqrs):.1f} % (largest {iqrs[-1]:.0f} %). Differences smaller "
+                      "than a cell's spread are not resolved; `make triage` tests a pair properly.",
+                      ""]
     parts += [
         "Allocators: " + ", ".join(f"`{k}` = {v}" for k, v in allocs.items()) + ".",
         "",

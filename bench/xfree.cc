@@ -17,7 +17,7 @@ using namespace hz3::bench;
 static const char USAGE[] =
     "usage: bench_xfree [--threads T] [--remote PCT] [--iters N per thread] [--ws N]\n"
     "                   [--min B] [--max B]\n"
-    "  defaults: 2 threads, 50 % remote, 3000000 iterations per thread, ws 400,\n"
+    "  defaults: 2 threads, 50 % remote, 10000000 iterations per thread, ws 400,\n"
     "  sizes 16..2048\n";
 
 namespace {
@@ -37,7 +37,7 @@ int main(int argc, char** argv) {
   Options o(argc, argv, USAGE);
   unsigned threads = unsigned(o.get_int("threads", 2, 1, 4096));
   unsigned pct = unsigned(o.get_int("remote", 50, 0, 100));
-  long long iters = o.get_int("iters", 3000000, 1, 1ll << 40);
+  long long iters = o.get_int("iters", 10000000, 1, 1ll << 40);
   long long ws = o.get_int("ws", 400, 1, 1 << 24);
   long long lo = o.get_int("min", 16, 1, 1ll << 30);
   long long hi = o.get_int("max", 2048, lo, 1ll << 30);
