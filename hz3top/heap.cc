@@ -287,8 +287,9 @@ std::string jdouble(double v) { return std::isfinite(v) ? fmt("%.6g", v) : "null
 
 std::string frame_json(const Frame& f, bool hz3) {
   return fmt("{\"addr\":%llu,", static_cast<unsigned long long>(f.addr)) +
-         "\"func\":" + jstr(f.func) + fmt(",\"off\":%llu,", static_cast<unsigned long long>(f.off)) +
-         "\"lib\":" + jstr(f.lib) + ",\"hz3\":" + (hz3 ? "true" : "false") + "}";
+         "\"func\":" + jstr(f.func) +
+         fmt(",\"off\":%llu,", static_cast<unsigned long long>(f.off)) + "\"lib\":" + jstr(f.lib) +
+         ",\"hz3\":" + (hz3 ? "true" : "false") + "}";
 }
 
 }  // namespace
@@ -301,11 +302,12 @@ std::string render_heap_text(const HeapReport& r, size_t top) {
   char clock[16];
   strftime(clock, sizeof clock, "%H:%M:%S", &tm);
   for (const HeapProc& p : r.procs) {
-    out += fmt("%s heap  pid %d %s%s  live ~%s  allocated ~%s (%s/s)  samples %llu (%llu live)\n",
-               clock, int(p.pid), p.comm.c_str(), p.alive ? "" : " (exited)",
-               human_bytes(double(p.live_bytes)).c_str(), human_bytes(double(p.alloc_bytes)).c_str(),
-               human_bytes(p.alloc_rate).c_str(), static_cast<unsigned long long>(p.alloc_samples),
-               static_cast<unsigned long long>(p.live_samples));
+    out +=
+        fmt("%s heap  pid %d %s%s  live ~%s  allocated ~%s (%s/s)  samples %llu (%llu live)\n",
+            clock, int(p.pid), p.comm.c_str(), p.alive ? "" : " (exited)",
+            human_bytes(double(p.live_bytes)).c_str(), human_bytes(double(p.alloc_bytes)).c_str(),
+            human_bytes(p.alloc_rate).c_str(), static_cast<unsigned long long>(p.alloc_samples),
+            static_cast<unsigned long long>(p.live_samples));
     auto table = [&](const char* title, std::vector<const HeapSite*> rows) {
       size_t n = top && rows.size() > top ? top : rows.size();
       out += fmt("  %s\n  %11s %11s %11s %8s  %s\n", title, "LIVE", "ALLOC/s", "ALLOCATED",
@@ -332,27 +334,27 @@ std::string render_heap_text(const HeapReport& r, size_t top) {
 }
 
 std::string render_heap_json(const HeapReport& r, size_t top) {
-  std::string out = fmt(
-      "{\"type\":\"heap\",\"seq\":%llu,\"wall\":%.3f,\"dt\":%.6g,\"final\":%s,\"samples\":%llu,"
-      "\"frees\":%llu,\"free_unknown\":%llu,\"live_dropped\":%llu,\"site_dropped\":%llu,"
-      "\"stack_lost\":%llu,\"procs\":[",
-      static_cast<unsigned long long>(r.seq), r.wall, r.dt, r.final ? "true" : "false",
-      static_cast<unsigned long long>(r.samples), static_cast<unsigned long long>(r.frees),
-      static_cast<unsigned long long>(r.free_unknown),
-      static_cast<unsigned long long>(r.live_dropped),
-      static_cast<unsigned long long>(r.site_dropped),
-      static_cast<unsigned long long>(r.stack_lost));
+  std::string out =
+      fmt("{\"type\":\"heap\",\"seq\":%llu,\"wall\":%.3f,\"dt\":%.6g,\"final\":%s,\"samples\":%llu,"
+          "\"frees\":%llu,\"free_unknown\":%llu,\"live_dropped\":%llu,\"site_dropped\":%llu,"
+          "\"stack_lost\":%llu,\"procs\":[",
+          static_cast<unsigned long long>(r.seq), r.wall, r.dt, r.final ? "true" : "false",
+          static_cast<unsigned long long>(r.samples), static_cast<unsigned long long>(r.frees),
+          static_cast<unsigned long long>(r.free_unknown),
+          static_cast<unsigned long long>(r.live_dropped),
+          static_cast<unsigned long long>(r.site_dropped),
+          static_cast<unsigned long long>(r.stack_lost));
   for (size_t i = 0; i < r.procs.size(); i++) {
     const HeapProc& p = r.procs[i];
-    out += (i ? "," : "") + fmt("{\"pid\":%d,", int(p.pid)) + "\"comm\":" + jstr(p.comm) +
-           ",\"lib\":" + jstr(p.lib) + ",\"alive\":" + (p.alive ? "true" : "false") +
-           fmt(",\"live_bytes\":%lld,\"alloc_bytes\":%llu,\"alloc_rate\":",
-               static_cast<long long>(p.live_bytes),
-               static_cast<unsigned long long>(p.alloc_bytes)) +
-           jdouble(p.alloc_rate) +
-           fmt(",\"alloc_samples\":%llu,\"live_samples\":%llu,\"sites\":[",
-               static_cast<unsigned long long>(p.alloc_samples),
-               static_cast<unsigned long long>(p.live_samples));
+    out +=
+        (i ? "," : "") + fmt("{\"pid\":%d,", int(p.pid)) + "\"comm\":" + jstr(p.comm) +
+        ",\"lib\":" + jstr(p.lib) + ",\"alive\":" + (p.alive ? "true" : "false") +
+        fmt(",\"live_bytes\":%lld,\"alloc_bytes\":%llu,\"alloc_rate\":",
+            static_cast<long long>(p.live_bytes), static_cast<unsigned long long>(p.alloc_bytes)) +
+        jdouble(p.alloc_rate) +
+        fmt(",\"alloc_samples\":%llu,\"live_samples\":%llu,\"sites\":[",
+            static_cast<unsigned long long>(p.alloc_samples),
+            static_cast<unsigned long long>(p.live_samples));
     size_t n = top && p.sites.size() > top ? top : p.sites.size();
     for (size_t j = 0; j < n; j++) {
       const HeapSite& s = p.sites[j];

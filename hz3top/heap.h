@@ -18,11 +18,11 @@ namespace hz3 {
 
 // One allocation site: the first stack frame outside libhz3, summed over every stack through it.
 struct HeapSite {
-  std::string key;  // func (lib), or the frame's label when it has no symbol
-  Frame site;       // the site frame of the heaviest stack
+  std::string key;         // func (lib), or the frame's label when it has no symbol
+  Frame site;              // the site frame of the heaviest stack
   int64_t live_bytes = 0;  // estimated: weights allocated minus weights freed
   uint64_t alloc_bytes = 0, alloc_samples = 0, live_samples = 0, stacks = 0;
-  double alloc_rate = 0;  // estimated bytes per second over the last interval
+  double alloc_rate = 0;     // estimated bytes per second over the last interval
   std::vector<Frame> stack;  // the heaviest stack, innermost first (libhz3's frames included)
   int64_t heaviest = -1;     // live bytes of that stack (allocated bytes when nothing is live)
 };

@@ -9,9 +9,11 @@
 #include <atomic>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 
 #include "format.h"
 #include "heap.h"
+#include "openmetrics.h"
 #include "options.h"
 #include "session.h"
 #include "tui.h"
@@ -38,12 +40,16 @@ void print_notes(Session& s) {
 
 // Returns false when stdout is gone (a closed pipe): nobody is reading, stop.
 bool emit(const Options& o, const Report& r) {
+  // With --openmetrics the scraper is the reader; stdout only with --plain or --json.
+  if (!o.openmetrics.empty() && !o.mode_forced) return true;
   std::string text = o.mode == OutputMode::JSON ? render_json(r) + "\n" : plain_lines(r);
   return fwrite(text.data(), 1, text.size(), stdout) == text.size() && fflush(stdout) == 0;
 }
 
-int run_lines(Session& s, const Options& o) {
-  if (o.mode == OutputMode::PLAIN) {
+int run_lines(Session& s, const Options& o, MetricsServer* metrics) {
+  uint64_t reports = 0;
+  if (metrics) metrics->set_body(render_openmetrics(nullptr, reports));
+  if (o.mode == OutputMode::PLAIN && (o.openmetrics.empty() || o.mode_forced)) {
     fputs(plain_header(s.perf_event()).c_str(), stdout);
     fflush(stdout);
   }
@@ -68,10 +74,15 @@ int run_lines(Session& s, const Options& o) {
       }
       if (now >= next) break;
       double wait = std::min(0.1, next - now);
-      usleep(useconds_t(wait * 1e6));
+      // The metrics server answers scrapes while we wait.
+      if (metrics)
+        metrics->serve(int(wait * 1e3) + 1);
+      else
+        usleep(useconds_t(wait * 1e6));
     }
     Report r = s.sample(last || exited);
     print_notes(s);
+    if (metrics) metrics->set_body(render_openmetrics(&r, ++reports));
     if (!emit(o, r)) return 0;
     if (last || exited) return 0;
     next += o.interval;
@@ -120,7 +131,17 @@ int run(int argc, char** argv) {
             session.attach_seconds() * 1e3);
   print_notes(session);
 
-  int rc = opt.mode == OutputMode::TUI ? run_tui(session, opt, g_stop) : run_lines(session, opt);
+  std::unique_ptr<MetricsServer> metrics;
+  if (!opt.openmetrics.empty()) {
+    metrics = std::make_unique<MetricsServer>();
+    if (!metrics->listen(opt.openmetrics, &err)) {
+      fprintf(stderr, "hz3top: %s\n", err.c_str());
+      return 1;
+    }
+    fprintf(stderr, "hz3top: serving OpenMetrics on http://%s/metrics\n", metrics->bound().c_str());
+  }
+  int rc = opt.mode == OutputMode::TUI ? run_tui(session, opt, g_stop)
+                                       : run_lines(session, opt, metrics.get());
   double t0 = monotonic_seconds();
   session.stop();
   if (opt.verbose)

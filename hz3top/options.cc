@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "openmetrics.h"
+
 namespace hz3 {
 
 int parse_options(int argc, char** argv, Options* o) {
@@ -19,6 +21,8 @@ int parse_options(int argc, char** argv, Options* o) {
       "  sudo hz3top -p $(pidof redis-server)         interactive view, 1 s interval\n"
       "  sudo hz3top -p 1234 -p 5678 --plain 5         a line per process every 5 s\n"
       "  sudo hz3top --all --json 1 10 > hz3.jsonl     ten JSON reports of every libhz3 process\n"
+      "  sudo hz3top --all --openmetrics               serve http://127.0.0.1:9464/metrics\n"
+      "  sudo hz3top heap -p 1234                      heap profile by site (hz3top heap --help)\n"
       "Manual: docs/hz3top.md");
   std::vector<int> pids;
   bool plain = false, json = false, no_perf = false;
@@ -47,6 +51,13 @@ int parse_options(int argc, char** argv, Options* o) {
   app.add_flag("--legacy-attach", o->legacy_attach,
                "attach one uprobe per probe site (libbpf's USDT support) even where the kernel "
                "has uprobe_multi links; slower to detach");
+  std::string openmetrics;
+  app.add_option("--openmetrics", openmetrics,
+                 "serve counters and rates as OpenMetrics on http://ADDR:PORT/metrics (default " +
+                     std::string(OPENMETRICS_DEFAULT_ADDR) +
+                     "); prints nothing else unless --plain or --json")
+      ->expected(0, 1)
+      ->type_name("[ADDR:PORT]");
   app.add_flag("-v,--verbose", o->verbose, "print libbpf's log");
   app.add_option("interval", o->interval, "seconds between reports (default 1)")
       ->check(CLI::PositiveNumber);
@@ -65,6 +76,15 @@ int parse_options(int argc, char** argv, Options* o) {
     if (std::find(o->pids.begin(), o->pids.end(), pid_t(p)) == o->pids.end())
       o->pids.push_back(pid_t(p));
   o->event_given = app.count("--event") > 0;
+  if (app.count("--openmetrics")) {
+    o->openmetrics = openmetrics.empty() ? OPENMETRICS_DEFAULT_ADDR : openmetrics;
+    std::string host, err;
+    int port = 0;
+    if (!parse_listen_addr(o->openmetrics, &host, &port, &err)) {
+      fprintf(stderr, "hz3top: %s (see hz3top --help)\n", err.c_str());
+      return 2;
+    }
+  }
   o->perf = !no_perf;
   o->sample_event = sample_event == "none" ? "" : sample_event;
   if (plain && json) {
@@ -86,6 +106,8 @@ int parse_options(int argc, char** argv, Options* o) {
   // A dashboard needs a terminal; in a pipe or CI log a line per interval is what is readable.
   if (!o->mode_forced && !(isatty(STDOUT_FILENO) && isatty(STDIN_FILENO)))
     o->mode = OutputMode::PLAIN;
+  // A metrics exporter runs as a service: no dashboard, and lines only when asked for.
+  if (!o->openmetrics.empty() && o->mode == OutputMode::TUI) o->mode = OutputMode::PLAIN;
   if (o->once) o->count = 1;
   return -1;
 }

@@ -30,6 +30,7 @@ struct Options {
   bool legacy_attach = false;
   std::string lib;  // --all --lib PATH: only processes that map this file  // one uprobe per site
                     // even where uprobe_multi links exist
+  std::string openmetrics;  // --openmetrics [ADDR:PORT]: serve /metrics there; empty: off
 };
 
 // Parses argv. Returns -1 when the program should go on, else the exit status (0 after --help,

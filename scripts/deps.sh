@@ -10,7 +10,8 @@ build=(g++ make clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libpfm4-dev 
 tools=(valgrind linux-perf procps python3 git)
 peers=(libmimalloc2.0 libjemalloc2 libtcmalloc-minimal4)
 case "$mode" in
-  test)  want=("${build[@]}" "${tools[@]}" "${peers[@]}" tmux xz-utils bpftrace python3-matplotlib) ;;
+  test)  want=("${build[@]}" "${tools[@]}" "${peers[@]}" tmux xz-utils bpftrace python3-matplotlib curl
+                python3-prometheus-client) ;;
   demo)  want=("${build[@]}" "${tools[@]}" "${peers[@]}") ;;
   bench) want=("${build[@]}" "${tools[@]}" "${peers[@]}" python3-matplotlib) ;;
   *) echo "usage: $0 test|demo|bench" >&2; exit 2 ;;

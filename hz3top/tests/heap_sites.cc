@@ -70,12 +70,13 @@ int main(int argc, char** argv) {
   site_keep_half();
   site_big_blocks();
   site_churn();
-  printf("truth site_keep_half_alloc=%zu site_keep_half_live=%zu site_big_blocks_alloc=%zu "
-         "site_big_blocks_live=%zu site_churn_alloc=%zu site_churn_live=0 "
-         "site_keep_half_n=%zu site_keep_half_size=%zu site_big_blocks_n=%zu "
-         "site_big_blocks_size=%zu site_churn_n=%zu site_churn_size=%zu\n",
-         KEEP_N * KEEP_SIZE, KEEP_N / 2 * KEEP_SIZE, BIG_N * BIG_SIZE, BIG_N * BIG_SIZE,
-         CHURN_N * CHURN_SIZE, KEEP_N, KEEP_SIZE, BIG_N, BIG_SIZE, CHURN_N, CHURN_SIZE);
+  printf(
+      "truth site_keep_half_alloc=%zu site_keep_half_live=%zu site_big_blocks_alloc=%zu "
+      "site_big_blocks_live=%zu site_churn_alloc=%zu site_churn_live=0 "
+      "site_keep_half_n=%zu site_keep_half_size=%zu site_big_blocks_n=%zu "
+      "site_big_blocks_size=%zu site_churn_n=%zu site_churn_size=%zu\n",
+      KEEP_N * KEEP_SIZE, KEEP_N / 2 * KEEP_SIZE, BIG_N * BIG_SIZE, BIG_N * BIG_SIZE,
+      CHURN_N * CHURN_SIZE, KEEP_N, KEEP_SIZE, BIG_N, BIG_SIZE, CHURN_N, CHURN_SIZE);
   fflush(stdout);
   while (!exists(argv[2])) usleep(10000);
   return 0;

@@ -1,8 +1,10 @@
 // Unit tests of hz3top's pure parts: rate, ratio and delta formulas (model.h), the tag-map
 // census arithmetic, the text renderings (format.h), the USDT argument parser (usdt_spec.h) and the
-// symbolizer (symbolize.h, on this binary itself). No
+// symbolizer (symbolize.h, on this binary itself) and the OpenMetrics text (openmetrics.h). No
 // BPF, no root, no target process: those paths are covered by the t_*.sh tests against real libhz3.
 // Prints one PASS/FAIL line per case, in the format scripts/run-tests.sh counts.
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -12,10 +14,9 @@
 
 #include "format.h"
 #include "model.h"
+#include "openmetrics.h"
 #include "symbolize.h"
 #include "usdt_spec.h"
-
-#include <unistd.h>
 
 using namespace hz3;
 
@@ -374,7 +375,6 @@ void vaddr_to_file_offset() {
   EXPECT(!vaddr_to_offset(e, 0x9000, &off));
 }
 
-
 // A function of this very binary, found by address through /proc/self/maps and its .symtab.
 __attribute__((noinline)) int symbolize_me(int x) { return x * 3 + 1; }
 
@@ -394,6 +394,37 @@ void symbolizes_own_function() {
   EXPECT_EQ_STR((Frame{0x1234, "f", 0x1a, "a.so"}.label()), "f+0x1a (a.so)");
   EXPECT_EQ_STR(demangle("_ZN3hz35allocEm"), "hz3::alloc(unsigned long)");
   EXPECT_EQ_STR(demangle("malloc"), "malloc");
+}
+
+void openmetrics_text() {
+  EXPECT_EQ_STR(openmetrics_escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+  std::string empty = render_openmetrics(nullptr, 0);
+  EXPECT(empty.size() > 6 && empty.compare(empty.size() - 6, 6, "# EOF\n") == 0);
+  EXPECT(empty.find("hz3top_reports_total 0\n") != std::string::npos);
+  Report r;
+  r.dt = 0.5;
+  ProcView v;
+  v.pid = 42;
+  v.comm = "we\"ird";
+  v.total.hits = 7;
+  v.total.miss_outside = 3;
+  v.hit_ratio = 0.7;
+  r.procs.push_back(v);
+  std::string t = render_openmetrics(&r, 2);
+  EXPECT(t.find("# TYPE hz3_ptag_hits counter\n") != std::string::npos);
+  EXPECT(t.find("hz3_ptag_hits_total{pid=\"42\",comm=\"we\\\"ird\"} 7\n") != std::string::npos);
+  EXPECT(t.find("hz3_ptag_misses_total{pid=\"42\",comm=\"we\\\"ird\",kind=\"outside\"} 3\n") !=
+         std::string::npos);
+  EXPECT(t.find("# UNIT hz3_live_bytes bytes\n") != std::string::npos);
+  EXPECT(t.find("# EOF\n") == t.size() - 6);
+  std::string host, err;
+  int port = -1;
+  EXPECT(parse_listen_addr("127.0.0.1:9464", &host, &port, &err) && host == "127.0.0.1" &&
+         port == 9464);
+  EXPECT(parse_listen_addr("[::1]:0", &host, &port, &err) && host == "::1" && port == 0);
+  EXPECT(!parse_listen_addr("9464", &host, &port, &err));
+  EXPECT(!parse_listen_addr("127.0.0.1:99999", &host, &port, &err));
+  EXPECT(!parse_listen_addr("127.0.0.1:", &host, &port, &err));
 }
 
 }  // namespace
@@ -420,6 +451,7 @@ int main() {
       {"usdt_args_rejected", usdt_args_rejected},
       {"vaddr_to_file_offset", vaddr_to_file_offset},
       {"symbolizes_own_function", symbolizes_own_function},
+      {"openmetrics_text", openmetrics_text},
   };
   int failed = 0;
   for (auto& [name, fn] : cases) {

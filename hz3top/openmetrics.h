@@ -1,0 +1,51 @@
+// hz3top --openmetrics: the counters and rates of every watched process as OpenMetrics text
+// (docs/openmetrics.md), served on GET /metrics by a small single-threaded HTTP/1.1 server that
+// hz3top's report loop polls between reports. It is not a general web server: one request per
+// connection, no TLS, no authentication (hence 127.0.0.1 by default), request bodies ignored.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "model.h"
+
+namespace hz3 {
+
+constexpr const char* OPENMETRICS_DEFAULT_ADDR = "127.0.0.1:9464";
+constexpr const char* OPENMETRICS_CONTENT_TYPE =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+// The exposition of one report: metric families with # TYPE, # HELP and # UNIT, counters since
+// hz3top attached (monotonic while it runs), rates and live memory of the last interval as
+// gauges, ending with "# EOF". `r` null: no report yet (families are still declared).
+std::string render_openmetrics(const Report* r, uint64_t reports);
+// A label value with \\, \" and \n escaped.
+std::string openmetrics_escape(const std::string& v);
+
+class MetricsServer {
+ public:
+  MetricsServer() = default;
+  ~MetricsServer();
+  MetricsServer(const MetricsServer&) = delete;
+  MetricsServer& operator=(const MetricsServer&) = delete;
+
+  // Binds `addr_port`: "IPV4:PORT" or "[IPV6]:PORT"; port 0 takes a free one. False with err.
+  bool listen(const std::string& addr_port, std::string* err);
+  // The address actually bound, as "127.0.0.1:9464".
+  const std::string& bound() const { return bound_; }
+  void set_body(std::string body) { body_ = std::move(body); }
+  // Waits up to `timeout_ms` for connections and answers each (a slow client is given 1 s).
+  void serve(int timeout_ms);
+  uint64_t requests() const { return requests_; }
+
+ private:
+  void handle(int fd);
+  int fd_ = -1;
+  std::string bound_, body_;
+  uint64_t requests_ = 0;
+};
+
+// Parses "ADDR:PORT" as --openmetrics takes it; false with err when malformed.
+bool parse_listen_addr(const std::string& s, std::string* host, int* port, std::string* err);
+
+}  // namespace hz3
