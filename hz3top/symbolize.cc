@@ -27,11 +27,13 @@ std::string demangle(const std::string& name) {
 
 std::string Frame::label() const {
   char buf[64];
+  if (!func.empty() && func[0] == '[') return func;  // a placeholder such as "[stack lost]"
   if (!func.empty()) {
     snprintf(buf, sizeof buf, "+0x%llx", static_cast<unsigned long long>(off));
     return func + buf + (lib.empty() ? "" : " (" + lib + ")");
   }
-  snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(addr));
+  // Without a symbol, the link-time address in the file: the same in every run (no ASLR).
+  snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(lib.empty() ? addr : off));
   return "[" + (lib.empty() ? "" : lib + " ") + buf + "]";
 }
 

@@ -20,9 +20,10 @@ namespace hz3 {
 struct Frame {
   uint64_t addr = 0;
   std::string func;  // demangled; empty when no symbol covers the address
-  uint64_t off = 0;  // addr - start of func
+  uint64_t off = 0;  // addr - start of func; without func, the link-time address in lib
   std::string lib;   // basename of the mapped file; empty when the address is in no file mapping
-  // "func+0x1a (lib)", "[lib+0x1234]" without a symbol, "[0x7f...]" outside any file.
+  // "func+0x1a (lib)"; "[lib 0x1234]" without a symbol (the link-time address in lib);
+  // "[0x7f...]" outside any file mapping.
   std::string label() const;
 };
 

@@ -50,8 +50,9 @@ def out(ok, name, why):
     print(('PASS: %s (%s)' if ok else 'FAIL: %s: %s') % (name, why))
 out(last['final'] and len(last['procs']) == 1, 'heap/final', 'last report final, one process')
 proc = last['procs'][0]
-print('  samples %d, live samples %d, free_unknown %d, dropped %d' % (
-    last['samples'], proc['live_samples'], last['free_unknown'], last['live_dropped']))
+print('  samples %d, live samples %d, free_unknown %d, dropped %d; workload ran %.0f ms traced' % (
+    last['samples'], proc['live_samples'], last['free_unknown'], last['live_dropped'],
+    truth['run_us'] / 1e3))
 by_func = {}
 for s in proc['sites']:
     if s['func']:

@@ -392,6 +392,7 @@ void symbolizes_own_function() {
   EXPECT(r.func == f.func && r.off == 1);
   EXPECT_EQ_STR((Frame{0x1234, "", 0, ""}.label()), "[0x1234]");
   EXPECT_EQ_STR((Frame{0x1234, "f", 0x1a, "a.so"}.label()), "f+0x1a (a.so)");
+  EXPECT_EQ_STR((Frame{0x7f0000001234, "", 0x1234, "a.so"}.label()), "[a.so 0x1234]");
   EXPECT_EQ_STR(demangle("_ZN3hz35allocEm"), "hz3::alloc(unsigned long)");
   EXPECT_EQ_STR(demangle("malloc"), "malloc");
 }

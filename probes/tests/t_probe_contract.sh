@@ -6,7 +6,9 @@
 #     negative sizes): tag_set/tag_clear u64,u32,u32,u32; lookup_miss u64,u32;
 #     decode_fail u64,u32; hits u64;
 #   - the noprobes variant has no hz3 probe at all;
-#   - the BPF object has one program per probe.
+#   - the BPF object has one program per probe;
+#   - otel_memory (hz3top heap): alloc u64,u64,u64 and free u64, each behind a semaphore, and
+#     heap.bpf.o has their two programs.
 set -u
 source "$HZ3_TOP/scripts/testlib.sh"
 
@@ -51,3 +53,17 @@ obj=$HZ3_BUILD/obj/probes/hz3.bpf.o
 progs=$(readelf -sW "$obj" 2>/dev/null | awk '$4 == "FUNC" && $8 ~ /^hz3_/ { print $8 }' | sort | tr '\n' ' ')
 [ "$progs" = "hz3_decode_fail hz3_hits hz3_lookup_miss hz3_tag_clear hz3_tag_set " ] &&
   pass probe_contract/bpf_programs || fail probe_contract/bpf_programs "programs in $obj: '$progs'"
+
+# hz3top heap's side of the otel_memory contract: the programs, and the argument sizes they read
+# (alloc: three 8-byte values, free: one), each site behind a semaphore.
+heap_obj=$HZ3_BUILD/obj/probes/heap.bpf.o
+progs=$(readelf -sW "$heap_obj" 2>/dev/null | awk '$4 == "FUNC" && $8 ~ /^otel_/ { print $8 }' | sort | tr '\n' ' ')
+[ "$progs" = "otel_alloc otel_free " ] &&
+  pass probe_contract/heap_bpf_programs || fail probe_contract/heap_bpf_programs "programs in $heap_obj: '$progs'"
+otel=$(readelf -nW "$HZ3_LIB" 2>/dev/null | awk '
+  /Provider: otel_memory/ { p = 1; next }
+  p && /Name:/ { name = $2 }
+  p && /Semaphore:/ { sem = ($NF != "0x0000000000000000") }
+  p && /Arguments:/ { $1 = ""; sub(/^ /, ""); gsub(/@[^ ]*/, ""); print name ":" $0 ":" sem; p = 0 }' | sort | tr '\n' ' ')
+[ "$otel" = "alloc:8 8 8:1 free:8:1 " ] &&
+  pass probe_contract/otel_memory || fail probe_contract/otel_memory "otel_memory sites in $HZ3_LIB: '$otel'"
