@@ -398,6 +398,12 @@ int run_heap(int argc, char** argv, std::atomic<bool>& stop) {
     t.pid = pid;
     std::string why;
     FindStatus st = find_libhz3(pid, &t.lib, &why);
+    // The same wording as the counting view's (session.cc).
+    std::string who = "process " + std::to_string(pid) + " (" + read_comm(pid) + ")";
+    if (st == FindStatus::NO_PROCESS) why += " (check the pid, e.g. with pidof NAME)";
+    if (st == FindStatus::NO_LIBRARY)
+      why = who + " does not use libhz3: " + why + " (start it with LD_PRELOAD=/path/to/libhz3.so)";
+    if (st == FindStatus::ERROR) why = "failed to inspect " + who + ": " + why;
     if (st != FindStatus::FOUND) {
       fprintf(stderr, "hz3top heap: %s\n", why.c_str());
       return 1;

@@ -8,7 +8,8 @@
 # sampled with p = 1 - exp(-s / 512 KiB) and weight s / p, the estimate's variance is
 # n s^2 (1 - p) / p (docs/heap-profiling.md, "Accuracy"). Also: the churn site (every block
 # freed) shows no live bytes, the stack of a site starts with libhz3's frames and reaches main,
-# and allocation rates are reported for the interval in which the workload ran.
+# and allocation rates are reported for the interval in which the workload ran. Errors: no -p,
+# a process without libhz3, a noprobes libhz3 (one line each, exit 2 or 1).
 set -u
 source "$HZ3_TOP/scripts/testlib.sh"
 source "$HZ3_TOP/hz3top/tests/lib.sh"
@@ -87,3 +88,25 @@ rates = [x['procs'][0]['sites'] for x in reports]
 peak = max((s['alloc_rate'] for sites in rates for s in sites if 'site_churn' in s['func']), default=0)
 out(peak > 0, 'heap/rate', 'peak site_churn allocation rate %.0f B/s' % peak)
 PY
+
+# Errors: one line, non-zero exit, and no attach.
+out=$("$HZ3TOP" heap 2>&1); rc=$?
+[ $rc -eq 2 ] && echo "$out" | grep -q -- '--pid is required' && pass heap/usage ||
+  fail heap/usage "exit $rc: $out"
+sleep 5 &
+plain=$!
+WL_PIDS+=("$plain")
+out=$("$HZ3TOP" heap -p "$plain" 2>&1); rc=$?
+[ $rc -eq 1 ] && echo "$out" | grep -q 'does not use libhz3' && pass heap/no_libhz3 ||
+  fail heap/no_libhz3 "exit $rc: $out"
+if [ -f "${HZ3_LIB_NOPROBES:-}" ]; then
+  LD_PRELOAD=$HZ3_LIB_NOPROBES sleep 5 &
+  np=$!
+  WL_PIDS+=("$np")
+  sleep 0.2
+  out=$("$HZ3TOP" heap -p "$np" 2>&1); rc=$?
+  [ $rc -eq 1 ] && echo "$out" | grep -q 'has no otel_memory probes' && pass heap/noprobes ||
+    fail heap/noprobes "exit $rc: $out"
+else
+  fail heap/noprobes "no library at ${HZ3_LIB_NOPROBES:-} (make variants)"
+fi
