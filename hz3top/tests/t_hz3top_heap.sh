@@ -21,6 +21,8 @@ if ! is_root; then skip heap "needs root (BPF)"; exit 0; fi
 LD_PRELOAD=$HZ3_LIB "$SITES" "$T/go" "$T/stop" >"$T/truth" 2>"$T/sites.err" &
 WL=$!
 WL_PIDS+=("$WL")
+# Attach only once the workload runs (a fork of this shell does not map libhz3 yet).
+for _ in $(seq 100); do grep -q libhz3 "/proc/$WL/maps" 2>/dev/null && break; sleep 0.05; done
 "$HZ3TOP" heap -p "$WL" --json 0.3 >"$T/heap.json" 2>"$T/heap.err" &
 TOP=$!
 # The first report comes one interval after the probes are attached.
@@ -103,7 +105,7 @@ if [ -f "${HZ3_LIB_NOPROBES:-}" ]; then
   LD_PRELOAD=$HZ3_LIB_NOPROBES sleep 5 &
   np=$!
   WL_PIDS+=("$np")
-  sleep 0.2
+  for _ in $(seq 100); do grep -q libhz3 "/proc/$np/maps" 2>/dev/null && break; sleep 0.05; done
   out=$("$HZ3TOP" heap -p "$np" 2>&1); rc=$?
   [ $rc -eq 1 ] && echo "$out" | grep -q 'has no otel_memory probes' && pass heap/noprobes ||
     fail heap/noprobes "exit $rc: $out"
