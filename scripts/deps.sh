@@ -11,7 +11,7 @@ tools=(valgrind linux-perf procps python3 git)
 peers=(libmimalloc2.0 libjemalloc2 libtcmalloc-minimal4)
 case "$mode" in
   test)  want=("${build[@]}" "${tools[@]}" "${peers[@]}" tmux xz-utils bpftrace python3-matplotlib curl
-                python3-prometheus-client
+                python3-prometheus-client prometheus
                 libclang-rt-14-dev postgresql zstd time sqlite3 libpython3.11-testsuite) ;;
   demo)  want=("${build[@]}" "${tools[@]}" "${peers[@]}") ;;
   bench) want=("${build[@]}" "${tools[@]}" "${peers[@]}" python3-matplotlib) ;;
