@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Limits (limits.cc), release and check: allocation under `ulimit -v` at 2 GiB (the arena halves
+# to fit) and 200 MiB (tight: large and small allocations until NULL/ENOMEM, then the process goes
+# on, threads and fork included); arena exhaustion with a 1 GiB-arena build of the release
+# library; a plugin dlopen'ed after start that allocates and frees. Budget: ~15 s.
+# timeout: 180
+. "$(dirname "$0")/../tests/lib.sh"
+. "$(dirname "$0")/rel.sh"
+need_bin limits "$HZ3_TBIN/rel_limits" || exit 0
+need_lib limits "$HZ3_LIB" || exit 0
+prog=$HZ3_TBIN/rel_limits
+while read -r label lib; do
+  for mib in 2048 200; do
+    (ulimit -v $((mib * 1024)) && run_group "limits/$label" "$lib" "$prog" "limits/$label" vlimit "$mib")
+  done
+  if [ -f "$rel_out/librel_plugin.so" ]; then
+    run_group "limits/$label" "$lib" "$prog" "limits/$label" dlopen_plugin "$rel_out/librel_plugin.so"
+  else
+    fail "limits/$label/dlopen_plugin" "${rel_out#"$top"/}/librel_plugin.so not built (run make)"
+  fi
+done < <(preload_variants)
+arena1g=$rel_out/arena1g/libhz3.so
+if need_lib limits/arena1g/arena_exhaust "$arena1g"; then
+  run_group limits/arena1g "$arena1g" "$prog" limits/arena1g arena_exhaust
+fi
