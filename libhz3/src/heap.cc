@@ -14,7 +14,7 @@
 namespace hz3 {
 
 __thread ThreadCache t_cache __attribute__((tls_model("initial-exec"))) = {
-    {}, {}, KEY_NONE, CacheState::UNINIT, nullptr, {}, 0, 0, false, 0, 0, {}};  // key matches no tag
+    {}, {}, KEY_NONE, CacheState::UNINIT, nullptr, {}, 0, 0, nullptr, 0, false, 0, 0, {}};
 
 namespace {
 
@@ -32,7 +32,7 @@ Mutex g_global_lock;
 std::atomic<bool> g_atfork_done{false};
 
 constexpr uint32_t REMOTE_DRAIN_EVERY = 256;
-constexpr uint32_t SCAVENGE_AFTER_RELEASES = 16;
+constexpr uint32_t SCAVENGE_AFTER_RELEASES = 16;  // net span releases (see scavenge)
 
 constexpr uint32_t refill_batch(uint32_t cls) {
   uint32_t b = CLASSES[cls].cache_cap / 2;
@@ -128,6 +128,7 @@ void* take_from_spans(Heap* h, uint32_t cls, uint32_t n, uint32_t* got) {
     if (!s) {
       s = page_heap::alloc_small(k.span_pages, tag_encode(h->id, cls), k.size, k.span_objs);
       if (!s) break;
+      if (h->spans_released) h->spans_released--;  // net releases only (see scavenge)
       partial_push(b, s);
     }
     if (s->used == 0 && b.empties > 0 && (s->free_list || s->bump != s->start)) b.empties--;
@@ -287,11 +288,21 @@ void remote_free(Heap* h, uint32_t bin, void* p) {
     h->remote_pending.store(1, std::memory_order_relaxed);
   // The owner drains its inboxes at its own slow paths, but it may never allocate again (a
   // consumer freeing a producer's blocks after the producer went idle). So every
-  // REMOTE_DRAIN_EVERY remote frees, the freeing thread drains the heap it just pushed to, if
-  // nobody holds its lock: memory returns to the spans and the OS without the owner's help.
-  if (HZ3_UNLIKELY(++t_cache.remote_frees % REMOTE_DRAIN_EVERY == 0) && h->lock.try_lock()) {
-    drain_inboxes(h);
-    h->lock.unlock();
+  // REMOTE_DRAIN_EVERY remote frees, the freeing thread looks at the heap it just pushed to: if
+  // its owner has not refilled since the last look, the owner is idle and the freeing thread
+  // drains it (if nobody holds its lock), so memory returns to the spans and the OS without the
+  // owner's help. An active owner is left alone: its refills reuse the inbox blocks directly,
+  // which is cheaper than sending them back to spans (and spans back to the page heap).
+  ThreadCache& tc = t_cache;
+  if (HZ3_UNLIKELY(++tc.remote_frees % REMOTE_DRAIN_EVERY == 0)) {
+    uint32_t epoch = h->owner_epoch.load(std::memory_order_relaxed);
+    bool idle = tc.drain_heap == h && tc.drain_epoch == epoch;
+    tc.drain_heap = h;
+    tc.drain_epoch = epoch;
+    if (idle && h->lock.try_lock()) {
+      drain_inboxes(h);
+      h->lock.unlock();
+    }
   }
 }
 
@@ -360,6 +371,8 @@ void* refill_into(ThreadCache& tc, uint32_t cls, void*& slot) {
   void* list = nullptr;
   {
     LockGuard g(h->lock);  // span state is shared with threads that drain our inboxes
+    h->owner_epoch.store(h->owner_epoch.load(std::memory_order_relaxed) + 1,
+                         std::memory_order_relaxed);  // "the owner is active" (remote_free)
     if (h->remote_pending.load(std::memory_order_relaxed)) {
       // Blocks other threads freed to us: this class's go straight into the cache (bounded by
       // its cap), the others back to their spans so empty spans can be given back.
@@ -419,7 +432,9 @@ HZ3_NOINLINE void* malloc_refill(uint32_t cls) {
   return refill_into(tc, cls, tc.head[cls]);
 }
 
-// The heap is shrinking (its spans keep emptying): a mass free is under way. Each object left
+// The heap is shrinking (it gave back 16 more spans than it took since the last scavenge): a
+// mass free is under way. Steady churn, where spans come and go in equal numbers, never
+// triggers it. Each object left
 // in the cache can keep a whole span resident, and after a scattered free they sit in as many
 // different spans, so give the whole cache back; the next allocations refill from the spans.
 HZ3_NOINLINE void scavenge(ThreadCache& tc) {

@@ -42,6 +42,8 @@ struct ThreadCache {
   uint64_t credit[NUM_BINS];  // value frees_left was last reset to: hits = credit - frees_left
   uint64_t hits_pending;      // hits not yet reported through hz3:hits
   uint32_t remote_frees;      // remote frees by this thread, to pace inbox draining
+  struct Heap* drain_heap;    // heap looked at by the last pacing check, and its owner_epoch
+  uint32_t drain_epoch;
   // Heap sampling (sample.h), only while a tracer is attached to otel_memory:alloc. The lists
   // are parked here and the key is KEY_NONE, so every malloc and free of the thread takes a
   // slow path that counts bytes; detached, nothing of this is read.
@@ -66,6 +68,7 @@ struct alignas(64) Heap {
     uint32_t empties;  // partial spans with used == 0 (at most one is kept)
   } bins[NUM_BINS];
   uint32_t spans_released;  // spans given back since the owner last scavenged its cache
+  std::atomic<uint32_t> owner_epoch;  // bumped by each refill of the owner: "not idle"
   Heap* next_orphan;
 };
 
