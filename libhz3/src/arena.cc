@@ -76,6 +76,28 @@ void span_delete(Span* s) {
   g_span_pool = s;
 }
 
+// VARIANT=check: one allocation bitmap per small span, fixed size, recycled through a list.
+constexpr size_t BITMAP_BYTES = [] {
+  uint32_t most = 0;
+  for (uint32_t c = 1; c < NUM_BINS; c++) most = CLASSES[c].span_objs > most ? CLASSES[c].span_objs : most;
+  return (most + 63) / 64 * 8;
+}();
+uint64_t* g_bitmap_pool;
+
+uint64_t* bitmap_new() {
+  uint64_t* b = g_bitmap_pool;
+  if (b) {
+    g_bitmap_pool = reinterpret_cast<uint64_t*>(b[0]);
+    return b;
+  }
+  return static_cast<uint64_t*>(meta_alloc(BITMAP_BYTES));
+}
+
+void bitmap_delete(uint64_t* b) {
+  b[0] = reinterpret_cast<uint64_t>(g_bitmap_pool);
+  g_bitmap_pool = b;
+}
+
 size_t idx_of(uintptr_t addr) { return (addr - g_arena.base) >> PAGE_SHIFT; }
 
 void map_set(size_t idx, Span* s) { __atomic_store_n(&g_arena.map[idx], s, __ATOMIC_RELAXED); }
@@ -244,7 +266,7 @@ Span* find_fit(int released, size_t npages, size_t align_pages, size_t* off) {
   Span* best = nullptr;
   for (size_t b = first; b <= BUCKETS; b++) {
     for (Span* s = g_free[released][b]; s; s = s->next) {
-      size_t mis = (idx_of(s->start) & (align_pages - 1));
+      size_t mis = (s->start >> PAGE_SHIFT) & (align_pages - 1);  // absolute: base may be less aligned
       size_t o = mis ? align_pages - mis : 0;
       if (s->npages < npages + o) continue;
       if (!best || s->npages < best->npages) {
@@ -260,7 +282,9 @@ Span* find_fit(int released, size_t npages, size_t align_pages, size_t* off) {
 
 // Takes fresh pages from the top of the arena, committing in large steps.
 Span* grow(size_t npages, size_t align_pages) {
-  size_t start = (g_hwm + align_pages - 1) & ~(align_pages - 1);
+  // Align the absolute address, not the index: the arena base is only page (or THP) aligned.
+  size_t base_page = g_arena.base >> PAGE_SHIFT;
+  size_t start = ((base_page + g_hwm + align_pages - 1) & ~(align_pages - 1)) - base_page;
   if (start + npages > g_npages || start + npages < start) return nullptr;
   size_t end = start + npages;
   if (end > g_committed) {
@@ -353,14 +377,14 @@ Span* alloc_small(uint32_t npages, uint32_t tag, uint32_t obj_size, uint32_t nob
   Span* s = alloc_run(npages, 1);
   if (!s) return nullptr;
   if constexpr (CHECK) {
-    s->alloc_bits = static_cast<uint64_t*>(meta_alloc((nobjs + 63) / 64 * 8));
+    s->alloc_bits = bitmap_new();
     if (!s->alloc_bits) {
       s->state = SpanState::FREE_DIRTY;
       s->dirty_since_ms = Pal::now_ms();
       coalesce_insert(s);
       return nullptr;
     }
-    memset(s->alloc_bits, 0, (nobjs + 63) / 64 * 8);
+    memset(s->alloc_bits, 0, BITMAP_BYTES);
   }
   s->state = SpanState::SMALL;
   s->tag = tag;
@@ -399,7 +423,7 @@ void free_span(Span* s) {
       tag_set(i + k, 0);
       map_set(i + k, nullptr);
     }
-    // The check variant's bitmap is metadata of a dead span: simply dropped with it (small).
+    if (s->alloc_bits) bitmap_delete(s->alloc_bits);  // check variant
     s->alloc_bits = nullptr;
   } else {
     tag_set(i, 0);
