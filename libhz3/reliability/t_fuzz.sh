@@ -48,18 +48,20 @@ for flavor in release check; do
   # -rss_limit_mb: huge blocks are touched sparsely, but 64 slots of 8 MiB blocks add up.
   ASAN_OPTIONS="allocator_may_return_null=1 ${ASAN_OPTIONS:-}" \
     "$bin" -max_total_time="$secs" -print_final_stats=1 -rss_limit_mb=4096 -timeout=60 \
-    -max_len=4096 -artifact_prefix="$art/$flavor-" "$corpus" "$seeds" > "$log" 2>&1
+    -max_len=2048 -artifact_prefix="$art/$flavor-" "$corpus" "$seeds" > "$log" 2>&1
   rc=$?
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   rss=$(sed -n 's/^stat::peak_rss_mb: *//p' "$log" | tail -1)
+  ops=$(sed -n 's/^hz3-fuzz totals: \([0-9]*\) ops.*/\1/p' "$log" | tail -1)
   inputs=$(ls "$corpus" | wc -l)
-  echo "# fuzz/$flavor: ${execs:-0} inputs executed in ${secs} s, corpus $inputs, peak RSS ${rss:-?} MB"
+  echo "# fuzz/$flavor: ${execs:-0} inputs (${ops:-?} allocator ops) executed in ${secs} s," \
+    "corpus $inputs, peak RSS ${rss:-?} MB"
   if [ $rc -eq 0 ] && [ -n "$execs" ] && [ "$execs" -gt 0 ]; then
     pass "fuzz/$flavor"
   else
-    why=$(grep -m1 -E '^hz3-fuzz:|^SUMMARY:|ERROR: (AddressSanitizer|libFuzzer)' "$log")
+    why=$(grep -m1 -E '^hz3-fuzz: op|^SUMMARY:|ERROR: (AddressSanitizer|libFuzzer)' "$log")
     crash=$(sed -n "s/.*Test unit written to \(.*\)/\1/p" "$log" | tail -1)
     fail "fuzz/$flavor" "exit $rc: ${why:-no report} (input: ${crash#"$top"/})"
-    grep -m1 -B2 -A14 -E '^hz3-fuzz:|ERROR: AddressSanitizer' "$log" | sed 's/^/  | /'
+    grep -m1 -B2 -A14 -E '^hz3-fuzz: op|ERROR: AddressSanitizer' "$log" | sed 's/^/  | /'
   fi
 done

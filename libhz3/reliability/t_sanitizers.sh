@@ -7,8 +7,9 @@
 # superset of the code). Each flavour first runs a canary (a deliberate race and overflow) that
 # its sanitizer must report, so a broken sanitizer setup cannot pass. A sanitizer report in any
 # program is a FAIL naming its first line; full reports stay in build/reliability/san-logs/.
-# make test runs TSan on the stress cases cross_thread_queues, thread_churn and
-# late_tls_destructors; `make sanitize` (REL_SAN_FULL=1) runs every case. Budget: ~60 s.
+# make test runs TSan on the stress cases thread_churn, late_tls_destructors and
+# fork_multithreaded (cross-thread frees are rel_san_mt's main work) and rel_san_mt at 40,000 ops
+# per thread; `make sanitize` (REL_SAN_FULL=1) runs every case and 400,000 ops. Budget: ~60 s.
 # timeout: 400
 . "$(dirname "$0")/../tests/lib.sh"
 . "$(dirname "$0")/rel.sh"
@@ -42,8 +43,8 @@ if [ -n "${REL_SAN_FULL:-}" ]; then
   tsan_cases=()
   mt_ops=400000
 else
-  tsan_cases=(cross_thread_queues thread_churn late_tls_destructors)
-  mt_ops=100000
+  tsan_cases=(thread_churn late_tls_destructors fork_multithreaded)
+  mt_ops=40000
 fi
 
 for flavor in tsan ubsan; do
