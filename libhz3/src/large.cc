@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "addr_map.h"
 #include "arena.h"
 #include "heap.h"
 #include "pal.h"
@@ -22,53 +23,13 @@ Span* large_span(void* p, const char* fn) {
   return s;
 }
 
-// ---- huge blocks: open-addressing table keyed by the user pointer ----
-struct HugeEntry {
-  uintptr_t user;  // 0 empty, 1 tombstone
+// ---- huge blocks: user pointer -> the mapping that holds it ----
+struct Mapping {
   uintptr_t base;
   size_t len;
 };
-constexpr uintptr_t TOMBSTONE = 1;
-
 Mutex g_huge_lock;
-HugeEntry* g_table;
-size_t g_cap;   // power of two
-size_t g_used;  // live + tombstones
-
-size_t slot_of(uintptr_t user) { return (user >> PAGE_SHIFT) * 0x9E3779B97F4A7C15ull >> 20; }
-
-HugeEntry* find(uintptr_t user) {
-  if (!g_table) return nullptr;
-  for (size_t i = slot_of(user) & (g_cap - 1);; i = (i + 1) & (g_cap - 1)) {
-    if (g_table[i].user == user) return &g_table[i];
-    if (g_table[i].user == 0) return nullptr;
-  }
-}
-
-bool insert(uintptr_t user, uintptr_t base, size_t len) {
-  if ((g_used + 1) * 2 > g_cap) {
-    size_t ncap = g_cap ? g_cap * 2 : 256;
-    auto* nt = static_cast<HugeEntry*>(Pal::map(ncap * sizeof(HugeEntry)));
-    if (!nt) return false;
-    size_t live = 0;
-    for (size_t i = 0; i < g_cap; i++) {
-      if (g_table[i].user <= TOMBSTONE) continue;
-      size_t j = slot_of(g_table[i].user) & (ncap - 1);
-      while (nt[j].user) j = (j + 1) & (ncap - 1);
-      nt[j] = g_table[i];
-      live++;
-    }
-    if (g_table) Pal::unmap(g_table, g_cap * sizeof(HugeEntry));
-    g_table = nt;
-    g_cap = ncap;
-    g_used = live;
-  }
-  size_t i = slot_of(user) & (g_cap - 1);
-  while (g_table[i].user > TOMBSTONE) i = (i + 1) & (g_cap - 1);
-  if (g_table[i].user == 0) g_used++;
-  g_table[i] = {user, base, len};
-  return true;
-}
+AddrMap<Mapping> g_huge;  // guarded by g_huge_lock
 
 }  // namespace
 
@@ -122,7 +83,7 @@ void* huge_alloc(size_t size, size_t align) {
   size_t tail = uintptr_t(base) + map_len - (user + len);
   if (tail) Pal::unmap(reinterpret_cast<void*>(user + len), tail);
   LockGuard g(g_huge_lock);
-  if (!insert(user, user, len)) {
+  if (!g_huge.insert(user, {user, len})) {
     Pal::unmap(reinterpret_cast<void*>(user), len);
     errno = ENOMEM;
     return nullptr;
@@ -135,11 +96,11 @@ bool huge_free(void* p) {
   size_t len;
   {
     LockGuard g(g_huge_lock);
-    HugeEntry* e = find(uintptr_t(p));
+    auto* e = g_huge.find(uintptr_t(p));
     if (!e) return false;
-    base = e->base;
-    len = e->len;
-    e->user = TOMBSTONE;
+    base = e->value.base;
+    len = e->value.len;
+    g_huge.erase(e);
   }
   Pal::unmap(reinterpret_cast<void*>(base), len);
   return true;
@@ -147,9 +108,9 @@ bool huge_free(void* p) {
 
 bool huge_usable(void* p, size_t* usable) {
   LockGuard g(g_huge_lock);
-  HugeEntry* e = find(uintptr_t(p));
+  auto* e = g_huge.find(uintptr_t(p));
   if (!e) return false;
-  *usable = e->base + e->len - e->user;
+  *usable = e->value.base + e->value.len - e->key;
   return true;
 }
 
@@ -157,12 +118,12 @@ void* huge_realloc(void* p, size_t new_size) {
   size_t len = (new_size + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
   if (len < new_size) return nullptr;
   LockGuard g(g_huge_lock);
-  HugeEntry* e = find(uintptr_t(p));
-  if (!e || e->base != e->user) return nullptr;
-  void* q = Pal::remap(reinterpret_cast<void*>(e->base), e->len, len);
+  auto* e = g_huge.find(uintptr_t(p));
+  if (!e || e->value.base != e->key) return nullptr;
+  void* q = Pal::remap(reinterpret_cast<void*>(e->value.base), e->value.len, len);
   if (!q) return nullptr;
-  e->user = TOMBSTONE;
-  if (!insert(uintptr_t(q), uintptr_t(q), len)) fatal("out of metadata memory in realloc");
+  g_huge.erase(e);
+  if (!g_huge.insert(uintptr_t(q), {uintptr_t(q), len})) fatal("out of metadata memory in realloc");
   return q;
 }
 

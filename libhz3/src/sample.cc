@@ -5,6 +5,7 @@
 
 #include <atomic>
 
+#include "addr_map.h"
 #include "arena.h"
 #include "heap.h"
 #include "pal.h"
@@ -21,58 +22,12 @@ namespace hz3 {
 
 namespace {
 
-// Open-addressing tables under one lock: sampled blocks (ptr -> start page) and, per page, how
-// many sampled blocks start there (the TAG_SAMPLED bit stays while that count is non-zero).
-// Sampled blocks are rare (one per HZ3_SAMPLE_MEAN_BYTES allocated), so one lock is enough.
-struct Entry {
-  uintptr_t key;  // 0 empty, 1 tombstone
-  uint64_t value;
-};
-constexpr uintptr_t TOMB = 1;
-
-struct Table {
-  Entry* e = nullptr;
-  size_t cap = 0, used = 0;
-
-  static size_t hash(uintptr_t k) { return (k >> 4) * 0x9E3779B97F4A7C15ull >> 17; }
-  Entry* find(uintptr_t k) {
-    if (!e) return nullptr;
-    for (size_t i = hash(k) & (cap - 1);; i = (i + 1) & (cap - 1)) {
-      if (e[i].key == k) return &e[i];
-      if (e[i].key == 0) return nullptr;
-    }
-  }
-  bool put(uintptr_t k, uint64_t v) {
-    if ((used + 1) * 2 > cap && !grow()) return false;
-    size_t i = hash(k) & (cap - 1);
-    while (e[i].key > TOMB) i = (i + 1) & (cap - 1);
-    if (e[i].key == 0) used++;
-    e[i] = {k, v};
-    return true;
-  }
-  bool grow() {
-    size_t ncap = cap ? cap * 2 : 1024;
-    auto* ne = static_cast<Entry*>(Pal::map(ncap * sizeof(Entry)));
-    if (!ne) return false;
-    size_t live = 0;
-    for (size_t i = 0; i < cap; i++) {
-      if (e[i].key <= TOMB) continue;
-      size_t j = hash(e[i].key) & (ncap - 1);
-      while (ne[j].key) j = (j + 1) & (ncap - 1);
-      ne[j] = e[i];
-      live++;
-    }
-    if (e) Pal::unmap(e, cap * sizeof(Entry));
-    e = ne;
-    cap = ncap;
-    used = live;
-    return true;
-  }
-};
-
+// Two tables under one lock: sampled blocks (ptr -> start page) and, per page, how many sampled
+// blocks start there (the TAG_SAMPLED bit stays while that count is non-zero). Sampled blocks
+// are rare (one per HZ3_SAMPLE_MEAN_BYTES allocated), so one lock is enough.
 Mutex g_lock;
-Table g_blocks;  // ptr -> page index + 1 (0: outside the arena)
-Table g_pages;   // page index + 2 -> sampled blocks starting there
+AddrMap<uint64_t> g_blocks;  // ptr -> page index + 1 (0: outside the arena)
+AddrMap<uint64_t> g_pages;   // page index + 2 -> sampled blocks starting there
 std::atomic<uint64_t> g_outside{0};
 
 uint64_t next_random(uint64_t& s) {  // xorshift64*
@@ -94,13 +49,16 @@ void record(void* p, size_t size) {
   bool inside = in_arena(p);
   size_t idx = inside ? page_index(p) : 0;
   LockGuard g(g_lock);
-  if (!g_blocks.put(a, inside ? idx + 1 : 0)) return;  // out of metadata: not sampled
+  if (!g_blocks.insert(a, inside ? idx + 1 : 0)) return;  // out of metadata: not sampled
   if (inside) {
-    Entry* c = g_pages.find(idx + 2);
+    auto* c = g_pages.find(idx + 2);
     if (c) {
       c->value++;
     } else {
-      g_pages.put(idx + 2, 1);
+      if (!g_pages.insert(idx + 2, 1)) {  // cannot count the page: do not sample
+        g_blocks.erase(g_blocks.find(a));
+        return;
+      }
       __atomic_fetch_or(&g_arena.tags[idx], TAG_SAMPLED, __ATOMIC_RELAXED);
     }
   } else {
@@ -134,16 +92,16 @@ void sample_on_free(void* p) {
   if constexpr (!SAMPLING) return;
   uintptr_t a = uintptr_t(p);
   LockGuard g(g_lock);
-  Entry* b = g_blocks.find(a);
+  auto* b = g_blocks.find(a);
   if (!b) return;  // a neighbour of a sampled block on the same page
   uint64_t page = b->value;
-  b->key = TOMB;
+  g_blocks.erase(b);
   if (page == 0) {
     g_outside.fetch_sub(1, std::memory_order_relaxed);
   } else {
-    Entry* c = g_pages.find(page + 1);
+    auto* c = g_pages.find(page + 1);
     if (c && --c->value == 0) {
-      c->key = TOMB;
+      g_pages.erase(c);
       __atomic_fetch_and(&g_arena.tags[page - 1], ~TAG_SAMPLED, __ATOMIC_RELAXED);
     }
   }
