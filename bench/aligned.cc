@@ -34,7 +34,8 @@ int main(int argc, char** argv) {
   uint64_t check = 0, misaligned = 0;
   handshake(c.ready_file, c.go_file);
 
-  uint64_t t0 = now_ns();
+  Stopwatch sw;
+  sw.start();
   for (long long i = 0; i < iters; i++) {
     uint32_t r = lcg.next();
     void*& slot = slots[r % uint32_t(ws)];
@@ -62,7 +63,7 @@ int main(int argc, char** argv) {
     touch(p, r);
     slot = p;
   }
-  uint64_t t1 = now_ns();
+  sw.stop();
 
   for (void* p : slots) free(p);
   long exit_rss = status_kb("VmRSS");
@@ -70,6 +71,6 @@ int main(int argc, char** argv) {
   char extra[160];
   std::snprintf(extra, sizeof extra, "misaligned=%llu min=%lld max=%lld max_align=%zu ws=%lld",
                 (unsigned long long)misaligned, lo, hi, size_t(1) << kmax, ws);
-  report("aligned", extra, 1, uint64_t(iters), t1 - t0, check, peak, exit_rss);
+  report("aligned", extra, 1, uint64_t(iters), sw, check, peak, exit_rss);
   return 0;
 }

@@ -75,7 +75,8 @@ int main(int argc, char** argv) {
 
   handshake(c.ready_file, c.go_file);
   uint64_t main_ops = 0, main_check = 0;
-  uint64_t t0 = now_ns();
+  Stopwatch sw;
+  sw.start();
   std::vector<std::thread> th;
   th.reserve(threads);
   for (long long round = 0; round < rounds; round++) {
@@ -90,7 +91,7 @@ int main(int argc, char** argv) {
       main_ops++;
     }
   }
-  uint64_t t1 = now_ns();
+  sw.stop();
 
   uint64_t total = main_ops, check = main_check;
   for (unsigned t = 0; t < threads; t++) total += ops[t * 8], check += checks[t * 8];
@@ -99,6 +100,6 @@ int main(int argc, char** argv) {
   char extra[160];
   std::snprintf(extra, sizeof extra, "rounds=%lld ops_per_thread=%lld keep=%u threads_created=%lld",
                 rounds, nops, keep, rounds * threads);
-  report("churn", extra, threads, total, t1 - t0, check, peak, exit_rss);
+  report("churn", extra, threads, total, sw, check, peak, exit_rss);
   return 0;
 }

@@ -4,8 +4,9 @@
 // under test is chosen from outside with LD_PRELOAD (bench/run.py, bench/triage.py).
 //
 // Result line (one per run, parsed by the runner; keys are stable):
-//   RESULT bench=<name> threads=<n> ops=<n> seconds=<s> ops_per_s=<x> peak_rss_kb=<n>
-//          exit_rss_kb=<n> check=<n> allocator=<path of the object that serves malloc> …
+//   RESULT bench=<name> threads=<n> ops=<n> seconds=<s> ops_per_s=<x> cpu_ns_per_op=<x>
+//          peak_rss_kb=<n> exit_rss_kb=<n> check=<n> allocator=<path of the object that serves
+//          malloc> …
 #pragma once
 
 #include <dlfcn.h>
@@ -43,6 +44,29 @@ inline uint64_t now_ns() {
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
 }
+
+// CPU time of every thread of the process, finished ones included (the kernel folds an exited
+// thread's time into the process clock).
+inline uint64_t cpu_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
+}
+
+// Wall and CPU time of a workload's timed region. Wall time gives ops/s; CPU time per operation
+// is the steadier number on a shared machine, where a descheduled thread stretches the wall clock
+// of a multi-threaded run without costing the allocator anything.
+struct Stopwatch {
+  uint64_t wall0 = 0, cpu0 = 0, wall = 0, cpu = 0;
+  void start() {
+    wall0 = now_ns();
+    cpu0 = cpu_ns();
+  }
+  void stop() {
+    wall = now_ns() - wall0;
+    cpu = cpu_ns() - cpu0;
+  }
+};
 
 [[noreturn]] inline void die(const char* what, const char* detail) {
   std::fprintf(stderr, "bench: %s%s%s\n", what, detail ? ": " : "", detail ? detail : "");
@@ -205,15 +229,16 @@ inline uint32_t peek(void* p) { return *static_cast<volatile uint8_t*>(p); }
 // Prints the result line. `extra` holds workload-specific "key=value" pairs. exit_rss is read by
 // the caller after it has freed everything it allocated: it shows what the allocator kept.
 inline void report(const char* bench, const std::string& extra, unsigned threads, uint64_t ops,
-                   uint64_t elapsed_ns, uint64_t check, long peak_rss_kb, long exit_rss_kb) {
-  double s = elapsed_ns / 1e9;
+                   const Stopwatch& sw, uint64_t check, long peak_rss_kb, long exit_rss_kb) {
+  double s = sw.wall / 1e9;
   double rate = s > 0 ? ops / s : 0;
+  double cpu_ns_per_op = ops ? double(sw.cpu) / double(ops) : 0;
   std::printf("%-12s %8.2f M ops/s  %llu ops in %.3f s  peak %ld KiB  exit %ld KiB\n", bench,
               rate / 1e6, (unsigned long long)ops, s, peak_rss_kb, exit_rss_kb);
   std::printf(
-      "RESULT bench=%s threads=%u ops=%llu seconds=%.6f ops_per_s=%.0f peak_rss_kb=%ld "
-      "exit_rss_kb=%ld check=%llu allocator=%s%s%s\n",
-      bench, threads, (unsigned long long)ops, s, rate, peak_rss_kb, exit_rss_kb,
+      "RESULT bench=%s threads=%u ops=%llu seconds=%.6f ops_per_s=%.0f cpu_ns_per_op=%.3f "
+      "peak_rss_kb=%ld exit_rss_kb=%ld check=%llu allocator=%s%s%s\n",
+      bench, threads, (unsigned long long)ops, s, rate, cpu_ns_per_op, peak_rss_kb, exit_rss_kb,
       (unsigned long long)check, malloc_owner().c_str(), extra.empty() ? "" : " ", extra.c_str());
   std::fflush(stdout);
 }

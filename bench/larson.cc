@@ -59,14 +59,15 @@ int main(int argc, char** argv) {
   };
 
   handshake(c.ready_file, c.go_file);
-  uint64_t t0 = now_ns();
+  Stopwatch sw;
+  sw.start();
   std::vector<std::thread> th;
   for (long long round = 0; round < rounds; round++) {
     for (unsigned t = 0; t < threads; t++) th.emplace_back(body, t, unsigned(round));
     for (auto& x : th) x.join();
     th.clear();
   }
-  uint64_t t1 = now_ns();
+  sw.stop();
 
   uint64_t check = 0;
   for (unsigned t = 0; t < threads; t++) check += checks[t * 8];
@@ -78,7 +79,7 @@ int main(int argc, char** argv) {
   char extra[160];
   std::snprintf(extra, sizeof extra, "rounds=%lld ops_per_round=%lld slots=%lld min=%lld max=%lld",
                 rounds, nops, nslots, lo, hi);
-  report("larson", extra, threads, uint64_t(2 * nops * rounds) * threads, t1 - t0, check, peak,
+  report("larson", extra, threads, uint64_t(2 * nops * rounds) * threads, sw, check, peak,
          exit_rss);
   return 0;
 }

@@ -83,10 +83,11 @@ int main(int argc, char** argv) {
     th.emplace_back(consumer, i);
   }
   while (ready.load() < 2 * pairs) std::this_thread::yield();
-  uint64_t t0 = now_ns();
+  Stopwatch sw;
+  sw.start();
   go.store(true, std::memory_order_release);
   for (auto& x : th) x.join();
-  uint64_t t1 = now_ns();
+  sw.stop();
 
   uint64_t check = 0;
   for (unsigned i = 0; i < pairs; i++) check += checks[i * 16];
@@ -96,6 +97,6 @@ int main(int argc, char** argv) {
   char extra[160];
   std::snprintf(extra, sizeof extra, "pairs=%u producer_stalls=%llu min=%lld max=%lld", pairs,
                 (unsigned long long)stalls.load(), lo, hi);
-  report("prodcons", extra, 2 * pairs, uint64_t(2 * items) * pairs, t1 - t0, check, peak, exit_rss);
+  report("prodcons", extra, 2 * pairs, uint64_t(2 * items) * pairs, sw, check, peak, exit_rss);
   return 0;
 }

@@ -47,10 +47,11 @@ int main(int argc, char** argv) {
 
   std::vector<Slot> slots(ws, Slot{nullptr, 0, 0});
   Lcg lcg(c.seed);
-  uint64_t check = 0, reallocs = 0, t0 = 0;
+  uint64_t check = 0, reallocs = 0;
   handshake(c.ready_file, c.go_file);
 
-  t0 = now_ns();
+  Stopwatch sw;
+  sw.start();
   for (long long i = 0; i < iters; i++) {
     uint32_t r = lcg.next();
     Slot& s = slots[r % uint32_t(ws)];
@@ -88,7 +89,7 @@ int main(int argc, char** argv) {
     if (s.p[0] != s.tag || (want >= old && s.p[old - 1] != s.tag)) lost(s, old);
     stamp(s);
   }
-  uint64_t t1 = now_ns();
+  sw.stop();
 
   for (Slot& s : slots) free(s.p);
   long exit_rss = status_kb("VmRSS");
@@ -96,6 +97,6 @@ int main(int argc, char** argv) {
   char extra[128];
   std::snprintf(extra, sizeof extra, "reallocs=%llu ws=%lld max=%lld", (unsigned long long)reallocs,
                 ws, max);
-  report("realloc", extra, 1, uint64_t(iters), t1 - t0, check, peak, exit_rss);
+  report("realloc", extra, 1, uint64_t(iters), sw, check, peak, exit_rss);
   return 0;
 }

@@ -126,8 +126,8 @@ def main():
                     print(f"[{done:4}/{total}] run {r + 1:2}/{runs} {w.name:9} {alloc.name:11} "
                           f"FAILED: {e}", flush=True)
                     continue
-                sample = {k2: res[k2] for k2 in ("ops_per_s", "seconds", "peak_rss_kb",
-                                                  "exit_rss_kb", "ops") if k2 in res}
+                sample = {k2: res[k2] for k2 in ("ops_per_s", "seconds", "cpu_ns_per_op",
+                                                  "peak_rss_kb", "exit_rss_kb", "ops") if k2 in res}
                 if res.get("misaligned"):
                     # A correctness failure that still yields a number: flagged, not dropped.
                     sample["misaligned"] = res["misaligned"]
@@ -262,6 +262,14 @@ def write_results_md(path, data, plots=True):
                "Median M ops/s (interquartile range as % of the median); higher is better; best "
                "per row in bold. *hz3 vs best peer*: hz3's median against the best non-hz3 "
                "allocator.", spread=True, vs_peer="hz3" in allocs),
+        "",
+        "## CPU time per operation",
+        "",
+        _table(data, "cpu_ns_per_op", lambda v: f"{v:.1f}", min,
+               "Median CPU time of all the process's threads per operation, in ns (IQR as % of the "
+               "median); lower is better. Steadier than ops/s on a shared machine: a descheduled "
+               "thread stretches a multi-threaded run's wall clock but not its CPU time. Waiting "
+               "by spinning or yielding (prodcons, xfree back-pressure) counts.", spread=True),
         "",
         "## Peak RSS",
         "",

@@ -40,7 +40,8 @@ int main(int argc, char** argv) {
   uint64_t check = 0;
   handshake(c.ready_file, c.go_file);
 
-  uint64_t t0 = now_ns();
+  Stopwatch sw;
+  sw.start();
   for (long long i = 0; i < iters; i++) {
     uint32_t r = lcg.next();
     void*& slot = slots[r % uint32_t(ws)];
@@ -55,7 +56,7 @@ int main(int argc, char** argv) {
       slot = p;
     }
   }
-  uint64_t t1 = now_ns();
+  sw.stop();
 
   for (void* p : slots) free(p);
   long exit_rss = status_kb("VmRSS");
@@ -65,6 +66,6 @@ int main(int argc, char** argv) {
     bench = "ssot-custom";
   report(bench.c_str(),
          "min=" + std::to_string(lo) + " max=" + std::to_string(hi) + " ws=" + std::to_string(ws),
-         1, uint64_t(iters), t1 - t0, check, peak, exit_rss);
+         1, uint64_t(iters), sw, check, peak, exit_rss);
   return 0;
 }

@@ -55,6 +55,7 @@ class Metric:
 METRICS = [
     Metric("ops_per_s", "ops/s", "M ops/s", 1e-6, "higher", "noisy"),
     Metric("seconds", "loop time", "s", 1, "lower", "noisy"),
+    Metric("cpu_ns_per_op", "CPU time per op", "ns", 1, "lower", "noisy"),
     Metric("task-clock", "task-clock", "ms", 1, "lower", "noisy"),
     Metric("page-faults", "page-faults", "count", 1, "lower", "noisy"),
     Metric("context-switches", "context-switches", "count", 1, "lower", "noisy"),
@@ -290,7 +291,8 @@ def timed_run(side, w, build, perf_events, hz3top, notes):
         if not side.alloc.served_by_me(str(res.get("allocator", ""))):
             raise bl.BenchError(f"{w.name} under {side.label}: LD_PRELOAD did not take (malloc "
                                 f"served by {res.get('allocator')})")
-        sample = {k: float(res[k]) for k in ("ops_per_s", "seconds", "peak_rss_kb", "exit_rss_kb")}
+        sample = {k: float(res[k]) for k in ("ops_per_s", "seconds", "cpu_ns_per_op",
+                                             "peak_rss_kb", "exit_rss_kb") if k in res}
         if perf_events:
             sample.update(parse_perf_csv(perf_out))
         if watcher:

@@ -126,10 +126,11 @@ int main(int argc, char** argv) {
   std::vector<std::thread> th;
   for (unsigned t = 0; t < threads; t++) th.emplace_back(body, t);
   while (ready.load() < threads) std::this_thread::yield();
-  uint64_t t0 = now_ns();
+  Stopwatch sw;
+  sw.start();
   go.store(true, std::memory_order_release);
   for (auto& x : th) x.join();
-  uint64_t t1 = now_ns();
+  sw.stop();
 
   uint64_t ops = 0, local = 0, remote = 0, stalls = 0, check = 0;
   for (auto& x : w) {
@@ -145,6 +146,6 @@ int main(int argc, char** argv) {
                 "remote_pct=%u remote_pct_actual=%.1f ring_stalls=%llu min=%lld max=%lld ws=%lld",
                 pct, actual, (unsigned long long)stalls, lo, hi, ws);
   std::string name = "xfree-" + std::to_string(pct);
-  report(name.c_str(), extra, threads, ops, t1 - t0, check, peak, exit_rss);
+  report(name.c_str(), extra, threads, ops, sw, check, peak, exit_rss);
   return 0;
 }
