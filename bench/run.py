@@ -47,6 +47,8 @@ def parse_args():
     ap.add_argument("--ptag-ab", action="store_true",
                     help="seed S12-4D: hz3-noptag vs hz3 on small/medium/mixed, writes ptag-ab.md")
     ap.add_argument("--no-plots", action="store_true", help="skip the PNG/SVG plots")
+    ap.add_argument("--no-callgrind", action="store_true",
+                    help="skip the instructions-per-operation table (default: on, off with QUICK)")
     ap.add_argument("--timeout", type=int, default=600, help="seconds per run (default 600)")
     ap.add_argument("--nice", type=int, help="run the workloads at this nice value (negative "
                     "needs root): on a machine shared with builds, -20 keeps their CPU time off "
@@ -168,6 +170,9 @@ def main():
         write_ptag_ab(os.path.join(out, "ptag-ab.md"), data)
         print(f"bench: wrote {out}/ptag-ab.md")
     else:
+        if not (a.quick or a.no_callgrind):
+            print("bench: callgrind instructions per operation (deterministic)…", flush=True)
+            data["ir_per_op"] = measure_ir(ws, allocs, build, failures)
         bl.write_json(os.path.join(out, "results.json"), data)
         write_results_md(os.path.join(out, "results.md"), data, plots=not a.no_plots)
         if not a.no_plots:
@@ -178,6 +183,22 @@ def main():
         for f in failures:
             print(f"  {f}", file=sys.stderr)
         sys.exit(1)
+
+
+def measure_ir(ws, allocs, build, failures, n=200_000):
+    """callgrind instructions per operation of the single-threaded workloads: no noise at all,
+    so it cross-checks the timed tables (and shows where time goes to stalls, not work)."""
+    out = {}
+    for w in ws:
+        if not w.deterministic:
+            continue
+        out[w.name] = {}
+        for x in allocs:
+            try:
+                out[w.name][x.name] = bl.workload_ir_per_op(build, x, w, n)
+            except bl.BenchError as e:
+                failures.append(f"callgrind: {e}")
+    return out
 
 
 # ---- reports -----------------------------------------------------------------------------------
@@ -271,6 +292,24 @@ def write_results_md(path, data, plots=True):
                "thread stretches a multi-threaded run's wall clock but not its CPU time. Waiting "
                "by spinning or yielding (prodcons, xfree back-pressure) counts.", spread=True),
         "",
+    ]
+    ir = data.get("ir_per_op")
+    if ir:
+        names = list(allocs)
+        parts += ["## Instructions per operation", "",
+                  "callgrind, single-threaded workloads: (Ir of 400,000 operations − Ir of 200,000) "
+                  "/ 200,000, the workload's own loop included. Exact and repeatable; blind to "
+                  "cache misses, so an allocator with fewer instructions but no more speed is "
+                  "paying in stalls.", "",
+                  "| workload | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+        for w, per in ir.items():
+            vals = [v for v in per.values() if v]
+            best = min(vals) if vals else None
+            cells = [(f"**{per[x]:.1f}**" if per[x] == best else f"{per[x]:.1f}")
+                     if per.get(x) else "–" for x in names]
+            parts.append(f"| {w} | " + " | ".join(cells) + " |")
+        parts.append("")
+    parts += [
         "## Peak RSS",
         "",
         _table(data, "peak_rss_kb", lambda v: f"{v / 1024:.1f}", min,
