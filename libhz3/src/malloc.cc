@@ -104,7 +104,9 @@ void* reallocate(void* p, size_t size) {
       size_t old = CLASSES[tag_bin_field(tag)].size;
       // Stay in place while the class still fits and is not over twice too big.
       if (size <= old && (size > old / 2 || old <= 128)) {
-        if (HZ3_UNLIKELY(sampled || (SAMPLING && t_cache.sampling))) note_realloc(p, p, size, sampled);
+        // Same block, same class: nothing is allocated, so a sampling thread counts nothing;
+        // only a sampled block's sample ends (realloc is a free for the otel contract).
+        if (HZ3_UNLIKELY(sampled)) sample_on_free(p);
         return p;
       }
       return realloc_move(p, old, size);
