@@ -20,6 +20,7 @@
 #include "format.h"
 #include "heap.skel.h"
 #include "heap_events.h"
+#include "options.h"
 #include "proc.h"
 #include "session.h"
 
@@ -64,22 +65,9 @@ int parse_heap_options(int argc, char** argv, HeapOptions* o) {
   app.add_option("-n,--top", o->top, "sites per table (0: all; JSON lists all by default)");
   app.add_option("-d,--duration", o->duration, "stop after SECONDS")->check(CLI::PositiveNumber);
   app.add_flag("--once", once, "print one report after one interval, then exit");
-  app.add_flag("-v,--verbose", o->verbose, "print libbpf's log");
-  app.add_option("interval", o->interval, "seconds between reports (default 1)")
-      ->check(CLI::PositiveNumber);
-  app.add_option("count", o->count, "number of reports (default: until stopped)")
-      ->check(CLI::PositiveNumber);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    fprintf(stderr, "hz3top heap: %s (see hz3top heap --help)\n", e.what());
-    return 2;
-  }
-  for (int p : pids)
-    if (std::find(o->pids.begin(), o->pids.end(), pid_t(p)) == o->pids.end())
-      o->pids.push_back(pid_t(p));
+  add_report_options(app, &o->verbose, &o->interval, &o->count);
+  if (int rc = parse_cli(app, argc, argv, "hz3top heap"); rc >= 0) return rc;
+  add_unique_pids(pids, &o->pids);
   o->top_given = app.count("--top") > 0;
   if (!o->top_given && o->json) o->top = 0;
   if (once) o->count = 1;

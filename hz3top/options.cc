@@ -11,6 +11,31 @@
 
 namespace hz3 {
 
+void add_report_options(CLI::App& app, bool* verbose, double* interval, long* count) {
+  app.add_flag("-v,--verbose", *verbose, "print libbpf's log");
+  app.add_option("interval", *interval, "seconds between reports (default 1)")
+      ->check(CLI::PositiveNumber);
+  app.add_option("count", *count, "number of reports (default: until stopped)")
+      ->check(CLI::PositiveNumber);
+}
+
+int parse_cli(CLI::App& app, int argc, char** argv, const char* prog) {
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    fprintf(stderr, "%s: %s (see %s --help)\n", prog, e.what(), prog);
+    return 2;
+  }
+  return -1;
+}
+
+void add_unique_pids(const std::vector<int>& given, std::vector<pid_t>* pids) {
+  for (int p : given)
+    if (std::find(pids->begin(), pids->end(), pid_t(p)) == pids->end()) pids->push_back(pid_t(p));
+}
+
 int parse_options(int argc, char** argv, Options* o) {
   CLI::App app{
       "hz3top: live view of the hz3 allocator inside running processes, from its USDT probes\n"
@@ -58,23 +83,9 @@ int parse_options(int argc, char** argv, Options* o) {
                      "); prints nothing else unless --plain or --json")
       ->expected(0, 1)
       ->type_name("[ADDR:PORT]");
-  app.add_flag("-v,--verbose", o->verbose, "print libbpf's log");
-  app.add_option("interval", o->interval, "seconds between reports (default 1)")
-      ->check(CLI::PositiveNumber);
-  app.add_option("count", o->count, "number of reports (default: until stopped)")
-      ->check(CLI::PositiveNumber);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    fprintf(stderr, "hz3top: %s (see hz3top --help)\n", e.what());
-    return 2;
-  }
-  // A pid given twice would be attached twice and every event counted twice.
-  for (int p : pids)
-    if (std::find(o->pids.begin(), o->pids.end(), pid_t(p)) == o->pids.end())
-      o->pids.push_back(pid_t(p));
+  add_report_options(app, &o->verbose, &o->interval, &o->count);
+  if (int rc = parse_cli(app, argc, argv, "hz3top"); rc >= 0) return rc;
+  add_unique_pids(pids, &o->pids);
   o->event_given = app.count("--event") > 0;
   if (app.count("--openmetrics")) {
     o->openmetrics = openmetrics.empty() ? OPENMETRICS_DEFAULT_ADDR : openmetrics;

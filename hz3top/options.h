@@ -7,7 +7,18 @@
 #include <string>
 #include <vector>
 
+namespace CLI {
+class App;
+}
+
 namespace hz3 {
+
+// Shared by `hz3top` and `hz3top heap`: -v, the positional [interval [count]], parsing with a
+// one-line error naming `prog` (returns -1 to go on, else the exit status), and pids de-duplicated
+// (a pid given twice would be attached twice and every event counted twice).
+void add_report_options(CLI::App& app, bool* verbose, double* interval, long* count);
+int parse_cli(CLI::App& app, int argc, char** argv, const char* prog);
+void add_unique_pids(const std::vector<int>& given, std::vector<pid_t>* pids);
 
 enum class OutputMode { TUI, PLAIN, JSON };
 
