@@ -89,7 +89,7 @@ void check_on_alloc(void* p);
 void check_on_free(void* p, uint32_t tag);
 void check_live(void* p, uint32_t tag, const char* fn);  // p is the start of a live block
 
-// Fast paths. Budget: malloc ~12 instructions, free ~16 (see docs/design.md, measured with
+// Fast paths. Budget: malloc 14 instructions, free 20 (see docs/design.md, measured with
 // callgrind by bench/fastpath).
 HZ3_FAST_PATH void* alloc_small(size_t size) {
   uint32_t c = class_of(size);
