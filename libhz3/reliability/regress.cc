@@ -8,9 +8,16 @@
 //   span_churn_rss_flat      allocating and freeing whole spans of small blocks over and over
 //                            must not grow RSS (found by reading the check variant: each new
 //                            span's allocation bitmap came from metadata never reused)
+//   calloc_after_failed_release
+//                            a freed large block whose first page is mlock'ed: malloc_trim's
+//                            madvise fails there (EINVAL), so the run keeps its bytes, and
+//                            calloc must still return zeros (found in review: the run was
+//                            marked "released, reads as zero" whatever madvise said)
+//   calloc_under_mlockall    the same for every run of a process that called mlockall
 // Usage: rel_regress GROUP [--only CASE]
 #include <errno.h>
 #include <malloc.h>
+#include <sys/mman.h>
 
 #include "check.h"
 
@@ -69,11 +76,65 @@ void t_span_churn_rss_flat() {
          after - before);
 }
 
+// Index of the first non-zero byte of p[0, n), or n.
+size_t first_nonzero(const unsigned char* p, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (p[i]) return i;
+  return n;
+}
+
+void t_calloc_after_failed_release() {
+  constexpr size_t N = MiB;
+  unsigned char* p = static_cast<unsigned char*>(malloc(N));
+  if (!CHECKF(p != nullptr, "malloc(1 MiB) failed")) return;
+  memset(p, 0xAB, N);
+  if (mlock(p, 4096) != 0) {
+    printf("# mlock: %s\n", strerror(errno));
+    CHECKF(false, "mlock of one page failed (%s): cannot set the case up", strerror(errno));
+    free(p);
+    return;
+  }
+  free(p);
+  malloc_trim(0);
+  unsigned char* q = static_cast<unsigned char*>(calloc(1, N));
+  if (!CHECKF(q != nullptr, "calloc(1, 1 MiB) failed")) return;
+  size_t at = first_nonzero(q, N);
+  CHECKF(at == N, "calloc(1, 1 MiB) = %p (the freed block %s) has byte %zu = 0x%02x", q,
+         q == p ? "itself" : "elsewhere", at, at < N ? q[at] : 0);
+  munlock(p, 4096);
+  free(q);
+}
+
+void t_calloc_under_mlockall() {
+  // MCL_ONFAULT: locked as touched, so the arena's metadata is not all faulted in at once;
+  // madvise(MADV_DONTNEED) refuses locked ranges all the same.
+  if (mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) != 0) {
+    CHECKF(false, "mlockall failed (%s): cannot set the case up", strerror(errno));
+    return;
+  }
+  int dirty = 0;
+  for (int i = 0; i < 64; i++) {
+    unsigned char* p = static_cast<unsigned char*>(malloc(MiB));
+    if (!p) break;
+    memset(p, 0xAB, MiB);
+    free(p);
+    if (i % 8 == 0) malloc_trim(0);
+    unsigned char* q = static_cast<unsigned char*>(calloc(1, MiB));
+    if (!q) break;
+    if (first_nonzero(q, MiB) != MiB) dirty++;
+    free(q);
+  }
+  munlockall();
+  CHECKF(dirty == 0, "%d of 64 calloc(1, 1 MiB) under mlockall returned non-zero bytes", dirty);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   init(argc > 1 ? argv[1] : "regress", argc, argv);
   run_case("aligned_beyond_2mib", t_aligned_beyond_2mib, 60);
   run_case("span_churn_rss_flat", t_span_churn_rss_flat, 120);
+  run_case("calloc_after_failed_release", t_calloc_after_failed_release, 30);
+  run_case("calloc_under_mlockall", t_calloc_under_mlockall, 60);
   return finish();
 }

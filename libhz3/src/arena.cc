@@ -200,11 +200,15 @@ void coalesce_insert(Span* s) {
   insert_free(s);
 }
 
+// A run reads as zero only if the madvise that released it succeeded. When it failed (an
+// mlock'ed page in the run, or mlockall), part of the run keeps its old bytes: it still moves to
+// the released lists, so the schedule does not retry it on every visit, but as not zeroed, so
+// calloc clears it.
 void release_run(Span* s) {
   remove_free(s);
-  Pal::decommit(reinterpret_cast<void*>(s->start), size_t(s->npages) * PAGE_SIZE);
+  bool zero = Pal::decommit(reinterpret_cast<void*>(s->start), size_t(s->npages) * PAGE_SIZE);
   s->state = SpanState::FREE_RELEASED;
-  s->zeroed = true;
+  s->zeroed = zero;
   coalesce_insert(s);
 }
 

@@ -20,10 +20,11 @@ bool Pal::commit(void* p, size_t bytes) {
   return mprotect(p, bytes, PROT_READ | PROT_WRITE) == 0;
 }
 
-void Pal::decommit(void* p, size_t bytes) {
+bool Pal::decommit(void* p, size_t bytes) {
   int saved = errno;  // free() must not clobber errno
-  madvise(p, bytes, MADV_DONTNEED);
+  bool ok = madvise(p, bytes, MADV_DONTNEED) == 0;
   errno = saved;
+  return ok;
 }
 
 void* Pal::map(size_t bytes) {

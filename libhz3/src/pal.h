@@ -17,7 +17,9 @@ struct Pal {
   static bool commit(void* p, size_t bytes);
   // Gives pages back to the OS at once. MADV_DONTNEED rather than MADV_FREE: RSS drops now
   // (operators and tests read RSS), and the pages read back as zero, which calloc exploits.
-  static void decommit(void* p, size_t bytes);
+  // False when the kernel refused part of the range (EINVAL over an mlock'ed page, where it
+  // also stops): then some pages keep their old bytes and the range must be treated as dirty.
+  [[nodiscard]] static bool decommit(void* p, size_t bytes);
   // Read-write anonymous memory for metadata and huge blocks; nullptr on failure.
   static void* map(size_t bytes);
   // Metadata arrays touched sparsely (tag map, page map): RW but not accounted (MAP_NORESERVE).
