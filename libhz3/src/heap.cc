@@ -50,8 +50,12 @@ HZ3_FAST_PATH void count_hit(ThreadCache& tc) {
 }
 
 // Sampling mode (sample.h): park the lists and take the key away, so that every malloc and free
-// of this thread reaches a slow path that counts bytes.
+// of this thread reaches a slow path that counts bytes. Entering and leaving depend only on the
+// thread's own state (tc.sampling): the semaphore that says whether a tracer wants samples can
+// flip at any instant, so it is read once per decision (sync_sampling) and never trusted to
+// say which state the thread is in.
 void enter_sampling(ThreadCache& tc) {
+  if (tc.sampling) return;
   for (uint32_t c = 1; c < NUM_BINS; c++) {
     tc.parked[c] = tc.head[c];
     tc.head[c] = nullptr;
@@ -62,12 +66,22 @@ void enter_sampling(ThreadCache& tc) {
 }
 
 void leave_sampling(ThreadCache& tc) {
+  if (!tc.sampling) return;
   for (uint32_t c = 1; c < NUM_BINS; c++) {
     tc.head[c] = tc.parked[c];
     tc.parked[c] = nullptr;
   }
   tc.key = uint64_t(tc.heap->id + 1) << 16;
   tc.sampling = false;
+}
+
+// Brings a LIVE thread's mode in line with the tracer; returns whether it now samples.
+bool sync_sampling(ThreadCache& tc) {
+  bool want = sampling_wanted();
+  if (HZ3_UNLIKELY(want != tc.sampling)) {
+    if (want) enter_sampling(tc); else leave_sampling(tc);
+  }
+  return tc.sampling;
 }
 
 // The list a local free pushes to and malloc pops from.
@@ -402,13 +416,9 @@ void* refill_into(ThreadCache& tc, uint32_t cls, void*& slot) {
   return list;
 }
 
-// Every malloc of a sampling thread: pop from the parked list, count the bytes.
+// Every malloc of a sampling thread (sync_sampling said so): pop from the parked list, count
+// the bytes.
 HZ3_NOINLINE void* malloc_sampling(ThreadCache& tc, uint32_t cls) {
-  if (!sampling_wanted()) {  // the tracer left: lists back, fast paths again
-    leave_sampling(tc);
-    return alloc_small(CLASSES[cls].size);
-  }
-  if (!tc.sampling) enter_sampling(tc);
   void* p = tc.parked[cls];
   if (p) {
     tc.parked[cls] = *static_cast<void**>(p);
@@ -428,7 +438,9 @@ HZ3_NOINLINE void* malloc_refill(uint32_t cls) {
     if (tc.state == CacheState::UNINIT && thread_init()) return alloc_small(CLASSES[cls].size);
     return shared_alloc(cls);
   }
-  if (HZ3_UNLIKELY(tc.sampling || sampling_wanted())) return malloc_sampling(tc, cls);
+  bool was_sampling = tc.sampling;
+  if (HZ3_UNLIKELY(sync_sampling(tc))) return malloc_sampling(tc, cls);
+  if (HZ3_UNLIKELY(was_sampling)) return alloc_small(CLASSES[cls].size);  // lists are back
   return refill_into(tc, cls, tc.head[cls]);
 }
 
@@ -474,9 +486,7 @@ HZ3_NOINLINE void cache_overflow(uint32_t bin) {
   tc.frees_left[bin] = tc.credit[bin] = k.check_every;
   if (tc.hits_pending >= HZ3_HIT_BATCH) report_hits(tc);
   if (HZ3_UNLIKELY(tc.heap->spans_released >= SCAVENGE_AFTER_RELEASES)) scavenge(tc);
-  if (HZ3_UNLIKELY(tc.sampling != sampling_wanted())) {
-    if (tc.sampling) leave_sampling(tc); else enter_sampling(tc);
-  }
+  sync_sampling(tc);
 }
 
 HZ3_NOINLINE void free_tagged_slow(void* p, uint32_t tag) {
@@ -520,10 +530,7 @@ void note_large_alloc(void* p, size_t size) {
   if constexpr (SAMPLING) {
     ThreadCache& tc = t_cache;
     if (tc.state != CacheState::LIVE) return;
-    if (HZ3_UNLIKELY(tc.sampling != sampling_wanted())) {
-      if (tc.sampling) leave_sampling(tc); else enter_sampling(tc);
-    }
-    if (tc.sampling) sample_note_alloc(tc, p, size);
+    if (sync_sampling(tc)) sample_note_alloc(tc, p, size);
   }
 }
 
