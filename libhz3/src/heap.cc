@@ -168,15 +168,31 @@ void* take_from_spans(Heap* h, uint32_t cls, uint32_t n, uint32_t* got) {
   return list;
 }
 
+}  // namespace
+
 // Moves every block other threads pushed to this heap back into its spans.
+//
+// remote_pending says "some inbox may be non-empty"; refills and bound checks look at it before
+// scanning the inboxes, so it must never read 0 while an inbox holds a block that no drain will
+// see. The protocol is a store-then-load on each side: a freer pushes (inbox RMW) and then
+// reads the flag, setting it if clear; the drainer clears the flag (RMW) and then reads the
+// inboxes. Every one of those four operations is seq_cst, so they fall in one total order
+// that respects each thread's program order: either the drainer's inbox read comes after the
+// push (it sees and drains the block), or the freer's flag read comes after the clear (it sees
+// 0 and sets the flag again). With relaxed operations the clear could still sit in the
+// drainer's store buffer while it reads an inbox (x86 reorders a store with a later load), and
+// both sides would miss each other. On x86 this costs nothing extra: the push and the clear
+// are locked instructions anyway and seq_cst loads are plain loads.
 void drain_inboxes(Heap* h) {
-  h->remote_pending.store(0, std::memory_order_relaxed);
+  h->remote_pending.exchange(0, std::memory_order_seq_cst);
   for (uint32_t bin = 1; bin < NUM_BINS; bin++) {
-    if (h->inbox[bin].load(std::memory_order_relaxed) == nullptr) continue;
+    if (h->inbox[bin].load(std::memory_order_seq_cst) == nullptr) continue;
     void* list = h->inbox[bin].exchange(nullptr, std::memory_order_acquire);
     return_list(h, bin, list);
   }
 }
+
+namespace {
 
 void release_empty_spans(Heap* h) {
   for (uint32_t bin = 1; bin < NUM_BINS; bin++) {
@@ -297,8 +313,8 @@ void remote_free(Heap* h, uint32_t bin, void* p) {
   void* old = box.load(std::memory_order_relaxed);
   do {
     *static_cast<void**>(p) = old;
-  } while (!box.compare_exchange_weak(old, p, std::memory_order_release, std::memory_order_relaxed));
-  if (!h->remote_pending.load(std::memory_order_relaxed))
+  } while (!box.compare_exchange_weak(old, p, std::memory_order_seq_cst, std::memory_order_relaxed));
+  if (!h->remote_pending.load(std::memory_order_seq_cst))  // see drain_inboxes for the protocol
     h->remote_pending.store(1, std::memory_order_relaxed);
   // The owner drains its inboxes at its own slow paths, but it may never allocate again (a
   // consumer freeing a producer's blocks after the producer went idle). So every

@@ -121,6 +121,10 @@ HZ3_FAST_PATH void free_fast(void* p) {
   free_outside(p);
 }
 
+// Moves the blocks other threads pushed to h's inboxes back into its spans. Caller holds
+// h->lock.
+void drain_inboxes(Heap* h);
+
 // Thread-safe object handout for a thread without a LIVE cache (heap 0, locked).
 void* shared_alloc(uint32_t cls);
 

@@ -233,6 +233,46 @@ static void sampling_flip_keeps_cache() {
 #endif
 }
 
+// The remote-free flag protocol (drain_inboxes): after a drain that raced with a push, either
+// the push was drained or the flag is set. A second thread frees one of our blocks (a push to
+// our inbox) at the moment we drain; then, with both quiet, a non-empty inbox must have the
+// flag set. With relaxed operations x86 lets the drain's clear of the flag pass its reads of
+// the inboxes, and the two sides can miss each other.
+static void remote_flag_never_lost() {
+  malloc(64);  // a LIVE cache and heap for this thread
+  Heap* h = t_cache.heap;
+  uint32_t bin = class_of(64);
+  constexpr int ROUNDS = 200000;
+  std::atomic<int> go{0}, done{0};
+  std::atomic<void*> handoff{nullptr};
+  std::thread freer([&] {
+    for (int r = 1; r <= ROUNDS; r++) {
+      while (go.load(std::memory_order_acquire) != r) {
+      }
+      free(handoff.load(std::memory_order_relaxed));
+      done.store(r, std::memory_order_release);
+    }
+  });
+  int stale = 0;
+  for (int r = 1; r <= ROUNDS; r++) {
+    handoff.store(malloc(64), std::memory_order_relaxed);
+    h->remote_pending.store(1);  // as if an earlier push had set it
+    go.store(r, std::memory_order_release);
+    {
+      LockGuard g(h->lock);
+      drain_inboxes(h);
+    }
+    while (done.load(std::memory_order_acquire) != r) {
+    }
+    if (h->inbox[bin].load() != nullptr && h->remote_pending.load() == 0) stale++;
+    LockGuard g(h->lock);
+    drain_inboxes(h);
+  }
+  freer.join();
+  if (stale) printf("  %d of %d rounds left a block in the inbox with the flag clear\n", stale, ROUNDS);
+  EXPECT(stale == 0);
+}
+
 
 int main() {
   run("tag_round_trip", tag_round_trip);
@@ -243,5 +283,6 @@ int main() {
   run("page_heap_releases", page_heap_releases);
   run("realloc_in_place", realloc_in_place);
   run("sampling_flip_keeps_cache", sampling_flip_keeps_cache);
+  run("remote_flag_never_lost", remote_flag_never_lost);
   return g_failed ? 1 : 0;
 }
