@@ -619,9 +619,11 @@ void fork_prepare() {
   for (uint32_t i = 0; i < g_heap_count; i++) g_heaps[i]->lock.lock();
   large_lock_for_fork();
   page_heap::lock_for_fork();
+  sample_lock_for_fork();
 }
 
 void fork_parent() {
+  sample_unlock_after_fork(false);
   page_heap::unlock_after_fork(false);
   large_unlock_after_fork(false);
   for (uint32_t i = g_heap_count; i-- > 0;) g_heaps[i]->lock.unlock();
@@ -633,22 +635,38 @@ void fork_parent() {
 // lock, which fork_prepare held, so the other threads' heaps are consistent: they become
 // orphans that new threads adopt and remote frees drain. Only the blocks sitting in those
 // threads' caches (bounded by the cache caps) are lost to the child.
+//
+// The orphan list is rebuilt from scratch rather than patched: a heap can be caught between
+// two locked steps of a thread in the parent — orphaned by an exiting thread that had not yet
+// pushed it to the list, or taken off the list by a starting thread that had not yet marked it
+// live — and either way it is on no list. In the child every heap but heap 0 (shared, never
+// listed) and the forking thread's is an orphan, and all of them are listed.
 void fork_child() {
+  sample_unlock_after_fork(true);
   page_heap::unlock_after_fork(true);
   large_unlock_after_fork(true);
   Heap* mine = t_cache.state == CacheState::LIVE ? t_cache.heap : nullptr;
-  for (uint32_t i = 0; i < g_heap_count; i++) {
+  g_orphans = nullptr;
+  for (uint32_t i = g_heap_count; i-- > 0;) {
     Heap* h = g_heaps[i];
     h->lock.reset_after_fork();
-    if (h != mine && !h->orphan) {  // its thread is gone: its spans are consistent, adopt later
-      h->orphan = true;
-      h->state.store(CacheState::UNINIT, std::memory_order_relaxed);
-      h->next_orphan = g_orphans;
-      g_orphans = h;
-    }
+    if (i == 0 || h == mine) continue;
+    h->orphan = true;
+    h->state.store(CacheState::UNINIT, std::memory_order_relaxed);
+    h->next_orphan = g_orphans;
+    g_orphans = h;
   }
   g_reg_lock.reset_after_fork();
   g_global_lock.reset_after_fork();
+}
+
+HeapCensus heap_census() {
+  LockGuard g(g_reg_lock);
+  HeapCensus c{g_heap_count, 0, 0};
+  for (uint32_t i = 1; i < g_heap_count; i++)
+    if (g_heaps[i]->orphan) c.orphaned++;
+  for (Heap* h = g_orphans; h && c.listed <= g_heap_count; h = h->next_orphan) c.listed++;
+  return c;
 }
 
 }  // namespace hz3

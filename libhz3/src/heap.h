@@ -128,6 +128,14 @@ void drain_inboxes(Heap* h);
 // Thread-safe object handout for a thread without a LIVE cache (heap 0, locked).
 void* shared_alloc(uint32_t cls);
 
+// The heap registry at a glance, for tests and statistics: heaps ever created (heap 0
+// included), heaps other than heap 0 marked orphan, and heaps on the orphan list (the ones a new
+// thread can adopt). Outside fork and thread start/exit, orphaned == listed.
+struct HeapCensus {
+  uint32_t heaps, orphaned, listed;
+};
+HeapCensus heap_census();
+
 // fork
 void fork_prepare();
 void fork_parent();

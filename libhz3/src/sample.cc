@@ -112,4 +112,11 @@ int64_t sample_first_interval(ThreadCache& tc) { return draw_interval(tc.rng); }
 
 bool sampled_outside_any() { return SAMPLING && g_outside.load(std::memory_order_relaxed) != 0; }
 
+// Taken last by fork_prepare: record() and sample_on_free() hold it without any other
+// allocator lock, so nothing waits on another lock while holding it.
+void sample_lock_for_fork() { g_lock.lock(); }
+void sample_unlock_after_fork(bool child) {
+  if (child) g_lock.reset_after_fork(); else g_lock.unlock();
+}
+
 }  // namespace hz3

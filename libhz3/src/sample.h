@@ -42,4 +42,9 @@ int64_t sample_first_interval(ThreadCache& tc);
 // Whether any huge (outside-arena) block is sampled: free_outside checks only then.
 bool sampled_outside_any();
 
+// fork(): the sampled-block table's lock is held across it, like every other allocator lock
+// (a thread recording a sample in the parent would otherwise leave it locked in the child).
+void sample_lock_for_fork();
+void sample_unlock_after_fork(bool child);
+
 }  // namespace hz3

@@ -273,6 +273,43 @@ static void remote_flag_never_lost() {
   EXPECT(stale == 0);
 }
 
+// fork while threads are starting and exiting: in the child every heap but heap 0 and the
+// forking thread's must be an orphan on the orphan list, or no new thread ever reuses it. A
+// heap caught between an exiting thread's two locked steps (orphaned, not yet listed) or a
+// starting thread's (unlisted, not yet live) used to be marked orphan but left off the list.
+static void fork_lists_every_orphan() {
+  malloc(64);
+  std::atomic<bool> stop{false};
+  auto churn = [&] {
+    while (!stop.load(std::memory_order_relaxed)) {
+      std::thread t([] { free(malloc(100)); });
+      t.join();
+    }
+  };
+  std::thread a(churn), b(churn);
+  int bad = 0, forks = 0;
+  for (; forks < 150; forks++) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      HeapCensus c = heap_census();
+      bool ok = c.listed == c.orphaned && c.orphaned + 2 == c.heaps;
+      if (!ok) printf("  child: %u heaps, %u orphaned, %u listed\n", c.heaps, c.orphaned, c.listed);
+      fflush(stdout);
+      // And a new thread in the child adopts one of them instead of making a heap.
+      std::thread t([] { free(malloc(100)); });
+      t.join();
+      ok = ok && heap_census().heaps == c.heaps;
+      _exit(ok ? 0 : 1);
+    }
+    int st = 0;
+    if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0) bad++;
+  }
+  stop = true;
+  a.join();
+  b.join();
+  if (bad) printf("  %d of %d children found an unlisted orphan heap\n", bad, forks);
+  EXPECT(bad == 0);
+}
 
 int main() {
   run("tag_round_trip", tag_round_trip);
@@ -284,5 +321,6 @@ int main() {
   run("realloc_in_place", realloc_in_place);
   run("sampling_flip_keeps_cache", sampling_flip_keeps_cache);
   run("remote_flag_never_lost", remote_flag_never_lost);
+  run("fork_lists_every_orphan", fork_lists_every_orphan);
   return g_failed ? 1 : 0;
 }
