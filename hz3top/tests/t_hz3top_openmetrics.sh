@@ -136,6 +136,8 @@ info = [l for (n, l) in s2 if n == 'hz3_process_info']
 print('PASS: openmetrics/labels' if info and 'comm="hz3top_workload"' in info[0] else
       'FAIL: openmetrics/labels: process info %s' % info)
 PY
+rc=$?
+[ $rc -eq 0 ] || fail openmetrics/checker "the exposition checker exited with status $rc (traceback above)"
 
 # The Prometheus client library's OpenMetrics parser is strict about the whole exposition.
 if /usr/bin/python3 -c 'import prometheus_client' 2>/dev/null; then
