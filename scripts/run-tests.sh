@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The test runner behind `make test`. Runs every test script (<component>/tests/t_*.sh), each
+# The test runner behind `make test`. Runs every test script (libhz3/*/t_*.sh, probes/tests,
+# hz3top/tests, bench/tests and scripts/tests — the harness's own self-test), each
 # under a timeout, and counts the result lines they print:
 #   PASS: name            FAIL: name: why            SKIP: name: why
 # A script that exits non-zero without printing a FAIL, or prints no result at all, counts as one
@@ -20,7 +21,7 @@ export HZ3_TBIN=$HZ3_BUILD/tests
 
 scripts=()
 for s in $(ls libhz3/*/t_*.sh probes/tests/t_*.sh hz3top/tests/t_*.sh bench/tests/t_*.sh \
-             2>/dev/null | sort); do
+             scripts/tests/t_*.sh 2>/dev/null | sort); do
   if [ $# -eq 0 ]; then scripts+=("$s"); continue; fi
   for f in "$@"; do case "$s" in *"$f"*) scripts+=("$s"); break ;; esac; done
 done
