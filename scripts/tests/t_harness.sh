@@ -94,7 +94,7 @@ for m in segv exit3 clean; do
   printf '#!/usr/bin/env bash\n# timeout: 20\n"%s" %s canary_%s\n' "$canary" "$m" "$m" \
     > "$rt/libhz3/canary/t_$m.sh"
 done
-for m in segv exit3 clean; do
+for m in segv exit3 clean no_such_script; do
   (cd "$rt" && env -u HZ3_TOP BUILD=build bash scripts/run-tests.sh "t_$m") > "$tmp/rt_$m.out" 2>&1
   rc=$?
   last=$(tail -1 "$tmp/rt_$m.out")
@@ -107,6 +107,6 @@ for m in segv exit3 clean; do
   elif [ $rc -ne 0 ] && [[ $last =~ ^[0-9]+\ passed,\ [1-9][0-9]*\ failed ]]; then
     pass "harness/run_tests_reports_$m"
   else
-    fail "harness/run_tests_reports_$m" "status $rc, last line '$last' for a script whose canary ends with $m"
+    fail "harness/run_tests_reports_$m" "status $rc, last line '$last' (canary ending with $m, or a filter matching no script)"
   fi
 done
