@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# The test runner behind `make test`. Runs every test script (<component>/tests/t_*.sh), each
+# The test runner behind `make test`. Runs every test script (libhz3/*/t_*.sh, probes/tests,
+# hz3top/tests, bench/tests and scripts/tests — the harness's own self-test), each
 # under a timeout, and counts the result lines they print:
 #   PASS: name            FAIL: name: why            SKIP: name: why
 # A script that exits non-zero without printing a FAIL, or prints no result at all, counts as one
-# failure. Ends with the line "N passed, M failed[, K skipped]"; exit status 1 if anything failed.
+# failure, and so do substrings that match no script at all. Ends with the line
+# "N passed, M failed[, K skipped]"; exit status 1 if anything failed.
 # Usage: scripts/run-tests.sh [substring …]   (only scripts whose path contains a substring)
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,13 +22,18 @@ export HZ3_TBIN=$HZ3_BUILD/tests
 
 scripts=()
 for s in $(ls libhz3/*/t_*.sh probes/tests/t_*.sh hz3top/tests/t_*.sh bench/tests/t_*.sh \
-             2>/dev/null | sort); do
+             scripts/tests/t_*.sh 2>/dev/null | sort); do
   if [ $# -eq 0 ]; then scripts+=("$s"); continue; fi
   for f in "$@"; do case "$s" in *"$f"*) scripts+=("$s"); break ;; esac; done
 done
 
 pass=0 failn=0 skip=0
 failed=()
+# A filter that matches no script must not read as a clean run.
+if [ $# -gt 0 ] && [ ${#scripts[@]} -eq 0 ]; then
+  echo "   FAIL: run-tests: no test script matches: $*"
+  failn=1
+fi
 logdir=$HZ3_BUILD/test-logs/run-$$  # per run: concurrent runs must not share logs
 mkdir -p "$logdir"
 for s in "${scripts[@]}"; do

@@ -9,3 +9,25 @@ check() {
   if [ $rc -eq 0 ]; then pass "$name"; else fail "$name" "exit $rc: $(echo "$out" | tail -3 | tr '\n' ' ')"; fi
 }
 is_root() { [ "$(id -u)" -eq 0 ]; }
+# exit_verdict NAME RC LOG: after a test program ran with its output in LOG (its result lines
+# already printed), turns what its exit status says into a FAIL of NAME when the lines alone
+# would hide it: death by a signal (unless its last FAIL line already names the crash or
+# timeout), a timeout (124/137 from timeout(1)), a non-zero exit without any FAIL line, or a
+# clean exit with no result line at all. Status 1 when it printed a FAIL.
+exit_verdict() {
+  local name=$1 rc=$2 log=$3
+  if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+    fail "$name" "timed out (status $rc)"
+  elif [ "$rc" -gt 128 ]; then
+    grep '^FAIL: ' "$log" | tail -1 | grep -qE ': (crashed|timed out)' && return 1
+    fail "$name" "killed by signal $((rc - 128)) ($(kill -l $((rc - 128)) 2>/dev/null)) after $(grep -c '^PASS: ' "$log") PASS lines"
+  elif [ "$rc" -ne 0 ]; then
+    grep -q '^FAIL: ' "$log" && return 1
+    fail "$name" "exited with status $rc without a FAIL line"
+  elif ! grep -qE '^(PASS|FAIL|SKIP): ' "$log"; then
+    fail "$name" "exited 0 but printed no result line"
+  else
+    return 0
+  fi
+  return 1
+}

@@ -48,6 +48,8 @@ if ok:
     print(f"{n} workloads x {len(want)} allocators ran")
     print("PASS: bench_quick_every_allocator_ran")
 PY
+rc=$?
+[ $rc -eq 0 ] || fail bench_quick_checker "the results checker exited with status $rc (traceback above)"
 for f in results.md ops.png ops.svg rss.png rss.svg; do
   [ -s "$out/$f" ] || { fail bench_quick_outputs "$f missing"; break; }
 done && grep -q '^| small |' "$out/results.md" && grep -q 'Kernel\|kernel' "$out/results.md" \

@@ -61,11 +61,18 @@ else
 fi
 
 # The same seed gives the same work: SSOT's checksum is a function of the LCG alone.
-c1=$($B/bench_ssot --iters 100000 | sed -n 's/.* check=\([0-9]*\).*/\1/p')
-c2=$($B/bench_ssot --iters 100000 | sed -n 's/.* check=\([0-9]*\).*/\1/p')
-c3=$($B/bench_ssot --iters 100000 --seed 7 | sed -n 's/.* check=\([0-9]*\).*/\1/p')
-[ -n "$c1" ] && [ "$c1" = "$c2" ] && [ "$c1" != "$c3" ] && pass workload_seeded \
-  || fail workload_seeded "checksums $c1 $c2 (seed 7: $c3)"
+# checksum ARG…: bench_ssot's check= value; status 1 when bench_ssot itself failed.
+checksum() {
+  local out
+  out=$($B/bench_ssot "$@") || return 1
+  sed -n 's/.* check=\([0-9]*\).*/\1/p' <<< "$out"
+}
+c1= c2= c3=
+c1=$(checksum --iters 100000) && c2=$(checksum --iters 100000) &&
+  c3=$(checksum --iters 100000 --seed 7)
+rc=$?
+[ $rc -eq 0 ] && [ -n "$c1" ] && [ "$c1" = "$c2" ] && [ "$c1" != "$c3" ] && pass workload_seeded \
+  || fail workload_seeded "bench_ssot status $rc, checksums $c1 $c2 (seed 7: $c3)"
 
 # Options: an unknown or malformed option is an error (exit 2), never a silent default.
 bad_opts() {
@@ -75,8 +82,10 @@ bad_opts $B/bench_ssot --itres 5 && bad_opts $B/bench_ssot --iters 1x && \
   bad_opts $B/bench_ssot --size huge && bad_opts $B/bench_xfree --threads 1 --remote 50 && \
   bad_opts $B/bench_prodcons --ring 1000 && pass workload_bad_options \
   || fail workload_bad_options "a bad option did not exit 2"
-$B/bench_ssot --iters=2e5 --ws=100 | grep -q 'ops=200000 ' && pass workload_option_forms \
-  || fail workload_option_forms "--key=value or 2e5 not accepted"
+out=$($B/bench_ssot --iters=2e5 --ws=100 2>&1)
+rc=$?
+[ $rc -eq 0 ] && grep -q 'ops=200000 ' <<< "$out" && pass workload_option_forms \
+  || fail workload_option_forms "--key=value or 2e5 not accepted (status $rc)"
 
 # bench_realloc must notice an allocator that loses data: a shim whose realloc returns a fresh,
 # uninitialised block (no copy) has to make it exit 3.
@@ -110,10 +119,12 @@ cat > "$tmp/badalign.c" <<'C'
 void* aligned_alloc(size_t align, size_t n) { (void)align; return malloc(n); }
 C
 if gcc -shared -fPIC -O1 -o "$tmp/badalign.so" "$tmp/badalign.c" 2>"$tmp/cc.log"; then
+  # Misaligned blocks are counted, not fatal: the run must still end with status 0.
   out=$(LD_PRELOAD=$tmp/badalign.so $B/bench_aligned --iters 20000 2>&1)
+  rc=$?
   n=$(echo "$out" | sed -n 's/.* misaligned=\([0-9]*\).*/\1/p')
-  [ "${n:-0}" -gt 0 ] && pass workload_aligned_detects_misalignment \
-    || fail workload_aligned_detects_misalignment "misaligned=${n:-none} with an aligned_alloc that ignores alignment"
+  [ $rc -eq 0 ] && [ "${n:-0}" -gt 0 ] && pass workload_aligned_detects_misalignment \
+    || fail workload_aligned_detects_misalignment "status $rc, misaligned=${n:-none} with an aligned_alloc that ignores alignment"
 else
   fail workload_aligned_detects_misalignment "cannot build the shim: $(head -2 "$tmp/cc.log")"
 fi

@@ -73,6 +73,20 @@ wait_pid() {
   wait "$pid"
 }
 
+# workload_exited NAME [PID]: after `wl exit`, waits (10 s at most) for the workload (default
+# $WL_PID) and FAILs NAME unless it exited 0: the workload runs on libhz3, so a crash at its exit
+# is a failure of the allocator that the tracer's own results would not show. Status 1 on FAIL.
+workload_exited() {
+  local pid=${2:-$WL_PID} rc
+  wait_pid "$pid" 10
+  rc=$?
+  if [ $rc -eq 0 ]; then return 0; fi
+  if [ $rc -eq 124 ]; then fail "$1" "the workload (pid $pid) did not exit within 10 s of 'exit'"
+  elif [ $rc -gt 128 ]; then fail "$1" "the workload (pid $pid) was killed by signal $((rc - 128)): $(tail -2 "$T"/*.err 2>/dev/null | tr '\n' ' ' | cut -c1-200)"
+  else fail "$1" "the workload (pid $pid) exited with status $rc"; fi
+  return 1
+}
+
 # json_check FILE: runs Python checks (on stdin) over the JSON reports in FILE: `lines` (all),
 # `last`, helpers proc() and bin_row(), expect(cond, why) and note(text). Prints "ok" (with the
 # notes in parentheses) or the unmet expectations; test with is_ok.

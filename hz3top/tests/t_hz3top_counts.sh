@@ -49,6 +49,7 @@ t_exit=$(date +%s%N)
 wait_pid "$TOP" 15
 top_rc=$?
 t_done=$(( ($(date +%s%N) - t_exit) / 1000000 ))
+workload_exited counts/workload_exit
 
 if [ "$top_rc" -ne 0 ]; then fail counts/exit "hz3top exit status $top_rc: $(tail -2 "$T/watch.err")"; exit 0; fi
 pass "counts/exit (hz3top ended by itself ${t_done} ms after the target's exit)"

@@ -15,6 +15,7 @@ expect_error() {
   local rc=$? lines
   lines=$(wc -l <"$T/err")
   if [ "$rc" -eq 0 ]; then fail "$name" "exit status 0"; return; fi
+  if [ "$rc" -gt 128 ]; then fail "$name" "killed by signal $((rc - 128)), not an error exit"; return; fi
   if [ "$lines" -ne 1 ]; then fail "$name" "$lines stderr lines: $(head -3 "$T/err" | tr '\n' '|')"; return; fi
   if ! grep -qE -- "$pattern" "$T/err"; then fail "$name" "message '$(cat "$T/err")' lacks /$pattern/"; return; fi
   if [ -s "$T/out" ]; then fail "$name" "wrote to stdout: $(head -c 200 "$T/out")"; return; fi

@@ -90,6 +90,8 @@ rates = [x['procs'][0]['sites'] for x in reports]
 peak = max((s['alloc_rate'] for sites in rates for s in sites if 'site_churn' in s['func']), default=0)
 out(peak > 0, 'heap/rate', 'peak site_churn allocation rate %.0f B/s' % peak)
 PY
+rc=$?
+[ $rc -eq 0 ] || fail heap/checker "the report checker exited with status $rc (traceback above)"
 
 # Errors: one line, non-zero exit, and no attach.
 out=$("$HZ3TOP" heap 2>&1); rc=$?

@@ -66,6 +66,7 @@ wl release
 sleep 0.4
 wl exit
 wait_pid $top 10 || { fail perf/sampling_page_faults "hz3top exit status $?"; exit 0; }
+workload_exited perf/workload_exit
 r=$(json_check "$T/pf.json" <<'PY'
 n = sum(sum(proc(l)['perf'][k] for k in ('samples_alloc', 'samples_user', 'samples_kernel')) for l in lines)
 expect(last['sample_event'] == 'page-faults', f"sample_event {last['sample_event']}")

@@ -62,5 +62,8 @@ for how in duration sigint kill9 legacy; do
   fi
   pass "semaphores/$how (attached: $during; hz3top gone ${ms} ms after the stop)"
 done
-kill -0 "$WL_PID" 2>/dev/null && wl exit && pass semaphores/target_unharmed ||
+if kill -0 "$WL_PID" 2>/dev/null && wl exit; then
+  workload_exited semaphores/target_unharmed && pass semaphores/target_unharmed
+else
   fail semaphores/target_unharmed "the workload did not survive being traced"
+fi

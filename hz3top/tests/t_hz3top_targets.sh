@@ -30,6 +30,7 @@ else
   wl "run 7 0 0"
   wl exit
   wait_pid $top 15
+  workload_exited targets/replaced_library_workload_exit
   r=$(json_check "$T/rep.json" <<'PY'
 expect(bin_row(proc(last), 32767).get('tag_set') == 7, f"large tag_set {bin_row(proc(last), 32767)}")
 PY
@@ -61,6 +62,8 @@ WL_IN=$B_IN WL_OUT=$B_OUT wl exit
 wait_pid $top 15
 top_rc=$?
 wait_pid $all 15
+workload_exited targets/two_pids_workload_a_exit "$A"
+workload_exited targets/two_pids_workload_b_exit "$B"
 r=$(json_check "$T/two.json" <<PY
 by_pid = {p['pid']: p for p in last['procs']}
 expect(set(by_pid) == {$A, $B}, f"processes {sorted(by_pid)}")
@@ -103,4 +106,5 @@ PY
   elif ! is_ok "$r"; then fail targets/noprobes "$r"
   else pass targets/noprobes; fi
   wl exit
+  workload_exited targets/noprobes_workload_exit
 fi

@@ -9,6 +9,8 @@
 #   make sanitize              unit + stress tests + rel_san_mt under TSan and UBSan, every case
 #   make stress                long multi-threaded stress with fork and RSS bound, STRESS_SECONDS
 #   make test-compat           every real-service case (make test runs a fast subset)
+#   make misuse                the heap-misuse table with every allocator found here, written to
+#                              docs/reliability-misuse.md (make test runs t_misuse.sh, hz3 only)
 #
 # The sanitizer and fuzz builds compile libhz3/src/*.cc except new.cc (operator new would need
 # exceptions and would interpose) with -DHZ3_API_PREFIX: the entry points become hz3_malloc, …,
@@ -127,7 +129,7 @@ $(REL_ARENA1G): $(REL_ARENA1G_OBJ)
 REL_ALL := $(REL_FUZZ_BINS) $(REL_SAN_BINS) $(REL_PRELOAD_BINS) $(REL_PLUGIN) $(REL_ARENA1G)
 ALL_TARGETS += $(if $(filter release,$(VARIANT)),$(REL_ALL))
 
-.PHONY: reliability test-check fuzz sanitize stress test-compat
+.PHONY: reliability test-check fuzz sanitize stress test-compat misuse
 reliability: $(REL_ALL)
 
 # The runner's environment for scripts started outside it.
@@ -146,6 +148,17 @@ stress: lib $(REL_PRELOAD_BINS)
 
 test-compat: deps-test lib $(BUILD)/tests/maps_watch
 	$(Q)$(REL_ENV) REL_COMPAT=full bash $(REL_DIR)/t_compat.sh
+
+# The misuse program is built by the runner itself (gcc -O0 -fno-builtin, no sanitizer); every
+# cell, with how it was caught and the allocator's message, goes to $(REL_OUT)/misuse/results.json.
+# A library that is not there (hz3 hardened before it exists, a peer not installed) is skipped,
+# and the page says so.
+misuse: lib
+	$(Q)$(MAKE) --no-print-directory VARIANT=check lib
+	$(Q)python3 $(REL_DIR)/misuse/run.py --build-root $(abspath $(BUILD)) \
+	  --out $(abspath $(REL_OUT))/misuse --json $(abspath $(REL_OUT))/misuse/results.json \
+	  --markdown docs/reliability-misuse.md
+	@echo "misuse: wrote docs/reliability-misuse.md"
 
 # `make test-check`: the same test scripts, with HZ3_LIB and every variant path pointing at the
 # check build. scripts/run-tests.sh derives every path from BUILD, so the run gets a build folder

@@ -12,14 +12,16 @@ need_lib longstress "$HZ3_LIB" || exit 0
 secs=${REL_STRESS_SECONDS:-8}
 args=(--seconds "$secs")
 [ -n "${REL_STRESS_SECONDS:-}" ] && args+=(--threads 24 --slots 4096)
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
 while read -r label lib; do
   [ -n "${REL_STRESS_SECONDS:-}" ] || [ "$label" = "$(lib_label "$HZ3_LIB")" ] || continue
   LD_PRELOAD=$lib timeout -k 5 $((secs * 3 + 60)) "$HZ3_TBIN/rel_stress" "longstress/$label" \
-    "${args[@]}"
-  rc=$?
+    "${args[@]}" 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
   if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
     fail "longstress/$label" "timed out after $((secs * 3 + 60)) s"
-  elif [ $rc -gt 128 ]; then
-    fail "longstress/$label" "killed by signal $((rc - 128))"
+  else
+    exit_verdict "longstress/$label" "$rc" "$log"
   fi
 done < <(preload_variants)

@@ -45,8 +45,8 @@ need_bin() {
 # run_group GROUP LIB PROGRAM [ARG…]: runs a test program with LIB preloaded and passes its
 # result lines through. When the program dies in a case (its crash guard prints
 # "FAIL: GROUP/CASE: crashed…" or "…timed out…"), it is rerun with `--after CASE`, so one crash
-# does not hide the cases after it. A death without such a line, or a non-zero exit without any
-# FAIL line, becomes a FAIL of its own.
+# does not hide the cases after it. A death without such a line, a non-zero exit without any
+# FAIL line, or a clean exit without any result line, becomes a FAIL of its own.
 run_group() {
   local group=$1 lib=$2 out rc last tries=0
   shift 2
@@ -66,6 +66,8 @@ run_group() {
       fail "$group" "$(basename "$1") killed by signal $((rc - 128)); later cases did not run"
     elif [ "$rc" -ne 0 ] && ! grep -q '^FAIL: ' "$out"; then
       fail "$group" "$(basename "$1") exited with status $rc without a FAIL line"
+    elif [ "$rc" -eq 0 ] && [ ${#resume[@]} -eq 0 ] && ! grep -qE '^(PASS|FAIL|SKIP): ' "$out"; then
+      fail "$group" "$(basename "$1") exited 0 but printed no result line"
     fi
     break
   done

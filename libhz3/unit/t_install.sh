@@ -29,9 +29,17 @@ int main(void) {
 C
 # pkg-config reads the installed .pc, with its prefix redirected into DESTDIR.
 pc() { PKG_CONFIG_PATH=$root/lib/pkgconfig pkg-config --define-variable=prefix="$root" "$@" libhz3; }
-if gcc "$dest/prog.c" -o "$dest/dyn" $(pc --cflags --libs) -Wl,-rpath,"$root/lib" 2>"$dest/err" &&
-   [ "$("$dest/dyn")" = served-by-hz3 ]; then pass install/pkgconfig_dynamic
+# served NAME PROGRAM: PASS when PROGRAM prints served-by-hz3 and exits 0 (a crash at exit after
+# the right output is a FAIL too).
+served() {
+  local out rc
+  out=$("$2" 2>"$dest/run.err"); rc=$?
+  if [ $rc -eq 0 ] && [ "$out" = served-by-hz3 ]; then pass "$1"
+  else fail "$1" "exit $rc, output '$out': $(tail -2 "$dest/run.err" | tr '\n' ' ')"; fi
+}
+if gcc "$dest/prog.c" -o "$dest/dyn" $(pc --cflags --libs) -Wl,-rpath,"$root/lib" 2>"$dest/err"; then
+  served install/pkgconfig_dynamic "$dest/dyn"
 else fail install/pkgconfig_dynamic "$(tail -2 "$dest/err" | tr '\n' ' ')"; fi
-if gcc "$dest/prog.c" -o "$dest/static" $(pc --cflags) "$root/lib/libhz3.a" $(pc --static --libs-only-l | sed 's/-lhz3//') 2>"$dest/err" &&
-   [ "$("$dest/static")" = served-by-hz3 ]; then pass install/static_link
+if gcc "$dest/prog.c" -o "$dest/static" $(pc --cflags) "$root/lib/libhz3.a" $(pc --static --libs-only-l | sed 's/-lhz3//') 2>"$dest/err"; then
+  served install/static_link "$dest/static"
 else fail install/static_link "$(tail -2 "$dest/err" | tr '\n' ' ')"; fi

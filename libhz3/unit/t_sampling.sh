@@ -50,3 +50,5 @@ for site, (size, tol) in sites.items():
             err = 'estimate %d vs truth %d (%.1f %%, bound %d %%)' % (est, true, 100.0 * (est - true) / true, tol * 100)
         print(('PASS: %s (%s)' if ok else 'FAIL: %s: %s') % (name, err))
 PY
+rc=$?
+[ $rc -eq 0 ] || fail sampling/checker "the estimate checker exited with status $rc (traceback above)"

@@ -52,6 +52,7 @@ wl "run $N $M $K"
 wl exit
 wait_pid $top 15
 top_rc=$?
+workload_exited probes_bpftrace/workload_exit
 wait_pid $bt 15 || { kill -INT $bt 2>/dev/null; wait $bt; }
 
 val() { sed -n "s/^@$1: \([0-9]*\)$/\1/p" "$T/bt.out"; }
