@@ -174,35 +174,38 @@ HZ3_EXPORT void* HZ3_API(reallocarray)(void* p, size_t n, size_t size) {
   return reallocate(p, total);
 }
 
-static bool valid_alignment(size_t align) { return align != 0 && (align & (align - 1)) == 0; }
+// glibc 2.36's memalign rules (`_mid_memalign`), which its aligned_alloc and valloc share:
+// an alignment of at most 16 is plain malloc, one above 2^63 is EINVAL, and any other that is
+// not a power of two is rounded up to the next one (memalign(24, n) is 32-aligned).
+static void* memalign_glibc(size_t align, size_t size) {
+  if (align <= 16) return alloc(size);
+  if (align > SIZE_MAX / 2 + 1) {
+    errno = EINVAL;
+    return nullptr;
+  }
+  if (align & (align - 1)) align = size_t{1} << (64 - __builtin_clzll(align));
+  return alloc_aligned(align, size);
+}
 
+// EINVAL (errno untouched) unless the alignment is a power-of-two multiple of sizeof(void*).
+// On ENOMEM glibc 2.36 leaves ENOMEM in errno too (its memalign sets it); so does hz3.
 HZ3_EXPORT int HZ3_API(posix_memalign)(void** out, size_t align, size_t size) {
-  if (!valid_alignment(align) || align % sizeof(void*) != 0) return EINVAL;
-  int saved = errno;
-  void* p = alloc_aligned(align, size);
+  if (align == 0 || (align & (align - 1)) != 0 || align % sizeof(void*) != 0) return EINVAL;
+  void* p = memalign_glibc(align, size);
   if (!p) {
-    errno = saved;
+    errno = ENOMEM;
     return ENOMEM;
   }
   *out = p;
   return 0;
 }
 
+// glibc 2.36: the same as memalign (2.38 started rejecting alignments that are not powers of 2).
 HZ3_EXPORT void* HZ3_API(aligned_alloc)(size_t align, size_t size) {
-  if (!valid_alignment(align)) {
-    errno = EINVAL;
-    return nullptr;
-  }
-  return alloc_aligned(align, size);
+  return memalign_glibc(align, size);
 }
 
-HZ3_EXPORT void* HZ3_API(memalign)(size_t align, size_t size) {
-  if (!valid_alignment(align)) {
-    errno = EINVAL;
-    return nullptr;
-  }
-  return alloc_aligned(align, size);
-}
+HZ3_EXPORT void* HZ3_API(memalign)(size_t align, size_t size) { return memalign_glibc(align, size); }
 
 HZ3_EXPORT void* HZ3_API(valloc)(size_t size) { return alloc_aligned(PAGE_SIZE, size); }
 

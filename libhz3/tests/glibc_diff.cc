@@ -1,0 +1,178 @@
+// The same program run twice, once on glibc (no preload) and once under a libhz3 variant:
+// t_glibc.sh diffs the two outputs line by line. Each line is one behaviour, `name: result`,
+// with the result normalised so that two correct allocators print the same text: NULL or ptr,
+// the errno name (or "errno untouched"), whether the pointer has the alignment glibc 2.36
+// promises for that call, and for the introspection calls (mallinfo2, malloc_info) the shape of
+// the answer rather than its numbers. Every case runs in a forked child, so a case that aborts
+// (free() of a block the other allocator made) prints "crashed" instead of ending the run.
+// Not here: hz3's own numbers (stats_test.cc) and mallopt, where hz3 deliberately differs.
+#include <errno.h>
+#include <malloc.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <string>
+
+namespace {
+
+constexpr int UNTOUCHED = 12345;  // errno before each call: "untouched" when it stays
+constexpr size_t PAGE = 4096;
+constexpr size_t TOP = size_t{1} << 63;
+
+template <class T>
+T hide(T v) {  // keeps gcc from folding or rejecting deliberate misuse
+  asm volatile("" : "+r"(v));
+  return v;
+}
+
+const char* errno_name(int e) {
+  switch (e) {
+    case UNTOUCHED: return "errno untouched";
+    case 0: return "errno 0";
+    case EINVAL: return "EINVAL";
+    case ENOMEM: return "ENOMEM";
+    default: return "errno other";
+  }
+}
+
+// The alignment glibc 2.36's memalign/aligned_alloc/valloc give (`_mid_memalign`): at most 16
+// is plain malloc, more is rounded up to a power of two (MINSIZE 32 at least).
+size_t glibc_alignment(size_t a) {
+  if (a <= 16) return 16;
+  size_t r = 32;
+  while (r < a) r <<= 1;
+  return r;
+}
+
+std::string describe(void* p, int err, size_t align) {
+  std::string s = p ? "ptr" : "NULL";
+  s += std::string(" ") + errno_name(err);
+  if (p) s += uintptr_t(p) % align == 0 ? " aligned" : " MISALIGNED";
+  return s;
+}
+
+// Runs body in a child; prints "name: <what body returned>" or "name: crashed (signal N)".
+template <class F>
+void run(const char* name, F body) {
+  fflush(stdout);
+  int fd[2];
+  if (pipe(fd) != 0) return;
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(fd[0]);
+    std::string r = body();
+    std::string line = std::string(name) + ": " + r + "\n";
+    if (write(fd[1], line.data(), line.size()) < 0) _exit(2);
+    _exit(0);
+  }
+  close(fd[1]);
+  char buf[4096];
+  std::string out;
+  ssize_t n;
+  while ((n = read(fd[0], buf, sizeof buf)) > 0) out.append(buf, size_t(n));
+  close(fd[0]);
+  int st = 0;
+  waitpid(pid, &st, 0);
+  if (WIFSIGNALED(st)) printf("%s: crashed (signal %d)\n", name, WTERMSIG(st));
+  else if (out.empty()) printf("%s: exited %d without a result\n", name, WEXITSTATUS(st));
+  else fputs(out.c_str(), stdout);
+}
+
+#define ALLOC_CASE(name, align, expr)                    \
+  run(name, [] {                                         \
+    errno = UNTOUCHED;                                   \
+    void* p = (expr);                                    \
+    int e = errno;                                       \
+    std::string r = describe(p, e, (align));             \
+    if (p) free(p);                                      \
+    return r;                                            \
+  })
+
+std::string posix_case(size_t align, size_t size) {
+  void* p = reinterpret_cast<void*>(uintptr_t(1));
+  errno = UNTOUCHED;
+  int r = posix_memalign(&p, hide(align), hide(size));
+  int e = errno;
+  std::string s = std::string("returns ") + (r == 0 ? "0" : errno_name(r)) + ", " + errno_name(e);
+  if (p == reinterpret_cast<void*>(uintptr_t(1))) s += ", *out untouched";
+  else if (!p) s += ", *out NULL";
+  else {
+    s += uintptr_t(p) % glibc_alignment(align) == 0 ? ", aligned" : ", MISALIGNED";
+    free(p);
+  }
+  return s;
+}
+
+}  // namespace
+
+int main() {
+  setvbuf(stdout, nullptr, _IOLBF, 0);
+  // memalign: any alignment; non-powers of two round up, 0..16 is malloc, > 2^63 is EINVAL.
+  ALLOC_CASE("memalign(24, 100)", 32, memalign(hide(size_t{24}), 100));
+  ALLOC_CASE("memalign(48, 100)", 64, memalign(hide(size_t{48}), 100));
+  ALLOC_CASE("memalign(24, 0)", 32, memalign(hide(size_t{24}), 0));
+  ALLOC_CASE("memalign(0, 100)", 16, memalign(hide(size_t{0}), 100));
+  ALLOC_CASE("memalign(1, 100)", 16, memalign(hide(size_t{1}), 100));
+  ALLOC_CASE("memalign(3, 100)", 16, memalign(hide(size_t{3}), 100));
+  ALLOC_CASE("memalign(64, 0)", 64, memalign(hide(size_t{64}), 0));
+  ALLOC_CASE("memalign(4097, 100)", 8192, memalign(hide(size_t{4097}), 100));
+  ALLOC_CASE("memalign(5000, 100000)", 8192, memalign(hide(size_t{5000}), 100000));
+  ALLOC_CASE("memalign(2^20+1, 10)", 2 << 20, memalign(hide((size_t{1} << 20) + 1), 10));
+  ALLOC_CASE("memalign(2^63, 1)", 1, memalign(hide(TOP), 1));
+  ALLOC_CASE("memalign(2^63+1, 1)", 1, memalign(hide(TOP + 1), 1));
+  ALLOC_CASE("memalign(SIZE_MAX, 1)", 1, memalign(hide(SIZE_MAX), 1));
+  ALLOC_CASE("memalign(2^62, 1)", 1, memalign(hide(size_t{1} << 62), 1));
+  ALLOC_CASE("memalign(2^40, 1)", 1, memalign(hide(size_t{1} << 40), 1));
+  ALLOC_CASE("memalign(64, SIZE_MAX)", 1, memalign(64, hide(SIZE_MAX)));
+  ALLOC_CASE("memalign(64, PTRDIFF_MAX)", 1, memalign(64, hide(size_t{PTRDIFF_MAX})));
+  ALLOC_CASE("memalign(24, SIZE_MAX)", 1, memalign(hide(size_t{24}), hide(SIZE_MAX)));
+  // aligned_alloc is memalign in glibc 2.36 (2.38 started to reject non-powers of two).
+  ALLOC_CASE("aligned_alloc(24, 100)", 32, aligned_alloc(hide(size_t{24}), 100));
+  ALLOC_CASE("aligned_alloc(48, 100)", 64, aligned_alloc(hide(size_t{48}), 100));
+  ALLOC_CASE("aligned_alloc(0, 100)", 16, aligned_alloc(hide(size_t{0}), 100));
+  ALLOC_CASE("aligned_alloc(3, 100)", 16, aligned_alloc(hide(size_t{3}), 100));
+  ALLOC_CASE("aligned_alloc(64, 0)", 64, aligned_alloc(hide(size_t{64}), 0));
+  ALLOC_CASE("aligned_alloc(64, 100)", 64, aligned_alloc(hide(size_t{64}), 100));
+  ALLOC_CASE("aligned_alloc(12288, 100)", 16384, aligned_alloc(hide(size_t{12288}), 100));
+  ALLOC_CASE("aligned_alloc(2^63, 1)", 1, aligned_alloc(hide(TOP), 1));
+  ALLOC_CASE("aligned_alloc(2^63+1, 1)", 1, aligned_alloc(hide(TOP + 1), 1));
+  ALLOC_CASE("aligned_alloc(SIZE_MAX, 1)", 1, aligned_alloc(hide(SIZE_MAX), 1));
+  ALLOC_CASE("aligned_alloc(2^62, 1)", 1, aligned_alloc(hide(size_t{1} << 62), 1));
+  ALLOC_CASE("aligned_alloc(64, SIZE_MAX)", 1, aligned_alloc(64, hide(SIZE_MAX)));
+  ALLOC_CASE("aligned_alloc(64, PTRDIFF_MAX)", 1, aligned_alloc(64, hide(size_t{PTRDIFF_MAX})));
+  // posix_memalign: a power-of-two multiple of sizeof(void*) or EINVAL with errno untouched;
+  // ENOMEM is returned and (glibc 2.36) also left in errno.
+  struct { const char* name; size_t align, size; } pm[] = {
+      {"posix_memalign(0, 10)", 0, 10},          {"posix_memalign(1, 10)", 1, 10},
+      {"posix_memalign(4, 10)", 4, 10},          {"posix_memalign(8, 10)", 8, 10},
+      {"posix_memalign(24, 10)", 24, 10},        {"posix_memalign(48, 10)", 48, 10},
+      {"posix_memalign(16, 0)", 16, 0},          {"posix_memalign(4096, 10)", 4096, 10},
+      {"posix_memalign(SIZE_MAX, 1)", SIZE_MAX, 1}, {"posix_memalign(2^63, 1)", TOP, 1},
+      {"posix_memalign(2^62, 1)", size_t{1} << 62, 1},
+      {"posix_memalign(64, SIZE_MAX)", 64, SIZE_MAX},
+      {"posix_memalign(64, PTRDIFF_MAX)", 64, size_t{PTRDIFF_MAX}},
+      {"posix_memalign(8, SIZE_MAX)", 8, SIZE_MAX},
+  };
+  for (auto& c : pm) {
+    size_t a = c.align, n = c.size;
+    run(c.name, [a, n] { return posix_case(a, n); });
+  }
+  ALLOC_CASE("valloc(0)", PAGE, valloc(hide(size_t{0})));
+  ALLOC_CASE("valloc(1)", PAGE, valloc(hide(size_t{1})));
+  ALLOC_CASE("valloc(100000)", PAGE, valloc(hide(size_t{100000})));
+  ALLOC_CASE("valloc(SIZE_MAX)", 1, valloc(hide(SIZE_MAX)));
+  ALLOC_CASE("valloc(SIZE_MAX-4095)", 1, valloc(hide(SIZE_MAX - 4095)));
+  ALLOC_CASE("valloc(PTRDIFF_MAX)", 1, valloc(hide(size_t{PTRDIFF_MAX})));
+  ALLOC_CASE("pvalloc(0)", PAGE, pvalloc(hide(size_t{0})));
+  ALLOC_CASE("pvalloc(1)", PAGE, pvalloc(hide(size_t{1})));
+  ALLOC_CASE("pvalloc(SIZE_MAX)", 1, pvalloc(hide(SIZE_MAX)));
+  ALLOC_CASE("pvalloc(SIZE_MAX-4095)", 1, pvalloc(hide(SIZE_MAX - 4095)));
+  ALLOC_CASE("pvalloc(SIZE_MAX-4096)", 1, pvalloc(hide(SIZE_MAX - 4096)));
+  ALLOC_CASE("pvalloc(PTRDIFF_MAX)", 1, pvalloc(hide(size_t{PTRDIFF_MAX})));
+
+  return 0;
+}
