@@ -226,6 +226,29 @@ HZ3_EXPORT size_t HZ3_API(malloc_usable_size)(void* p) {
 // Gives every free page back to the OS now. Returns 1 if memory was released (glibc meaning).
 HZ3_EXPORT int HZ3_API(malloc_trim)(size_t) { return page_heap::release_all() > 0; }
 
+// glibc's own names for its entry points. Programs and libraries that call them directly (to
+// reach "the real malloc" under an interposer, as some profilers and language runtimes do) must
+// get hz3's, or their blocks would reach hz3's free (an invalid-pointer abort) and hz3's blocks
+// glibc's. Aliases, not wrappers: the same code at a second name (mimalloc and tcmalloc do this).
+#ifndef HZ3_API_PREFIX
+#if __has_attribute(copy)
+#define HZ3_COPY_ATTRS(target) __attribute__((copy(target)))  // malloc, alloc_size, nothrow
+#else
+#define HZ3_COPY_ATTRS(target)
+#endif
+#define HZ3_LIBC_ALIAS(name, target, ret, args) \
+  extern "C" __attribute__((alias(#target), visibility("default"))) HZ3_COPY_ATTRS(target) ret name args;
+HZ3_LIBC_ALIAS(__libc_malloc, malloc, void*, (size_t))
+HZ3_LIBC_ALIAS(__libc_free, free, void, (void*))
+HZ3_LIBC_ALIAS(__libc_calloc, calloc, void*, (size_t, size_t))
+HZ3_LIBC_ALIAS(__libc_realloc, realloc, void*, (void*, size_t))
+HZ3_LIBC_ALIAS(__libc_memalign, memalign, void*, (size_t, size_t))
+HZ3_LIBC_ALIAS(__libc_valloc, valloc, void*, (size_t))
+HZ3_LIBC_ALIAS(__libc_pvalloc, pvalloc, void*, (size_t))
+#undef HZ3_LIBC_ALIAS
+#undef HZ3_COPY_ATTRS
+#endif
+
 // Reports the exiting main thread's pending hits, so hz3:hits totals are exact at exit.
 __attribute__((destructor)) static void hz3_at_exit() { flush_hits_at_exit(); }
 __attribute__((constructor)) static void hz3_at_start() { global_init(); }

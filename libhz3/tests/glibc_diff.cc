@@ -17,6 +17,16 @@
 
 #include <string>
 
+extern "C" {
+void* __libc_malloc(size_t);
+void __libc_free(void*);
+void* __libc_calloc(size_t, size_t);
+void* __libc_realloc(void*, size_t);
+void* __libc_memalign(size_t, size_t);
+void* __libc_valloc(size_t);
+void* __libc_pvalloc(size_t);
+}
+
 namespace {
 
 constexpr int UNTOUCHED = 12345;  // errno before each call: "untouched" when it stays
@@ -173,6 +183,70 @@ int main() {
   ALLOC_CASE("pvalloc(SIZE_MAX-4095)", 1, pvalloc(hide(SIZE_MAX - 4095)));
   ALLOC_CASE("pvalloc(SIZE_MAX-4096)", 1, pvalloc(hide(SIZE_MAX - 4096)));
   ALLOC_CASE("pvalloc(PTRDIFF_MAX)", 1, pvalloc(hide(size_t{PTRDIFF_MAX})));
+
+  // __libc_* entry points and the standard ones must be the same allocator.
+  run("free(__libc_malloc(100))", [] {
+    char* p = static_cast<char*>(__libc_malloc(hide(size_t{100})));
+    memset(p, 1, 100);
+    free(p);
+    return std::string("ok");
+  });
+  run("free(__libc_malloc(200000))", [] {
+    char* p = static_cast<char*>(__libc_malloc(hide(size_t{200000})));
+    memset(p, 1, 200000);
+    free(p);
+    return std::string("ok");
+  });
+  run("__libc_free(malloc(100))", [] {
+    void* p = malloc(hide(size_t{100}));
+    __libc_free(p);
+    return std::string("ok");
+  });
+  run("__libc_free(malloc(200000))", [] {
+    void* p = malloc(hide(size_t{200000}));
+    __libc_free(p);
+    return std::string("ok");
+  });
+  run("realloc(__libc_calloc(10, 10), 5000)", [] {
+    unsigned char* p = static_cast<unsigned char*>(__libc_calloc(10, hide(size_t{10})));
+    int zero = 1;
+    for (int i = 0; i < 100; i++) zero &= p[i] == 0;
+    p = static_cast<unsigned char*>(realloc(p, 5000));
+    free(p);
+    return std::string(zero ? "zeroed, ok" : "NOT ZEROED");
+  });
+  run("__libc_realloc(malloc(100), 5000)", [] {
+    char* p = static_cast<char*>(malloc(hide(size_t{100})));
+    memcpy(p, "hz3", 4);
+    p = static_cast<char*>(__libc_realloc(p, 5000));
+    std::string r = strcmp(p, "hz3") == 0 ? "contents kept" : "CONTENTS LOST";
+    __libc_free(p);
+    return r;
+  });
+  run("free(__libc_memalign(64, 100))", [] {
+    void* p = __libc_memalign(hide(size_t{64}), 100);
+    std::string r = describe(p, UNTOUCHED, 64);
+    free(p);
+    return r;
+  });
+  run("free(__libc_valloc(100))", [] {
+    void* p = __libc_valloc(hide(size_t{100}));
+    std::string r = describe(p, UNTOUCHED, PAGE);
+    free(p);
+    return r;
+  });
+  run("free(__libc_pvalloc(100))", [] {
+    void* p = __libc_pvalloc(hide(size_t{100}));
+    std::string r = describe(p, UNTOUCHED, PAGE);
+    free(p);
+    return r;
+  });
+  run("malloc_usable_size(__libc_malloc(100))", [] {
+    void* p = __libc_malloc(hide(size_t{100}));
+    std::string r = malloc_usable_size(p) >= 100 ? ">= 100" : "TOO SMALL";
+    free(p);
+    return r;
+  });
 
   return 0;
 }
