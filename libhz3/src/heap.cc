@@ -232,6 +232,7 @@ bool thread_init() {
   for (uint32_t c = 1; c < NUM_BINS; c++) tc.frees_left[c] = tc.credit[c] = CLASSES[c].check_every;
   tc.key = uint64_t(h->id + 1) << 16;
   tc.state = CacheState::LIVE;
+  h->owner_cache.store(&tc, std::memory_order_release);
   // Any non-NULL value makes the destructor run at thread exit. May allocate (keys >= 32);
   // the cache is LIVE already, so that recursion is an ordinary malloc.
   pthread_setspecific(g_exit_key, &tc);
@@ -255,6 +256,7 @@ void cache_teardown(ThreadCache& tc) {
       if (list) return_list(h, c, list);
     }
     h->orphan = true;
+    h->owner_cache.store(nullptr, std::memory_order_relaxed);
     h->state.store(CacheState::UNINIT, std::memory_order_seq_cst);  // "not LIVE"
     drain_inboxes(h);
     release_empty_spans(h);
@@ -626,6 +628,20 @@ void fork_child() {
   }
   g_reg_lock.reset_after_fork();
   g_global_lock.reset_after_fork();
+}
+
+// ---- statistics ----
+
+Heap* const* stats_lock_heaps(uint32_t* count) {
+  g_reg_lock.lock();
+  for (uint32_t i = 0; i < g_heap_count; i++) g_heaps[i]->lock.lock();
+  *count = g_heap_count;
+  return g_heaps;
+}
+
+void stats_unlock_heaps() {
+  for (uint32_t i = g_heap_count; i-- > 0;) g_heaps[i]->lock.unlock();
+  g_reg_lock.unlock();
 }
 
 }  // namespace hz3

@@ -17,6 +17,8 @@
 
 #include <string>
 
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"  // mallinfo is compared on purpose
+
 extern "C" {
 void* __libc_malloc(size_t);
 void __libc_free(void*);
@@ -115,6 +117,35 @@ std::string posix_case(size_t align, size_t size) {
     free(p);
   }
   return s;
+}
+
+// malloc_info's element layout with the numbers and the per-size lines taken out, every heap
+// after the first folded into one: "<malloc version=1> <heap> <sizes> </sizes> <total fast> …".
+std::string info_skeleton(const std::string& xml) {
+  std::string out;
+  int heaps = 0;
+  bool in_later_heap = false;
+  size_t i = 0;
+  while ((i = xml.find('<', i)) != std::string::npos) {
+    size_t j = xml.find('>', i);
+    if (j == std::string::npos) return out + " UNTERMINATED";
+    std::string el = xml.substr(i + 1, j - i - 1);
+    i = j + 1;
+    std::string name = el.substr(0, el.find(' '));
+    if (name == "size" || name == "unsorted") continue;  // contents of <sizes>
+    if (name == "heap") in_later_heap = heaps++ > 0;
+    bool closes_heap = name == "/heap";
+    if (!in_later_heap) {
+      std::string t;
+      size_t k = el.find("type=\"");
+      if (k != std::string::npos) t = " " + el.substr(k + 6, el.find('"', k + 6) - k - 6);
+      if (name == "malloc") t = el.find("version=\"1\"") != std::string::npos ? " v1" : " v?";
+      if (t == " subheaps") continue;  // glibc: only arenas after the main one have it
+      out += (out.empty() ? "<" : " <") + name + t + ">";
+    }
+    if (closes_heap) in_later_heap = false;
+  }
+  return out + (heaps > 0 ? " (heaps: some)" : " (heaps: none)");
 }
 
 }  // namespace
@@ -247,5 +278,64 @@ int main() {
     return r;
   });
 
+  // Introspection: same layout and invariants, different numbers.
+  run("mallinfo2 arena = uordblks + fordblks", [] {
+    void* p = malloc(hide(size_t{1000}));
+    struct mallinfo2 m = mallinfo2();
+    free(p);
+    return std::string(m.arena == m.uordblks + m.fordblks ? "yes" : "NO") +
+           (m.uordblks >= 1000 ? ", uordblks >= 1000" : ", uordblks < 1000");
+  });
+  run("mallinfo matches mallinfo2", [] {
+    void* p = malloc(hide(size_t{1000}));
+    struct mallinfo2 m2 = mallinfo2();
+    struct mallinfo m = mallinfo();
+    free(p);
+    return std::string(size_t(m.arena) == m2.arena && size_t(m.hblks) == m2.hblks ? "yes" : "NO");
+  });
+  run("mallinfo2 counts an mmap'ed block", [] {
+    struct mallinfo2 a = mallinfo2();
+    void* p = malloc(hide(size_t{1} << 30));
+    struct mallinfo2 b = mallinfo2();
+    free(p);
+    return std::string(b.hblks == a.hblks + 1 && b.hblkhd >= a.hblkhd + (size_t{1} << 30) ? "yes"
+                                                                                           : "NO");
+  });
+  run("malloc_info(0) layout", [] {
+    void* p = malloc(hide(size_t{1000}));
+    char* buf = nullptr;
+    size_t len = 0;
+    FILE* f = open_memstream(&buf, &len);
+    errno = UNTOUCHED;
+    int r = malloc_info(0, f);
+    int e = errno;
+    fclose(f);
+    std::string s = "returns " + std::to_string(r) + ", " + errno_name(e) + ", " +
+                    info_skeleton(std::string(buf, len));
+    free(buf);
+    free(p);
+    return s;
+  });
+  run("malloc_info(1)", [] {
+    errno = UNTOUCHED;
+    int r = malloc_info(1, stdout);
+    int e = errno;
+    return "returns " + std::string(r == EINVAL ? "EINVAL" : std::to_string(r)) + ", " +
+           errno_name(e);
+  });
+  run("malloc_stats writes to stderr", [] {
+    int fd[2];
+    if (pipe(fd) != 0) return std::string("pipe failed");
+    int saved = dup(2);
+    dup2(fd[1], 2);
+    malloc_stats();
+    fflush(stderr);
+    dup2(saved, 2);
+    close(fd[1]);
+    char buf[256];
+    ssize_t n = read(fd[0], buf, sizeof buf);
+    close(fd[0]);
+    return std::string(n > 0 ? "some output" : "NOTHING");
+  });
   return 0;
 }
