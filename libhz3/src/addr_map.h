@@ -36,6 +36,13 @@ class AddrMap {
     return true;
   }
   void erase(Entry* e) { e->key = TOMBSTONE; }  // keeps probe chains intact
+  // Every live entry (statistics).
+  template <typename F>
+  void for_each(F&& fn) const {
+    for (size_t i = 0; i < cap_; i++)
+      if (slots_[i].key > TOMBSTONE) fn(slots_[i]);
+  }
+  size_t table_bytes() const { return cap_ * sizeof(Entry); }
 
  private:
   static constexpr uintptr_t EMPTY = 0, TOMBSTONE = 1;

@@ -42,6 +42,7 @@ Span* g_lru_tail;
 Span* g_span_pool;
 char* g_meta_cur;
 char* g_meta_end;
+size_t g_meta_mapped;  // bytes of metadata chunks (statistics)
 
 void* meta_alloc(size_t bytes) {
   bytes = (bytes + 15) & ~size_t{15};
@@ -49,6 +50,7 @@ void* meta_alloc(size_t bytes) {
     size_t chunk = bytes > (1u << 20) ? bytes : (1u << 20);
     char* c = static_cast<char*>(Pal::map(chunk));
     if (!c) return nullptr;
+    g_meta_mapped += chunk;
     g_meta_cur = c;
     g_meta_end = c + chunk;
   }
@@ -497,6 +499,23 @@ void unlock_after_fork(bool child) {
 
 Stats stats() {
   LockGuard g(g_lock);
+  return {g_hwm, g_committed, g_dirty, g_released, g_free_runs};
+}
+
+Stats for_each_run(void (*fn)(const Span& s, void* ctx), void* ctx, size_t* meta_bytes) {
+  LockGuard g(g_lock);
+  // Every page below the high-water mark is in exactly one run, and every run's first page
+  // maps to its record (spans: every page; large blocks and free runs: both ends).
+  for (size_t i = 0; i < g_hwm;) {
+    Span* s = g_arena.map[i];
+    if (!s || s->start != g_arena.base + i * PAGE_SIZE || s->npages == 0) {
+      i++;  // not reached; the statistics would show the page as unaccounted
+      continue;
+    }
+    fn(*s, ctx);
+    i += s->npages;
+  }
+  *meta_bytes = g_meta_mapped;
   return {g_hwm, g_committed, g_dirty, g_released, g_free_runs};
 }
 

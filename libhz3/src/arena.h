@@ -125,5 +125,11 @@ struct Stats {
 };
 Stats stats();
 
+// Statistics: calls fn for every run of pages below the high-water mark (spans, large blocks,
+// free runs), in address order, under the page-heap lock, then returns stats() and the bytes of
+// span records and bitmaps mapped. The caller holds every heap lock (stats_lock_heaps), so small
+// spans' object counts hold still too. fn must not allocate.
+Stats for_each_run(void (*fn)(const Span& s, void* ctx), void* ctx, size_t* meta_bytes);
+
 }  // namespace page_heap
 }  // namespace hz3

@@ -262,6 +262,7 @@ bool thread_init() {
   for (uint32_t c = 1; c < NUM_BINS; c++) tc.frees_left[c] = tc.credit[c] = CLASSES[c].check_every;
   tc.key = uint64_t(h->id + 1) << 16;
   tc.state = CacheState::LIVE;
+  h->owner_cache.store(&tc, std::memory_order_release);
   // Any non-NULL value makes the destructor run at thread exit. May allocate (keys >= 32);
   // the cache is LIVE already, so that recursion is an ordinary malloc.
   pthread_setspecific(g_exit_key, &tc);
@@ -285,6 +286,7 @@ void cache_teardown(ThreadCache& tc) {
       if (list) return_list(h, c, list);
     }
     h->orphan = true;
+    h->owner_cache.store(nullptr, std::memory_order_relaxed);
     h->state.store(CacheState::UNINIT, std::memory_order_seq_cst);  // "not LIVE"
     drain_inboxes(h);
     release_empty_spans(h);
@@ -652,6 +654,7 @@ void fork_child() {
     h->lock.reset_after_fork();
     if (i == 0 || h == mine) continue;
     h->orphan = true;
+    h->owner_cache.store(nullptr, std::memory_order_relaxed);  // that thread's TLS is gone
     h->state.store(CacheState::UNINIT, std::memory_order_relaxed);
     h->next_orphan = g_orphans;
     g_orphans = h;
@@ -667,6 +670,20 @@ HeapCensus heap_census() {
     if (g_heaps[i]->orphan) c.orphaned++;
   for (Heap* h = g_orphans; h && c.listed <= g_heap_count; h = h->next_orphan) c.listed++;
   return c;
+}
+
+// ---- statistics ----
+
+Heap* const* stats_lock_heaps(uint32_t* count) {
+  g_reg_lock.lock();
+  for (uint32_t i = 0; i < g_heap_count; i++) g_heaps[i]->lock.lock();
+  *count = g_heap_count;
+  return g_heaps;
+}
+
+void stats_unlock_heaps() {
+  for (uint32_t i = g_heap_count; i-- > 0;) g_heaps[i]->lock.unlock();
+  g_reg_lock.unlock();
 }
 
 }  // namespace hz3

@@ -70,6 +70,9 @@ struct alignas(64) Heap {
   uint32_t spans_released;  // spans given back since the owner last scavenged its cache
   std::atomic<uint32_t> owner_epoch;  // bumped by each refill of the owner: "not idle"
   Heap* next_orphan;
+  // The owner's cache while LIVE (set at thread start, cleared under lock at thread exit), so
+  // statistics can walk its lists; nothing on the allocation paths reads it.
+  std::atomic<ThreadCache*> owner_cache;
 };
 
 // Slow paths, never inlined.
@@ -135,6 +138,11 @@ struct HeapCensus {
   uint32_t heaps, orphaned, listed;
 };
 HeapCensus heap_census();
+
+// Statistics (stats.cc): the registry lock and every heap lock, in id order (as fork_prepare);
+// returns the heaps and their number.
+Heap* const* stats_lock_heaps(uint32_t* count);
+void stats_unlock_heaps();
 
 // fork
 void fork_prepare();

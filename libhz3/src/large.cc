@@ -127,6 +127,18 @@ void* huge_realloc(void* p, size_t new_size) {
   return q;
 }
 
+void huge_totals(size_t* count, size_t* bytes, size_t* table_bytes) {
+  LockGuard g(g_huge_lock);
+  size_t n = 0, b = 0;
+  g_huge.for_each([&](const AddrMap<Mapping>::Entry& e) {
+    n++;
+    b += e.value.len;
+  });
+  *count = n;
+  *bytes = b;
+  *table_bytes = g_huge.table_bytes();
+}
+
 void large_lock_for_fork() { g_huge_lock.lock(); }
 void large_unlock_after_fork(bool child) {
   if (child) g_huge_lock.reset_after_fork(); else g_huge_lock.unlock();

@@ -24,6 +24,9 @@ bool huge_free(void* p);                  // false: not a huge block
 bool huge_usable(void* p, size_t* usable);  // false: not a huge block
 void* huge_realloc(void* p, size_t new_size);  // p a huge block; nullptr when it cannot
 
+// Statistics: huge blocks mapped, their bytes, and the bytes of the table that finds them.
+void huge_totals(size_t* count, size_t* bytes, size_t* table_bytes);
+
 void large_lock_for_fork();
 void large_unlock_after_fork(bool child);
 

@@ -174,35 +174,38 @@ HZ3_EXPORT void* HZ3_API(reallocarray)(void* p, size_t n, size_t size) {
   return reallocate(p, total);
 }
 
-static bool valid_alignment(size_t align) { return align != 0 && (align & (align - 1)) == 0; }
+// glibc 2.36's memalign rules (`_mid_memalign`), which its aligned_alloc and valloc share:
+// an alignment of at most 16 is plain malloc, one above 2^63 is EINVAL, and any other that is
+// not a power of two is rounded up to the next one (memalign(24, n) is 32-aligned).
+static void* memalign_glibc(size_t align, size_t size) {
+  if (align <= 16) return alloc(size);
+  if (align > SIZE_MAX / 2 + 1) {
+    errno = EINVAL;
+    return nullptr;
+  }
+  if (align & (align - 1)) align = size_t{1} << (64 - __builtin_clzll(align));
+  return alloc_aligned(align, size);
+}
 
+// EINVAL (errno untouched) unless the alignment is a power-of-two multiple of sizeof(void*).
+// On ENOMEM glibc 2.36 leaves ENOMEM in errno too (its memalign sets it); so does hz3.
 HZ3_EXPORT int HZ3_API(posix_memalign)(void** out, size_t align, size_t size) {
-  if (!valid_alignment(align) || align % sizeof(void*) != 0) return EINVAL;
-  int saved = errno;
-  void* p = alloc_aligned(align, size);
+  if (align == 0 || (align & (align - 1)) != 0 || align % sizeof(void*) != 0) return EINVAL;
+  void* p = memalign_glibc(align, size);
   if (!p) {
-    errno = saved;
+    errno = ENOMEM;
     return ENOMEM;
   }
   *out = p;
   return 0;
 }
 
+// glibc 2.36: the same as memalign (2.38 started rejecting alignments that are not powers of 2).
 HZ3_EXPORT void* HZ3_API(aligned_alloc)(size_t align, size_t size) {
-  if (!valid_alignment(align)) {
-    errno = EINVAL;
-    return nullptr;
-  }
-  return alloc_aligned(align, size);
+  return memalign_glibc(align, size);
 }
 
-HZ3_EXPORT void* HZ3_API(memalign)(size_t align, size_t size) {
-  if (!valid_alignment(align)) {
-    errno = EINVAL;
-    return nullptr;
-  }
-  return alloc_aligned(align, size);
-}
+HZ3_EXPORT void* HZ3_API(memalign)(size_t align, size_t size) { return memalign_glibc(align, size); }
 
 HZ3_EXPORT void* HZ3_API(valloc)(size_t size) { return alloc_aligned(PAGE_SIZE, size); }
 
@@ -222,6 +225,29 @@ HZ3_EXPORT size_t HZ3_API(malloc_usable_size)(void* p) {
 
 // Gives every free page back to the OS now. Returns 1 if memory was released (glibc meaning).
 HZ3_EXPORT int HZ3_API(malloc_trim)(size_t) { return page_heap::release_all() > 0; }
+
+// glibc's own names for its entry points. Programs and libraries that call them directly (to
+// reach "the real malloc" under an interposer, as some profilers and language runtimes do) must
+// get hz3's, or their blocks would reach hz3's free (an invalid-pointer abort) and hz3's blocks
+// glibc's. Aliases, not wrappers: the same code at a second name (mimalloc and tcmalloc do this).
+#ifndef HZ3_API_PREFIX
+#if __has_attribute(copy)
+#define HZ3_COPY_ATTRS(target) __attribute__((copy(target)))  // malloc, alloc_size, nothrow
+#else
+#define HZ3_COPY_ATTRS(target)
+#endif
+#define HZ3_LIBC_ALIAS(name, target, ret, args) \
+  extern "C" __attribute__((alias(#target), visibility("default"))) HZ3_COPY_ATTRS(target) ret name args;
+HZ3_LIBC_ALIAS(__libc_malloc, malloc, void*, (size_t))
+HZ3_LIBC_ALIAS(__libc_free, free, void, (void*))
+HZ3_LIBC_ALIAS(__libc_calloc, calloc, void*, (size_t, size_t))
+HZ3_LIBC_ALIAS(__libc_realloc, realloc, void*, (void*, size_t))
+HZ3_LIBC_ALIAS(__libc_memalign, memalign, void*, (size_t, size_t))
+HZ3_LIBC_ALIAS(__libc_valloc, valloc, void*, (size_t))
+HZ3_LIBC_ALIAS(__libc_pvalloc, pvalloc, void*, (size_t))
+#undef HZ3_LIBC_ALIAS
+#undef HZ3_COPY_ATTRS
+#endif
 
 // Reports the exiting main thread's pending hits, so hz3:hits totals are exact at exit.
 __attribute__((destructor)) static void hz3_at_exit() { flush_hits_at_exit(); }

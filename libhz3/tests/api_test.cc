@@ -493,32 +493,43 @@ void t_posix_memalign_errors() {
   }
   for (size_t h : HUGE_SIZES) {
     void* p = reinterpret_cast<void*>(0x1234);
+    errno = 0;
     int rc = posix_memalign(&p, 64, launder_value(h));
     CHECKF(rc == ENOMEM, "posix_memalign(64, %zu) returned %d", h, rc);
+    CHECKF(errno == ENOMEM, "posix_memalign(64, %zu): errno %d, glibc leaves ENOMEM", h, errno);
     CHECKF(p == reinterpret_cast<void*>(0x1234), "failed posix_memalign wrote %p", p);
+  }
+}
+
+// glibc 2.36 (memalign, and aligned_alloc, which is memalign there): an alignment that is not a
+// power of two is rounded up to the next one, at most 16 is plain malloc, above 2^63 is EINVAL.
+template <class F>
+void odd_alignments(const char* fn, F alloc) {
+  for (size_t a : {size_t{0}, size_t{3}, size_t{24}, size_t{48}, size_t{100}, size_t{4097}}) {
+    size_t want = 16;
+    while (want < a) want <<= 1;
+    errno = 4321;
+    void* p = alloc(launder_value(a), 64);
+    CHECKF(p != nullptr && errno == 4321, "%s(%zu, 64) = %p errno %d", fn, a, p, errno);
+    CHECKF(aligned_to(p, want), "%s(%zu, 64) = %p, not %zu-aligned", fn, a, p, want);
+    free(p);
+  }
+  for (size_t a : {(size_t{1} << 63) + 1, launder_value(SIZE_MAX)}) {
+    errno = 0;
+    void* p = alloc(launder_value(a), 64);
+    CHECKF(p == nullptr && errno == EINVAL, "%s(%zu, 64) = %p errno %d", fn, a, p, errno);
+    free(p);
   }
 }
 
 void t_aligned_alloc() {
   aligned_battery("aligned_alloc", 1, [](size_t a, size_t n) { return aligned_alloc(a, n); });
-  for (size_t a :
-       {size_t{3}, size_t{24}, size_t{48}, size_t{100}, size_t{4097}, launder_value(SIZE_MAX)}) {
-    errno = 0;
-    void* p = aligned_alloc(launder_value(a), 64);
-    CHECKF(p == nullptr && errno == EINVAL, "aligned_alloc(%zu, 64) = %p errno %d", a, p, errno);
-    free(p);
-  }
+  odd_alignments("aligned_alloc", [](size_t a, size_t n) { return aligned_alloc(a, n); });
 }
 
 void t_memalign() {
   aligned_battery("memalign", 1, [](size_t a, size_t n) { return memalign(a, n); });
-  for (size_t a :
-       {size_t{3}, size_t{24}, size_t{48}, size_t{100}, size_t{4097}, launder_value(SIZE_MAX)}) {
-    errno = 0;
-    void* p = memalign(launder_value(a), 64);
-    CHECKF(p == nullptr && errno == EINVAL, "memalign(%zu, 64) = %p errno %d", a, p, errno);
-    free(p);
-  }
+  odd_alignments("memalign", [](size_t a, size_t n) { return memalign(a, n); });
 }
 
 void t_valloc_pvalloc() {

@@ -2,8 +2,11 @@
  *
  * libhz3 replaces malloc: link it or LD_PRELOAD it and the standard functions (malloc, free,
  * calloc, realloc, reallocarray, posix_memalign, aligned_alloc, memalign, valloc, pvalloc,
- * malloc_usable_size and every C++ operator new/delete) are served by hz3. This header adds only
- * what the standard headers do not declare: the arena descriptor that tracers (hz3top) read from
+ * malloc_usable_size, malloc_trim, mallinfo, mallinfo2, malloc_stats, malloc_info, mallopt
+ * (docs/stats.md), glibc's aliases __libc_malloc, __libc_free, __libc_calloc,
+ * __libc_realloc, __libc_memalign, __libc_valloc, __libc_pvalloc, and every C++ operator
+ * new/delete) are served by hz3. This header adds only what the standard headers do not
+ * declare: the arena descriptor that tracers (hz3top) read from
  * a live process, and the tag encoding they need to interpret it. It is not an allocation API of
  * its own. */
 #ifndef HZ3_HZ3_H
