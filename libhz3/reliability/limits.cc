@@ -9,6 +9,10 @@
 //   arena_exhaust        with a 1 GiB-arena build: allocations past the arena fall back to mmap
 //                        (small, medium, large, aligned, realloc), and once freed the arena serves
 //                        again.
+//   small_fill LIMIT_MIB under `ulimit -v LIMIT_MIB`: malloc(64) until NULL gets at least
+//                        MIN_MIB of blocks (glibc gets ~1.6 GiB under 2 GiB): past the arena,
+//                        small blocks come from shared chunks, not a 4 KiB mapping each; then
+//                        all of them free and the process allocates normally again.
 //   dlopen_plugin PATH   a library loaded after start allocates and frees through libhz3: in its
 //                        constructor and destructor, in dynamic TLS of its threads, and across
 //                        the library boundary both ways, over repeated dlopen/dlclose cycles.
@@ -313,6 +317,30 @@ void case_arena_exhaust() {
   check_normal_operation("after arena exhaustion");
 }
 
+void case_small_fill(size_t min_mib) {
+  std::vector<void*> v;
+  v.reserve(40u << 20);  // reserved before the limit bites: 320 MiB of pointers, untouched
+  for (;;) {
+    void* p = malloc(64);
+    if (!p) break;
+    if (v.size() == v.capacity()) {
+      free(p);
+      break;
+    }
+    v.push_back(p);
+  }
+  int err = errno;
+  size_t mib = v.size() * 64 / MiB;
+  printf("# malloc(64) until NULL: %zu blocks, %zu MiB (errno %d)\n", v.size(), mib, err);
+  CHECKF(mib >= min_mib, "only %zu MiB of 64-byte blocks before NULL (at least %zu expected)", mib,
+         min_mib);
+  for (size_t i = 0; i < v.size(); i += 4096) memset(v[i], 0x5A, 64);  // usable memory
+  for (void* p : v) free(p);
+  v.clear();
+  malloc_trim(0);
+  check_normal_operation("after the small fill");
+}
+
 void case_dlopen_plugin(const char* path) {
   const ArenaDesc* d = served_desc();
   REQUIREF(d != nullptr, "hz3_arena_desc not found: not running on libhz3");
@@ -363,7 +391,7 @@ int main(int argc, char** argv) {
   if (argc < 3) {
     fprintf(stderr,
             "usage: rel_limits GROUP vlimit LIMIT_MIB | GROUP arena_exhaust | "
-            "GROUP dlopen_plugin PATH\n");
+            "GROUP small_fill MIN_MIB | GROUP dlopen_plugin PATH\n");
     return 2;
   }
   init(argv[1], argc, argv);
@@ -374,6 +402,10 @@ int main(int argc, char** argv) {
     snprintf(name, sizeof name, "vlimit_%zu_mib", mib);
     run_case(
         name, [&] { case_vlimit(mib); }, 120);
+  } else if (strcmp(what, "small_fill") == 0 && argc > 3) {
+    size_t min_mib = strtoull(argv[3], nullptr, 10);
+    run_case(
+        "small_fill", [&] { case_small_fill(min_mib); }, 120);
   } else if (strcmp(what, "arena_exhaust") == 0) {
     run_case("arena_exhaust", case_arena_exhaust, 120);
   } else if (strcmp(what, "dlopen_plugin") == 0 && argc > 3) {

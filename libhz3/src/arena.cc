@@ -326,6 +326,8 @@ Span* grow(size_t npages, size_t align_pages) {
 
 Span* alloc_run(size_t npages, size_t align_pages) {
   if (g_arena.size == 0 || npages == 0 || npages > g_npages) return nullptr;
+  // A full arena answers at once: no bucket scan for every fallback allocation.
+  if (npages > g_dirty + g_released + (g_npages - g_hwm)) return nullptr;
   size_t off = 0;
   for (int released = 0; released < 2; released++) {
     if (Span* s = find_fit(released, npages, align_pages, &off)) return carve(s, off, npages);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "large.h"
+#include "outside.h"
 #include "pal.h"
 #include "probes.h"
 #include "sample.h"
@@ -390,7 +391,7 @@ void* shared_alloc(uint32_t cls) {
     drain_inboxes(h);
     p = take_from_spans(h, cls, 1, &got);
   }
-  if (!got) return huge_alloc(CLASSES[cls].size, 16);  // arena exhausted
+  if (!got) return outside_alloc(cls);  // arena exhausted
   if constexpr (CHECK) check_on_alloc(p);
   return p;
 }
@@ -428,7 +429,7 @@ void* refill_into(ThreadCache& tc, uint32_t cls, void*& slot) {
       if (!got) list = nullptr;
     }
   }
-  if (!list) return huge_alloc(CLASSES[cls].size, 16);  // arena exhausted: slower, not failed
+  if (!list) return outside_alloc(cls);  // arena exhausted: slower, not failed
   slot = *static_cast<void**>(list);
   if constexpr (CHECK) check_on_alloc(list);
   return list;
@@ -564,7 +565,7 @@ HZ3_NOINLINE void free_outside(void* p) {
   if (p == nullptr) return;
   HZ3_PROBE(lookup_miss, (uint64_t)(uintptr_t)p, 0u);
   if (sampled_outside_any()) sample_on_free(p);
-  if (!huge_free(p)) fatal_pointer("free()", "invalid pointer", p);
+  if (!huge_free(p) && !outside_free(p)) fatal_pointer("free()", "invalid pointer", p);
 }
 
 // ---- check variant ----
@@ -620,6 +621,7 @@ void fork_prepare() {
   g_reg_lock.lock();
   for (uint32_t i = 0; i < g_heap_count; i++) g_heaps[i]->lock.lock();
   large_lock_for_fork();
+  outside_lock_for_fork();
   page_heap::lock_for_fork();
   sample_lock_for_fork();
 }
@@ -627,6 +629,7 @@ void fork_prepare() {
 void fork_parent() {
   sample_unlock_after_fork(false);
   page_heap::unlock_after_fork(false);
+  outside_unlock_after_fork(false);
   large_unlock_after_fork(false);
   for (uint32_t i = g_heap_count; i-- > 0;) g_heaps[i]->lock.unlock();
   g_reg_lock.unlock();
@@ -646,6 +649,7 @@ void fork_parent() {
 void fork_child() {
   sample_unlock_after_fork(true);
   page_heap::unlock_after_fork(true);
+  outside_unlock_after_fork(true);
   large_unlock_after_fork(true);
   Heap* mine = t_cache.state == CacheState::LIVE ? t_cache.heap : nullptr;
   g_orphans = nullptr;

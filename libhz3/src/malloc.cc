@@ -9,6 +9,7 @@
 #include "heap.h"
 #include "internal_api.h"
 #include "large.h"
+#include "outside.h"
 #include "probes.h"
 #include "sample.h"
 
@@ -76,7 +77,7 @@ size_t usable_size(void* p, const char* fn) {
   }
   HZ3_PROBE(lookup_miss, (uint64_t)(uintptr_t)p, 0u);
   size_t n;
-  if (huge_usable(p, &n)) return n;
+  if (huge_usable(p, &n) || outside_usable(p, &n, fn)) return n;
   fatal_pointer(fn, "invalid pointer", p);
 }
 

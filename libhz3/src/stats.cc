@@ -28,6 +28,7 @@
 #include "arena.h"
 #include "heap.h"
 #include "large.h"
+#include "outside.h"
 #include "pal.h"
 
 #define HZ3_EXPORT extern "C" __attribute__((visibility("default")))
@@ -190,8 +191,12 @@ bool snapshot(hz3_stats* st, Scratch* scratch, uint32_t* nheaps) {
   st->metadata = span_meta + heap_chunks * 64 * sizeof(Heap) +
                  round_page(ph.hwm_pages * sizeof(uint32_t)) +
                  round_page(ph.hwm_pages * sizeof(Span*)) + huge_table;
-  st->mapped = st->arena + st->huge + st->metadata;
-  st->app_total = st->app_small + st->app_large + st->huge;
+  OutsideStats os = outside_stats();
+  st->outside = os.mapped_bytes;
+  st->outside_used = os.used_bytes;
+  st->outside_chunks = os.chunks;
+  st->mapped = st->arena + st->huge + st->outside + st->metadata;
+  st->app_total = st->app_small + st->app_large + st->huge + st->outside_used;
   if (nheaps) *nheaps = n;
   return true;
 }
@@ -285,11 +290,17 @@ HZ3_EXPORT void HZ3_API(malloc_stats)(void) noexcept {
   snprintf(lab, sizeof lab, "huge blocks (%llu, mmap'ed outside the arena)",
            static_cast<unsigned long long>(s.huge_blocks));
   ledger_line(o, e, '+', s.huge, lab);
+  if (s.outside) {
+    snprintf(lab, sizeof lab, "small/medium outside the full arena (%llu chunks, %llu in use)",
+             static_cast<unsigned long long>(s.outside_chunks),
+             static_cast<unsigned long long>(s.outside_used));
+    ledger_line(o, e, '+', s.outside, lab);
+  }
   ledger_line(o, e, '+', s.metadata, "metadata (span records, heaps, tag and page maps)");
   ledger_line(o, e, '=', s.mapped, "mapped");
   o += snprintf(o, size_t(e - o),
                 "------------------------------------------------------------------------\n"
-                "in use by application, total: %llu bytes (small/medium + large + huge)\n"
+                "in use by application, total: %llu bytes (small/medium + large + huge + outside)\n"
                 "arena: %llu bytes reserved, %llu committed; %llu free runs\n"
                 "heaps: %u (%u live)\n",
                 static_cast<unsigned long long>(s.app_total),

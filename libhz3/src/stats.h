@@ -12,7 +12,7 @@
 // Bytes unless a name says otherwise. Two sums hold exactly:
 //   app_small + app_large + thread_caches + inboxes + span_free + span_waste
 //     + pageheap_dirty + pageheap_released + unaccounted          = arena
-//   arena + huge + metadata                                       = mapped
+//   arena + huge + outside + metadata                             = mapped
 // unaccounted is 0 unless the walk found a page in no run (a bug).
 struct hz3_stats {
   uint32_t version;     // HZ3_STATS_VERSION
@@ -32,12 +32,16 @@ struct hz3_stats {
   uint64_t arena;              // arena pages handed out (high-water mark)
   uint64_t huge;               // huge blocks, mmap'ed outside the arena
   uint64_t metadata;           // span records, bitmaps, heaps, tag and page maps, huge table
-  uint64_t mapped;             // arena + huge + metadata
-  uint64_t app_total;          // app_small + app_large + huge: what the application holds
+  uint64_t mapped;             // arena + huge + outside + metadata
+  uint64_t app_total;          // app_small + app_large + huge + outside_used: what the
+                               // application holds
   uint64_t cached_objs, inbox_objs, free_objs;  // objects in the lines above
   uint64_t small_spans, large_blocks, huge_blocks, free_runs;
   uint64_t arena_reserved;   // address space reserved for the arena
   uint64_t arena_committed;  // of it, made read-write (pages not touched cost nothing)
+  uint64_t outside;          // chunks serving small/medium classes outside a full arena
+  uint64_t outside_used;     // of them, objects held by the application
+  uint64_t outside_chunks;
 };
 
 namespace hz3 {
