@@ -74,7 +74,9 @@ void record(void* p, size_t size) {
 
 bool sampling_wanted() {
 #if HZ3_PROBES
-  return SAMPLING && otel_memory_alloc_semaphore != 0;
+  // The kernel writes the semaphore when a tracer attaches or leaves, at any instant: an atomic
+  // load says so (and is still one plain load).
+  return SAMPLING && __atomic_load_n(&otel_memory_alloc_semaphore, __ATOMIC_RELAXED) != 0;
 #else
   return false;
 #endif

@@ -207,8 +207,8 @@ static void sampling_flip_keeps_cache() {
   std::atomic<bool> stop{false};
   std::thread flipper([&] {
     while (!stop.load(std::memory_order_relaxed)) {
-      otel_memory_alloc_semaphore = 1;
-      otel_memory_alloc_semaphore = 0;
+      __atomic_store_n(&otel_memory_alloc_semaphore, 1, __ATOMIC_RELAXED);  // as the kernel does
+      __atomic_store_n(&otel_memory_alloc_semaphore, 0, __ATOMIC_RELAXED);
     }
   });
   for (int round = 0; round < 20000; round++) {
@@ -217,7 +217,7 @@ static void sampling_flip_keeps_cache() {
   }
   stop = true;
   flipper.join();
-  otel_memory_alloc_semaphore = 0;
+  __atomic_store_n(&otel_memory_alloc_semaphore, 0, __ATOMIC_RELAXED);
   free(malloc(2048));  // one more slow path in ordinary mode
   // Every object of that span outside it must still be in our cache (none is live).
   uint32_t cached = 0;
