@@ -96,8 +96,8 @@ void check_live(void* p, uint32_t tag, const char* fn);  // p is the start of a 
 // in its last 4 bytes, the requested size XOR a key derived from the address. So the class is
 // chosen for size + HARD_ROOM, and malloc_usable_size reports the requested size.
 inline constexpr size_t HARD_ROOM = HARDENED ? 8 : 0;
-inline constexpr size_t HARD_CANARY = 16;  // canary bytes written and checked at most
-inline constexpr size_t HARD_POISON = 32;  // poisoned bytes after the link and marker words
+inline constexpr size_t HARD_CANARY = 8;   // canary bytes written and checked at most
+inline constexpr size_t HARD_POISON = 16;  // poisoned bytes after the link and marker words
 // Requests up to this are small/medium blocks; above it, large.
 inline constexpr size_t SMALL_LIMIT = MAX_MEDIUM - HARD_ROOM;
 
@@ -126,7 +126,6 @@ HZ3_FAST_PATH void hard_set_footer(void* p, uint32_t slot, size_t n) {
   char* c = b + n;
   if (len >= 8) {
     store8(c, g_hard.canary);
-    store8(c + len - 8, g_hard.canary);
   } else {
     store4(c, uint32_t(g_hard.canary));
     store4(c + len - 4, uint32_t(g_hard.canary));
@@ -142,7 +141,7 @@ HZ3_FAST_PATH size_t hard_check_footer(void* p, uint32_t slot, const char* fn) {
   size_t len = slot - 4 - n;
   if (len > HARD_CANARY) len = HARD_CANARY;
   char* c = b + n;
-  bool ok = len >= 8 ? (load8(c) == g_hard.canary) & (load8(c + len - 8) == g_hard.canary)
+  bool ok = len >= 8 ? load8(c) == g_hard.canary
                      : (load4(c) == uint32_t(g_hard.canary)) & (load4(c + len - 4) == uint32_t(g_hard.canary));
   if (HZ3_UNLIKELY(!ok)) fatal_pointer(fn, "heap overflow", p);
   return n;
@@ -152,11 +151,8 @@ HZ3_FAST_PATH size_t hard_check_footer(void* p, uint32_t slot, const char* fn) {
 HZ3_FAST_PATH void hard_mark_free(void* p, uint32_t slot) {
   uint64_t* w = static_cast<uint64_t*>(p);
   w[1] = g_hard.mark ^ uintptr_t(p);
-  if (slot >= 16 + HARD_POISON) {
-    w[2] = w[3] = w[4] = w[5] = g_hard.poison;
-  } else if (slot >= 32) {
-    w[2] = w[3] = g_hard.poison;
-  }
+  static_assert(HARD_POISON == 16);
+  if (slot >= 16 + HARD_POISON) w[2] = w[3] = g_hard.poison;
 }
 
 // p (tagged small, class bin) must be a block start handed out by its span.
@@ -193,12 +189,7 @@ HZ3_FAST_PATH void hard_check_free_block(void* p, uint32_t slot) {
   uintptr_t next = w[0];
   bool ok = w[1] == (g_hard.mark ^ uintptr_t(p));
   ok &= next == 0 || (next - g_arena.base < g_arena.size && (next & 15) == 0);
-  if (slot >= 16 + HARD_POISON) {
-    ok &= ((w[2] ^ g_hard.poison) | (w[3] ^ g_hard.poison) | (w[4] ^ g_hard.poison) |
-           (w[5] ^ g_hard.poison)) == 0;
-  } else if (slot >= 32) {
-    ok &= ((w[2] ^ g_hard.poison) | (w[3] ^ g_hard.poison)) == 0;
-  }
+  if (slot >= 16 + HARD_POISON) ok &= ((w[2] ^ g_hard.poison) | (w[3] ^ g_hard.poison)) == 0;
   if (HZ3_UNLIKELY(!ok)) fatal_pointer("malloc()", "write after free", p);
 }
 
