@@ -392,16 +392,25 @@ void large_overflow_guard(int fd) {
   volatile char* past = launder_value(p + 256 * KiB);
   *past = 1;
 }
-// The same past a huge (mmap'ed) block's end, and before its start.
+// The same past a huge (mmap'ed) block's end, and before its start. Without a guard the page
+// next to the mapping may be free: the child maps it first (MAP_FIXED_NOREPLACE fails where a
+// guard is), so a missing guard shows as a write that succeeds, never as a fault by luck.
+void occupy_page(void* at) {
+  void* q = mmap(at, 4096, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+  if (q != MAP_FAILED && q != at) munmap(q, 4096);  // kernels without NOREPLACE: a hint only
+}
 void huge_overflow_guard(int fd) {
   char* p = static_cast<char*>(malloc(size_t(1) << 30));
   tell(fd, p);
+  occupy_page(p + (size_t(1) << 30));
   volatile char* past = launder_value(p + (size_t(1) << 30));
   *past = 1;
 }
 void huge_underflow_guard(int fd) {
   char* p = static_cast<char*>(malloc(size_t(1) << 30));
   tell(fd, p);
+  occupy_page(p - 4096);
   volatile char* before = launder_value(p - 1);
   *before = 1;
 }
