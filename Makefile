@@ -12,9 +12,11 @@
 #   check     assertions, double-free / invalid-free detection, pattern fill
 #   noprobes  every USDT probe compiled out
 #   noptag    HZ3_SMALL_V2_PTAG_ENABLE=0: classify pointers through page headers (seed A/B)
+#   hardened  double/invalid free of every class, canaries, poisoning, shuffled refills, guard
+#             pages (docs/hardened.md)
 
 VARIANT ?= release
-VARIANTS := release check noprobes noptag
+VARIANTS := release check noprobes noptag hardened
 ifeq ($(filter $(VARIANT),$(VARIANTS)),)
 $(error unknown VARIANT '$(VARIANT)'; choose one of: $(VARIANTS))
 endif

@@ -14,6 +14,7 @@ VARIANT_DEFS_release  :=
 VARIANT_DEFS_check    := -DHZ3_CHECK=1
 VARIANT_DEFS_noprobes := -DHZ3_PROBES=0
 VARIANT_DEFS_noptag   := -DHZ3_SMALL_V2_PTAG_ENABLE=0
+VARIANT_DEFS_hardened := -DHZ3_HARDENED=1
 
 CONSTEXPR_LIMIT := $(if $(findstring clang,$(CXX)),-fconstexpr-steps=100000000,-fconstexpr-ops-limit=100000000)
 LIBHZ3_CXXFLAGS := $(CXXSTD) $(OPT) $(WARN) -fPIC -fvisibility=hidden -fvisibility-inlines-hidden \

@@ -3,20 +3,23 @@
 rel_out=${HZ3_REL_OUT:-$build_dir/reliability}
 
 # lib_label LIB: "check" when LIB is the check build (also under `make test-check`, where every
-# path leads there), else "release". Result names carry it, so a check run is never reported as
-# a release one.
+# path leads there), "hardened" for the hardened build, else "release". Result names carry it, so
+# a check run is never reported as a release one.
 lib_label() {
   if [ -f "$HZ3_LIB_CHECK" ] && [ "$(readlink -f "$1")" = "$(readlink -f "$HZ3_LIB_CHECK")" ]; then
     echo check
+  elif [ -f "$HZ3_LIB_HARDENED" ] &&
+    [ "$(readlink -f "$1")" = "$(readlink -f "$HZ3_LIB_HARDENED")" ]; then
+    echo hardened
   else
     echo release
   fi
 }
 
-# preload_variants: "LABEL LIB" per line for release and check, each library once.
+# preload_variants: "LABEL LIB" per line for release, check and hardened, each library once.
 preload_variants() {
   local seen= l lib
-  for lib in "$HZ3_LIB" "$HZ3_LIB_CHECK"; do
+  for lib in "$HZ3_LIB" "$HZ3_LIB_CHECK" "$HZ3_LIB_HARDENED"; do
     [ -f "$lib" ] || continue
     l=$(readlink -f "$lib")
     case " $seen " in *" $l "*) continue ;; esac

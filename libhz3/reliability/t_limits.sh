@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Limits (limits.cc), release and check: allocation under `ulimit -v` at 2 GiB (the arena halves
-# to fit) and 200 MiB (tight: large and small allocations until NULL/ENOMEM, then the process goes
-# on, threads and fork included); 64-byte blocks until NULL under 2 GiB; arena exhaustion with a 1 GiB-arena build of the release
-# library; a plugin dlopen'ed after start that allocates and frees. Budget: ~15 s.
+# Limits (limits.cc), release, check and hardened: allocation under `ulimit -v` at 2 GiB (the
+# arena halves to fit) and 200 MiB (tight: large and small allocations until NULL/ENOMEM, then the
+# process goes on, threads and fork included); 64-byte blocks until NULL under 2 GiB; arena
+# exhaustion with a 1 GiB-arena build of the release library; a plugin dlopen'ed after start
+# that allocates and frees. Budget: ~20 s.
 # timeout: 180
 . "$(dirname "$0")/../tests/lib.sh"
 . "$(dirname "$0")/rel.sh"

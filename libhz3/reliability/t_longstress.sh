@@ -2,8 +2,8 @@
 # Long stress (stress.cc): many threads trading blocks of every size through shared slots,
 # realloc chains, thread churn, fork at 1/3 and 2/3 of the run, every block checked, and RSS
 # sampled against the live bytes (bounded and not growing). make test runs an 8 s smoke against
-# release; `make stress` runs STRESS_SECONDS (default 180) against release and check with more
-# threads and slots. Budget in make test: ~12 s.
+# release; `make stress` runs STRESS_SECONDS (default 180) against release, check and hardened
+# (those built) with more threads and slots. Budget in make test: ~12 s.
 # timeout: 120
 . "$(dirname "$0")/../tests/lib.sh"
 . "$(dirname "$0")/rel.sh"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Reproducers of allocator bugs found by the reliability work (regress.cc), against release and
-# check: a case FAILs while its bug is present. docs/reliability.md describes each bug.
+# Reproducers of allocator bugs found by the reliability work (regress.cc), against release, check
+# and hardened: a case FAILs while its bug is present. docs/reliability.md describes each bug.
 # Budget: ~10 s.
 # timeout: 120
 . "$(dirname "$0")/../tests/lib.sh"

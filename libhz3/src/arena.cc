@@ -299,6 +299,13 @@ Span* grow(size_t npages, size_t align_pages) {
     if (!Pal::commit(reinterpret_cast<void*>(g_arena.base + g_committed * PAGE_SIZE),
                      (target - g_committed) * PAGE_SIZE))
       return nullptr;
+    if constexpr (HARDENED) {
+      // Fault one page of the new range now, so the whole committed VMA gets its anon_vma before
+      // guard pages split it. Pieces split off a VMA without one fault separately, get anon_vmas
+      // of their own and can never merge again once the guards are gone: /proc/PID/maps would
+      // keep growing with the history of large blocks instead of following the live ones.
+      *reinterpret_cast<volatile char*>(g_arena.base + g_committed * PAGE_SIZE) = 0;
+    }
     g_committed = target;
   }
   Span* s = span_new();
@@ -411,8 +418,9 @@ Span* alloc_small(uint32_t npages, uint32_t tag, uint32_t obj_size, uint32_t nob
 
 Span* alloc_large(size_t npages, size_t align_pages) {
   LockGuard g(g_lock);
-  Span* s = alloc_run(npages, align_pages);
+  Span* s = alloc_run(npages + LARGE_GUARD_PAGES, align_pages);
   if (!s) return nullptr;
+  if constexpr (HARDENED) Pal::protect_none(reinterpret_cast<void*>(s->end() - PAGE_SIZE), PAGE_SIZE);
   s->state = SpanState::LARGE;
   s->tag = TAG_LARGE;
   size_t i = idx_of(s->start);
@@ -434,6 +442,7 @@ void free_span(Span* s) {
     if (s->alloc_bits) bitmap_delete(s->alloc_bits);  // check variant
     s->alloc_bits = nullptr;
   } else {
+    if constexpr (HARDENED) Pal::commit(reinterpret_cast<void*>(s->end() - PAGE_SIZE), PAGE_SIZE);
     tag_set(i, 0);
     map_set(i, nullptr);
     map_set(i + s->npages - 1, nullptr);
@@ -449,6 +458,7 @@ void free_span(Span* s) {
 
 bool grow_large(Span* s, size_t new_npages) {
   LockGuard g(g_lock);
+  new_npages += LARGE_GUARD_PAGES;
   size_t extra = new_npages - s->npages;
   size_t r = idx_of(s->start) + s->npages;
   Span* n = r < g_hwm ? g_arena.map[r] : nullptr;
@@ -460,6 +470,10 @@ bool grow_large(Span* s, size_t new_npages) {
   map_set(idx_of(s->start) + s->npages - 1, nullptr);
   map_set(r, nullptr);
   span_delete(got);
+  if constexpr (HARDENED) {  // the guard moves to the new last page
+    Pal::commit(reinterpret_cast<void*>(s->end() - PAGE_SIZE), PAGE_SIZE);
+    Pal::protect_none(reinterpret_cast<void*>(s->start + (new_npages - 1) * PAGE_SIZE), PAGE_SIZE);
+  }
   s->npages = uint32_t(new_npages);
   map_ends(s);
   return true;
@@ -467,8 +481,13 @@ bool grow_large(Span* s, size_t new_npages) {
 
 void shrink_large(Span* s, size_t new_npages) {
   LockGuard g(g_lock);
+  new_npages += LARGE_GUARD_PAGES;
   Span* tail = span_new();
   if (!tail) return;  // keep the block whole; still correct
+  if constexpr (HARDENED) {  // the guard moves to the new last page; the tail goes back RW
+    Pal::commit(reinterpret_cast<void*>(s->end() - PAGE_SIZE), PAGE_SIZE);
+    Pal::protect_none(reinterpret_cast<void*>(s->start + (new_npages - 1) * PAGE_SIZE), PAGE_SIZE);
+  }
   size_t i = idx_of(s->start);
   map_set(i + s->npages - 1, nullptr);
   tail->start = s->start + new_npages * PAGE_SIZE;
@@ -480,6 +499,18 @@ void shrink_large(Span* s, size_t new_npages) {
   tail->dirty_since_ms = now;
   coalesce_insert(tail);
   maybe_release(now);
+}
+
+bool freed_large_marked(const void* p, uint64_t mark) {
+  if constexpr (HARDENED) {
+    LockGuard g(g_lock);
+    uintptr_t a = uintptr_t(p);
+    if (!in_arena(p) || (a & (PAGE_SIZE - 1)) != 0 || idx_of(a) >= g_hwm) return false;
+    Span* s = g_arena.map[idx_of(a)];
+    if (s && s->state == SpanState::LARGE && a == s->end() - PAGE_SIZE) return false;  // a guard
+    return static_cast<const uint64_t*>(p)[1] == mark;
+  }
+  return false;
 }
 
 size_t release_all() {

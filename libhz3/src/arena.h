@@ -98,6 +98,10 @@ HZ3_FAST_PATH uint32_t lookup_tag(size_t idx) {
   }
 }
 
+// Hardened variant: every large run ends with a PROT_NONE guard page, part of its span (npages
+// counts it) but not of the block. It is made read-write again before the run goes back.
+inline constexpr size_t LARGE_GUARD_PAGES = HARDENED ? 1 : 0;
+
 // Reserves the arena and its maps. Idempotent; false only when no arena at all could be had
 // (then every allocation uses the mmap fallback).
 bool arena_init();
@@ -107,12 +111,17 @@ namespace page_heap {
 // Allocates npages (aligned to align_pages) and makes them a SMALL span with `tag` on every page
 // or a LARGE run tagged at its head. nullptr when the arena is exhausted.
 Span* alloc_small(uint32_t npages, uint32_t tag, uint32_t obj_size, uint32_t nobjs);
+// A large run of npages for the block (+ LARGE_GUARD_PAGES).
 Span* alloc_large(size_t npages, size_t align_pages);
 // Gives a span's pages back: tags and map entries cleared, run coalesced, release scheduled.
 void free_span(Span* s);
-// Large blocks in place: grow into a free right neighbour, or give the tail back.
+// Large blocks in place: grow into a free right neighbour, or give the tail back (new_npages
+// counts the block's pages, without the guard).
 bool grow_large(Span* s, size_t new_npages);
 void shrink_large(Span* s, size_t new_npages);
+// Hardened: p (tag 0) is the start of a freed large block whose word 1 still holds `mark`
+// (written by large_free). Never touches a guard page or uncommitted memory.
+bool freed_large_marked(const void* p, uint64_t mark);
 // Releases every dirty free run now (malloc_trim). Returns bytes released.
 size_t release_all();
 

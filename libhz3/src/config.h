@@ -1,5 +1,5 @@
 // Compile-time configuration of libhz3. Every variant is a set of -D flags chosen by the
-// Makefile (VARIANT=release|check|noprobes|noptag); the allocator reads no environment, so an
+// Makefile (VARIANT=release|check|noprobes|noptag|hardened); the allocator reads no environment, so an
 // A/B pair of builds is reproducible. Not a place for runtime tunables.
 #pragma once
 
@@ -21,6 +21,14 @@
 // VARIANT=check: assertions, double-free and interior-pointer detection, pattern fill.
 #ifndef HZ3_CHECK
 #define HZ3_CHECK 0
+#endif
+
+// VARIANT=hardened: detection at every free instead of speed (docs/hardened.md): double and
+// invalid frees of every class, tail canaries, freed-block poisoning, shuffled refills, guard
+// pages after large and around huge blocks. Everything it adds sits under `if constexpr
+// (HARDENED)`, so the other variants compile to the same code.
+#ifndef HZ3_HARDENED
+#define HZ3_HARDENED 0
 #endif
 
 // Virtual space reserved for the arena. Halved on failure (e.g. under `ulimit -v`) down to
@@ -79,5 +87,6 @@ inline constexpr size_t PAGE_SIZE = size_t{1} << PAGE_SHIFT;
 inline constexpr size_t HUGE_THRESHOLD = size_t{HZ3_HUGE_MIB} << 20;
 inline constexpr bool PTAG = HZ3_SMALL_V2_PTAG_ENABLE != 0;
 inline constexpr bool CHECK = HZ3_CHECK != 0;
+inline constexpr bool HARDENED = HZ3_HARDENED != 0;
 
 }  // namespace hz3

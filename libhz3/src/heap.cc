@@ -3,6 +3,8 @@
 #include "heap.h"
 
 #include <pthread.h>
+#include <sys/random.h>
+#include <time.h>
 #include <new>
 #include <string.h>
 
@@ -17,7 +19,47 @@ namespace hz3 {
 __thread ThreadCache t_cache __attribute__((tls_model("initial-exec"))) = {
     {}, {}, KEY_NONE, CacheState::UNINIT, nullptr, {}, 0, 0, nullptr, 0, false, 0, 0, {}};
 
+HardSecrets g_hard;
+
 namespace {
+
+// Hardened variant: refill order (splitmix64 over a counter seeded with a secret). Slow path.
+std::atomic<uint64_t> g_hard_rng;
+
+uint64_t hard_random() {
+  uint64_t z = g_hard_rng.fetch_add(0x9E3779B97F4A7C15ull, std::memory_order_relaxed);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+// Secrets from getrandom (never blocks: GRND_NONBLOCK), else from clocks and addresses.
+void hard_init_secrets() {
+  uint64_t r[5] = {};
+  size_t got = 0;
+  while (got < sizeof r) {
+    ssize_t n = getrandom(reinterpret_cast<char*>(r) + got, sizeof r - got, GRND_NONBLOCK);
+    if (n <= 0) break;
+    got += size_t(n);
+  }
+  if (got < sizeof r) {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t x = __builtin_ia32_rdtsc() ^ uint64_t(ts.tv_nsec) ^ uint64_t(uintptr_t(&ts)) ^
+                 (uint64_t(getpid()) << 32);
+    for (uint64_t& v : r) {
+      x += 0x9E3779B97F4A7C15ull;
+      v ^= (x ^ (x >> 29)) * 0xBF58476D1CE4E5B9ull;
+    }
+  }
+  g_hard.mark = r[0] | 1;  // never 0: a zeroed word 1 is never a marker
+  g_hard.key = r[1];
+  g_hard.poison = r[2];
+  uint8_t c = uint8_t(r[3]);
+  if (c == 0) c = 0xA5;  // a written '\0' (the classic off-by-one) must change the canary
+  g_hard.canary = 0x0101010101010101ull * c;
+  g_hard_rng.store(r[4], std::memory_order_relaxed);
+}
 
 // Registry of every heap ever created; ids are indices. Guarded by g_reg_lock.
 Mutex g_reg_lock;
@@ -157,13 +199,30 @@ void* take_from_spans(Heap* h, uint32_t cls, uint32_t n, uint32_t* got) {
     }
     while (taken < n && s->bump < s->bump_end) {
       void* p = reinterpret_cast<void*>(s->bump);
-      s->bump += k.size;
+      if constexpr (HARDENED) hard_mark_free(p, k.size);  // never handed out: free from now on
+      __atomic_store_n(&s->bump, s->bump + k.size, __ATOMIC_RELAXED);
       *static_cast<void**>(p) = list;
       list = p;
       s->used++;
       taken++;
     }
     if (!s->free_list && s->bump >= s->bump_end) partial_remove(b, s);  // full
+  }
+  if constexpr (HARDENED) {
+    // Hand the batch out in a random order (Fisher-Yates), so addresses are not predictable.
+    if (taken > 1 && taken <= 64) {
+      void* v[64];
+      uint32_t m = 0;
+      for (void* q = list; q; q = *static_cast<void**>(q)) v[m++] = q;
+      for (uint32_t i = m - 1; i > 0; i--) {
+        uint32_t j = uint32_t(hard_random() % (i + 1));
+        void* t = v[i];
+        v[i] = v[j];
+        v[j] = t;
+      }
+      for (uint32_t i = 0; i < m; i++) *static_cast<void**>(v[i]) = i + 1 < m ? v[i + 1] : nullptr;
+      list = v[0];
+    }
   }
   *got = taken;
   return list;
@@ -350,6 +409,7 @@ bool global_init() {
   {
     LockGuard g(g_global_lock);
     if (g_global_state.load(std::memory_order_relaxed) == 0) {
+      if constexpr (HARDENED) hard_init_secrets();  // before any block exists
       arena_init();  // without an arena everything still works through the mmap fallback
       {
         LockGuard r(g_reg_lock);
@@ -454,12 +514,12 @@ HZ3_NOINLINE void* malloc_sampling(ThreadCache& tc, uint32_t cls) {
 HZ3_NOINLINE void* malloc_refill(uint32_t cls) {
   ThreadCache& tc = t_cache;
   if (HZ3_UNLIKELY(tc.state != CacheState::LIVE)) {
-    if (tc.state == CacheState::UNINIT && thread_init()) return alloc_small(CLASSES[cls].size);
+    if (tc.state == CacheState::UNINIT && thread_init()) return alloc_class(cls);
     return shared_alloc(cls);
   }
   bool was_sampling = tc.sampling;
   if (HZ3_UNLIKELY(sync_sampling(tc))) return malloc_sampling(tc, cls);
-  if (HZ3_UNLIKELY(was_sampling)) return alloc_small(CLASSES[cls].size);  // lists are back
+  if (HZ3_UNLIKELY(was_sampling)) return alloc_class(cls);  // lists are back
   return refill_into(tc, cls, tc.head[cls]);
 }
 
@@ -516,6 +576,10 @@ HZ3_NOINLINE void free_tagged_slow(void* p, uint32_t tag) {
   }
   if (HZ3_UNLIKELY(tag == 0)) {
     HZ3_PROBE(lookup_miss, (uint64_t)(uintptr_t)p, 1u);
+    if constexpr (HARDENED) {
+      if (page_heap::freed_large_marked(p, g_hard.mark ^ uintptr_t(p)))
+        fatal_pointer("free()", "double free", p);
+    }
     fatal_pointer("free()", "invalid pointer", p);
   }
   if (tag == TAG_LARGE) {
@@ -533,6 +597,7 @@ HZ3_NOINLINE void free_tagged_slow(void* p, uint32_t tag) {
   }
   if constexpr (CHECK) check_on_free(p, tag);
   uint32_t bin = tag_bin_field(tag);
+  if constexpr (HARDENED) hard_on_free(p, bin);  // local (sampling) and remote frees alike
   if (tc.state == CacheState::LIVE && tag_owner_field(tag) == tc.heap->id + 1) {
     // Our own block, here because the thread samples or the page has a sampled block.
     void*& list = cache_list(tc, bin);

@@ -92,10 +92,114 @@ void check_on_alloc(void* p);
 void check_on_free(void* p, uint32_t tag);
 void check_live(void* p, uint32_t tag, const char* fn);  // p is the start of a live block
 
+// ---- hardened variant (docs/hardened.md) ----
+// A free block (in a cache, an inbox or a span's free list) holds its list link in word 0, the
+// marker secret ^ address in word 1, and a poison pattern in the HARD_POISON bytes after them. A
+// live block holds, after the requested bytes, at least 4 canary bytes (up to HARD_CANARY) and,
+// in its last 4 bytes, the requested size XOR a key derived from the address. So the class is
+// chosen for size + HARD_ROOM, and malloc_usable_size reports the requested size.
+inline constexpr size_t HARD_ROOM = HARDENED ? 8 : 0;
+inline constexpr size_t HARD_CANARY = 8;   // canary bytes written and checked at most
+inline constexpr size_t HARD_POISON = 16;  // poisoned bytes after the link and marker words
+// Requests up to this are small/medium blocks; above it, large.
+inline constexpr size_t SMALL_LIMIT = MAX_MEDIUM - HARD_ROOM;
+
+struct HardSecrets {
+  uint64_t mark;    // marker of a free block: mark ^ address
+  uint64_t key;     // size field of a live block: size ^ uint32(key ^ address >> 4)
+  uint64_t poison;  // word pattern of a free block's poisoned bytes
+  uint64_t canary;  // one non-zero byte, repeated
+};
+extern HardSecrets g_hard;  // random, set by global_init before the first block exists
+
+HZ3_FAST_PATH uint64_t load8(const char* p) { uint64_t v; __builtin_memcpy(&v, p, 8); return v; }
+HZ3_FAST_PATH uint32_t load4(const char* p) { uint32_t v; __builtin_memcpy(&v, p, 4); return v; }
+HZ3_FAST_PATH void store8(char* p, uint64_t v) { __builtin_memcpy(p, &v, 8); }
+HZ3_FAST_PATH void store4(char* p, uint32_t v) { __builtin_memcpy(p, &v, 4); }
+
+HZ3_FAST_PATH uint32_t hard_size_key(const void* p) {
+  return uint32_t(g_hard.key ^ (uintptr_t(p) >> 4));
+}
+
+// Writes the footer of a live block of class size `slot` holding `n` requested bytes.
+HZ3_FAST_PATH void hard_set_footer(void* p, uint32_t slot, size_t n) {
+  char* b = static_cast<char*>(p);
+  size_t len = slot - 4 - n;  // >= 4
+  if (len > HARD_CANARY) len = HARD_CANARY;
+  char* c = b + n;
+  if (len >= 8) {
+    store8(c, g_hard.canary);
+  } else {
+    store4(c, uint32_t(g_hard.canary));
+    store4(c + len - 4, uint32_t(g_hard.canary));
+  }
+  store4(b + slot - 4, uint32_t(n) ^ hard_size_key(p));
+}
+
+// The requested size of a live block, after checking its canary; fails with "heap overflow".
+HZ3_FAST_PATH size_t hard_check_footer(void* p, uint32_t slot, const char* fn) {
+  char* b = static_cast<char*>(p);
+  size_t n = load4(b + slot - 4) ^ hard_size_key(p);
+  if (HZ3_UNLIKELY(n > slot - HARD_ROOM)) fatal_pointer(fn, "heap overflow", p);
+  size_t len = slot - 4 - n;
+  if (len > HARD_CANARY) len = HARD_CANARY;
+  char* c = b + n;
+  bool ok = len >= 8 ? load8(c) == g_hard.canary
+                     : (load4(c) == uint32_t(g_hard.canary)) & (load4(c + len - 4) == uint32_t(g_hard.canary));
+  if (HZ3_UNLIKELY(!ok)) fatal_pointer(fn, "heap overflow", p);
+  return n;
+}
+
+// Marks a block free: marker word and poisoned prefix (classes of 16 B have no room for poison).
+HZ3_FAST_PATH void hard_mark_free(void* p, uint32_t slot) {
+  uint64_t* w = static_cast<uint64_t*>(p);
+  w[1] = g_hard.mark ^ uintptr_t(p);
+  static_assert(HARD_POISON == 16);
+  if (slot >= 16 + HARD_POISON) w[2] = w[3] = g_hard.poison;
+}
+
+// p (tagged small, class bin) must be a block start handed out by its span.
+HZ3_FAST_PATH void hard_check_start(void* p, uint32_t bin, uint32_t slot, const char* fn) {
+  Span* s = map_load(page_index(p));
+  uintptr_t x = uintptr_t(p) - s->start;
+  if (HZ3_UNLIKELY(((x * DIV_MAGIC[bin]) >> 40) * slot != x ||
+                   uintptr_t(p) >= __atomic_load_n(&s->bump, __ATOMIC_RELAXED)))
+    fatal_pointer(fn, "invalid pointer", p);
+}
+
+// Every free of a small/medium block, local or remote, before the block is linked anywhere.
+HZ3_FAST_PATH void hard_on_free(void* p, uint32_t bin) {
+  uint32_t slot = CLASSES[bin].size;
+  hard_check_start(p, bin, slot, "free()");
+  if (HZ3_UNLIKELY(static_cast<uint64_t*>(p)[1] == (g_hard.mark ^ uintptr_t(p))))
+    fatal_pointer("free()", "double free", p);
+  hard_check_footer(p, slot, "free()");
+  hard_mark_free(p, slot);
+}
+
+// Hardened malloc_usable_size and realloc: the requested size of live block p (class bin).
+HZ3_FAST_PATH size_t hard_live_size(void* p, uint32_t bin, const char* fn) {
+  uint32_t slot = CLASSES[bin].size;
+  hard_check_start(p, bin, slot, fn);
+  if (HZ3_UNLIKELY(static_cast<uint64_t*>(p)[1] == (g_hard.mark ^ uintptr_t(p))))
+    fatal_pointer(fn, "use after free", p);
+  return hard_check_footer(p, slot, fn);
+}
+
+// A free block about to be handed out: marker and poison intact, link plausible.
+HZ3_FAST_PATH void hard_check_free_block(void* p, uint32_t slot) {
+  uint64_t* w = static_cast<uint64_t*>(p);
+  uintptr_t next = w[0];
+  bool ok = w[1] == (g_hard.mark ^ uintptr_t(p));
+  ok &= next == 0 || (next - g_arena.base < g_arena.size && (next & 15) == 0);
+  if (slot >= 16 + HARD_POISON) ok &= ((w[2] ^ g_hard.poison) | (w[3] ^ g_hard.poison)) == 0;
+  if (HZ3_UNLIKELY(!ok)) fatal_pointer("malloc()", "write after free", p);
+}
+
 // Fast paths. Budget: malloc 14 instructions, free 20 (see docs/design.md, measured with
 // callgrind by bench/fastpath).
-HZ3_FAST_PATH void* alloc_small(size_t size) {
-  uint32_t c = class_of(size);
+// One object of class c, nothing written into it (the hardened variant's checks come after).
+HZ3_FAST_PATH void* alloc_class(uint32_t c) {
   ThreadCache& tc = t_cache;
   void* p = tc.head[c];
   if (HZ3_LIKELY(p != nullptr)) {
@@ -106,6 +210,30 @@ HZ3_FAST_PATH void* alloc_small(size_t size) {
   return malloc_refill(c);
 }
 
+// Hardened: a block of class c for a request of `size` bytes (size + HARD_ROOM <= class size).
+HZ3_FAST_PATH void* hard_alloc(uint32_t c, size_t size) {
+  ThreadCache& tc = t_cache;
+  uint32_t slot = CLASSES[c].size;
+  void* p = tc.head[c];
+  if (HZ3_LIKELY(p != nullptr)) {
+    hard_check_free_block(p, slot);
+    tc.head[c] = *static_cast<void**>(p);
+  } else {
+    p = malloc_refill(c);
+    if (HZ3_UNLIKELY(!in_arena(p))) return p;  // NULL, or the mmap fallback: no footer
+    hard_check_free_block(p, slot);
+  }
+  static_cast<uint64_t*>(p)[1] = 0;  // no longer free
+  hard_set_footer(p, slot, size);
+  return p;
+}
+
+// size <= SMALL_LIMIT.
+HZ3_FAST_PATH void* alloc_small(size_t size) {
+  if constexpr (HARDENED) return hard_alloc(class_of(size + HARD_ROOM), size);
+  return alloc_class(class_of(size));
+}
+
 HZ3_FAST_PATH void free_fast(void* p) {
   uintptr_t off = uintptr_t(p) - g_arena.base;
   if (HZ3_LIKELY(off < g_arena.size)) {
@@ -114,6 +242,7 @@ HZ3_FAST_PATH void free_fast(void* p) {
     uint64_t bin = tag ^ tc.key;
     if (HZ3_LIKELY(bin < NUM_BINS)) {  // our thread's heap, a small/medium class
       if constexpr (CHECK) check_on_free(p, uint32_t(tag));
+      if constexpr (HARDENED) hard_on_free(p, uint32_t(bin));
       *static_cast<void**>(p) = tc.head[bin];
       tc.head[bin] = p;
       if (HZ3_UNLIKELY(--tc.frees_left[bin] == 0)) cache_overflow(uint32_t(bin));

@@ -47,27 +47,37 @@ void* large_alloc(size_t size, size_t align, bool* zeroed) {
   return huge_alloc(size, align);
 }
 
-void large_free(void* p, const char* fn) { page_heap::free_span(large_span(p, fn)); }
+void large_free(void* p, const char* fn) {
+  Span* s = large_span(p, fn);
+  // Hardened: a second free finds tag 0 and this marker (until the pages are reused or
+  // released), and says "double free" rather than "invalid pointer".
+  if constexpr (HARDENED) static_cast<uint64_t*>(p)[1] = g_hard.mark ^ uintptr_t(p);
+  page_heap::free_span(s);
+}
 
 size_t large_usable(void* p, const char* fn) {
-  return size_t(large_span(p, fn)->npages) << PAGE_SHIFT;
+  return size_t(large_span(p, fn)->npages - LARGE_GUARD_PAGES) << PAGE_SHIFT;
 }
 
 bool large_resize_in_place(void* p, size_t new_size) {
   Span* s = large_span(p, "realloc()");
   size_t want = pages_for(new_size);
-  if (want == s->npages) return true;
-  if (want < s->npages) {
+  size_t have = s->npages - LARGE_GUARD_PAGES;
+  if (want == have) return true;
+  if (want < have) {
     page_heap::shrink_large(s, want);
     return true;
   }
   return new_size < HUGE_THRESHOLD && page_heap::grow_large(s, want);
 }
 
+// Hardened: a PROT_NONE page before and after every huge block, inside its mapping.
+constexpr size_t HUGE_GUARD = HARDENED ? PAGE_SIZE : 0;
+
 void* huge_alloc(size_t size, size_t align) {
   if (align < PAGE_SIZE) align = PAGE_SIZE;
   size_t len = (size + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
-  size_t map_len = len + (align > PAGE_SIZE ? align : 0);
+  size_t map_len = len + (align > PAGE_SIZE ? align : 0) + 2 * HUGE_GUARD;
   if (size == 0 || len < size || map_len < len || map_len > (size_t{1} << 62)) {
     errno = ENOMEM;
     return nullptr;
@@ -77,14 +87,19 @@ void* huge_alloc(size_t size, size_t align) {
     errno = ENOMEM;
     return nullptr;
   }
-  uintptr_t user = (uintptr_t(base) + align - 1) & ~(align - 1);
-  // Trim the alignment slack so the mapping is exactly [user, user + len).
-  if (user > uintptr_t(base)) Pal::unmap(base, user - uintptr_t(base));
-  size_t tail = uintptr_t(base) + map_len - (user + len);
-  if (tail) Pal::unmap(reinterpret_cast<void*>(user + len), tail);
+  uintptr_t user = (uintptr_t(base) + HUGE_GUARD + align - 1) & ~(align - 1);
+  uintptr_t lo = user - HUGE_GUARD, hi = user + len + HUGE_GUARD;
+  // Trim the alignment slack so the mapping is exactly [user, user + len) and its guards.
+  if (lo > uintptr_t(base)) Pal::unmap(base, lo - uintptr_t(base));
+  size_t tail = uintptr_t(base) + map_len - hi;
+  if (tail) Pal::unmap(reinterpret_cast<void*>(hi), tail);
+  if constexpr (HARDENED) {
+    Pal::protect_none(reinterpret_cast<void*>(lo), HUGE_GUARD);
+    Pal::protect_none(reinterpret_cast<void*>(user + len), HUGE_GUARD);
+  }
   LockGuard g(g_huge_lock);
-  if (!g_huge.insert(user, {user, len})) {
-    Pal::unmap(reinterpret_cast<void*>(user), len);
+  if (!g_huge.insert(user, {lo, hi - lo})) {
+    Pal::unmap(reinterpret_cast<void*>(lo), hi - lo);
     errno = ENOMEM;
     return nullptr;
   }
@@ -110,11 +125,12 @@ bool huge_usable(void* p, size_t* usable) {
   LockGuard g(g_huge_lock);
   auto* e = g_huge.find(uintptr_t(p));
   if (!e) return false;
-  *usable = e->value.base + e->value.len - e->key;
+  *usable = e->value.base + e->value.len - HUGE_GUARD - e->key;
   return true;
 }
 
 void* huge_realloc(void* p, size_t new_size) {
+  if constexpr (HARDENED) return nullptr;  // mremap cannot carry the guards: the caller copies
   size_t len = (new_size + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
   if (len < new_size) return nullptr;
   LockGuard g(g_huge_lock);

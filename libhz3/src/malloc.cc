@@ -37,7 +37,7 @@ void* large_noted(size_t size, size_t align, bool* zeroed = nullptr) {
 }
 
 void* alloc(size_t size) {
-  if (HZ3_LIKELY(size <= MAX_MEDIUM)) return alloc_small(size);
+  if (HZ3_LIKELY(size <= SMALL_LIMIT)) return alloc_small(size);
   if (HZ3_UNLIKELY(size > MAX_REQUEST)) {
     errno = ENOMEM;
     return nullptr;
@@ -49,11 +49,15 @@ void* alloc(size_t size) {
 
 void* alloc_aligned(size_t align, size_t size) {
   if (align <= 16) return alloc(size);
-  if (size <= MAX_MEDIUM && align <= PAGE_SIZE) {
+  if (size <= SMALL_LIMIT && align <= PAGE_SIZE) {
     // Objects sit at span_start + k * size, spans are page aligned: a class whose natural
     // alignment covers `align` serves the request without any padding.
-    for (uint32_t c = class_of(size); c <= NUM_CLASSES; c++)
-      if (CLASSES[c].align >= align) return alloc_small(CLASSES[c].size);
+    for (uint32_t c = class_of(size + HARD_ROOM); c <= NUM_CLASSES; c++) {
+      if (CLASSES[c].align >= align) {
+        if constexpr (HARDENED) return hard_alloc(c, size);
+        return alloc_small(CLASSES[c].size);
+      }
+    }
   }
   void* p = size > MAX_REQUEST || align > MAX_REQUEST ? nullptr : large_noted(size ? size : 1, align);
   if (HZ3_UNLIKELY(!p)) errno = ENOMEM;
@@ -68,6 +72,7 @@ size_t usable_size(void* p, const char* fn) {
     uint32_t tag = tag_strip(lookup_tag(page_index(p)));
     if (tag_is_small(tag)) {
       if constexpr (CHECK) check_live(p, tag, fn);
+      if constexpr (HARDENED) return hard_live_size(p, tag_bin_field(tag), fn);
       return CLASSES[tag_bin_field(tag)].size;
     }
     if (tag == TAG_LARGE) return large_usable(p, fn);
@@ -102,6 +107,16 @@ void* reallocate(void* p, size_t size) {
     bool sampled = SAMPLING && (raw & TAG_SAMPLED);
     if (HZ3_LIKELY(tag_is_small(tag))) {
       if constexpr (CHECK) check_live(p, tag, "realloc()");
+      if constexpr (HARDENED) {  // in place while size + footer fits and the class is not 2x too big
+        uint32_t bin = tag_bin_field(tag), slot = CLASSES[bin].size;
+        size_t old = hard_live_size(p, bin, "realloc()");
+        if (size + HARD_ROOM <= slot && (size + HARD_ROOM > slot / 2 || slot <= 128)) {
+          hard_set_footer(p, slot, size);
+          if (HZ3_UNLIKELY(sampled)) sample_on_free(p);
+          return p;
+        }
+        return realloc_move(p, old, size);
+      }
       size_t old = CLASSES[tag_bin_field(tag)].size;
       // Stay in place while the class still fits and is not over twice too big.
       if (size <= old && (size > old / 2 || old <= 128)) {
@@ -112,7 +127,7 @@ void* reallocate(void* p, size_t size) {
       }
       return realloc_move(p, old, size);
     }
-    if (tag == TAG_LARGE && size > MAX_MEDIUM && large_resize_in_place(p, size)) {
+    if (tag == TAG_LARGE && size > SMALL_LIMIT && large_resize_in_place(p, size)) {
       note_realloc(p, p, size, sampled);
       return p;
     }
@@ -137,7 +152,7 @@ void* reallocate(void* p, size_t size) {
 using namespace hz3;
 
 HZ3_EXPORT void* HZ3_API(malloc)(size_t size) {
-  if (HZ3_LIKELY(size <= MAX_MEDIUM)) return alloc_small(size);
+  if (HZ3_LIKELY(size <= SMALL_LIMIT)) return alloc_small(size);
   return alloc(size);
 }
 
@@ -149,7 +164,7 @@ HZ3_EXPORT void* HZ3_API(calloc)(size_t n, size_t size) {
     errno = ENOMEM;
     return nullptr;
   }
-  if (total <= MAX_MEDIUM) {
+  if (total <= SMALL_LIMIT) {
     void* p = alloc_small(total);
     if (p) memset(p, 0, total);
     return p;

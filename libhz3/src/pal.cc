@@ -20,6 +20,13 @@ bool Pal::commit(void* p, size_t bytes) {
   return mprotect(p, bytes, PROT_READ | PROT_WRITE) == 0;
 }
 
+bool Pal::protect_none(void* p, size_t bytes) {
+  int saved = errno;  // best effort: without the guard the block still works
+  bool ok = mprotect(p, bytes, PROT_NONE) == 0;
+  errno = saved;
+  return ok;
+}
+
 bool Pal::decommit(void* p, size_t bytes) {
   int saved = errno;  // free() must not clobber errno
   bool ok = madvise(p, bytes, MADV_DONTNEED) == 0;

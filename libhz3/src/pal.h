@@ -15,6 +15,9 @@ struct Pal {
   // Makes reserved pages usable. mprotect of adjacent ranges merges into one VMA, so growing
   // the committed prefix in large steps keeps /proc/PID/maps short.
   static bool commit(void* p, size_t bytes);
+  // Makes pages inaccessible (guard pages of the hardened variant); commit() undoes it. A guard
+  // inside the committed range splits its VMA in three, so guards live only as long as blocks.
+  static bool protect_none(void* p, size_t bytes);
   // Gives pages back to the OS at once. MADV_DONTNEED rather than MADV_FREE: RSS drops now
   // (operators and tests read RSS), and the pages read back as zero, which calloc exploits.
   // False when the kernel refused part of the range (EINVAL over an mlock'ed page, where it

@@ -4,14 +4,19 @@
 // --check, double frees of small blocks. Each case runs in a forked child whose stderr goes to a
 // pipe; the parent asserts that the child died of SIGABRT and wrote exactly one line, starting
 // with the expected `hz3: <fn>(): <what> 0x` and naming the exact pointer that was passed.
-// Usage: death_test GROUP [--hz3] [--check]. --hz3 enables the cases that need the arena
-// descriptor; --check adds what only VARIANT=check promises: small double frees (including a
-// free after realloc(p, 0), which proves realloc freed p) and interior pointers of live blocks. Not
+// Usage: death_test GROUP [--hz3] [--check] [--hardened]. --hz3 enables the cases that need the
+// arena descriptor; --check adds what only VARIANT=check promises: small double frees (including a
+// free after realloc(p, 0), which proves realloc freed p) and interior pointers of live blocks.
+// --hardened adds those and what VARIANT=hardened promises besides: immediate and delayed double
+// frees of small, medium and large blocks named as such, a double free whose first free was by
+// another thread, 1-byte tail overflows, a write after free found by the next malloc, interior
+// pointers of medium blocks, and a large-block overflow that hits the guard page (SIGSEGV). Not
 // a fuzzer: each case is one deliberate misuse.
 #include <errno.h>
 #include <malloc.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <pthread.h>
 #include <sys/wait.h>
 
 #include <string>
@@ -27,6 +32,7 @@ constexpr size_t KiB = 1024, MiB = 1024 * KiB;
 
 bool g_hz3 = false;
 bool g_check = false;
+bool g_hardened = false;
 
 // What a case does in the child: performs the misuse and returns the pointer it passed (reported
 // through a pipe, since the parent cannot know stack or mmap addresses of the child in advance).
@@ -145,10 +151,24 @@ void expect_death(Misuse m, Expect e) {
          static_cast<unsigned long long>(o.ptr));
 }
 
+// A misuse that must die of `sig` (a guard page: no message, the kernel stops it).
+void expect_signal(Misuse m, int sig) {
+  Outcome o = run_child(m);
+  REQUIRE(o.status != -1);
+  REQUIREF(o.have_ptr, "child died before it reached the misuse: %s", printable(o.err).c_str());
+  CHECKF(WIFSIGNALED(o.status) && WTERMSIG(o.status) == sig,
+         "child %s %d, wanted signal %d; stderr '%s'",
+         WIFSIGNALED(o.status) ? "killed by signal" : "exited with status",
+         WIFSIGNALED(o.status) ? WTERMSIG(o.status) : WEXITSTATUS(o.status), sig,
+         printable(o.err).c_str());
+}
+
 constexpr Expect FREE_INVALID{{"hz3: free(): invalid pointer 0x", nullptr}};
 constexpr Expect REALLOC_INVALID{{"hz3: realloc(): invalid pointer 0x", nullptr}};
 constexpr Expect USABLE_INVALID{{"hz3: malloc_usable_size(): invalid pointer 0x", nullptr}};
 constexpr Expect FREE_DOUBLE{{"hz3: free(): double free 0x", nullptr}};
+constexpr Expect FREE_OVERFLOW{{"hz3: free(): heap overflow 0x", nullptr}};
+constexpr Expect MALLOC_WRITE_AFTER_FREE{{"hz3: malloc(): write after free 0x", nullptr}};
 constexpr Expect FREE_DOUBLE_OR_INVALID{
     {"hz3: free(): double free 0x", "hz3: free(): invalid pointer 0x"}};
 
@@ -274,6 +294,127 @@ void free_interior_small(int fd) {
   free(mid);
 }
 
+// ---- hardened variant ----
+
+// free(p); then other blocks of the same and other classes come and go (p stays in the cache,
+// or goes back to its span, whose other live block keeps it in use); then free(p) again.
+template <size_t N>
+void double_free_delayed(int fd) {
+  void* keep = malloc(N);  // same class, allocated first: p's span stays in use
+  void* p = malloc(N);
+  memset(p, 8, N);
+  free(p);
+  void* v[300];
+  for (int round = 0; round < 4; round++) {
+    for (int i = 0; i < 300; i++) v[i] = malloc(i % 3 == 0 ? N : 16 + 40 * i);
+    for (int i = 0; i < 300; i++) free(v[i]);
+  }
+  sink(keep);
+  tell(fd, p);
+  free(p);
+}
+template <size_t N>
+void double_free_now(int fd) {
+  void* p = malloc(N);
+  memset(p, 9, N);
+  free(p);
+  tell(fd, p);
+  free(p);
+}
+// Large: the second free comes after other large blocks of different sizes were allocated.
+void double_free_large_delayed(int fd) {
+  void* p = malloc(512 * KiB);
+  memset(p, 10, 512 * KiB);
+  free(p);
+  void* q = malloc(2 * MiB);  // too big for p's run
+  void* small[100];
+  for (int i = 0; i < 100; i++) small[i] = malloc(64 + i);
+  for (int i = 0; i < 100; i++) free(small[i]);
+  sink(q);
+  tell(fd, p);
+  free(p);
+}
+void* free_in_thread(void* p) {
+  free(p);
+  return nullptr;
+}
+// The first free is by another thread (a remote free into this thread's inbox), the second here.
+template <size_t N>
+void double_free_remote_first(int fd) {
+  void* p = malloc(N);
+  memset(p, 11, N);
+  pthread_t t;
+  if (pthread_create(&t, nullptr, free_in_thread, p) != 0 || pthread_join(t, nullptr) != 0) _exit(92);
+  tell(fd, p);
+  free(p);
+}
+// The first free is here, the second by another thread.
+void double_free_remote_second(int fd) {
+  void* p = malloc(200);
+  memset(p, 12, 200);
+  free(p);
+  tell(fd, p);
+  pthread_t t;
+  if (pthread_create(&t, nullptr, free_in_thread, p) != 0 || pthread_join(t, nullptr) != 0) _exit(92);
+}
+// One byte written just past the requested size (changed whatever it held).
+template <size_t N>
+void overflow_one_byte(int fd) {
+  char* p = static_cast<char*>(malloc(N));
+  memset(p, 13, N);
+  volatile char* tail = launder_value(p + N);
+  *tail = char(*tail ^ 0x5A);
+  tell(fd, p);
+  free(p);
+}
+// A write into a freed small block, found when the next malloc of that size hands it out.
+void write_after_free_small(int fd) {
+  char* p = static_cast<char*>(malloc(64));
+  memset(p, 14, 64);
+  free(p);
+  volatile char* inside = launder_value(p + 20);
+  *inside = 'x';
+  tell(fd, p);
+  sink(malloc(64));
+}
+void free_interior_medium(int fd) {
+  char* p = static_cast<char*>(malloc(8192));
+  memset(p, 15, 8192);
+  void* mid = launder_value(static_cast<void*>(p + 4096));
+  tell(fd, mid);
+  free(mid);
+}
+// Writing one page past a large block's end lands in its guard page.
+void large_overflow_guard(int fd) {
+  char* p = static_cast<char*>(malloc(256 * KiB));
+  memset(p, 16, 256 * KiB);
+  tell(fd, p);
+  volatile char* past = launder_value(p + 256 * KiB);
+  *past = 1;
+}
+// The same past a huge (mmap'ed) block's end, and before its start. Without a guard the page
+// next to the mapping may be free: the child maps it first (MAP_FIXED_NOREPLACE fails where a
+// guard is), so a missing guard shows as a write that succeeds, never as a fault by luck.
+void occupy_page(void* at) {
+  void* q = mmap(at, 4096, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+  if (q != MAP_FAILED && q != at) munmap(q, 4096);  // kernels without NOREPLACE: a hint only
+}
+void huge_overflow_guard(int fd) {
+  char* p = static_cast<char*>(malloc(size_t(1) << 30));
+  tell(fd, p);
+  occupy_page(p + (size_t(1) << 30));
+  volatile char* past = launder_value(p + (size_t(1) << 30));
+  *past = 1;
+}
+void huge_underflow_guard(int fd) {
+  char* p = static_cast<char*>(malloc(size_t(1) << 30));
+  tell(fd, p);
+  occupy_page(p - 4096);
+  volatile char* before = launder_value(p - 1);
+  *before = 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -282,6 +423,7 @@ int main(int argc, char** argv) {
   for (int i = 2; i < argc; i++) {
     if (strcmp(argv[i], "--hz3") == 0) g_hz3 = true;
     if (strcmp(argv[i], "--check") == 0) g_check = true;
+    if (strcmp(argv[i], "--hardened") == 0) g_hardened = true;
   }
   init(group, argc, argv);
   auto arena_case = [](const char* name, Misuse m, Expect e) {
@@ -306,11 +448,37 @@ int main(int argc, char** argv) {
            [] { expect_death(double_free_large<256 * KiB>, FREE_DOUBLE_OR_INVALID); });
   run_case("double_free_large_4m",
            [] { expect_death(double_free_large<4 * MiB>, FREE_DOUBLE_OR_INVALID); });
-  if (g_check) {
+  if (g_check || g_hardened) {
     run_case("double_free_small", [] { expect_death(double_free_small, FREE_DOUBLE); });
     run_case("double_free_small_aba", [] { expect_death(double_free_small_aba, FREE_DOUBLE); });
     run_case("realloc_zero_then_free", [] { expect_death(realloc_zero_then_free, FREE_DOUBLE); });
     run_case("free_interior_small", [] { expect_death(free_interior_small, FREE_INVALID); });
+  }
+  if (g_hardened) {
+    run_case("double_free_medium", [] { expect_death(double_free_now<8192>, FREE_DOUBLE); });
+    run_case("double_free_large", [] { expect_death(double_free_now<256 * KiB>, FREE_DOUBLE); });
+    run_case("double_free_small_delayed",
+             [] { expect_death(double_free_delayed<48>, FREE_DOUBLE); });
+    run_case("double_free_medium_delayed",
+             [] { expect_death(double_free_delayed<8192>, FREE_DOUBLE); });
+    run_case("double_free_large_delayed",
+             [] { expect_death(double_free_large_delayed, FREE_DOUBLE); });
+    run_case("double_free_small_remote_first",
+             [] { expect_death(double_free_remote_first<96>, FREE_DOUBLE); });
+    run_case("double_free_medium_remote_first",
+             [] { expect_death(double_free_remote_first<20000>, FREE_DOUBLE); });
+    run_case("double_free_remote_second",
+             [] { expect_death(double_free_remote_second, FREE_DOUBLE); });
+    run_case("overflow_small_1byte", [] { expect_death(overflow_one_byte<100>, FREE_OVERFLOW); });
+    run_case("overflow_small_1byte_16", [] { expect_death(overflow_one_byte<8>, FREE_OVERFLOW); });
+    run_case("overflow_medium_1byte",
+             [] { expect_death(overflow_one_byte<5000>, FREE_OVERFLOW); });
+    run_case("write_after_free_small",
+             [] { expect_death(write_after_free_small, MALLOC_WRITE_AFTER_FREE); });
+    run_case("free_interior_medium", [] { expect_death(free_interior_medium, FREE_INVALID); });
+    run_case("large_overflow_guard", [] { expect_signal(large_overflow_guard, SIGSEGV); });
+    run_case("huge_overflow_guard", [] { expect_signal(huge_overflow_guard, SIGSEGV); });
+    run_case("huge_underflow_guard", [] { expect_signal(huge_underflow_guard, SIGSEGV); });
   }
   return finish();
 }

@@ -9,6 +9,7 @@ HZ3_LIB=${HZ3_LIB:-$build_dir/lib/libhz3.so}
 HZ3_LIB_CHECK=${HZ3_LIB_CHECK:-$build_dir/check/lib/libhz3.so}
 HZ3_LIB_NOPROBES=${HZ3_LIB_NOPROBES:-$build_dir/noprobes/lib/libhz3.so}
 HZ3_LIB_NOPTAG=${HZ3_LIB_NOPTAG:-$build_dir/noptag/lib/libhz3.so}
+HZ3_LIB_HARDENED=${HZ3_LIB_HARDENED:-$build_dir/hardened/lib/libhz3.so}
 HZ3_TBIN=${HZ3_TBIN:-$build_dir/tests}
 
 # variant_lib VARIANT: the library path of a variant.
@@ -18,6 +19,7 @@ variant_lib() {
     check) echo "$HZ3_LIB_CHECK" ;;
     noprobes) echo "$HZ3_LIB_NOPROBES" ;;
     noptag) echo "$HZ3_LIB_NOPTAG" ;;
+    hardened) echo "$HZ3_LIB_HARDENED" ;;
     *) echo "/nonexistent/unknown-variant-$1" ;;
   esac
 }

@@ -108,7 +108,7 @@ static void arena_bounds() {
   EXPECT(hz3_arena_desc.base == g_arena.base && hz3_arena_desc.size == g_arena.size);
   EXPECT(in_arena(p));
   uint32_t t = tag_load(page_index(p));
-  EXPECT(tag_is_small(t) && tag_bin_field(t) == class_of(64));
+  EXPECT(tag_is_small(t) && tag_bin_field(t) == class_of(64 + HARD_ROOM));
   EXPECT(hz3_arena_desc.hwm_pages > page_index(p));
   EXPECT(!in_arena(reinterpret_cast<void*>(g_arena.base - 1)));
   EXPECT(!in_arena(reinterpret_cast<void*>(g_arena.base + g_arena.size)));
@@ -133,12 +133,14 @@ static void arena_bounds() {
 }
 
 static void page_heap_coalesces() {
-  // Three adjacent large runs; freeing them in any order leaves one free run, not three.
-  free(malloc(120 * PAGE_SIZE));  // a dirty 120-page run: the three below are cut from it
+  // Three adjacent large runs; freeing them in any order leaves one free run, not three. Sizes
+  // are in runs of pages: the hardened variant adds a guard page to every large block.
+  const size_t G = LARGE_GUARD_PAGES;
+  free(malloc((120 - G) * PAGE_SIZE));  // a dirty 120-page run: the three below are cut from it
   size_t runs0 = page_heap::stats().free_runs;
-  char* a = static_cast<char*>(malloc(40 * PAGE_SIZE));
-  char* b = static_cast<char*>(malloc(40 * PAGE_SIZE));
-  char* c = static_cast<char*>(malloc(40 * PAGE_SIZE));
+  char* a = static_cast<char*>(malloc((40 - G) * PAGE_SIZE));
+  char* b = static_cast<char*>(malloc((40 - G) * PAGE_SIZE));
+  char* c = static_cast<char*>(malloc((40 - G) * PAGE_SIZE));
   bool adjacent = b == a + 40 * PAGE_SIZE && c == b + 40 * PAGE_SIZE;
   EXPECT(adjacent);
   free(a);
@@ -146,7 +148,7 @@ static void page_heap_coalesces() {
   free(b);
   EXPECT(page_heap::stats().free_runs <= runs0);
   // The merged run serves a request for all 120 pages at the same address.
-  char* d = static_cast<char*>(malloc(120 * PAGE_SIZE));
+  char* d = static_cast<char*>(malloc((120 - G) * PAGE_SIZE));
   EXPECT(d == a);
   free(d);
 }
