@@ -145,7 +145,7 @@ HZ3_FAST_PATH size_t hard_check_footer(void* p, uint32_t slot, const char* fn) {
   if (len > HARD_CANARY) len = HARD_CANARY;
   char* c = b + n;
   bool ok = len >= 8 ? load8(c) == g_hard.canary
-                     : (load4(c) == uint32_t(g_hard.canary)) & (load4(c + len - 4) == uint32_t(g_hard.canary));
+                     : ((load4(c) ^ uint32_t(g_hard.canary)) | (load4(c + len - 4) ^ uint32_t(g_hard.canary))) == 0;
   if (HZ3_UNLIKELY(!ok)) fatal_pointer(fn, "heap overflow", p);
   return n;
 }
