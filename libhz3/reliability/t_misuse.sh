@@ -1,29 +1,31 @@
 #!/usr/bin/env bash
-# The heap-misuse suite (libhz3/reliability/misuse/) against hz3 release and check: every case
+# The heap-misuse suite (libhz3/reliability/misuse/) against hz3 release, check and hardened, and
+# glibc: every case
 # that release catches today is still caught, with the one-line `hz3: …` diagnostic and SIGABRT
 # where hz3 checks the pointer itself; check catches everything release does, every double free,
 # invalid free, realloc and malloc_usable_size of a freed block of every size class, and at least
 # as many cases as release. The classifier is tested too: glibc must be reported as catching an
 # immediate small double free ("free(): double free detected in tcache 2"), and the control case
-# (no misuse) must survive under all three. `make misuse` measures the whole table with every
+# (no misuse) must survive under all three. hardened must catch more cases than glibc, every
+# 1-byte overflow, and everything check catches of the double/invalid-free families. `make misuse` measures the whole table with every
 # allocator (docs/reliability-misuse.md). Budget: ~5 s.
 # timeout: 60
 . "$(dirname "$0")/../tests/lib.sh"
 need_lib misuse/release "$HZ3_LIB" || exit 0
 need_lib misuse/check "$HZ3_LIB_CHECK" || exit 0
+need_lib misuse/hardened "$HZ3_LIB_HARDENED" || exit 0
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 runner=$top/libhz3/reliability/misuse/run.py
 
 python3 "$runner" --out "$tmp" --timeout 10 --json "$tmp/hz3.json" \
-  "release=$HZ3_LIB" "check=$HZ3_LIB_CHECK" > "$tmp/hz3.out" 2>&1
+  "release=$HZ3_LIB" "check=$HZ3_LIB_CHECK" "hardened=$HZ3_LIB_HARDENED" > "$tmp/hz3.out" 2>&1
 rc=$?
 if [ $rc -ne 0 ]; then
   fail misuse/runner "run.py exited with $rc: $(tail -3 "$tmp/hz3.out" | tr '\n' ' ')"
   exit 0
 fi
-python3 "$runner" --out "$tmp" --timeout 10 --json "$tmp/glibc.json" \
-  --cases control_correct_use,double_free_immediate_small_24 glibc > "$tmp/glibc.out" 2>&1
+python3 "$runner" --out "$tmp" --timeout 10 --json "$tmp/glibc.json" glibc > "$tmp/glibc.out" 2>&1
 rc=$?
 if [ $rc -ne 0 ]; then
   fail misuse/runner_glibc "run.py exited with $rc: $(tail -3 "$tmp/glibc.out" | tr '\n' ' ')"
@@ -103,7 +105,18 @@ out(not missed, "check/floor (%d cases)" % len(check_floor), "; ".join(missed[:6
 t = hz3["totals"]
 out(t["check"] >= t["release"], "check_at_least_release (check %d, release %d of %d)" % (
     t["check"], t["release"], len(cases)), "check catches %d, release %d" % (t["check"], t["release"]))
-print("totals of %d cases: release %d, check %d" % (len(cases), t["release"], t["check"]))
+
+# hardened: more than glibc, every 1-byte overflow, and check's double/invalid-free families.
+tg = glibc["totals"]["glibc"]
+out(t["hardened"] > tg, "hardened_beats_glibc (hardened %d, glibc %d of %d)" % (
+    t["hardened"], tg, len(cases)), "hardened catches %d, glibc %d" % (t["hardened"], tg))
+hard_floor = sorted({c for c in cases if c.startswith("overflow1_")} |
+                    {c for c in check_floor if c.startswith(families)})
+missed = ["%s (%s)" % (c, desc(cell[(c, "hardened")])) for c in hard_floor
+          if not cell[(c, "hardened")]["caught"]]
+out(not missed, "hardened/floor (%d cases)" % len(hard_floor), "; ".join(missed[:6]))
+print("totals of %d cases: release %d, check %d, hardened %d, glibc %d" % (
+    len(cases), t["release"], t["check"], t["hardened"], tg))
 PY
 rc=$?
 [ $rc -eq 0 ] || fail misuse/checker "the result checker exited with status $rc (traceback above)"
