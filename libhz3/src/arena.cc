@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include <atomic>
+
 #include "hz3/hz3.h"
 #include "pal.h"
 #include "probes.h"
@@ -20,7 +22,7 @@ namespace {
 
 constexpr size_t BUCKETS = 128;  // exact free lists for runs of 1..128 pages; one list above
 constexpr size_t COMMIT_STEP_PAGES = 8192;  // commit the arena 32 MiB at a time
-constexpr size_t DIRTY_MAX_PAGES = (size_t{HZ3_DIRTY_MAX_MIB} << 20) >> PAGE_SHIFT;
+constexpr size_t DIRTY_MIN_PAGES = (size_t{HZ3_DIRTY_MIN_MIB} << 20) >> PAGE_SHIFT;
 
 Mutex g_init_lock;
 bool g_init_done;
@@ -214,15 +216,92 @@ void release_run(Span* s) {
   coalesce_insert(s);
 }
 
-// The bounded schedule: never more than DIRTY_MAX_PAGES resident-but-free (released down to
-// half of it, so a burst of frees pays one madvise per run, not one per free), and nothing
-// dirty for longer than the decay time. Runs on every page-heap free.
+// Pages in use (small/medium spans and large blocks): the arena's high-water mark less its free
+// runs. Its peak over the current and the previous window sizes the dirty bound.
+size_t g_peak_cur, g_peak_prev;
+uint64_t g_peak_window_start;
+
+size_t in_use_pages() { return g_hwm - g_dirty - g_released; }
+
+// Called at every page-heap visit: after a window without visits the older peak is forgotten too.
+void note_peak(uint64_t now) {
+  if (now - g_peak_window_start >= HZ3_PEAK_WINDOW_MS) {
+    bool skipped = now - g_peak_window_start >= 2 * HZ3_PEAK_WINDOW_MS;
+    g_peak_prev = skipped ? 0 : g_peak_cur;
+    g_peak_cur = 0;
+    g_peak_window_start = now;
+  }
+  size_t u = in_use_pages();
+  if (u > g_peak_cur) g_peak_cur = u;
+}
+
+size_t dirty_cap() {
+  size_t peak = g_peak_cur > g_peak_prev ? g_peak_cur : g_peak_prev;
+  size_t cap = peak >> HZ3_DIRTY_PEAK_SHIFT;
+  return cap > DIRTY_MIN_PAGES ? cap : DIRTY_MIN_PAGES;
+}
+
+// The bounded schedule, run at every page-heap visit and by the scavenger: never more than
+// dirty_cap() resident-but-free (released down to three quarters of it, so a burst of frees pays
+// one madvise per run, not one per free; oldest first), and nothing dirty for longer than the
+// decay time.
 void maybe_release(uint64_t now) {
-  if (g_dirty > DIRTY_MAX_PAGES) {
-    while (g_lru_head && g_dirty > DIRTY_MAX_PAGES / 2) release_run(g_lru_head);
+  note_peak(now);
+  size_t cap = dirty_cap();
+  if (g_dirty > cap) {
+    while (g_lru_head && g_dirty > cap - cap / 4) release_run(g_lru_head);
   }
   while (g_lru_head && now - g_lru_head->dirty_since_ms >= HZ3_DIRTY_DECAY_MS)
     release_run(g_lru_head);
+}
+
+// ---- the scavenger: a thread that releases aged dirty runs when nobody calls the allocator ----
+//
+// Started the first time more than the minimum bound is dirty (so a program that never frees
+// much never gets it), after the page-heap lock is released. It wakes every half decay time while
+// anything is dirty, and sleeps on a futex with no deadline while nothing is: the free that next
+// leaves pages dirty wakes it. It calls nothing but the page heap, and blocks every signal.
+enum : int { SCAV_NONE, SCAV_STARTING, SCAV_RUNNING, SCAV_FAILED };
+std::atomic<int> g_scav_state{SCAV_NONE};
+uint64_t g_scav_retry_ms;  // after a failed start, not before this
+uint32_t g_scav_idle;      // futex word, guarded by g_lock: 1 while the scavenger waits without
+                           // a deadline
+
+void* scavenger_main(void*) {
+  for (;;) {
+    bool idle;
+    {
+      LockGuard g(g_lock);
+      maybe_release(Pal::now_ms());
+      idle = g_dirty == 0;
+      if (idle) __atomic_store_n(&g_scav_idle, 1, __ATOMIC_RELAXED);
+    }
+    Pal::futex_wait(&g_scav_idle, 1, idle ? 0 : HZ3_DIRTY_DECAY_MS / 2);
+  }
+  return nullptr;
+}
+
+// Under g_lock, after pages became dirty: whether the caller must wake the scavenger.
+bool scavenger_needs_wake() {
+  if (__atomic_load_n(&g_scav_idle, __ATOMIC_RELAXED) == 0 || g_dirty == 0) return false;
+  __atomic_store_n(&g_scav_idle, 0, __ATOMIC_RELAXED);
+  return true;
+}
+
+// After g_lock is released by a free that left `dirty` pages dirty.
+void scavenger_after_free(bool wake, size_t dirty) {
+  if (wake) Pal::futex_wake(&g_scav_idle);
+  int st = g_scav_state.load(std::memory_order_relaxed);
+  if (HZ3_LIKELY(st == SCAV_RUNNING) || dirty <= DIRTY_MIN_PAGES || st == SCAV_STARTING) return;
+  uint64_t now = Pal::now_ms();
+  if (st == SCAV_FAILED && now < __atomic_load_n(&g_scav_retry_ms, __ATOMIC_RELAXED)) return;
+  if (!g_scav_state.compare_exchange_strong(st, SCAV_STARTING)) return;
+  if (Pal::spawn(scavenger_main, "hz3-scavenge")) {
+    g_scav_state.store(SCAV_RUNNING);
+  } else {  // e.g. RLIMIT_NPROC: visits still release by age; try again in a while
+    __atomic_store_n(&g_scav_retry_ms, now + 10000, __ATOMIC_RELAXED);
+    g_scav_state.store(SCAV_FAILED);
+  }
 }
 
 // Cuts [s->start + off_pages, + npages) out of free run s; the rest goes back as free runs of
@@ -331,14 +410,51 @@ Span* grow(size_t npages, size_t align_pages) {
   return s;
 }
 
+// No dirty run holds npages: reuse the resident pages of a recent dirty run that is long enough
+// together with the released run right after it, or with fresh pages when it ends at the top of
+// the arena. Only the pages that were not resident fault in (a large-block churn replacing a
+// block with a slightly bigger one would otherwise fault in every page of the new block). The
+// result is not zeroed; calloc clears it. Looks at the 32 most recently freed runs.
+Span* extend_dirty(size_t npages) {
+  int looked = 0;
+  for (Span* d = g_lru_tail; d && looked < 32; d = d->lru_prev, looked++) {
+    size_t end = idx_of(d->end());
+    size_t extra = npages - d->npages;  // d->npages < npages: no dirty run fits
+    Span* more;
+    if (end == g_hwm) {
+      if (g_hwm + extra > g_npages) continue;
+      more = grow(extra, 1);  // starts at the old high-water mark, right after d
+    } else {
+      Span* n = g_arena.map[end];
+      if (!n || n->state != SpanState::FREE_RELEASED || d->npages + n->npages < npages) continue;
+      more = carve(n, 0, extra);
+    }
+    if (!more) continue;
+    map_set(end, nullptr);  // interior boundaries keep no stale records
+    map_set(end + extra - 1, nullptr);
+    remove_free(d);
+    map_set(end - 1, nullptr);
+    d->npages += uint32_t(extra);
+    d->zeroed = false;
+    span_delete(more);
+    return d;
+  }
+  return nullptr;
+}
+
 Span* alloc_run(size_t npages, size_t align_pages) {
   if (g_arena.size == 0 || npages == 0 || npages > g_npages) return nullptr;
+  if (g_lru_head) {  // a visit: runs past their decay time go before one may be reused
+    uint64_t now = Pal::now_ms();
+    if (now - g_lru_head->dirty_since_ms >= HZ3_DIRTY_DECAY_MS) maybe_release(now);
+  }
   // A full arena answers at once: no bucket scan for every fallback allocation.
   if (npages > g_dirty + g_released + (g_npages - g_hwm)) return nullptr;
   size_t off = 0;
-  for (int released = 0; released < 2; released++) {
-    if (Span* s = find_fit(released, npages, align_pages, &off)) return carve(s, off, npages);
-  }
+  if (Span* s = find_fit(0, npages, align_pages, &off)) return carve(s, off, npages);
+  if (align_pages == 1 && npages > 1 && g_dirty > 0)
+    if (Span* s = extend_dirty(npages)) return s;
+  if (Span* s = find_fit(1, npages, align_pages, &off)) return carve(s, off, npages);
   return grow(npages, align_pages);
 }
 
@@ -413,6 +529,7 @@ Span* alloc_small(uint32_t npages, uint32_t tag, uint32_t obj_size, uint32_t nob
     tag_set(i + k, tag);
   }
   HZ3_PROBE(tag_set, (uint64_t)i, npages, tag_bin_field(tag), tag_owner_field(tag));
+  note_peak(Pal::now_ms());
   return s;
 }
 
@@ -427,10 +544,14 @@ Span* alloc_large(size_t npages, size_t align_pages) {
   map_ends(s);
   tag_set(i, TAG_LARGE);
   HZ3_PROBE(tag_set, (uint64_t)i, (uint32_t)npages, TAG_BIN_LARGE, TAG_OWNER_LARGE);
+  note_peak(Pal::now_ms());
   return s;
 }
 
 void free_span(Span* s) {
+  bool wake;
+  size_t dirty;
+  {
   LockGuard g(g_lock);
   size_t i = idx_of(s->start);
   HZ3_PROBE(tag_clear, (uint64_t)i, s->npages, tag_bin_field(s->tag), tag_owner_field(s->tag));
@@ -454,6 +575,10 @@ void free_span(Span* s) {
   s->dirty_since_ms = now;
   coalesce_insert(s);
   maybe_release(now);
+  wake = scavenger_needs_wake();
+  dirty = g_dirty;
+  }
+  scavenger_after_free(wake, dirty);
 }
 
 bool grow_large(Span* s, size_t new_npages) {
@@ -480,6 +605,9 @@ bool grow_large(Span* s, size_t new_npages) {
 }
 
 void shrink_large(Span* s, size_t new_npages) {
+  bool wake;
+  size_t dirty;
+  {
   LockGuard g(g_lock);
   new_npages += LARGE_GUARD_PAGES;
   Span* tail = span_new();
@@ -499,6 +627,10 @@ void shrink_large(Span* s, size_t new_npages) {
   tail->dirty_since_ms = now;
   coalesce_insert(tail);
   maybe_release(now);
+  wake = scavenger_needs_wake();
+  dirty = g_dirty;
+  }
+  scavenger_after_free(wake, dirty);
 }
 
 bool freed_large_marked(const void* p, uint64_t mark) {
@@ -525,6 +657,9 @@ void unlock_after_fork(bool child) {
   if (child) {
     g_lock.reset_after_fork();
     g_init_lock.reset_after_fork();
+    // Only the forking thread lives on: the scavenger starts again when the child needs one.
+    g_scav_state.store(SCAV_NONE, std::memory_order_relaxed);
+    g_scav_idle = 0;
   } else {
     g_lock.unlock();
   }

@@ -2,6 +2,10 @@
 #include "pal.h"
 
 #include <errno.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/syscall.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <time.h>
@@ -80,6 +84,37 @@ void Pal::write_stderr(const char* s, size_t n) {
     s += w;
     n -= size_t(w);
   }
+}
+
+bool Pal::spawn(void* (*fn)(void*), const char* name) {
+  int saved = errno;
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);  // the new thread inherits the full mask
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&attr, 64 * 1024);
+  pthread_t t;
+  bool ok = pthread_create(&t, &attr, fn, nullptr) == 0;
+  pthread_attr_destroy(&attr);
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (ok) pthread_setname_np(t, name);
+  errno = saved;
+  return ok;
+}
+
+void Pal::futex_wait(const uint32_t* word, uint32_t expected, uint64_t timeout_ms) {
+  int saved = errno;
+  struct timespec ts = {time_t(timeout_ms / 1000), long(timeout_ms % 1000) * 1000000};
+  syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, expected, timeout_ms ? &ts : nullptr, nullptr, 0);
+  errno = saved;
+}
+
+void Pal::futex_wake(const uint32_t* word) {
+  int saved = errno;
+  syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
+  errno = saved;
 }
 
 // Builds "hz3: <fn>: <what> 0x<hex>\n" in a stack buffer: the heap may be the broken thing.

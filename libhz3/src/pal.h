@@ -36,6 +36,12 @@ struct Pal {
   static uint64_t now_ms();
   // write(2) to stderr, retried on EINTR; never allocates.
   static void write_stderr(const char* s, size_t n);
+  // Starts a detached thread named `name` with every signal blocked (so the application's
+  // signals are never delivered to it); false when the thread could not be created.
+  static bool spawn(void* (*fn)(void*), const char* name);
+  // Sleeps while *word == expected, at most timeout_ms (0: no limit), or until futex_wake.
+  static void futex_wait(const uint32_t* word, uint32_t expected, uint64_t timeout_ms);
+  static void futex_wake(const uint32_t* word);
 };
 
 }  // namespace hz3
