@@ -235,7 +235,10 @@ void note_peak(uint64_t now) {
   if (u > g_peak_cur) g_peak_cur = u;
 }
 
+bool scavenger_running();
+
 size_t dirty_cap() {
+  if (!scavenger_running()) return DIRTY_MIN_PAGES;
   size_t peak = g_peak_cur > g_peak_prev ? g_peak_cur : g_peak_prev;
   size_t cap = peak >> HZ3_DIRTY_PEAK_SHIFT;
   return cap > DIRTY_MIN_PAGES ? cap : DIRTY_MIN_PAGES;
@@ -257,13 +260,24 @@ void maybe_release(uint64_t now) {
 
 // ---- the scavenger: a thread that releases aged dirty runs when nobody calls the allocator ----
 //
-// Started the first time more than the minimum bound is dirty (so a program that never frees
-// much never gets it), after the page-heap lock is released. It wakes every half decay time while
-// anything is dirty, and sleeps on a futex with no deadline while nothing is: the free that next
-// leaves pages dirty wakes it. It calls nothing but the page heap, and blocks every signal.
+// It wakes every half decay time while anything is dirty, and sleeps on a futex with no deadline
+// while nothing is: the free that next leaves pages dirty wakes it (a syscall, no lock). It calls
+// nothing but the page heap, and blocks every signal.
+//
+// It is started only from an allocation slow path (scavenger_poll), once some page is dirty, and
+// never from a free: pthread_create allocates, so it must not run under any allocator lock, and
+// glibc calls free while holding locks pthread_create takes (its stack cache lock, when it
+// trims cached thread stacks), while it takes none of those around malloc. Its stack is a large
+// block of the arena taken when the arena is reserved (kept for good; after fork the child's copy
+// is unused and its own scavenger takes it again), so starting it later takes no memory or
+// address space a program at its limits was counting on.
+// Until it runs, the dirty bound stays at its minimum: only a running scavenger can promise
+// that the extra dirty pages of a larger bound come back when the program goes idle.
 enum : int { SCAV_NONE, SCAV_STARTING, SCAV_RUNNING, SCAV_FAILED };
 std::atomic<int> g_scav_state{SCAV_NONE};
 uint64_t g_scav_retry_ms;  // after a failed start, not before this
+void* g_scav_stack;        // set by the one thread that starts the scavenger
+constexpr size_t SCAV_STACK_BYTES = 256 * 1024;
 uint32_t g_scav_idle;      // futex word, guarded by g_lock: 1 while the scavenger waits without
                            // a deadline
 
@@ -281,27 +295,13 @@ void* scavenger_main(void*) {
   return nullptr;
 }
 
+bool scavenger_running() { return g_scav_state.load(std::memory_order_relaxed) == SCAV_RUNNING; }
+
 // Under g_lock, after pages became dirty: whether the caller must wake the scavenger.
 bool scavenger_needs_wake() {
   if (__atomic_load_n(&g_scav_idle, __ATOMIC_RELAXED) == 0 || g_dirty == 0) return false;
   __atomic_store_n(&g_scav_idle, 0, __ATOMIC_RELAXED);
   return true;
-}
-
-// After g_lock is released by a free that left `dirty` pages dirty.
-void scavenger_after_free(bool wake, size_t dirty) {
-  if (wake) Pal::futex_wake(&g_scav_idle);
-  int st = g_scav_state.load(std::memory_order_relaxed);
-  if (HZ3_LIKELY(st == SCAV_RUNNING) || dirty <= DIRTY_MIN_PAGES || st == SCAV_STARTING) return;
-  uint64_t now = Pal::now_ms();
-  if (st == SCAV_FAILED && now < __atomic_load_n(&g_scav_retry_ms, __ATOMIC_RELAXED)) return;
-  if (!g_scav_state.compare_exchange_strong(st, SCAV_STARTING)) return;
-  if (Pal::spawn(scavenger_main, "hz3-scavenge")) {
-    g_scav_state.store(SCAV_RUNNING);
-  } else {  // e.g. RLIMIT_NPROC: visits still release by age; try again in a while
-    __atomic_store_n(&g_scav_retry_ms, now + 10000, __ATOMIC_RELAXED);
-    g_scav_state.store(SCAV_FAILED);
-  }
 }
 
 // Cuts [s->start + off_pages, + npages) out of free run s; the rest goes back as free runs of
@@ -495,6 +495,8 @@ bool arena_init() {
     // Publish last: a reader that sees size != 0 sees base, tags and map.
     __atomic_store_n(&g_arena.size, uintptr_t(size), __ATOMIC_RELEASE);
     __atomic_store_n(&hz3_arena_desc.magic, HZ3_DESC_MAGIC, __ATOMIC_RELEASE);
+    if (Span* st = page_heap::alloc_large(SCAV_STACK_BYTES >> PAGE_SHIFT, 1))  // untouched: free
+      g_scav_stack = reinterpret_cast<void*>(st->start);
     return true;
   }
   g_init_failed = true;
@@ -550,7 +552,6 @@ Span* alloc_large(size_t npages, size_t align_pages) {
 
 void free_span(Span* s) {
   bool wake;
-  size_t dirty;
   {
   LockGuard g(g_lock);
   size_t i = idx_of(s->start);
@@ -576,9 +577,8 @@ void free_span(Span* s) {
   coalesce_insert(s);
   maybe_release(now);
   wake = scavenger_needs_wake();
-  dirty = g_dirty;
   }
-  scavenger_after_free(wake, dirty);
+  if (wake) Pal::futex_wake(&g_scav_idle);
 }
 
 bool grow_large(Span* s, size_t new_npages) {
@@ -606,7 +606,6 @@ bool grow_large(Span* s, size_t new_npages) {
 
 void shrink_large(Span* s, size_t new_npages) {
   bool wake;
-  size_t dirty;
   {
   LockGuard g(g_lock);
   new_npages += LARGE_GUARD_PAGES;
@@ -628,9 +627,8 @@ void shrink_large(Span* s, size_t new_npages) {
   coalesce_insert(tail);
   maybe_release(now);
   wake = scavenger_needs_wake();
-  dirty = g_dirty;
   }
-  scavenger_after_free(wake, dirty);
+  if (wake) Pal::futex_wake(&g_scav_idle);
 }
 
 bool freed_large_marked(const void* p, uint64_t mark) {
@@ -643,6 +641,23 @@ bool freed_large_marked(const void* p, uint64_t mark) {
     return static_cast<const uint64_t*>(p)[1] == mark;
   }
   return false;
+}
+
+void scavenger_poll() {
+  int st = g_scav_state.load(std::memory_order_relaxed);
+  if (HZ3_LIKELY(st == SCAV_RUNNING) || st == SCAV_STARTING ||
+      __atomic_load_n(&g_dirty, __ATOMIC_RELAXED) == 0)
+    return;
+  uint64_t now = Pal::now_ms();
+  if (st == SCAV_FAILED && now < __atomic_load_n(&g_scav_retry_ms, __ATOMIC_RELAXED)) return;
+  if (!g_scav_state.compare_exchange_strong(st, SCAV_STARTING)) return;
+  if (Pal::spawn(scavenger_main, "hz3-scavenge", g_scav_stack, SCAV_STACK_BYTES) ||
+      (g_scav_stack && Pal::spawn(scavenger_main, "hz3-scavenge", nullptr, 0))) {
+    g_scav_state.store(SCAV_RUNNING);
+  } else {  // e.g. RLIMIT_NPROC: visits still release by age, under the minimum bound
+    __atomic_store_n(&g_scav_retry_ms, now + 10000, __ATOMIC_RELAXED);
+    g_scav_state.store(SCAV_FAILED);
+  }
 }
 
 size_t release_all() {

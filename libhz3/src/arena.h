@@ -122,6 +122,9 @@ void shrink_large(Span* s, size_t new_npages);
 // Hardened: p (tag 0) is the start of a freed large block whose word 1 still holds `mark`
 // (written by large_free). Never touches a guard page or uncommitted memory.
 bool freed_large_marked(const void* p, uint64_t mark);
+// Starts the scavenger thread when pages are dirty and none runs yet (see arena.cc). Call only
+// from an allocation slow path that holds no allocator lock; one load when it runs already.
+void scavenger_poll();
 // Releases every dirty free run now (malloc_trim). Returns bytes released.
 size_t release_all();
 

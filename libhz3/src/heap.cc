@@ -512,6 +512,7 @@ HZ3_NOINLINE void* malloc_sampling(ThreadCache& tc, uint32_t cls) {
 }  // namespace
 
 HZ3_NOINLINE void* malloc_refill(uint32_t cls) {
+  page_heap::scavenger_poll();
   ThreadCache& tc = t_cache;
   if (HZ3_UNLIKELY(tc.state != CacheState::LIVE)) {
     if (tc.state == CacheState::UNINIT && thread_init()) return alloc_class(cls);

@@ -35,6 +35,7 @@ AddrMap<Mapping> g_huge;  // guarded by g_huge_lock
 
 void* large_alloc(size_t size, size_t align, bool* zeroed) {
   if (HZ3_UNLIKELY(!global_init())) return huge_alloc(size, align);
+  page_heap::scavenger_poll();
   size_t npages = pages_for(size);
   if (size < HUGE_THRESHOLD && npages != 0) {
     size_t align_pages = align > PAGE_SIZE ? align >> PAGE_SHIFT : 1;

@@ -86,7 +86,7 @@ void Pal::write_stderr(const char* s, size_t n) {
   }
 }
 
-bool Pal::spawn(void* (*fn)(void*), const char* name) {
+bool Pal::spawn(void* (*fn)(void*), const char* name, void* stack, size_t stack_bytes) {
   int saved = errno;
   sigset_t all, old;
   sigfillset(&all);
@@ -94,7 +94,8 @@ bool Pal::spawn(void* (*fn)(void*), const char* name) {
   pthread_attr_t attr;
   pthread_attr_init(&attr);
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  pthread_attr_setstacksize(&attr, 64 * 1024);
+  if (stack) pthread_attr_setstack(&attr, stack, stack_bytes);
+  else pthread_attr_setstacksize(&attr, 64 * 1024);
   pthread_t t;
   bool ok = pthread_create(&t, &attr, fn, nullptr) == 0;
   pthread_attr_destroy(&attr);

@@ -37,8 +37,10 @@ struct Pal {
   // write(2) to stderr, retried on EINTR; never allocates.
   static void write_stderr(const char* s, size_t n);
   // Starts a detached thread named `name` with every signal blocked (so the application's
-  // signals are never delivered to it); false when the thread could not be created.
-  static bool spawn(void* (*fn)(void*), const char* name);
+  // signals are never delivered to it), on the given stack when there is one (glibc then maps
+  // nothing for it: no address space is taken from a process at its `ulimit -v`); false when
+  // the thread could not be created.
+  static bool spawn(void* (*fn)(void*), const char* name, void* stack, size_t stack_bytes);
   // Sleeps while *word == expected, at most timeout_ms (0: no limit), or until futex_wake.
   static void futex_wait(const uint32_t* word, uint32_t expected, uint64_t timeout_ms);
   static void futex_wake(const uint32_t* word);
