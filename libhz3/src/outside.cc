@@ -1,9 +1,8 @@
 // Small and medium classes outside the arena (see outside.h).
 #include "outside.h"
 
-#include <errno.h>
-
 #include "addr_map.h"
+#include "large.h"
 #include "pal.h"
 #include "sizeclass.h"
 #include "util.h"
@@ -116,30 +115,33 @@ Chunk* chunk_of(const void* p) {
 }  // namespace
 
 void* outside_alloc(uint32_t cls) {
-  LockGuard g(g_lock);
-  Chunk* c = g_partial[cls];
-  if (!c) {
-    c = chunk_new(cls);
+  {
+    LockGuard g(g_lock);
+    Chunk* c = g_partial[cls];
     if (!c) {
-      errno = ENOMEM;
-      return nullptr;
+      c = chunk_new(cls);
+      if (c) partial_push(cls, c);
+    } else if (c->used == 0) {
+      g_empty[cls]--;  // the kept empty chunk is in use again
     }
-    partial_push(cls, c);
-  } else if (c->used == 0) {
-    g_empty[cls]--;  // the kept empty chunk is in use again
+    if (c) {
+      void* p;
+      if (c->free_list) {
+        p = c->free_list;
+        c->free_list = *static_cast<void**>(p);
+      } else {
+        p = reinterpret_cast<void*>(c->bump);
+        c->bump += CLASSES[cls].size;
+      }
+      c->used++;
+      g_used_bytes += CLASSES[cls].size;
+      if (!c->free_list && c->bump >= c->bump_end) partial_remove(cls, c);  // full
+      return p;
+    }
   }
-  void* p;
-  if (c->free_list) {
-    p = c->free_list;
-    c->free_list = *static_cast<void**>(p);
-  } else {
-    p = reinterpret_cast<void*>(c->bump);
-    c->bump += CLASSES[cls].size;
-  }
-  c->used++;
-  g_used_bytes += CLASSES[cls].size;
-  if (!c->free_list && c->bump >= c->bump_end) partial_remove(cls, c);  // full
-  return p;
+  // Not even 2 MiB of address space for a new chunk: a mapping of the object's own size may
+  // still fit (a huge block, which sets errno = ENOMEM when it does not).
+  return huge_alloc(CLASSES[cls].size, 16);
 }
 
 bool outside_free(void* p) {

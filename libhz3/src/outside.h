@@ -12,7 +12,8 @@
 
 namespace hz3 {
 
-// One object of class cls, or nullptr with errno = ENOMEM.
+// One object of class cls (from a chunk, or as a huge block when no chunk can be mapped), or
+// nullptr with errno = ENOMEM.
 void* outside_alloc(uint32_t cls);
 // False when p lies in no outside chunk. Aborts on a pointer inside a chunk that is not an
 // object start handed out by it.
