@@ -52,11 +52,11 @@ void* alloc_aligned(size_t align, size_t size) {
   if (size <= SMALL_LIMIT && align <= PAGE_SIZE) {
     // Objects sit at span_start + k * size, spans are page aligned: a class whose natural
     // alignment covers `align` serves the request without any padding.
-    for (uint32_t c = class_of(size + HARD_ROOM); c <= NUM_CLASSES; c++) {
-      if (CLASSES[c].align >= align) {
-        if constexpr (HARDENED) return hard_alloc(c, size);
-        return alloc_small(CLASSES[c].size);
-      }
+    // ceil(log2(align)) - 5: align is 17 … 4096 here (a power of two but for `new` misuse)
+    uint32_t k = uint32_t(64 - __builtin_clzll(align - 1)) - ALIGN_LOG2_MIN;
+    if (uint32_t c = ALIGNED_CLASS[k][class_of(size + HARD_ROOM)]) {
+      if constexpr (HARDENED) return hard_alloc(c, size);
+      return alloc_class(c);
     }
   }
   void* p = size > MAX_REQUEST || align > MAX_REQUEST ? nullptr : large_noted(size ? size : 1, align);

@@ -96,6 +96,36 @@ inline constexpr std::array<uint8_t, MAX_MEDIUM / 16 + 1> CLASS_OF = detail::mak
 // Valid for 0 <= size <= MAX_MEDIUM.
 inline constexpr uint32_t class_of(size_t size) { return CLASS_OF[(size + 15) >> 4]; }
 
+// For aligned requests: the first class >= c whose every object is aligned to 2^(k + 5) (32 …
+// 4096 bytes), or 0 when none is (the request becomes a large block). One load instead of a scan.
+inline constexpr uint32_t ALIGN_LOG2_MIN = 5, ALIGN_LOG2_MAX = 12;
+namespace detail {
+constexpr std::array<std::array<uint8_t, NUM_BINS>, ALIGN_LOG2_MAX - ALIGN_LOG2_MIN + 1>
+make_aligned_class() {
+  std::array<std::array<uint8_t, NUM_BINS>, ALIGN_LOG2_MAX - ALIGN_LOG2_MIN + 1> t{};
+  for (uint32_t k = 0; k < t.size(); k++)
+    for (uint32_t c = 1; c < NUM_BINS; c++)
+      for (uint32_t d = c; d < NUM_BINS; d++)
+        if (CLASSES[d].align >= (1u << (k + ALIGN_LOG2_MIN))) {
+          t[k][c] = uint8_t(d);
+          break;
+        }
+  return t;
+}
+}  // namespace detail
+inline constexpr auto ALIGNED_CLASS = detail::make_aligned_class();
+constexpr bool aligned_class_is_first_fit() {
+  for (uint32_t k = 0; k <= ALIGN_LOG2_MAX - ALIGN_LOG2_MIN; k++)
+    for (uint32_t c = 1; c < NUM_BINS; c++) {
+      uint32_t d = ALIGNED_CLASS[k][c], a = 1u << (k + ALIGN_LOG2_MIN);
+      if (d != 0 && (d < c || CLASSES[d].align < a)) return false;
+      for (uint32_t e = c; e < (d ? d : NUM_BINS); e++)
+        if (CLASSES[e].align >= a) return false;  // a smaller class would have done
+    }
+  return ALIGNED_CLASS[ALIGN_LOG2_MAX - ALIGN_LOG2_MIN][1] != 0;  // a page-aligned class exists
+}
+static_assert(aligned_class_is_first_fit(), "aligned-class table");
+
 static_assert(CLASSES[NUM_CLASSES].size == MAX_MEDIUM, "last class is the medium limit");
 static_assert(NUM_CLASSES < 0x7FFF, "bin field must stay below the large marker");
 static_assert(class_of(0) == 1 && class_of(16) == 1 && class_of(17) == 2);
