@@ -63,8 +63,19 @@ triage: bench-bins
 	  $(call bench_opt,THRESHOLD,threshold) $(call bench_opt,FAIL_ON,fail-on) \
 	  $(call bench_opt,SCALE,scale) $(call bench_opt,ITERS,iters) $(call bench_opt,THREADS,threads)
 
+# The release sources with a fixed delay on every free (HZ3_TEST_SLOW_FREE_SPINS, libhz3/src/
+# config.h): a known regression for triage's own tests (`A=release B=slowfree`). Built in its own
+# build folder, so it never mixes with the real variants' objects and VARIANTS stays as it is.
+SLOWFREE_SPINS ?= 12
+SLOWFREE_BUILD := $(BUILD)/slowfree
+slowfree-lib:
+	$(Q)mkdir -p $(SLOWFREE_BUILD) && [ "$$(cat $(SLOWFREE_BUILD)/spins 2>/dev/null)" = "$(SLOWFREE_SPINS)" ] \
+	  || { rm -rf $(SLOWFREE_BUILD)/obj $(SLOWFREE_BUILD)/lib; echo $(SLOWFREE_SPINS) > $(SLOWFREE_BUILD)/spins; }
+	$(Q)$(MAKE) --no-print-directory BUILD=$(SLOWFREE_BUILD) VARIANT=release \
+	  HZ3_CPPFLAGS=-DHZ3_TEST_SLOW_FREE_SPINS=$(SLOWFREE_SPINS) lib
+
 fastpath-golden: bench-bins
 	$(Q)$(MAKE) --no-print-directory VARIANT=release lib
 	$(Q)$(BENCH_PY) bench/fastpath.py update --build $(BUILD)
 
-.PHONY: bench-bins bench-ptag fastpath-golden
+.PHONY: bench-bins bench-ptag fastpath-golden slowfree-lib
