@@ -76,6 +76,7 @@ METRICS = [
 BY_KEY = {m.key: m for m in METRICS}
 # What a load burst cannot move: CPU time (not wall clock), exact instruction counts, page faults.
 DEFAULT_GATES = "cpu_ns_per_op,ir_per_op,page_faults_per_op"
+DESCHED_RATIO = 1.25  # a run's wall/cpu this far above its partner's: descheduled
 MIN_PAIRS = 6  # fewest pairs whose median ratio has a >= 95 % distribution-free interval
 
 
@@ -103,7 +104,7 @@ def parse_args():
                     help="reruns of a disturbed pair before it is discarded (default 2)")
     ap.add_argument("--max-wall-cpu", type=float, default=1.2,
                     help="a single-threaded run whose loop took more than this many times its "
-                         "CPU time was descheduled (default 1.2)")
+                         "CPU time, and 1.25x its partner's, was descheduled (default 1.2)")
     ap.add_argument("--scale", type=float, default=1.0, help="workload size factor (default 1)")
     ap.add_argument("--iters", type=int, help="SSOT ITERS (default 20000000 x scale)")
     ap.add_argument("--threads", type=int, help="threads of multi-threaded workloads")
@@ -402,12 +403,23 @@ def has_probes(lib):
 def disturbance(pair, peers, max_wall_cpu):
     """Why this pair's two runs were not measured under comparable conditions, or None.
     pair: {"A": sample, "B": sample}; peers: every run of the workload (for 'way above the
-    others')."""
+    others'). A machine that is busy all the time slows both runs of a pair alike, and the
+    pair's ratio cancels that; what biases a ratio is a disturbance that hit one run of the pair
+    and not the other, so each test compares a run with its partner or with its peers."""
     why = []
-    for lab in ("A", "B"):
-        wc = pair[lab].get("wall_cpu")
-        if wc is not None and wc > max_wall_cpu:
-            why.append(f"{lab} wall/cpu {wc:.2f} (descheduled)")
+    wcs = [x["wall_cpu"] for x in peers if "wall_cpu" in x]
+    med_wc = stats.median(wcs) if wcs else None
+    for lab, other in (("A", "B"), ("B", "A")):
+        wc, wo = pair[lab].get("wall_cpu"), pair[other].get("wall_cpu")
+        if wc is None or wc <= max_wall_cpu:
+            continue
+        # Both runs descheduled alike (a machine busy throughout) is not a disturbance of the
+        # pair: the ratio cancels it. One run far above its partner is.
+        if wo is None:
+            if wc > DESCHED_RATIO * med_wc:
+                why.append(f"{lab} wall/cpu {wc:.2f} vs median {med_wc:.2f} (descheduled)")
+        elif wc > DESCHED_RATIO * wo:
+            why.append(f"{lab} wall/cpu {wc:.2f} vs {other} {wo:.2f} (descheduled)")
     cs_all = [x["context-switches"] for x in peers if "context-switches" in x]
     if len(cs_all) >= 4:
         med = stats.median(cs_all)
