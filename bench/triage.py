@@ -644,6 +644,7 @@ def main():
                  if f["discarded"] else ""))
         print(f"  {'metric':26} {'unit':8} {'median A':>10} {'median B':>10} {'B/A':>7} "
               f"{'95% CI of B/A':>17} {'p':>7}  verdict")
+        seen = set()
         for m in METRICS:
             if m.kind == "timed":
                 both = [p for p in ps if m.key in p["A"] and m.key in p["B"]]
@@ -670,6 +671,7 @@ def main():
                     continue
             r = compare(m, va, vb, t)
             gated = m.key in gates
+            seen.add(m.key)
             if r["ci"] is None:
                 ci_s = "-" if r["ratio"] is None else f"(< {MIN_PAIRS} pairs)"
             elif m.kind != "timed":
@@ -697,6 +699,16 @@ def main():
                 undecided.append(f"{w.name}: {m.label}: "
                                  + (f"{r['n']} usable pairs, {MIN_PAIRS} needed"
                                     if r["verdict"] == "inconclusive" else "not measured"))
+        for g in gates:
+            if g in seen:
+                continue
+            m = BY_KEY[g]
+            if m.kind == "timed" and not ps:
+                undecided.append(f"{w.name}: {m.label}: no usable pairs, {MIN_PAIRS} needed")
+            else:
+                msg = f"{w.name}: gate {g} not measured here"
+                if msg not in notes:
+                    notes.append(msg)
     print()
     print("  (* = a gate of the verdict; intervals of exact counts are the counts themselves)")
     for n in notes:

@@ -154,6 +154,23 @@ else
   skip triage_probe_counts "needs root and $HZ3_BIN/hz3top"
 fi
 
+# A pair that stays disturbed is rerun, then discarded, and the output says so; with no pair
+# left the timed gates cannot decide: INCONCLUSIVE, exit 3 (never a silent "no change").
+out=$(PYTHONDONTWRITEBYTECODE=1 $PY - "$HZ3_TOP/bench" "$HZ3_BUILD" <<'PY' 2>&1
+import sys
+sys.path.insert(0, sys.argv[1])
+import triage
+triage.disturbance = lambda pair, peers, limit: "A wall/cpu 1.90 vs B 1.00 (descheduled)"
+sys.argv = ["triage.py", "release", "release", "--build", sys.argv[2], "--runs", "6",
+            "--iters", "200000", "--no-callgrind", "--probes", "off", "--retries", "1"]
+triage.main()
+PY
+); rc=$?
+[ $rc -eq 3 ] && echo "$out" | grep -q '^triage: small pair 3 disturbed: A wall/cpu 1.90 vs B 1.00 (descheduled); rerun 1/1' \
+  && echo "$out" | grep -q '^triage: small pair 3 discarded: ' && echo "$out" | grep -q '^triage: INCONCLUSIVE' \
+  && pass triage_disturbed_discarded \
+  || fail triage_disturbed_discarded "exit $rc: $(echo "$out" | grep -E 'pair 3|INCONCL|pairs:' | head -3 | tr '\n' ' ')"
+
 # The noise proof, short: 3 identical-build triage runs (two paths of one library) through
 # `make triage` while `yes` loads one core half the time, then the slowfree library both ways.
 # `make triage-proof` runs the same with 20 (docs/bench.md has its result).
