@@ -12,7 +12,7 @@
 # Prints one "proof:" line per finding and exits 1 if any assertion failed.
 #
 #   bench/triage_proof.sh [-n RUNS_OF_TRIAGE] [-b BUILD] [--no-load] [-- extra triage.py args]
-# Environment: PROOF_RUNS (pairs per triage, default 8), PROOF_ITERS (SSOT ITERS, default
+# Environment: PROOF_RUNS (pairs per triage, default 10), PROOF_ITERS (SSOT ITERS, default
 # 5000000), LOAD_PERIOD (seconds, default 3), LOG (folder for every triage output).
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -27,13 +27,13 @@ while [ $# -gt 0 ]; do
   esac
 done
 extra="--no-fastpath --cg-ops 50000 $*"
-runs=${PROOF_RUNS:-8} iters=${PROOF_ITERS:-5000000} period=${LOAD_PERIOD:-3}
+runs=${PROOF_RUNS:-10} iters=${PROOF_ITERS:-5000000} period=${LOAD_PERIOD:-3}
 log=${LOG:-$build/triage/proof-logs}
 mkdir -p "$log" "$build/triage/proof"
 bad=0
 
-cpu_ratio() {  # "B/A [lo, hi]" of the CPU time row of a triage output
-  echo "$1" | sed -nE 's/^\* CPU time per op +ns +[^ ]+ +[^ ]+ +([^ ]+) +(\[[^]]*\]|\(< [0-9]+ pairs\)).*/\1 \2/p'
+cpu_ratio() {  # "B/A [lo, hi] (verdict)" of the CPU time row of a triage output
+  echo "$1" | sed -nE 's/^\* CPU time per op +ns +[^ ]+ +[^ ]+ +([^ ]+) +(\[[^]]*\]|\(< [0-9]+ pairs\)) +[^ ]+ +(.*)$/\1 \2 (\3)/p'
 }
 
 mk() {  # make triage with the proof's parameters; prints the output, returns make's status
@@ -94,7 +94,7 @@ detect() {  # A B want_word want_rc
   cpu=$(cpu_ratio "$out")
   ir=$(echo "$out" | awk '$1=="*" && $2=="callgrind" && $3=="Ir/op" {print $7}')
   if echo "$out" | grep -q "^triage: $3" && [ "$rc" -eq "$4" ]; then
-    echo "proof: A=$1 B=$2: $3, make exit $rc; CPU time per op B/A $cpu, Ir/op B/A $ir"
+    echo "proof: A=$1 B=$2: $3, make exit $rc; CPU time per op B/A $cpu; Ir/op B/A $ir"
   else
     echo "proof: A=$1 B=$2: want $3 and exit $4, got exit $rc: $(echo "$out" | grep -E '^triage: (REG|IMP|no |INC)' | tr '\n' ' ')"
     bad=1
