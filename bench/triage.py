@@ -1,27 +1,34 @@
 #!/usr/bin/env python3
 """bench/triage.py — did a change make hz3 better or worse? Builds A and B, runs a workload under
-each, interleaved (A B, B A, A B …) RUNS times under `perf stat` while hz3top counts the probes,
-then measures deterministic instruction counts with callgrind, and prints per metric: median A,
-median B, delta %, and whether the delta exceeds run-to-run noise.
+each as RUNS A/B pairs (A B, B A, A B …) under `perf stat`, reruns or discards a pair that a load
+burst disturbed, measures deterministic instruction counts with callgrind and, in separate untimed
+runs, the probe counts with hz3top; prints per metric the medians, the median ratio B/A over the
+pairs with its interval, and a verdict.
 
-  bench/triage.py A B [--workload small,medium] [--runs 10] [--threshold 3] [--fail-on …]
+  bench/triage.py A B [--workload small,medium] [--runs 10] [--threshold 2] [--gate …]
   make triage A=noptag B=release WORKLOAD=small
 
 A and B are each one of:
   release | check | noprobes | noptag     a variant of the working tree (built with make)
+  slowfree                               the release sources with a fixed delay on every free
+                                         (triage's own known regression, make slowfree-lib)
   REV[:VARIANT]                          a git revision, built in a worktree under
                                          BUILD/triage/wt-<sha> (git worktree add --detach)
   glibc | mimalloc | jemalloc | tcmalloc a peer allocator (Debian package)
   PATH.so                                any malloc library
 The workload programs always come from the working tree, so only the allocator differs.
 
-Noise test: two-sided Mann-Whitney U per metric (exact without ties), alpha 0.05, plus a seeded
-bootstrap 95 % interval of the delta. Deterministic metrics (callgrind) have no noise: any change
-counts. Without a hardware PMU (these VMs) perf's cycles/instructions are unsupported; triage says
-so and relies on software counters, wall time and callgrind instructions per operation instead.
+Verdict: decided by the gates, by default CPU time per op, callgrind Ir/op and page faults per op
+(what a load burst on a shared machine cannot move; wall-clock ops/s is shown and gates only with
+--gate-wall). A timed gate compares run i of A with run i of B: the median of the per-pair
+ratios, a distribution-free order-statistic interval of it (>= 95 %, needs 6 pairs) and the
+Wilcoxon signed-rank p. A gate is worse or better only when its whole interval lies beyond
+1 +- threshold; an exact (callgrind) count when its ratio does. Without a hardware PMU (these VMs)
+perf's cycles/instructions are unsupported; triage says so.
 
-Exit status: 0 no regression; 1 a --fail-on metric got worse by more than --threshold % (and, for
-a noisy metric, significantly); 2 usage, build or run error.
+Exit status: 0 no change or IMPROVEMENT; 1 REGRESSION (a gate worse); 2 usage, build or run
+error; 3 INCONCLUSIVE (a timed gate kept fewer than 6 undisturbed pairs). `make triage` exits 0, 1
+or 2 (3 becomes 2: make has no other status).
 """
 
 import argparse
