@@ -6,11 +6,12 @@
 #   make bench                        every workload x allocator, RUNS=10, into docs/benchmarks/
 #   make bench QUICK=1                smoke run (1 run, tiny sizes), into build/bench-quick/
 #   make bench-ptag                   PTAG on vs off (seed S12-4D), docs/benchmarks/ptag-ab.md
-#   make triage A=noptag B=release    A/B under perf stat, probes and callgrind; exit 1 on regression
+#   make triage A=noptag B=release    paired A/B under perf stat and callgrind; exit 1 on regression
+#   make triage-proof                 triage's false-positive and detection proof (docs/bench.md)
 #   make fastpath-golden              rewrite bench/fastpath.golden from the current release build
 #
 # Knobs (make variables or environment): RUNS SCALE ITERS THREADS WORKLOADS ALLOCATORS OUT NICE for
-# bench; A B WORKLOAD RUNS THRESHOLD FAIL_ON for triage. docs/bench.md explains each.
+# bench; A B WORKLOAD RUNS THRESHOLD GATE (or FAIL_ON) GATE_WALL RETRIES TRIAGE_ARGS for triage. docs/bench.md explains each.
 
 BENCH_NAMES := ssot xfree prodcons churn larson realloc aligned fastpath
 BENCH_BINS  := $(addprefix $(BUILD)/bin/bench_,$(BENCH_NAMES))
@@ -57,14 +58,55 @@ bench-ptag: deps-bench
 	  $(call bench_opt,RUNS,runs) $(call bench_opt,ITERS,iters) $(call bench_opt,OUT,out) \
 	  $(call bench_opt,NICE,nice)
 
-triage: bench-bins
-	$(Q)$(BENCH_PY) bench/triage.py --build $(BUILD) '$(A)' '$(B)' \
+# make exits 2 whenever a recipe fails, so a plain recipe would report a regression (triage exit
+# 1) and a broken build (exit 2) alike. For the goal `triage` alone, make therefore runs in
+# question mode (-q): `+` lines still run (they build and run triage, with make's flags removed
+# from the environment so nothing below inherits -q), and the last line, which is non-empty only
+# when triage exited 1, is what makes make itself exit 1 ("something to do"). Exit 2 of triage
+# (and 3, inconclusive, which make cannot express) fail the `+` line: make exits 2.
+ifeq ($(MAKECMDGOALS),triage)
+MAKEFLAGS += -q
+endif
+TRIAGE_RC = $(BUILD)/triage/exit-status.$(shell echo $$PPID)
+TRIAGE_ENV := env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u MAKEOVERRIDES
+
+triage: triage-run
+	+@rm -f $(TRIAGE_RC)
+	$(if $(filter 1,$(shell cat $(TRIAGE_RC) 2>/dev/null)),@echo "triage: exit 1 (regression)")
+
+triage-run:
+	+@$(TRIAGE_ENV) $(MAKE) --no-print-directory BUILD=$(BUILD) bench-bins || exit 2; \
+	  mkdir -p $(dir $(TRIAGE_RC)); rc=0; \
+	  $(TRIAGE_ENV) $(BENCH_PY) bench/triage.py --build $(BUILD) '$(A)' '$(B)' \
 	  $(call bench_opt,WORKLOAD,workload) $(call bench_opt,RUNS,runs) \
-	  $(call bench_opt,THRESHOLD,threshold) $(call bench_opt,FAIL_ON,fail-on) \
-	  $(call bench_opt,SCALE,scale) $(call bench_opt,ITERS,iters) $(call bench_opt,THREADS,threads)
+	  $(call bench_opt,THRESHOLD,threshold) $(call bench_opt,GATE,gate) \
+	  $(call bench_opt,FAIL_ON,gate) $(if $(GATE_WALL),--gate-wall) \
+	  $(call bench_opt,RETRIES,retries) $(call bench_opt,SCALE,scale) \
+	  $(call bench_opt,ITERS,iters) $(call bench_opt,THREADS,threads) \
+	  $(TRIAGE_ARGS) || rc=$$?; \
+	  echo $$rc > $(TRIAGE_RC); \
+	  if [ $$rc -eq 3 ]; then echo "triage: exit 3 (inconclusive); make exits 2"; fi; \
+	  [ $$rc -le 1 ] || { rm -f $(TRIAGE_RC); exit 2; }
+
+# The proof behind docs/bench.md's false-positive and detection figures: PROOF_N (20) identical-
+# build triage runs and release/slowfree both ways, under a load generator (bench/triage_proof.sh).
+PROOF_N ?= 20
+triage-proof: bench-bins slowfree-lib
+	$(Q)bash bench/triage_proof.sh -n $(PROOF_N) -b $(BUILD)
+
+# The release sources with a fixed delay on every free (HZ3_TEST_SLOW_FREE_SPINS, libhz3/src/
+# config.h): a known regression for triage's own tests (`A=release B=slowfree`). Built in its own
+# build folder, so it never mixes with the real variants' objects and VARIANTS stays as it is.
+SLOWFREE_SPINS ?= 12
+SLOWFREE_BUILD := $(BUILD)/slowfree
+slowfree-lib:
+	$(Q)mkdir -p $(SLOWFREE_BUILD) && [ "$$(cat $(SLOWFREE_BUILD)/spins 2>/dev/null)" = "$(SLOWFREE_SPINS)" ] \
+	  || { rm -rf $(SLOWFREE_BUILD)/obj $(SLOWFREE_BUILD)/lib; echo $(SLOWFREE_SPINS) > $(SLOWFREE_BUILD)/spins; }
+	$(Q)$(MAKE) --no-print-directory BUILD=$(SLOWFREE_BUILD) VARIANT=release \
+	  HZ3_CPPFLAGS=-DHZ3_TEST_SLOW_FREE_SPINS=$(SLOWFREE_SPINS) lib
 
 fastpath-golden: bench-bins
 	$(Q)$(MAKE) --no-print-directory VARIANT=release lib
 	$(Q)$(BENCH_PY) bench/fastpath.py update --build $(BUILD)
 
-.PHONY: bench-bins bench-ptag fastpath-golden
+.PHONY: bench-bins bench-ptag fastpath-golden slowfree-lib triage-run triage-proof

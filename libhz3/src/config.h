@@ -91,6 +91,12 @@
 #define HZ3_HUGE_MIB 1024
 #endif
 
+// Test only: a fixed delay of this many empty loop iterations on every free, so bench triage can
+// prove it detects a slowdown (the slowfree library of bench/bench.mk). 0 in every real build.
+#ifndef HZ3_TEST_SLOW_FREE_SPINS
+#define HZ3_TEST_SLOW_FREE_SPINS 0
+#endif
+
 namespace hz3 {
 
 inline constexpr size_t PAGE_SHIFT = 12;

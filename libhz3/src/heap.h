@@ -235,6 +235,9 @@ HZ3_FAST_PATH void* alloc_small(size_t size) {
 }
 
 HZ3_FAST_PATH void free_fast(void* p) {
+#if HZ3_TEST_SLOW_FREE_SPINS
+  for (int i = 0; i < HZ3_TEST_SLOW_FREE_SPINS; ++i) asm volatile("");
+#endif
   uintptr_t off = uintptr_t(p) - g_arena.base;
   if (HZ3_LIKELY(off < g_arena.size)) {
     uint64_t tag = lookup_tag(off >> PAGE_SHIFT);
