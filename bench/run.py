@@ -427,6 +427,9 @@ def write_results_md(path, data, plots=True):
     if plots:
         parts += ["", "## Plots", "", "![ops/s per workload](ops.svg)", "",
                   "![RSS per workload](rss.svg)"]
+        if any("rss_after" in smp for w in data["workloads"] for x in allocs
+               for smp in data["samples"][w][x]):
+            parts += ["", "![RSS after the work stops](rss-after.svg)"]
     if data.get("warnings"):
         parts += ["", "## Correctness warnings (⚠)", "",
                   "The allocator returned wrong results but the run completed; its numbers are not "
@@ -498,6 +501,38 @@ def write_plots(out, data):
         ax.set_ylabel("MiB (median)", fontsize=8)
         if w == wl[0]:
             ax.legend(fontsize=7)
+
+    # RSS over time after the work stopped (largechurn, idle): one line per allocator.
+    timed = [w for w in wl if any("rss_after" in smp for x in allocs
+                                  for smp in data["samples"][w][x])]
+    if timed:
+        fig, axes = plt.subplots(1, len(timed), figsize=(max(10, 4.6 * len(timed)), 3.4),
+                                 squeeze=False)
+        for ax, w in zip(axes[0], timed):
+            for k, x in enumerate(allocs):
+                per = {}
+                for smp in data["samples"][w][x]:
+                    for t, kb in smp.get("rss_after", {}).items():
+                        per.setdefault(float(t), []).append(kb)
+                if per:
+                    ts = sorted(per)
+                    ax.plot(ts, [stats.median(per[t]) / 1024 for t in ts], marker="o", ms=3,
+                            color=colors[k % len(colors)], label=x)
+            ax.set_title(w, fontsize=10)
+            ax.set_xlabel("seconds after the work stopped", fontsize=8)
+            ax.set_ylabel("VmRSS MiB (median)", fontsize=8)
+            ax.set_ylim(bottom=0)
+            ax.tick_params(labelsize=8)
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7)
+        fig.suptitle("RSS after the work stops (largechurn: blocks still live; idle: threads "
+                     "waiting), lower is better", fontsize=11)
+        fig.text(0.5, 0.005, foot, ha="center", fontsize=6, color="#555")
+        fig.tight_layout(rect=(0, 0.03, 1, 0.95))
+        for ext in ("png", "svg"):
+            fig.savefig(os.path.join(out, f"rss-after.{ext}"), dpi=110,
+                        metadata={"Date": None} if ext == "svg" else None)
+        plt.close(fig)
 
     for name, title, draw in (("ops", "Throughput per workload (higher is better)", ops),
                               ("rss", "RSS per workload: peak (solid) and at exit (hatched), "
