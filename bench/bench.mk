@@ -13,7 +13,8 @@
 # Knobs (make variables or environment): RUNS SCALE ITERS THREADS WORKLOADS ALLOCATORS OUT NICE for
 # bench; A B WORKLOAD RUNS THRESHOLD GATE (or FAIL_ON) GATE_WALL RETRIES TRIAGE_ARGS for triage. docs/bench.md explains each.
 
-BENCH_NAMES := ssot xfree prodcons churn larson realloc aligned fastpath
+BENCH_NAMES := ssot xfree prodcons churn larson realloc aligned fastpath \
+               largechurn xthread_small xthread_random idle
 BENCH_BINS  := $(addprefix $(BUILD)/bin/bench_,$(BENCH_NAMES))
 BENCH_OBJ   := $(BUILD)/obj/bench
 ALL_TARGETS += $(BENCH_BINS)
@@ -29,7 +30,7 @@ BENCH_PY ?= /usr/bin/python3
 
 # Directories are made in the recipe rather than by shared directory targets, which other
 # fragments may define too.
-$(BUILD)/bin/bench_%: bench/%.cc bench/common.h
+$(BUILD)/bin/bench_%: bench/%.cc bench/common.h bench/ring.h
 	$(call msg,CXX,$@)
 	$(Q)mkdir -p $(@D) $(BENCH_OBJ)
 	$(Q)$(CXX) $(BENCH_CXXFLAGS) -MF $(BENCH_OBJ)/$*.d -MT $@ -o $@ $< -ldl

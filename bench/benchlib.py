@@ -95,9 +95,17 @@ class Workload:
     linearly (callgrind measures two values of it); `deterministic` is true for single-threaded
     workloads, whose instruction counts are exactly reproducible."""
 
-    def __init__(self, name, binary, args, count_opt, deterministic, what):
+    # How the report shows ops/s and CPU time per operation: (unit, divisor). Workloads whose
+    # operations are slow (a large-block step takes milliseconds) override them.
+    OPS_UNIT = ("M ops/s", 1e6)
+    CPU_UNIT = ("ns", 1.0)
+
+    def __init__(self, name, binary, args, count_opt, deterministic, what, ops_unit=None,
+                 cpu_unit=None):
         self.name, self.binary, self.args = name, binary, [str(a) for a in args]
         self.count_opt, self.deterministic, self.what = count_opt, deterministic, what
+        self.ops_unit = ops_unit or self.OPS_UNIT
+        self.cpu_unit = cpu_unit or self.CPU_UNIT
 
     def argv(self, build, override_count=None):
         args = list(self.args)
@@ -115,9 +123,13 @@ def default_threads():
     return max(2, os.cpu_count() or 2)
 
 
-def workloads(threads, scale=1.0, ssot_iters=None):
+IDLE_THREADS = 8
+
+
+def workloads(threads, scale=1.0, ssot_iters=None, quick=False):
     """The suite, in report order. Counts are per thread for the multi-threaded workloads, so a
-    16-core machine does 8x the total work of a 2-core one in about the same time."""
+    16-core machine does 8x the total work of a 2-core one in about the same time. `quick`
+    shortens the RSS samples taken after the work stops (largechurn, idle) to 0 and 0.2 s."""
 
     def s(n):
         return max(1, int(n * scale))
@@ -147,6 +159,26 @@ def workloads(threads, scale=1.0, ssot_iters=None):
                  "--rounds", False, f"{t} threads created and joined per round"),
         Workload("larson", "bench_larson", ["--threads", t, "--rounds", 10, "--ops", s(3_000_000)],
                  "--ops", False, f"{t} threads, server simulation"),
+    ]
+    # The patterns hz3 was measured losing (BRIEF, 2026-12-01). Large-block steps take
+    # milliseconds, so largechurn reports steps/s and CPU ms per step; its RSS is sampled for 5 s
+    # after the churn, and idle's while its threads wait: the samples are part of the result.
+    rss_at = "0,0.2" if quick else "0,1,2,5"
+    step = (("steps/s", 1.0), ("ms", 1e6))
+    ws += [
+        Workload("largechurn", "bench_largechurn",
+                 ["--steps", s(2000), "--api", "calloc", "--rss-at", rss_at], "--steps", False,
+                 "20 live calloc blocks of 5-25 MiB, one replaced per step", *step),
+        Workload("largechurn-new", "bench_largechurn", ["--steps", s(2000), "--api", "new"],
+                 "--steps", False, "the same with std::make_unique<char[]>(n)", *step),
+        Workload("xthread-small", "bench_xthread_small", ["--threads", t, "--blocks", s(10_000_000)],
+                 "--blocks", False, f"{t} producers hand 64 B blocks to {t} consumers"),
+        Workload("xthread-random", "bench_xthread_random",
+                 ["--threads", t, "--iters", s(2_000_000)], "--iters", False,
+                 f"{t} threads, 8 B-16 KiB, swap into shared slots, free what comes out"),
+        Workload("idle", "bench_idle", ["--threads", IDLE_THREADS, "--blocks", 63, "--rss-at", rss_at],
+                 "--blocks", False,
+                 f"{IDLE_THREADS} threads allocate and free 63 blocks x 44 sizes, then wait"),
     ]
     return ws
 

@@ -178,6 +178,62 @@ inline long status_kb(const char* field) {
   return -1;
 }
 
+// Times (seconds, non-decreasing, e.g. "0,1,2,5") at which a workload samples VmRSS after its
+// work stops: --rss-at of bench_largechurn and bench_idle. Empty string: no samples.
+inline std::vector<double> parse_times(Options& o, const char* key, const std::string& v) {
+  std::vector<double> out;
+  size_t i = 0;
+  while (i < v.size()) {
+    size_t j = v.find(',', i);
+    if (j == std::string::npos) j = v.size();
+    std::string item = v.substr(i, j - i);
+    char* end = nullptr;
+    errno = 0;
+    double d = std::strtod(item.c_str(), &end);
+    if (item.empty() || errno || *end != '\0' || !(d >= 0 && d <= 3600) ||
+        (!out.empty() && d < out.back()))
+      o.bad("option needs non-decreasing seconds 0..3600, comma-separated",
+            std::string("--") + key + " " + v);
+    out.push_back(d);
+    i = j + 1;
+  }
+  return out;
+}
+
+inline void sleep_until_ns(uint64_t deadline) {
+  for (uint64_t t = now_ns(); t < deadline; t = now_ns()) {
+    uint64_t d = deadline - t;
+    timespec ts{time_t(d / 1000000000ull), long(d % 1000000000ull)};
+    nanosleep(&ts, nullptr);
+  }
+}
+
+// VmRSS sampled at t0 + each of `times`, printed as the RESULT fields
+//   rss_after_s=0,1,2,5 rss_after_kb=<n>,<n>,<n>,<n>
+// (one value per time, same order); bench/run.py tabulates them. Nothing is allocated between
+// the first sample and the last (the buffer is reserved first, status_kb reads into the stack),
+// so the sampling itself cannot change what it measures. `last_kb`: the last sample.
+inline std::string rss_timeline(uint64_t t0, const std::vector<double>& times,
+                                long* last_kb = nullptr) {
+  if (times.empty()) return "";
+  std::vector<long> kb;
+  kb.reserve(times.size());
+  for (double t : times) {
+    sleep_until_ns(t0 + uint64_t(t * 1e9));
+    kb.push_back(status_kb("VmRSS"));
+  }
+  if (last_kb) *last_kb = kb.back();
+  std::string s = "rss_after_s=", v = " rss_after_kb=";
+  for (size_t i = 0; i < times.size(); i++) {
+    char buf[48];
+    std::snprintf(buf, sizeof buf, "%s%g", i ? "," : "", times[i]);
+    s += buf;
+    std::snprintf(buf, sizeof buf, "%s%ld", i ? "," : "", kb[i]);
+    v += buf;
+  }
+  return s + v;
+}
+
 // The file of the object whose malloc this process calls: proves which allocator LD_PRELOAD put in
 // front, so the runner can refuse a run where the preload silently did not happen.
 inline std::string malloc_owner() {

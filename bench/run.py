@@ -71,7 +71,7 @@ def main():
         out = a.out or os.path.join(bl.TOP, "docs", "benchmarks")
     threads = a.threads or bl.default_threads()
     try:
-        all_ws = bl.workloads(threads, scale, iters)
+        all_ws = bl.workloads(threads, scale, iters, quick=a.quick)
         if a.ptag_ab:
             ws = bl.select_workloads(all_ws, a.workloads or "small,medium,mixed")
             allocs = bl.resolve_allocators(a.allocators or f"{PTAG_OFF},{PTAG_ON}", build)
@@ -129,7 +129,13 @@ def main():
                           f"FAILED: {e}", flush=True)
                     continue
                 sample = {k2: res[k2] for k2 in ("ops_per_s", "seconds", "cpu_ns_per_op",
-                                                  "peak_rss_kb", "exit_rss_kb", "ops") if k2 in res}
+                                                  "peak_rss_kb", "exit_rss_kb", "ops", "live_kb",
+                                                  "base_rss_kb", "joined_rss_kb") if k2 in res}
+                if "rss_after_s" in res:
+                    # "0,1,2,5" and one KiB value each (a single value parses as a number).
+                    ts = str(res["rss_after_s"]).split(",")
+                    kbs = [int(v) for v in str(res["rss_after_kb"]).split(",")]
+                    sample["rss_after"] = dict(zip(ts, kbs))
                 if res.get("misaligned"):
                     # A correctness failure that still yields a number: flagged, not dropped.
                     sample["misaligned"] = res["misaligned"]
@@ -138,8 +144,9 @@ def main():
                                     + res["_stderr"].strip().splitlines()[0])
                 samples[w.name][alloc.name].append(sample)
                 eta = (time.time() - t_start) / done * (total - done)
+                unit, div = w.ops_unit
                 print(f"[{done:4}/{total}] run {r + 1:2}/{runs} {w.name:9} {alloc.name:11} "
-                      f"{res['ops_per_s'] / 1e6:8.2f} M ops/s  peak {res['peak_rss_kb'] / 1024:7.1f}"
+                      f"{res['ops_per_s'] / div:8.2f} {unit}  peak {res['peak_rss_kb'] / 1024:7.1f}"
                       f" MiB  exit {res['exit_rss_kb'] / 1024:7.1f} MiB  (eta {eta:4.0f}s)",
                       flush=True)
 
@@ -147,7 +154,9 @@ def main():
     data = {
         "stamp": st,
         "params": params,
-        "workloads": {w.name: {"command": w.command_line(), "what": w.what} for w in ws},
+        "workloads": {w.name: {"command": w.command_line(), "what": w.what,
+                               "ops_unit": list(w.ops_unit), "cpu_unit": list(w.cpu_unit)}
+                      for w in ws},
         "allocators": {x.name: x.lib or "glibc (no preload)" for x in allocs},
         "samples": samples,
         "failures": failures,
@@ -208,6 +217,22 @@ def _summ(data, w, alloc, key):
     return stats.summary(xs) if xs else None
 
 
+# The default units of the two timed tables; a workload may carry its own (benchlib.Workload).
+UNIT_KEYS = {"ops_per_s": ("ops_unit", "M ops/s", 1e6), "cpu_ns_per_op": ("cpu_unit", "ns", 1.0)}
+
+
+def _unit(data, w, key):
+    """(label, divisor) of `key` for workload w; the label is None for the table's default unit.
+    Results written before workloads had units fall back to the defaults."""
+    if key not in UNIT_KEYS:
+        return None, 1.0
+    field, label, div = UNIT_KEYS[key]
+    u = data["workloads"][w].get(field)
+    if not u or (u[0] == label and u[1] == div):
+        return None, div
+    return u[0], u[1]
+
+
 def _table(data, key, fmt, best, title_note, spread=False, vs_peer=False):
     allocs = list(data["allocators"])
     head = "| workload | " + " | ".join(allocs) + " |"
@@ -217,6 +242,7 @@ def _table(data, key, fmt, best, title_note, spread=False, vs_peer=False):
         sep += "---:|"
     rows = [head, sep]
     for w in data["workloads"]:
+        unit, div = _unit(data, w, key)
         meds = {x: _summ(data, w, x, key) for x in allocs}
         vals = [m["median"] for m in meds.values() if m]
         target = best(vals) if vals else None
@@ -226,14 +252,14 @@ def _table(data, key, fmt, best, title_note, spread=False, vs_peer=False):
             if not m:
                 cells.append("FAILED")
                 continue
-            c = fmt(m["median"])
+            c = fmt(m["median"] / div)
             if spread and m["n"] > 1:
                 c += f" ({m['iqr_pct']:.1f}%)"
             c = f"**{c}**" if m["median"] == target and len(vals) > 1 else c
             if any(smp.get("misaligned") for smp in data["samples"][w][x]):
                 c += " ⚠"
             cells.append(c)
-        row = f"| {w} | " + " | ".join(cells) + " |"
+        row = f"| {w}{f' ({unit})' if unit else ''} | " + " | ".join(cells) + " |"
         if vs_peer:
             peers = [meds[x]["median"] for x in allocs if not x.startswith("hz3") and meds[x]]
             if meds.get("hz3") and peers:
@@ -247,6 +273,62 @@ def _table(data, key, fmt, best, title_note, spread=False, vs_peer=False):
 # BRIEF: the original hz3's published SSOT medians (glibc, hz3, mimalloc, tcmalloc), M ops/s.
 ORIGINAL_HZ3 = {"small": (33.8, 100.3, 75.2, 95.0), "medium": (13.6, 104.2, 63.1, 109.8),
                 "mixed": (15.2, 99.5, 62.5, 106.9)}
+
+
+def _rss_after_section(data):
+    """RSS sampled at fixed times after the work stopped (largechurn with its blocks still live,
+    idle with its threads alive and nothing live): one row per workload and time."""
+    allocs = list(data["allocators"])
+    rows = []
+    for w in data["workloads"]:
+        times = []
+        for x in allocs:
+            for smp in data["samples"][w][x]:
+                for t in smp.get("rss_after", {}):
+                    if t not in times:
+                        times.append(t)
+        if not times:
+            continue
+        for t in sorted(times, key=float):
+            cells = []
+            meds = {}
+            for x in allocs:
+                xs = [smp["rss_after"][t] for smp in data["samples"][w][x]
+                      if t in smp.get("rss_after", {})]
+                meds[x] = stats.summary(xs) if xs else None
+            vals = [m["median"] for m in meds.values() if m]
+            for x in allocs:
+                m = meds[x]
+                if not m:
+                    cells.append("–")
+                    continue
+                c = f"{m['median'] / 1024:.1f}"
+                if m["n"] > 1:
+                    c += f" ({m['iqr_pct']:.1f}%)"
+                cells.append(f"**{c}**" if m["median"] == min(vals) and len(vals) > 1 else c)
+            rows.append(f"| {w}, t = {t} s | " + " | ".join(cells) + " |")
+        # Where the program still holds a live set: how far RSS is above it at the last time.
+        last = max(times, key=float)
+        cells = []
+        for x in allocs:
+            xs = [(smp["rss_after"][last] - smp["base_rss_kb"]) / smp["live_kb"] * 100 - 100
+                  for smp in data["samples"][w][x]
+                  if last in smp.get("rss_after", {}) and smp.get("live_kb")
+                  and "base_rss_kb" in smp]
+            cells.append(f"{stats.median(xs):+.1f} %" if xs else "–")
+        if any(c != "–" for c in cells):
+            rows.append(f"| {w}, t = {last} s, RSS − start RSS vs live set | "
+                        + " | ".join(cells) + " |")
+    if not rows:
+        return []
+    return ["## RSS after the work stops", "",
+            "Median VmRSS in MiB (IQR as % of the median) sampled t seconds after the timed part "
+            "ended, the process still running; lower is better. largechurn: its live blocks are "
+            "still allocated (the last row: RSS minus the RSS before the first allocation, "
+            "against the bytes the program holds; the target is within 10 % by t = 5 s). idle: "
+            "its threads are alive and waiting, nothing is allocated.", "",
+            "| workload, time | " + " | ".join(allocs) + " |",
+            "|---|" + "---:|" * len(allocs)] + rows + [""]
 
 
 def write_results_md(path, data, plots=True):
@@ -279,16 +361,18 @@ def write_results_md(path, data, plots=True):
         "",
         "## Throughput",
         "",
-        _table(data, "ops_per_s", lambda v: f"{v / 1e6:.1f}", max,
+        _table(data, "ops_per_s", lambda v: f"{v:.1f}", max,
                "Median M ops/s (interquartile range as % of the median); higher is better; best "
-               "per row in bold. *hz3 vs best peer*: hz3's median against the best non-hz3 "
+               "per row in bold; a unit in brackets overrides M ops/s for its row (largechurn: "
+               "steps per second). *hz3 vs best peer*: hz3's median against the best non-hz3 "
                "allocator.", spread=True, vs_peer="hz3" in allocs),
         "",
         "## CPU time per operation",
         "",
         _table(data, "cpu_ns_per_op", lambda v: f"{v:.1f}", min,
                "Median CPU time of all the process's threads per operation, in ns (IQR as % of the "
-               "median); lower is better. Steadier than ops/s on a shared machine: a descheduled "
+               "median; a unit in brackets overrides ns for its row, e.g. ms per largechurn "
+               "step); lower is better. Steadier than ops/s on a shared machine: a descheduled "
                "thread stretches a multi-threaded run's wall clock but not its CPU time. Waiting "
                "by spinning or yielding (prodcons, xfree back-pressure) counts.", spread=True),
         "",
@@ -322,6 +406,9 @@ def write_results_md(path, data, plots=True):
                "Median VmRSS in MiB after the workload freed every block: what the allocator keeps "
                "resident once the live set is gone; lower is better."),
         "",
+    ]
+    parts += _rss_after_section(data)
+    parts += [
         "## Workloads",
         "",
         "| workload | what | command |",
@@ -340,6 +427,9 @@ def write_results_md(path, data, plots=True):
     if plots:
         parts += ["", "## Plots", "", "![ops/s per workload](ops.svg)", "",
                   "![RSS per workload](rss.svg)"]
+        if any("rss_after" in smp for w in data["workloads"] for x in allocs
+               for smp in data["samples"][w][x]):
+            parts += ["", "![RSS after the work stops](rss-after.svg)"]
     if data.get("warnings"):
         parts += ["", "## Correctness warnings (⚠)", "",
                   "The allocator returned wrong results but the run completed; its numbers are not "
@@ -387,15 +477,16 @@ def write_plots(out, data):
         return fig
 
     def ops(ax, w):
+        unit, div = _unit(data, w, "ops_per_s")
         for k, x in enumerate(allocs):
             m = _summ(data, w, x, "ops_per_s")
             if not m:
                 continue
-            ax.bar(k, m["median"] / 1e6, color=colors[k % len(colors)])
-            ax.errorbar(k, m["median"] / 1e6, yerr=[[(m["median"] - m["p25"]) / 1e6],
-                                                    [(m["p75"] - m["median"]) / 1e6]],
+            ax.bar(k, m["median"] / div, color=colors[k % len(colors)])
+            ax.errorbar(k, m["median"] / div, yerr=[[(m["median"] - m["p25"]) / div],
+                                                    [(m["p75"] - m["median"]) / div]],
                         color="black", capsize=2, lw=0.8)
-        ax.set_ylabel("M ops/s (median, IQR)", fontsize=8)
+        ax.set_ylabel(f"{unit or 'M ops/s'} (median, IQR)", fontsize=8)
 
     def rss(ax, w):
         for k, x in enumerate(allocs):
@@ -411,7 +502,39 @@ def write_plots(out, data):
         if w == wl[0]:
             ax.legend(fontsize=7)
 
-    for name, title, draw in (("ops", "Throughput: M ops/s per workload (higher is better)", ops),
+    # RSS over time after the work stopped (largechurn, idle): one line per allocator.
+    timed = [w for w in wl if any("rss_after" in smp for x in allocs
+                                  for smp in data["samples"][w][x])]
+    if timed:
+        fig, axes = plt.subplots(1, len(timed), figsize=(max(10, 4.6 * len(timed)), 3.4),
+                                 squeeze=False)
+        for ax, w in zip(axes[0], timed):
+            for k, x in enumerate(allocs):
+                per = {}
+                for smp in data["samples"][w][x]:
+                    for t, kb in smp.get("rss_after", {}).items():
+                        per.setdefault(float(t), []).append(kb)
+                if per:
+                    ts = sorted(per)
+                    ax.plot(ts, [stats.median(per[t]) / 1024 for t in ts], marker="o", ms=3,
+                            color=colors[k % len(colors)], label=x)
+            ax.set_title(w, fontsize=10)
+            ax.set_xlabel("seconds after the work stopped", fontsize=8)
+            ax.set_ylabel("VmRSS MiB (median)", fontsize=8)
+            ax.set_ylim(bottom=0)
+            ax.tick_params(labelsize=8)
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7)
+        fig.suptitle("RSS after the work stops (largechurn: blocks still live; idle: threads "
+                     "waiting), lower is better", fontsize=11)
+        fig.text(0.5, 0.005, foot, ha="center", fontsize=6, color="#555")
+        fig.tight_layout(rect=(0, 0.03, 1, 0.95))
+        for ext in ("png", "svg"):
+            fig.savefig(os.path.join(out, f"rss-after.{ext}"), dpi=110,
+                        metadata={"Date": None} if ext == "svg" else None)
+        plt.close(fig)
+
+    for name, title, draw in (("ops", "Throughput per workload (higher is better)", ops),
                               ("rss", "RSS per workload: peak (solid) and at exit (hatched), "
                                       "lower is better", rss)):
         fig = grid(title, draw)

@@ -3,7 +3,7 @@
 # The benchmark workloads themselves, run tiny: each prints a well-formed RESULT line under glibc
 # and under libhz3, names the allocator that served malloc, rejects bad options, and catches the
 # errors it exists to catch (realloc losing data, misaligned blocks, the remote-free share).
-# About 10 s. Timing is not asserted: this proves the programs, bench/tests/t_bench_quick.sh the runner.
+# About 15 s. Timing is not asserted: this proves the programs, bench/tests/t_bench_quick.sh the runner.
 . "$HZ3_TOP/scripts/testlib.sh"
 B=$HZ3_BIN
 
@@ -23,6 +23,11 @@ run_all() {  # run_all LABEL PRELOAD EXPECTED-ALLOCATOR-REGEX
     "larson:bench_larson --threads 2 --rounds 3 --ops 20000"
     "realloc:bench_realloc --iters 200000"
     "aligned:bench_aligned --iters 200000"
+    "largechurn:bench_largechurn --steps 6 --live 4 --rss-at 0,0.1"
+    "largechurn-new:bench_largechurn --steps 6 --live 4 --api new --touch-pct 50"
+    "xthread-small:bench_xthread_small --threads 2 --blocks 50000"
+    "xthread-random:bench_xthread_random --threads 2 --iters 50000"
+    "idle:bench_idle --threads 4 --blocks 8 --rss-at 0,0.1"
   )
   for c in "${cases[@]}"; do
     local name=${c%%:*} cmd=${c#*:}
@@ -44,6 +49,16 @@ run_all() {  # run_all LABEL PRELOAD EXPECTED-ALLOCATOR-REGEX
     case $name in
       aligned) [ "$(result "$out" misaligned)" = 0 ] && pass "workload_${label}_aligned_correct" \
                  || fail "workload_${label}_aligned_correct" "$(grep -v RESULT "$out" | head -2)" ;;
+      largechurn|idle)
+        n=$(result "$out" rss_after_kb | tr ',' '\n' | grep -c '^[1-9][0-9]*$')
+        [ "$(result "$out" rss_after_s)" = 0,0.1 ] && [ "$n" = 2 ] \
+          && pass "workload_${label}_${name}_rss_after" \
+          || fail "workload_${label}_${name}_rss_after" "$(grep RESULT "$out")" ;;&
+      largechurn*) [ "$(result "$out" dirty_pages)" = 0 ] && [ "$(result "$out" live_kb)" -ge 20480 ] \
+                     && pass "workload_${label}_${name}_zeroed" \
+                     || fail "workload_${label}_${name}_zeroed" "$(grep RESULT "$out")" ;;
+      xthread-*) [ "$(result "$out" corrupt)" = 0 ] && pass "workload_${label}_${name}_intact" \
+                   || fail "workload_${label}_${name}_intact" "$(grep RESULT "$out")" ;;
       xfree-90) a=$(result "$out" remote_pct_actual)
                 awk -v a="$a" 'BEGIN { exit !(a >= 89 && a <= 91) }' \
                   && pass "workload_${label}_xfree_remote_share" \
@@ -80,7 +95,9 @@ bad_opts() {
 }
 bad_opts $B/bench_ssot --itres 5 && bad_opts $B/bench_ssot --iters 1x && \
   bad_opts $B/bench_ssot --size huge && bad_opts $B/bench_xfree --threads 1 --remote 50 && \
-  bad_opts $B/bench_prodcons --ring 1000 && pass workload_bad_options \
+  bad_opts $B/bench_prodcons --ring 1000 && bad_opts $B/bench_largechurn --api malloc && \
+  bad_opts $B/bench_largechurn --rss-at 2,1 && bad_opts $B/bench_idle --rss-at 1s && \
+  bad_opts $B/bench_xthread_small --ring 1000 && pass workload_bad_options \
   || fail workload_bad_options "a bad option did not exit 2"
 out=$($B/bench_ssot --iters=2e5 --ws=100 2>&1)
 rc=$?
@@ -111,6 +128,26 @@ if gcc -shared -fPIC -O1 -o "$tmp/badrealloc.so" "$tmp/badrealloc.c" -ldl 2>"$tm
     || fail workload_realloc_detects_loss "exit $rc with a realloc that copies nothing"
 else
   fail workload_realloc_detects_loss "cannot build the shim: $(head -2 "$tmp/cc.log")"
+fi
+
+# bench_largechurn must notice a calloc that does not zero: a shim that fills its blocks with 0xA5.
+cat > "$tmp/badcalloc.c" <<'C'
+#define _GNU_SOURCE
+#include <stdlib.h>
+#include <string.h>
+void* calloc(size_t n, size_t m) {
+  void* p = malloc(n * m);  /* no overflow check: the test asks for 5 MiB */
+  if (p) memset(p, 0xA5, n * m);
+  return p;
+}
+C
+if gcc -shared -fPIC -O1 -o "$tmp/badcalloc.so" "$tmp/badcalloc.c" 2>"$tmp/cc.log"; then
+  LD_PRELOAD=$tmp/badcalloc.so $B/bench_largechurn --steps 2 --live 2 --max-mib 5 >/dev/null 2>&1
+  rc=$?
+  [ $rc -eq 3 ] && pass workload_largechurn_detects_dirty_calloc \
+    || fail workload_largechurn_detects_dirty_calloc "exit $rc with a calloc that does not zero"
+else
+  fail workload_largechurn_detects_dirty_calloc "cannot build the shim: $(head -2 "$tmp/cc.log")"
 fi
 
 # bench_aligned must notice misaligned blocks: a shim whose aligned_alloc ignores the alignment.
