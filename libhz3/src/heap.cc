@@ -534,6 +534,12 @@ HZ3_NOINLINE void* malloc_refill(uint32_t cls) {
   return refill_into(tc, cls, tc.head[cls]);
 }
 
+HZ3_NOINLINE void* hard_refill(uint32_t cls, size_t size) {
+  void* p = malloc_refill(cls);
+  if (HZ3_UNLIKELY(!in_arena(p))) return p;  // NULL, or the mmap fallback: no canary
+  return hard_hand_out(p, cls, size);
+}
+
 // The heap is shrinking (it gave back 16 more spans than it took since the last scavenge): a
 // mass free is under way. Steady churn, where spans come and go in equal numbers, never
 // triggers it. Each object left

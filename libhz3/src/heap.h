@@ -77,6 +77,7 @@ struct alignas(64) Heap {
 
 // Slow paths, never inlined.
 void* malloc_refill(uint32_t cls);            // thread cache empty for cls
+void* hard_refill(uint32_t cls, size_t size);  // hardened: malloc_refill, then hard_hand_out
 void cache_overflow(uint32_t bin);            // frees_left hit 0
 void free_tagged_slow(void* p, uint32_t tag);  // not a local small block
 void free_outside(void* p);                    // outside the arena: NULL, huge, foreign
@@ -190,21 +191,24 @@ HZ3_FAST_PATH void* alloc_class(uint32_t c) {
   return malloc_refill(c);
 }
 
+// Hardened: free block p of class c becomes live with `size` requested bytes.
+HZ3_FAST_PATH void* hard_hand_out(void* p, uint32_t c, size_t size) {
+  hard_check_free_block(p, c);
+  static_cast<uint64_t*>(p)[1] = 0;  // the marker is a secret: not left in a live block
+  hard_set_live(p, c, size);
+  return p;
+}
+
 // Hardened: a block of class c for a request of `size` bytes (size + HARD_ROOM <= class size).
+// The refill is a tail call, so the fast path needs no stack frame.
 HZ3_FAST_PATH void* hard_alloc(uint32_t c, size_t size) {
   ThreadCache& tc = t_cache;
   void* p = tc.head[c];
   if (HZ3_LIKELY(p != nullptr)) {
-    hard_check_free_block(p, c);
     tc.head[c] = *static_cast<void**>(p);
-  } else {
-    p = malloc_refill(c);
-    if (HZ3_UNLIKELY(!in_arena(p))) return p;  // NULL, or the mmap fallback: no canary
-    hard_check_free_block(p, c);
+    return hard_hand_out(p, c, size);
   }
-  static_cast<uint64_t*>(p)[1] = 0;  // the marker is a secret: not left in a live block
-  hard_set_live(p, c, size);
-  return p;
+  return hard_refill(c, size);
 }
 
 // size <= SMALL_LIMIT.
