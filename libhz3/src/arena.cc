@@ -16,7 +16,6 @@ namespace hz3 {
 
 ArenaGlobals g_arena;  // zero until arena_init: every lookup misses
 HardBin g_hard_bins[NUM_BINS];
-uintptr_t g_hard_granules;
 
 namespace {
 
@@ -388,7 +387,6 @@ bool arena_init() {
         uint32_t sh = uint32_t(__builtin_ctz(CLASSES[c].align));
         g_hard_bins[c] = {g_hard_live[sh] - (uintptr_t(base) >> sh) * 2, sh, CLASSES[c].align - 1u, 0};
       }
-      g_hard_granules = size >> 4;
     }
     Pal::name(base, size, "hz3-arena");
     Pal::name(tags, npages * sizeof(uint32_t), "hz3-pagetags");

@@ -112,8 +112,6 @@ struct HardBin {
 };
 inline constexpr uint32_t HARD_SHIFT_MIN = 4, HARD_SHIFT_MAX = PAGE_SHIFT;
 extern HardBin g_hard_bins[NUM_BINS];
-extern uintptr_t g_hard_granules;  // arena size / 16: (p - base) rotated by 4 is below it iff
-                                   // p is a 16-byte aligned arena address
 
 // Hardened variant: every large run ends with a PROT_NONE guard page, part of its span (npages
 // counts it) but not of the block. It is made read-write again before the run goes back.

@@ -422,6 +422,10 @@ bool global_init() {
     if (g_global_state.load(std::memory_order_relaxed) == 0) {
       if constexpr (HARDENED) hard_init_secrets();  // before any block exists
       arena_init();  // without an arena everything still works through the mmap fallback
+      if constexpr (HARDENED) {
+        g_hard.base = g_arena.base;
+        g_hard.granules = g_arena.size >> 4;  // 0 without an arena: no block to check
+      }
       {
         LockGuard r(g_reg_lock);
         Heap* h0 = heap_create_locked();  // heap 0: shared, always orphaned, always locked

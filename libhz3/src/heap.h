@@ -110,6 +110,11 @@ struct HardSecrets {
   uint64_t mark;    // marker of a free block: mark ^ address
   uint64_t poison;  // word pattern of a free block's poisoned bytes
   uint64_t canary;  // one non-zero byte, repeated
+  // Copies of the arena's base and size / 16, next to the secrets: one base address for all
+  // of malloc's checks. (link - base) rotated right by 4 is below `granules` iff the link is a
+  // 16-byte aligned arena address.
+  uintptr_t base;
+  uintptr_t granules;
 };
 extern HardSecrets g_hard;  // random, set by global_init before the first block exists
 
@@ -172,8 +177,8 @@ HZ3_FAST_PATH void hard_check_free_block(void* p, uint32_t bin) {
   uintptr_t next = w[0];
   uint64_t bad = w[1] ^ g_hard.mark ^ uintptr_t(p);
   if (bin != 1) bad |= (w[2] ^ g_hard.poison) | (w[3] ^ g_hard.poison);
-  uintptr_t x = next - g_arena.base;
-  bool link_ok = ((x >> 4) | (x << 60)) < g_hard_granules || next == 0;
+  uintptr_t x = next - g_hard.base;
+  bool link_ok = ((x >> 4) | (x << 60)) < g_hard.granules || next == 0;
   if (HZ3_UNLIKELY(bad != 0 || !link_ok)) fatal_pointer("malloc()", "write after free", p);
 }
 
