@@ -17,8 +17,11 @@ __attribute__((visibility("default"))) struct hz3_arena_desc hz3_arena_desc;
 namespace hz3 {
 
 ArenaGlobals g_arena;  // zero until arena_init: every lookup misses
+HardBin g_hard_bins[NUM_BINS];
 
 namespace {
+
+uintptr_t g_hard_live[HARD_SHIFT_MAX + 1];  // hardened: the size table of each alignment
 
 constexpr size_t BUCKETS = 128;  // exact free lists for runs of 1..128 pages; one list above
 constexpr size_t COMMIT_STEP_PAGES = 8192;  // commit the arena 32 MiB at a time
@@ -211,6 +214,15 @@ void coalesce_insert(Span* s) {
 void release_run(Span* s) {
   remove_free(s);
   bool zero = Pal::decommit(reinterpret_cast<void*>(s->start), size_t(s->npages) * PAGE_SIZE);
+  if constexpr (HARDENED) {  // the run's size entries (all 0: no block is live), whole pages
+    for (uint32_t sh = HARD_SHIFT_MIN; sh <= HARD_SHIFT_MAX; sh++) {
+      uintptr_t lo = g_hard_live[sh] + ((s->start - g_arena.base) >> sh) * 2;
+      uintptr_t hi = lo + ((size_t(s->npages) * PAGE_SIZE) >> sh) * 2;
+      lo = (lo + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
+      hi &= ~(PAGE_SIZE - 1);
+      if (lo < hi) (void)Pal::decommit(reinterpret_cast<void*>(lo), hi - lo);
+    }
+  }
   s->state = SpanState::FREE_RELEASED;
   s->zeroed = zero;
   coalesce_insert(s);
@@ -471,10 +483,26 @@ bool arena_init() {
     if (!base) continue;
     void* tags = Pal::map_sparse(npages * sizeof(uint32_t));
     void* map = tags ? Pal::map_sparse(npages * sizeof(Span*)) : nullptr;
-    if (!map) {
+    size_t live_bytes = 0;  // hardened: the size tables, one per class alignment
+    for (uint32_t sh = HARD_SHIFT_MIN; sh <= HARD_SHIFT_MAX; sh++) live_bytes += (size >> sh) * 2;
+    void* live = map && HARDENED ? Pal::map_sparse(live_bytes) : nullptr;
+    if (!map || (HARDENED && !live)) {
+      if (map) Pal::unmap(map, npages * sizeof(Span*));
       if (tags) Pal::unmap(tags, npages * sizeof(uint32_t));
       Pal::unmap(base, size);
       continue;
+    }
+    if constexpr (HARDENED) {
+      Pal::name(live, live_bytes, "hz3-livesizes");
+      uintptr_t t = uintptr_t(live);
+      for (uint32_t sh = HARD_SHIFT_MIN; sh <= HARD_SHIFT_MAX; sh++) {
+        g_hard_live[sh] = t;
+        t += (size >> sh) * 2;
+      }
+      for (uint32_t c = 1; c < NUM_BINS; c++) {
+        uint32_t sh = uint32_t(__builtin_ctz(CLASSES[c].align));
+        g_hard_bins[c] = {g_hard_live[sh] - (uintptr_t(base) >> sh) * 2, sh, CLASSES[c].align - 1u, 0};
+      }
     }
     Pal::name(base, size, "hz3-arena");
     Pal::name(tags, npages * sizeof(uint32_t), "hz3-pagetags");

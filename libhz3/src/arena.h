@@ -98,6 +98,21 @@ HZ3_FAST_PATH uint32_t lookup_tag(size_t idx) {
   }
 }
 
+// Hardened variant: the requested size of every live small/medium block, out of the block.
+// Class c's blocks are all aligned to 2^shift = CLASSES[c].align (16 B ... 4 KiB), and one
+// table per alignment holds a uint16 per 2^shift-byte granule of the arena: size + 1 where a
+// live block of such a class starts, else 0. So a 64 KiB span of 80-byte blocks uses 8 KiB of
+// its table and one of 8 KiB blocks 32 bytes. The tables are reserved with the arena (a quarter
+// of its size in all, sparse); the pages of a released run are released with it.
+struct HardBin {
+  uintptr_t live;  // table of the class's alignment, minus (arena base >> shift) entries
+  uint64_t shift;  // log2 of the class's alignment
+  uint64_t mask;   // alignment - 1
+  uint64_t pad_;
+};
+inline constexpr uint32_t HARD_SHIFT_MIN = 4, HARD_SHIFT_MAX = PAGE_SHIFT;
+extern HardBin g_hard_bins[NUM_BINS];
+
 // Hardened variant: every large run ends with a PROT_NONE guard page, part of its span (npages
 // counts it) but not of the block. It is made read-write again before the run goes back.
 inline constexpr size_t LARGE_GUARD_PAGES = HARDENED ? 1 : 0;

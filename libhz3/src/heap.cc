@@ -35,7 +35,7 @@ uint64_t hard_random() {
 
 // Secrets from getrandom (never blocks: GRND_NONBLOCK), else from clocks and addresses.
 void hard_init_secrets() {
-  uint64_t r[5] = {};
+  uint64_t r[4] = {};
   size_t got = 0;
   while (got < sizeof r) {
     ssize_t n = getrandom(reinterpret_cast<char*>(r) + got, sizeof r - got, GRND_NONBLOCK);
@@ -53,12 +53,11 @@ void hard_init_secrets() {
     }
   }
   g_hard.mark = r[0] | 1;  // never 0: a zeroed word 1 is never a marker
-  g_hard.key = r[1];
-  g_hard.poison = r[2];
-  uint8_t c = uint8_t(r[3]);
+  g_hard.poison = r[1];
+  uint8_t c = uint8_t(r[2]);
   if (c == 0) c = 0xA5;  // a written '\0' (the classic off-by-one) must change the canary
   g_hard.canary = 0x0101010101010101ull * c;
-  g_hard_rng.store(r[4], std::memory_order_relaxed);
+  g_hard_rng.store(r[3], std::memory_order_relaxed);
 }
 
 // Registry of every heap ever created; ids are indices. Guarded by g_reg_lock.
@@ -199,7 +198,7 @@ void* take_from_spans(Heap* h, uint32_t cls, uint32_t n, uint32_t* got) {
     }
     while (taken < n && s->bump < s->bump_end) {
       void* p = reinterpret_cast<void*>(s->bump);
-      if constexpr (HARDENED) hard_mark_free(p, k.size);  // never handed out: free from now on
+      if constexpr (HARDENED) hard_mark_free(p, cls);  // never handed out: free from now on
       __atomic_store_n(&s->bump, s->bump + k.size, __ATOMIC_RELAXED);
       *static_cast<void**>(p) = list;
       list = p;
@@ -229,6 +228,18 @@ void* take_from_spans(Heap* h, uint32_t cls, uint32_t n, uint32_t* got) {
 }
 
 }  // namespace
+
+// A block start that is not live but holds the marker of a freed block: a second free. Size
+// entry and marker are read only for a pointer aligned to its class (a block start, if any;
+// word 1 is then on the same page).
+void hard_bad_live(void* p, uint32_t bin, const char* fn, const char* freed) {
+  const HardBin& b = g_hard_bins[bin];
+  if ((uintptr_t(p) & b.mask) == 0) {
+    if (*hard_live_entry(p, bin) != 0) fatal_pointer(fn, "heap overflow", p);
+    if (static_cast<uint64_t*>(p)[1] == (g_hard.mark ^ uintptr_t(p))) fatal_pointer(fn, freed, p);
+  }
+  fatal_pointer(fn, "invalid pointer", p);
+}
 
 // Moves every block other threads pushed to this heap back into its spans.
 //
@@ -411,6 +422,10 @@ bool global_init() {
     if (g_global_state.load(std::memory_order_relaxed) == 0) {
       if constexpr (HARDENED) hard_init_secrets();  // before any block exists
       arena_init();  // without an arena everything still works through the mmap fallback
+      if constexpr (HARDENED) {
+        g_hard.base = g_arena.base;
+        g_hard.granules = g_arena.size >> 4;  // 0 without an arena: no block to check
+      }
       {
         LockGuard r(g_reg_lock);
         Heap* h0 = heap_create_locked();  // heap 0: shared, always orphaned, always locked
@@ -522,6 +537,12 @@ HZ3_NOINLINE void* malloc_refill(uint32_t cls) {
   if (HZ3_UNLIKELY(sync_sampling(tc))) return malloc_sampling(tc, cls);
   if (HZ3_UNLIKELY(was_sampling)) return alloc_class(cls);  // lists are back
   return refill_into(tc, cls, tc.head[cls]);
+}
+
+HZ3_NOINLINE void* hard_refill(uint32_t cls, size_t size) {
+  void* p = malloc_refill(cls);
+  if (HZ3_UNLIKELY(!in_arena(p))) return p;  // NULL, or the mmap fallback: no canary
+  return hard_hand_out(p, cls, size);
 }
 
 // The heap is shrinking (it gave back 16 more spans than it took since the last scavenge): a

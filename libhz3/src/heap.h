@@ -77,6 +77,7 @@ struct alignas(64) Heap {
 
 // Slow paths, never inlined.
 void* malloc_refill(uint32_t cls);            // thread cache empty for cls
+void* hard_refill(uint32_t cls, size_t size);  // hardened: malloc_refill, then hard_hand_out
 void cache_overflow(uint32_t bin);            // frees_left hit 0
 void free_tagged_slow(void* p, uint32_t tag);  // not a local small block
 void free_outside(void* p);                    // outside the arena: NULL, huge, foreign
@@ -95,105 +96,90 @@ void check_live(void* p, uint32_t tag, const char* fn);  // p is the start of a 
 // ---- hardened variant (docs/hardened.md) ----
 // A free block (in a cache, an inbox or a span's free list) holds its list link in word 0, the
 // marker secret ^ address in word 1, and a poison pattern in the HARD_POISON bytes after them. A
-// live block holds, after the requested bytes, at least 4 canary bytes (up to HARD_CANARY) and,
-// in its last 4 bytes, the requested size XOR a key derived from the address. So the class is
-// chosen for size + HARD_ROOM, and malloc_usable_size reports the requested size.
-inline constexpr size_t HARD_ROOM = HARDENED ? 8 : 0;
-inline constexpr size_t HARD_CANARY = 8;   // canary bytes written and checked at most
+// live block holds, right after the requested bytes, HARD_ROOM canary bytes; its requested size
+// is out of the block, in the size tables (arena.h), which also say which addresses are live
+// block starts (HardBin). So the class is chosen for size + HARD_ROOM, and malloc_usable_size reports the
+// requested size.
+inline constexpr size_t HARD_ROOM = HARDENED ? 8 : 0;  // canary bytes, always all of them
 inline constexpr size_t HARD_POISON = 16;  // poisoned bytes after the link and marker words
 // Requests up to this are small/medium blocks; above it, large.
 inline constexpr size_t SMALL_LIMIT = MAX_MEDIUM - HARD_ROOM;
+static_assert(!HARDENED || SMALL_LIMIT < 0xFFFF, "size + 1 of a live block is a uint16");
 
 struct HardSecrets {
   uint64_t mark;    // marker of a free block: mark ^ address
-  uint64_t key;     // size field of a live block: size ^ uint32(key ^ address >> 4)
   uint64_t poison;  // word pattern of a free block's poisoned bytes
   uint64_t canary;  // one non-zero byte, repeated
+  // Copies of the arena's base and size / 16, next to the secrets: one base address for all
+  // of malloc's checks. (link - base) rotated right by 4 is below `granules` iff the link is a
+  // 16-byte aligned arena address.
+  uintptr_t base;
+  uintptr_t granules;
 };
 extern HardSecrets g_hard;  // random, set by global_init before the first block exists
 
 HZ3_FAST_PATH uint64_t load8(const char* p) { uint64_t v; __builtin_memcpy(&v, p, 8); return v; }
-HZ3_FAST_PATH uint32_t load4(const char* p) { uint32_t v; __builtin_memcpy(&v, p, 4); return v; }
 HZ3_FAST_PATH void store8(char* p, uint64_t v) { __builtin_memcpy(p, &v, 8); }
-HZ3_FAST_PATH void store4(char* p, uint32_t v) { __builtin_memcpy(p, &v, 4); }
 
-HZ3_FAST_PATH uint32_t hard_size_key(const void* p) {
-  return uint32_t(g_hard.key ^ (uintptr_t(p) >> 4));
+// The size entry of block start p (in the arena) of class bin.
+HZ3_FAST_PATH uint16_t* hard_live_entry(const void* p, uint32_t bin) {
+  const HardBin& b = g_hard_bins[bin];
+  return reinterpret_cast<uint16_t*>(b.live + (uintptr_t(p) >> b.shift) * 2);
 }
 
-// Writes the footer of a live block of class size `slot` holding `n` requested bytes.
-HZ3_FAST_PATH void hard_set_footer(void* p, uint32_t slot, size_t n) {
-  char* b = static_cast<char*>(p);
-  size_t len = slot - 4 - n;  // >= 4
-  if (len > HARD_CANARY) len = HARD_CANARY;
-  char* c = b + n;
-  if (len >= 8) {
-    store8(c, g_hard.canary);
-  } else {
-    store4(c, uint32_t(g_hard.canary));
-    store4(c + len - 4, uint32_t(g_hard.canary));
-  }
-  store4(b + slot - 4, uint32_t(n) ^ hard_size_key(p));
+// Makes p (a block start of class bin, in the arena) live with `n` requested bytes: canary and
+// size entry.
+HZ3_FAST_PATH void hard_set_live(void* p, uint32_t bin, size_t n) {
+  store8(static_cast<char*>(p) + n, g_hard.canary);
+  *hard_live_entry(p, bin) = uint16_t(n + 1);
 }
 
-// The requested size of a live block, after checking its canary; fails with "heap overflow".
-HZ3_FAST_PATH size_t hard_check_footer(void* p, uint32_t slot, const char* fn) {
-  char* b = static_cast<char*>(p);
-  size_t n = load4(b + slot - 4) ^ hard_size_key(p);
-  if (HZ3_UNLIKELY(n > slot - HARD_ROOM)) fatal_pointer(fn, "heap overflow", p);
-  size_t len = slot - 4 - n;
-  if (len > HARD_CANARY) len = HARD_CANARY;
-  char* c = b + n;
-  bool ok = len >= 8 ? load8(c) == g_hard.canary
-                     : ((load4(c) ^ uint32_t(g_hard.canary)) | (load4(c + len - 4) ^ uint32_t(g_hard.canary))) == 0;
-  if (HZ3_UNLIKELY(!ok)) fatal_pointer(fn, "heap overflow", p);
-  return n;
+// p (in a page of class bin) failed hard_check_live: says why ("invalid pointer", `freed` for a
+// second free or a use after free, "heap overflow") and aborts.
+[[noreturn]] HZ3_SLOW_PATH void hard_bad_live(void* p, uint32_t bin, const char* fn,
+                                              const char* freed);
+
+// The requested size of live block p (class bin), after checking that p is one and that its
+// canary is intact. *entry is its size entry.
+HZ3_FAST_PATH size_t hard_check_live(void* p, uint32_t bin, const char* fn, const char* freed,
+                                     uint16_t** entry = nullptr) {
+  uint16_t* e = hard_live_entry(p, bin);
+  uint32_t v = *e;  // size + 1, or 0
+  if (HZ3_UNLIKELY((uintptr_t(p) & g_hard_bins[bin].mask) != 0 || v == 0 ||
+                   load8(static_cast<char*>(p) + v - 1) != g_hard.canary))
+    hard_bad_live(p, bin, fn, freed);
+  if (entry) *entry = e;
+  return v - 1;
 }
 
-// Marks a block free: marker word and poisoned prefix (classes of 16 B have no room for poison).
-HZ3_FAST_PATH void hard_mark_free(void* p, uint32_t slot) {
+// Marks a block free: marker word and poisoned prefix (the 16-byte class has no room for
+// poison).
+HZ3_FAST_PATH void hard_mark_free(void* p, uint32_t bin) {
   uint64_t* w = static_cast<uint64_t*>(p);
   w[1] = g_hard.mark ^ uintptr_t(p);
-  static_assert(HARD_POISON == 16);
-  if (slot >= 16 + HARD_POISON) w[2] = w[3] = g_hard.poison;
+  static_assert(HARD_POISON == 16 && CLASSES[1].size == 16 && CLASSES[2].size >= 16 + HARD_POISON);
+  if (bin != 1) w[2] = w[3] = g_hard.poison;
 }
 
-// p (tagged small, class bin) must be a block start handed out by its span.
-HZ3_FAST_PATH void hard_check_start(void* p, uint32_t bin, uint32_t slot, const char* fn) {
-  Span* s = map_load(page_index(p));
-  uintptr_t x = uintptr_t(p) - s->start;
-  if (HZ3_UNLIKELY(((x * DIV_MAGIC[bin]) >> 40) * slot != x ||
-                   uintptr_t(p) >= __atomic_load_n(&s->bump, __ATOMIC_RELAXED)))
-    fatal_pointer(fn, "invalid pointer", p);
-}
-
-// Every free of a small/medium block, local or remote, before the block is linked anywhere.
+// Every free of a small/medium block (class bin), local or remote, before the block is linked
+// anywhere.
 HZ3_FAST_PATH void hard_on_free(void* p, uint32_t bin) {
-  uint32_t slot = CLASSES[bin].size;
-  hard_check_start(p, bin, slot, "free()");
-  if (HZ3_UNLIKELY(static_cast<uint64_t*>(p)[1] == (g_hard.mark ^ uintptr_t(p))))
-    fatal_pointer("free()", "double free", p);
-  hard_check_footer(p, slot, "free()");
-  hard_mark_free(p, slot);
+  uint16_t* e;
+  hard_check_live(p, bin, "free()", "double free", &e);
+  *e = 0;
+  hard_mark_free(p, bin);
 }
 
-// Hardened malloc_usable_size and realloc: the requested size of live block p (class bin).
-HZ3_FAST_PATH size_t hard_live_size(void* p, uint32_t bin, const char* fn) {
-  uint32_t slot = CLASSES[bin].size;
-  hard_check_start(p, bin, slot, fn);
-  if (HZ3_UNLIKELY(static_cast<uint64_t*>(p)[1] == (g_hard.mark ^ uintptr_t(p))))
-    fatal_pointer(fn, "use after free", p);
-  return hard_check_footer(p, slot, fn);
-}
-
-// A free block about to be handed out: marker and poison intact, link plausible.
-HZ3_FAST_PATH void hard_check_free_block(void* p, uint32_t slot) {
+// A free block about to be handed out: marker and poison intact, link NULL or a 16-byte-aligned
+// arena address.
+HZ3_FAST_PATH void hard_check_free_block(void* p, uint32_t bin) {
   uint64_t* w = static_cast<uint64_t*>(p);
   uintptr_t next = w[0];
-  bool ok = w[1] == (g_hard.mark ^ uintptr_t(p));
-  ok &= next == 0 || (next - g_arena.base < g_arena.size && (next & 15) == 0);
-  if (slot >= 16 + HARD_POISON) ok &= ((w[2] ^ g_hard.poison) | (w[3] ^ g_hard.poison)) == 0;
-  if (HZ3_UNLIKELY(!ok)) fatal_pointer("malloc()", "write after free", p);
+  uint64_t bad = w[1] ^ g_hard.mark ^ uintptr_t(p);
+  if (bin != 1) bad |= (w[2] ^ g_hard.poison) | (w[3] ^ g_hard.poison);
+  uintptr_t x = next - g_hard.base;
+  bool link_ok = ((x >> 4) | (x << 60)) < g_hard.granules || next == 0;
+  if (HZ3_UNLIKELY(bad != 0 || !link_ok)) fatal_pointer("malloc()", "write after free", p);
 }
 
 // Fast paths. Budget: malloc 14 instructions, free 20 (see docs/design.md, measured with
@@ -210,22 +196,24 @@ HZ3_FAST_PATH void* alloc_class(uint32_t c) {
   return malloc_refill(c);
 }
 
+// Hardened: free block p of class c becomes live with `size` requested bytes.
+HZ3_FAST_PATH void* hard_hand_out(void* p, uint32_t c, size_t size) {
+  hard_check_free_block(p, c);
+  static_cast<uint64_t*>(p)[1] = 0;  // the marker is a secret: not left in a live block
+  hard_set_live(p, c, size);
+  return p;
+}
+
 // Hardened: a block of class c for a request of `size` bytes (size + HARD_ROOM <= class size).
+// The refill is a tail call, so the fast path needs no stack frame.
 HZ3_FAST_PATH void* hard_alloc(uint32_t c, size_t size) {
   ThreadCache& tc = t_cache;
-  uint32_t slot = CLASSES[c].size;
   void* p = tc.head[c];
   if (HZ3_LIKELY(p != nullptr)) {
-    hard_check_free_block(p, slot);
     tc.head[c] = *static_cast<void**>(p);
-  } else {
-    p = malloc_refill(c);
-    if (HZ3_UNLIKELY(!in_arena(p))) return p;  // NULL, or the mmap fallback: no footer
-    hard_check_free_block(p, slot);
+    return hard_hand_out(p, c, size);
   }
-  static_cast<uint64_t*>(p)[1] = 0;  // no longer free
-  hard_set_footer(p, slot, size);
-  return p;
+  return hard_refill(c, size);
 }
 
 // size <= SMALL_LIMIT.

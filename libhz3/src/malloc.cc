@@ -72,7 +72,7 @@ size_t usable_size(void* p, const char* fn) {
     uint32_t tag = tag_strip(lookup_tag(page_index(p)));
     if (tag_is_small(tag)) {
       if constexpr (CHECK) check_live(p, tag, fn);
-      if constexpr (HARDENED) return hard_live_size(p, tag_bin_field(tag), fn);
+      if constexpr (HARDENED) return hard_check_live(p, tag_bin_field(tag), fn, "use after free");
       return CLASSES[tag_bin_field(tag)].size;
     }
     if (tag == TAG_LARGE) return large_usable(p, fn);
@@ -107,11 +107,11 @@ void* reallocate(void* p, size_t size) {
     bool sampled = SAMPLING && (raw & TAG_SAMPLED);
     if (HZ3_LIKELY(tag_is_small(tag))) {
       if constexpr (CHECK) check_live(p, tag, "realloc()");
-      if constexpr (HARDENED) {  // in place while size + footer fits and the class is not 2x too big
+      if constexpr (HARDENED) {  // in place while size + canary fits and the class is not 2x too big
         uint32_t bin = tag_bin_field(tag), slot = CLASSES[bin].size;
-        size_t old = hard_live_size(p, bin, "realloc()");
+        size_t old = hard_check_live(p, bin, "realloc()", "use after free");
         if (size + HARD_ROOM <= slot && (size + HARD_ROOM > slot / 2 || slot <= 128)) {
-          hard_set_footer(p, slot, size);
+          hard_set_live(p, bin, size);
           if (HZ3_UNLIKELY(sampled)) sample_on_free(p);
           return p;
         }

@@ -146,26 +146,4 @@ constexpr bool classes_are_sane() {
 }
 static_assert(classes_are_sane(), "size class tables");
 
-// x / CLASSES[c].size == (x * DIV_MAGIC[c]) >> 40 for every offset x inside a span (< 2^20):
-// the error x * (M - 2^40 / size) / 2^40 stays below 2^-20 < 1 / size. Used by the hardened
-// variant to reject frees of pointers that are not a block start without a division.
-inline constexpr std::array<uint64_t, NUM_BINS> DIV_MAGIC = [] {
-  std::array<uint64_t, NUM_BINS> m{};
-  for (uint32_t c = 1; c < NUM_BINS; c++) m[c] = (uint64_t{1} << 40) / CLASSES[c].size + 1;
-  return m;
-}();
-
-constexpr bool div_magic_exact() {
-  for (uint32_t c = 1; c < NUM_BINS; c++) {
-    uint64_t span = uint64_t(CLASSES[c].span_pages) * PAGE_SIZE;
-    if (span > (uint64_t{1} << 20)) return false;
-    uint64_t size = CLASSES[c].size;
-    for (uint64_t k = 0; k * size < span; k++)  // the quotient changes only at multiples
-      for (uint64_t x : {k * size, k * size + size - 1})
-        if (x < span && ((x * DIV_MAGIC[c]) >> 40) != k) return false;
-  }
-  return true;
-}
-static_assert(div_magic_exact(), "division by multiplication for span offsets");
-
 }  // namespace hz3
