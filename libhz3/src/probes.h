@@ -22,11 +22,13 @@ extern volatile unsigned short hz3_hits_semaphore;
 extern volatile unsigned short otel_memory_alloc_semaphore;
 extern volatile unsigned short otel_memory_free_semaphore;
 }
-#define HZ3_PROBE_ENABLED(name) HZ3_UNLIKELY(HZ3_SEMAPHORE(name) != 0)
+// The kernel raises and lowers a semaphore at any instant: read it as an atomic (one plain load).
+#define HZ3_PROBE_ENABLED(name) HZ3_UNLIKELY(__atomic_load_n(&HZ3_SEMAPHORE(name), __ATOMIC_RELAXED) != 0)
 // A probe of another provider (otel_memory: the OpenTelemetry memory-profiling contract).
 #define HZ3_PROBE_PROVIDER(provider, name, ...)                                        \
   do {                                                                                 \
-    if (HZ3_UNLIKELY(provider##_##name##_semaphore != 0)) STAP_PROBEV(provider, name, __VA_ARGS__); \
+    if (HZ3_UNLIKELY(__atomic_load_n(&provider##_##name##_semaphore, __ATOMIC_RELAXED) != 0)) \
+      STAP_PROBEV(provider, name, __VA_ARGS__);                                        \
   } while (0)
 #define HZ3_PROBE(name, ...)                                          \
   do {                                                                \
