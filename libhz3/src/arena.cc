@@ -292,6 +292,7 @@ void* g_scav_stack;        // set by the one thread that starts the scavenger
 constexpr size_t SCAV_STACK_BYTES = 256 * 1024;
 uint32_t g_scav_idle;      // futex word, guarded by g_lock: 1 while the scavenger waits without
                            // a deadline
+std::atomic<bool> g_scav_wanted{false};  // some page became dirty while none ran
 
 void* scavenger_main(void*) {
   for (;;) {
@@ -311,6 +312,7 @@ bool scavenger_running() { return g_scav_state.load(std::memory_order_relaxed) =
 
 // Under g_lock, after pages became dirty: whether the caller must wake the scavenger.
 bool scavenger_needs_wake() {
+  if (g_dirty > 0 && !scavenger_running()) g_scav_wanted.store(true, std::memory_order_relaxed);
   if (__atomic_load_n(&g_scav_idle, __ATOMIC_RELAXED) == 0 || g_dirty == 0) return false;
   __atomic_store_n(&g_scav_idle, 0, __ATOMIC_RELAXED);
   return true;
@@ -454,7 +456,11 @@ Span* extend_dirty(size_t npages) {
   return nullptr;
 }
 
-Span* alloc_run(size_t npages, size_t align_pages) {
+// from_tail: cut the pages from the end of the free run chosen (small and medium spans do), so
+// that the first page of a large block freed there stays free — and its tag 0 — as long as
+// possible: a second free of that block is then caught as an invalid pointer, not taken for
+// the first object of a span that now starts at the same address.
+Span* alloc_run(size_t npages, size_t align_pages, bool from_tail = false) {
   if (g_arena.size == 0 || npages == 0 || npages > g_npages) return nullptr;
   if (g_lru_head) {  // a visit: runs past their decay time go before one may be reused
     uint64_t now = Pal::now_ms();
@@ -463,10 +469,12 @@ Span* alloc_run(size_t npages, size_t align_pages) {
   // A full arena answers at once: no bucket scan for every fallback allocation.
   if (npages > g_dirty + g_released + (g_npages - g_hwm)) return nullptr;
   size_t off = 0;
-  if (Span* s = find_fit(0, npages, align_pages, &off)) return carve(s, off, npages);
-  if (align_pages == 1 && npages > 1 && g_dirty > 0)
-    if (Span* s = extend_dirty(npages)) return s;
-  if (Span* s = find_fit(1, npages, align_pages, &off)) return carve(s, off, npages);
+  for (int released = 0; released < 2; released++) {
+    if (Span* s = find_fit(released, npages, align_pages, &off))
+      return carve(s, from_tail && align_pages == 1 ? s->npages - npages : off, npages);
+    if (!released && align_pages == 1 && npages > 1 && g_dirty > 0 && !from_tail)
+      if (Span* s = extend_dirty(npages)) return s;
+  }
   return grow(npages, align_pages);
 }
 
@@ -535,7 +543,7 @@ namespace page_heap {
 
 Span* alloc_small(uint32_t npages, uint32_t tag, uint32_t obj_size, uint32_t nobjs) {
   LockGuard g(g_lock);
-  Span* s = alloc_run(npages, 1);
+  Span* s = alloc_run(npages, 1, /*from_tail=*/true);
   if (!s) return nullptr;
   if constexpr (CHECK) {
     s->alloc_bits = bitmap_new();
@@ -674,7 +682,7 @@ bool freed_large_marked(const void* p, uint64_t mark) {
 void scavenger_poll() {
   int st = g_scav_state.load(std::memory_order_relaxed);
   if (HZ3_LIKELY(st == SCAV_RUNNING) || st == SCAV_STARTING ||
-      __atomic_load_n(&g_dirty, __ATOMIC_RELAXED) == 0)
+      !g_scav_wanted.load(std::memory_order_relaxed))
     return;
   uint64_t now = Pal::now_ms();
   if (st == SCAV_FAILED && now < __atomic_load_n(&g_scav_retry_ms, __ATOMIC_RELAXED)) return;
@@ -702,6 +710,7 @@ void unlock_after_fork(bool child) {
     g_init_lock.reset_after_fork();
     // Only the forking thread lives on: the scavenger starts again when the child needs one.
     g_scav_state.store(SCAV_NONE, std::memory_order_relaxed);
+    g_scav_wanted.store(g_dirty > 0, std::memory_order_relaxed);
     g_scav_idle = 0;
   } else {
     g_lock.unlock();
