@@ -212,9 +212,11 @@ inline void sleep_until_ns(uint64_t deadline) {
 //   rss_after_s=0,1,2,5 rss_after_kb=<n>,<n>,<n>,<n>
 // (one value per time, same order); bench/run.py tabulates them. Nothing is allocated between
 // the first sample and the last (the buffer is reserved first, status_kb reads into the stack),
-// so the sampling itself cannot change what it measures. `last_kb`: the last sample.
+// so the sampling itself cannot change what it measures. `last_kb`: the last sample; `max_kb`:
+// the largest (VmHWM can miss it: an madvise that drops RSS between two reads, by an allocator's
+// background thread, need not update the kernel's high-water mark).
 inline std::string rss_timeline(uint64_t t0, const std::vector<double>& times,
-                                long* last_kb = nullptr) {
+                                long* last_kb = nullptr, long* max_kb = nullptr) {
   if (times.empty()) return "";
   std::vector<long> kb;
   kb.reserve(times.size());
@@ -223,6 +225,8 @@ inline std::string rss_timeline(uint64_t t0, const std::vector<double>& times,
     kb.push_back(status_kb("VmRSS"));
   }
   if (last_kb) *last_kb = kb.back();
+  if (max_kb)
+    for (long k : kb) *max_kb = k > *max_kb ? k : *max_kb;
   std::string s = "rss_after_s=", v = " rss_after_kb=";
   for (size_t i = 0; i < times.size(); i++) {
     char buf[48];

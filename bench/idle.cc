@@ -107,8 +107,8 @@ int main(int argc, char** argv) {
     cv.wait(lk, [&] { return idle == threads; });
     sw.stop();
   }
-  long idle_rss = status_kb("VmRSS");
-  std::string timeline = rss_timeline(now_ns(), times, &idle_rss);
+  long idle_rss = status_kb("VmRSS"), sampled_max = idle_rss;
+  std::string timeline = rss_timeline(now_ns(), times, &idle_rss, &sampled_max);
   {
     std::lock_guard<std::mutex> lk(mu);
     wake = true;
@@ -117,6 +117,7 @@ int main(int argc, char** argv) {
   for (auto& x : th) x.join();
   long joined_rss = status_kb("VmRSS");
   long peak = status_kb("VmHWM");  // read last: the kernel folds current RSS into it
+  if (peak < sampled_max) peak = sampled_max;  // see rss_timeline
 
   uint64_t ops = 0, check = 0, bad = 0;
   for (auto& x : tally) ops += x.ops, check += x.check, bad += x.bad;
