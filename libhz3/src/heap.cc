@@ -82,8 +82,12 @@ constexpr uint32_t refill_batch(uint32_t cls) {
 }
 
 void report_hits(ThreadCache& tc) {
-  if (tc.hits_pending == 0) return;
-  HZ3_PROBE(hits, tc.hits_pending);
+  uint64_t n = tc.hits_pending;
+  if (n == 0) return;
+  // In a register: left to itself the compiler may name the TLS slot (8@%fs:OFF(%reg)) as
+  // the probe's argument, an operand USDT tracers (libbpf, hz3top) cannot read.
+  asm("" : "+r"(n));
+  HZ3_PROBE(hits, n);
   tc.hits_pending = 0;
 }
 

@@ -4,7 +4,7 @@
 #   - release libhz3 has exactly the five hz3 probes, every site with a semaphore named
 #     hz3_<probe>_semaphore, and argument counts and sizes as documented (unsigned, so no
 #     negative sizes): tag_set/tag_clear u64,u32,u32,u32; lookup_miss u64,u32;
-#     decode_fail u64,u32; hits u64;
+#     decode_fail u64,u32; hits u64; no argument is a segment (TLS) operand;
 #   - the noprobes variant has no hz3 probe at all;
 #   - the BPF object has one program per probe;
 #   - otel_memory (hz3top heap): alloc u64,u64,u64 and free u64, each behind a semaphore, and
@@ -35,6 +35,9 @@ while read -r name sem args; do
     hits) want=8, ;;
   esac
   [ "$sizes" = "$want" ] || bad="$bad $name($sizes want $want)"
+  # Operands tracers can read: a register, a constant or base+offset memory, never a segment
+  # (TLS) operand like 8@%fs:1104(%rax), which libbpf's USDT support and hz3top reject.
+  case $args in *%fs:* | *%gs:*) bad="$bad $name(segment operand: $args)" ;; esac
   # The semaphore must be the exported hz3_<name>_semaphore.
   sym=$(readelf -sW --dyn-syms "$HZ3_LIB" | awk -v n="hz3_${name}_semaphore" '$NF == n { print $2; exit }')
   if [ -z "$sym" ] || [ $((16#${sym})) -ne $((sem)) ]; then bad="$bad $name(semaphore $sem, symbol ${sym:-missing})"; fi
