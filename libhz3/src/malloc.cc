@@ -13,16 +13,6 @@
 #include "probes.h"
 #include "sample.h"
 
-#define HZ3_EXPORT extern "C" __attribute__((visibility("default")))
-
-// Sanitizer and fuzzing builds compile the allocator with -DHZ3_API_PREFIX: the entry points
-// become hz3_malloc, hz3_free, … and interpose nothing, so ASan/TSan/UBSan keep their own
-// allocator while checking ours. Production builds define the standard names.
-#ifdef HZ3_API_PREFIX
-#define HZ3_API(name) hz3_##name
-#else
-#define HZ3_API(name) name
-#endif
 
 namespace hz3 {
 
@@ -151,14 +141,14 @@ void* reallocate(void* p, size_t size) {
 
 using namespace hz3;
 
-HZ3_EXPORT void* HZ3_API(malloc)(size_t size) {
+HZ3_EXPORT_C void* HZ3_API(malloc)(size_t size) {
   if (HZ3_LIKELY(size <= SMALL_LIMIT)) return alloc_small(size);
   return alloc(size);
 }
 
-HZ3_EXPORT void HZ3_API(free)(void* p) { free_fast(p); }
+HZ3_EXPORT_C void HZ3_API(free)(void* p) { free_fast(p); }
 
-HZ3_EXPORT void* HZ3_API(calloc)(size_t n, size_t size) {
+HZ3_EXPORT_C void* HZ3_API(calloc)(size_t n, size_t size) {
   size_t total;
   if (HZ3_UNLIKELY(__builtin_mul_overflow(n, size, &total))) {
     errno = ENOMEM;
@@ -179,9 +169,9 @@ HZ3_EXPORT void* HZ3_API(calloc)(size_t n, size_t size) {
   return p;
 }
 
-HZ3_EXPORT void* HZ3_API(realloc)(void* p, size_t size) { return reallocate(p, size); }
+HZ3_EXPORT_C void* HZ3_API(realloc)(void* p, size_t size) { return reallocate(p, size); }
 
-HZ3_EXPORT void* HZ3_API(reallocarray)(void* p, size_t n, size_t size) {
+HZ3_EXPORT_C void* HZ3_API(reallocarray)(void* p, size_t n, size_t size) {
   size_t total;
   if (__builtin_mul_overflow(n, size, &total)) {
     errno = ENOMEM;
@@ -205,7 +195,7 @@ static void* memalign_glibc(size_t align, size_t size) {
 
 // EINVAL (errno untouched) unless the alignment is a power-of-two multiple of sizeof(void*).
 // On ENOMEM glibc 2.36 leaves ENOMEM in errno too (its memalign sets it); so does hz3.
-HZ3_EXPORT int HZ3_API(posix_memalign)(void** out, size_t align, size_t size) {
+HZ3_EXPORT_C int HZ3_API(posix_memalign)(void** out, size_t align, size_t size) {
   if (align == 0 || (align & (align - 1)) != 0 || align % sizeof(void*) != 0) return EINVAL;
   void* p = memalign_glibc(align, size);
   if (!p) {
@@ -217,15 +207,15 @@ HZ3_EXPORT int HZ3_API(posix_memalign)(void** out, size_t align, size_t size) {
 }
 
 // glibc 2.36: the same as memalign (2.38 started rejecting alignments that are not powers of 2).
-HZ3_EXPORT void* HZ3_API(aligned_alloc)(size_t align, size_t size) {
+HZ3_EXPORT_C void* HZ3_API(aligned_alloc)(size_t align, size_t size) {
   return memalign_glibc(align, size);
 }
 
-HZ3_EXPORT void* HZ3_API(memalign)(size_t align, size_t size) { return memalign_glibc(align, size); }
+HZ3_EXPORT_C void* HZ3_API(memalign)(size_t align, size_t size) { return memalign_glibc(align, size); }
 
-HZ3_EXPORT void* HZ3_API(valloc)(size_t size) { return alloc_aligned(PAGE_SIZE, size); }
+HZ3_EXPORT_C void* HZ3_API(valloc)(size_t size) { return alloc_aligned(PAGE_SIZE, size); }
 
-HZ3_EXPORT void* HZ3_API(pvalloc)(size_t size) {
+HZ3_EXPORT_C void* HZ3_API(pvalloc)(size_t size) {
   size_t rounded = (size + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
   if (rounded < size) {
     errno = ENOMEM;
@@ -234,13 +224,13 @@ HZ3_EXPORT void* HZ3_API(pvalloc)(size_t size) {
   return alloc_aligned(PAGE_SIZE, rounded ? rounded : PAGE_SIZE);
 }
 
-HZ3_EXPORT size_t HZ3_API(malloc_usable_size)(void* p) {
+HZ3_EXPORT_C size_t HZ3_API(malloc_usable_size)(void* p) {
   if (!p) return 0;
   return usable_size(p, "malloc_usable_size()");
 }
 
 // Gives every free page back to the OS now. Returns 1 if memory was released (glibc meaning).
-HZ3_EXPORT int HZ3_API(malloc_trim)(size_t) { return page_heap::release_all() > 0; }
+HZ3_EXPORT_C int HZ3_API(malloc_trim)(size_t) { return page_heap::release_all() > 0; }
 
 // glibc's own names for its entry points. Programs and libraries that call them directly (to
 // reach "the real malloc" under an interposer, as some profilers and language runtimes do) must

@@ -27,16 +27,11 @@
 
 #include "arena.h"
 #include "heap.h"
+#include "internal_api.h"
 #include "large.h"
 #include "outside.h"
 #include "pal.h"
 
-#define HZ3_EXPORT extern "C" __attribute__((visibility("default")))
-#ifdef HZ3_API_PREFIX
-#define HZ3_API(name) hz3_##name
-#else
-#define HZ3_API(name) name
-#endif
 
 namespace hz3 {
 namespace {
@@ -234,14 +229,14 @@ bool stats_snapshot(hz3_stats* out) { return snapshot(out, nullptr, nullptr); }
 
 using namespace hz3;
 
-HZ3_EXPORT struct mallinfo2 HZ3_API(mallinfo2)(void) noexcept {
+HZ3_EXPORT_C struct mallinfo2 HZ3_API(mallinfo2)(void) noexcept {
   hz3_stats s;
   snapshot(&s, nullptr, nullptr);
   return to_mallinfo2(s);
 }
 
 // The same fields clamped to INT_MAX (glibc's int fields simply wrap).
-HZ3_EXPORT struct mallinfo HZ3_API(mallinfo)(void) noexcept {
+HZ3_EXPORT_C struct mallinfo HZ3_API(mallinfo)(void) noexcept {
   hz3_stats s;
   snapshot(&s, nullptr, nullptr);
   struct mallinfo2 m2 = to_mallinfo2(s);
@@ -260,7 +255,7 @@ HZ3_EXPORT struct mallinfo HZ3_API(mallinfo)(void) noexcept {
 }
 
 // The ledger on stderr: lines marked '+' add up to the next '=' line (docs/stats.md).
-HZ3_EXPORT void HZ3_API(malloc_stats)(void) noexcept {
+HZ3_EXPORT_C void HZ3_API(malloc_stats)(void) noexcept {
   hz3_stats s;
   snapshot(&s, nullptr, nullptr);
   char buf[4096], lab[160];
@@ -315,7 +310,7 @@ HZ3_EXPORT void HZ3_API(malloc_stats)(void) noexcept {
 // "current"/"max"/"aspace" = its spans' bytes; then the totals, where "rest" adds the page
 // heap's free runs, "mmap" is the huge blocks, "current"/"max" the arena pages handed out (a
 // high-water mark already) and "aspace" the committed arena.
-HZ3_EXPORT int HZ3_API(malloc_info)(int options, FILE* fp) noexcept {
+HZ3_EXPORT_C int HZ3_API(malloc_info)(int options, FILE* fp) noexcept {
   if (options != 0) return EINVAL;  // glibc: the error number is the result, errno untouched
   hz3_stats s;
   Scratch sc;
@@ -365,7 +360,7 @@ HZ3_EXPORT int HZ3_API(malloc_info)(int options, FILE* fp) noexcept {
 // cap) and the thresholds for giving memory back (hz3's bounded schedule already does), and
 // M_PERTURB 0 (no fill, which is what hz3 does). Everything else, unknown options included,
 // returns 0 (glibc returns 1 for options it does not know). docs/stats.md has the table.
-HZ3_EXPORT int HZ3_API(mallopt)(int param, int value) noexcept {
+HZ3_EXPORT_C int HZ3_API(mallopt)(int param, int value) noexcept {
   switch (param) {
     case M_ARENA_MAX:
     case M_ARENA_TEST:
