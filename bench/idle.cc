@@ -26,11 +26,11 @@ static const char USAGE[] =
 
 namespace {
 
-constexpr unsigned SIZES[] = {
-    16,    32,    48,    64,    80,    96,    112,   128,   160,   192,   224,
-    256,   320,   384,   448,   512,   640,   768,   896,   1024,  1280,  1536,
-    1792,  2048,  2560,  3072,  3584,  4096,  5120,  6144,  7168,  8192,  10240,
-    12288, 14336, 16384, 20480, 24576, 28672, 32768, 40960, 49152, 57344, 65536};
+constexpr unsigned SIZES[] = {16,    32,    48,    64,    80,    96,    112,   128,   160,
+                              192,   224,   256,   320,   384,   448,   512,   640,   768,
+                              896,   1024,  1280,  1536,  1792,  2048,  2560,  3072,  3584,
+                              4096,  5120,  6144,  7168,  8192,  10240, 12288, 14336, 16384,
+                              20480, 24576, 28672, 32768, 40960, 49152, 57344, 65536};
 constexpr unsigned NSIZES = sizeof SIZES / sizeof SIZES[0];
 static_assert(NSIZES == 44);
 
@@ -116,7 +116,7 @@ int main(int argc, char** argv) {
   cv.notify_all();
   for (auto& x : th) x.join();
   long joined_rss = status_kb("VmRSS");
-  long peak = status_kb("VmHWM");  // read last: the kernel folds current RSS into it
+  long peak = status_kb("VmHWM");              // read last: the kernel folds current RSS into it
   if (peak < sampled_max) peak = sampled_max;  // see rss_timeline
 
   uint64_t ops = 0, check = 0, bad = 0;
@@ -129,9 +129,11 @@ int main(int argc, char** argv) {
   uint64_t burst = 0;
   for (unsigned s : SIZES) burst += uint64_t(s) * uint64_t(blocks);
   char extra[160];
-  std::snprintf(extra, sizeof extra, "blocks=%lld sizes=%u rounds=%lld burst_kb=%llu "
-                "joined_rss_kb=%ld bad=%llu", blocks, NSIZES, rounds,
-                (unsigned long long)(burst >> 10), joined_rss, (unsigned long long)bad);
+  std::snprintf(extra, sizeof extra,
+                "blocks=%lld sizes=%u rounds=%lld burst_kb=%llu "
+                "joined_rss_kb=%ld bad=%llu",
+                blocks, NSIZES, rounds, (unsigned long long)(burst >> 10), joined_rss,
+                (unsigned long long)bad);
   report("idle", timeline.empty() ? std::string(extra) : std::string(extra) + " " + timeline,
          threads, ops, sw, check, peak, idle_rss);
   return bad ? 3 : 0;

@@ -125,7 +125,7 @@ int main(int argc, char** argv) {
   for (auto& b : blocks) drop(b);
   sleep_until_ns(now_ns() + uint64_t(exit_wait[0] * 1e9));
   long exit_rss = status_kb("VmRSS");
-  long peak = status_kb("VmHWM");  // read last: the kernel folds current RSS into it
+  long peak = status_kb("VmHWM");              // read last: the kernel folds current RSS into it
   if (peak < sampled_max) peak = sampled_max;  // see rss_timeline
   if (peak < exit_rss) peak = exit_rss;
   if (dirty || lost) {

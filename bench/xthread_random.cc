@@ -127,9 +127,8 @@ int main(int argc, char** argv) {
                  "allocator handed out overlapping blocks\n",
                  (unsigned long long)corrupt);
   char extra[200];
-  std::snprintf(extra, sizeof extra,
-                "slots=%zu min=%lld max=%lld foreign_pct=%.1f corrupt=%llu", nslots, lo, hi,
-                loop_frees ? 100.0 * foreign / double(loop_frees) : 0.0,
+  std::snprintf(extra, sizeof extra, "slots=%zu min=%lld max=%lld foreign_pct=%.1f corrupt=%llu",
+                nslots, lo, hi, loop_frees ? 100.0 * foreign / double(loop_frees) : 0.0,
                 (unsigned long long)corrupt);
   report("xthread-random", extra, threads, ops, sw, check, peak, exit_rss);
   return corrupt ? 3 : 0;

@@ -108,7 +108,7 @@ int main(int argc, char** argv) {
   char extra[160];
   std::snprintf(extra, sizeof extra, "producers=%u size=%lld producer_stalls=%llu corrupt=%llu",
                 producers, size, (unsigned long long)stalls, (unsigned long long)corrupt);
-  report("xthread-small", extra, 2 * producers, uint64_t(2 * blocks) * producers, sw, check,
-         peak, exit_rss);
+  report("xthread-small", extra, 2 * producers, uint64_t(2 * blocks) * producers, sw, check, peak,
+         exit_rss);
   return corrupt ? 3 : 0;
 }

@@ -86,7 +86,8 @@ void span_delete(Span* s) {
 // VARIANT=check: one allocation bitmap per small span, fixed size, recycled through a list.
 constexpr size_t BITMAP_BYTES = [] {
   uint32_t most = 0;
-  for (uint32_t c = 1; c < NUM_BINS; c++) most = CLASSES[c].span_objs > most ? CLASSES[c].span_objs : most;
+  for (uint32_t c = 1; c < NUM_BINS; c++)
+    most = CLASSES[c].span_objs > most ? CLASSES[c].span_objs : most;
   return (most + 63) / 64 * 8;
 }();
 uint64_t* g_bitmap_pool;
@@ -130,7 +131,10 @@ void list_push(Span*& head, Span* s) {
 }
 
 void list_remove(Span*& head, Span* s) {
-  if (s->prev) s->prev->next = s->next; else head = s->next;
+  if (s->prev)
+    s->prev->next = s->next;
+  else
+    head = s->next;
   if (s->next) s->next->prev = s->prev;
   s->next = s->prev = nullptr;
 }
@@ -138,13 +142,22 @@ void list_remove(Span*& head, Span* s) {
 void lru_append(Span* s) {
   s->lru_next = nullptr;
   s->lru_prev = g_lru_tail;
-  if (g_lru_tail) g_lru_tail->lru_next = s; else g_lru_head = s;
+  if (g_lru_tail)
+    g_lru_tail->lru_next = s;
+  else
+    g_lru_head = s;
   g_lru_tail = s;
 }
 
 void lru_remove(Span* s) {
-  if (s->lru_prev) s->lru_prev->lru_next = s->lru_next; else g_lru_head = s->lru_next;
-  if (s->lru_next) s->lru_next->lru_prev = s->lru_prev; else g_lru_tail = s->lru_prev;
+  if (s->lru_prev)
+    s->lru_prev->lru_next = s->lru_next;
+  else
+    g_lru_head = s->lru_next;
+  if (s->lru_next)
+    s->lru_next->lru_prev = s->lru_prev;
+  else
+    g_lru_tail = s->lru_prev;
   s->lru_next = s->lru_prev = nullptr;
 }
 
@@ -188,7 +201,8 @@ void coalesce_insert(Span* s) {
       map_set(i - 1, nullptr);  // interior boundaries never keep stale records
       map_set(i, nullptr);
       s->start = l->start;
-      s->dirty_since_ms = l->dirty_since_ms > s->dirty_since_ms ? l->dirty_since_ms : s->dirty_since_ms;
+      s->dirty_since_ms =
+          l->dirty_since_ms > s->dirty_since_ms ? l->dirty_since_ms : s->dirty_since_ms;
       s->npages += l->npages;
       s->zeroed = s->zeroed && l->zeroed;
       span_delete(l);
@@ -290,8 +304,8 @@ std::atomic<int> g_scav_state{SCAV_NONE};
 uint64_t g_scav_retry_ms;  // after a failed start, not before this
 void* g_scav_stack;        // set by the one thread that starts the scavenger
 constexpr size_t SCAV_STACK_BYTES = 256 * 1024;
-uint32_t g_scav_idle;      // futex word, guarded by g_lock: 1 while the scavenger waits without
-                           // a deadline
+uint32_t g_scav_idle;  // futex word, guarded by g_lock: 1 while the scavenger waits without
+                       // a deadline
 std::atomic<bool> g_scav_wanted{false};  // some page became dirty while none ran
 
 void* scavenger_main(void*) {
@@ -365,7 +379,8 @@ Span* find_fit(int released, size_t npages, size_t align_pages, size_t* off) {
   Span* best = nullptr;
   for (size_t b = first; b <= BUCKETS; b++) {
     for (Span* s = g_free[released][b]; s; s = s->next) {
-      size_t mis = (s->start >> PAGE_SHIFT) & (align_pages - 1);  // absolute: base may be less aligned
+      size_t mis =
+          (s->start >> PAGE_SHIFT) & (align_pages - 1);  // absolute: base may be less aligned
       size_t o = mis ? align_pages - mis : 0;
       if (s->npages < npages + o) continue;
       if (!best || s->npages < best->npages) {
@@ -509,7 +524,8 @@ bool arena_init() {
       }
       for (uint32_t c = 1; c < NUM_BINS; c++) {
         uint32_t sh = uint32_t(__builtin_ctz(CLASSES[c].align));
-        g_hard_bins[c] = {g_hard_live[sh] - (uintptr_t(base) >> sh) * 2, sh, CLASSES[c].align - 1u, 0};
+        g_hard_bins[c] = {g_hard_live[sh] - (uintptr_t(base) >> sh) * 2, sh, CLASSES[c].align - 1u,
+                          0};
       }
     }
     Pal::name(base, size, "hz3-arena");
@@ -575,7 +591,8 @@ Span* alloc_large(size_t npages, size_t align_pages) {
   LockGuard g(g_lock);
   Span* s = alloc_run(npages + LARGE_GUARD_PAGES, align_pages);
   if (!s) return nullptr;
-  if constexpr (HARDENED) Pal::protect_none(reinterpret_cast<void*>(s->end() - PAGE_SIZE), PAGE_SIZE);
+  if constexpr (HARDENED)
+    Pal::protect_none(reinterpret_cast<void*>(s->end() - PAGE_SIZE), PAGE_SIZE);
   s->state = SpanState::LARGE;
   s->tag = TAG_LARGE;
   size_t i = idx_of(s->start);
@@ -589,30 +606,30 @@ Span* alloc_large(size_t npages, size_t align_pages) {
 void free_span(Span* s) {
   bool wake;
   {
-  LockGuard g(g_lock);
-  size_t i = idx_of(s->start);
-  HZ3_PROBE(tag_clear, (uint64_t)i, s->npages, tag_bin_field(s->tag), tag_owner_field(s->tag));
-  if (s->state == SpanState::SMALL) {
-    for (size_t k = 0; k < s->npages; k++) {
-      tag_set(i + k, 0);
-      map_set(i + k, nullptr);
+    LockGuard g(g_lock);
+    size_t i = idx_of(s->start);
+    HZ3_PROBE(tag_clear, (uint64_t)i, s->npages, tag_bin_field(s->tag), tag_owner_field(s->tag));
+    if (s->state == SpanState::SMALL) {
+      for (size_t k = 0; k < s->npages; k++) {
+        tag_set(i + k, 0);
+        map_set(i + k, nullptr);
+      }
+      if (s->alloc_bits) bitmap_delete(s->alloc_bits);  // check variant
+      s->alloc_bits = nullptr;
+    } else {
+      if constexpr (HARDENED) Pal::commit(reinterpret_cast<void*>(s->end() - PAGE_SIZE), PAGE_SIZE);
+      tag_set(i, 0);
+      map_set(i, nullptr);
+      map_set(i + s->npages - 1, nullptr);
     }
-    if (s->alloc_bits) bitmap_delete(s->alloc_bits);  // check variant
-    s->alloc_bits = nullptr;
-  } else {
-    if constexpr (HARDENED) Pal::commit(reinterpret_cast<void*>(s->end() - PAGE_SIZE), PAGE_SIZE);
-    tag_set(i, 0);
-    map_set(i, nullptr);
-    map_set(i + s->npages - 1, nullptr);
-  }
-  s->tag = 0;
-  s->state = SpanState::FREE_DIRTY;
-  s->zeroed = false;
-  uint64_t now = Pal::now_ms();
-  s->dirty_since_ms = now;
-  coalesce_insert(s);
-  maybe_release(now);
-  wake = scavenger_needs_wake();
+    s->tag = 0;
+    s->state = SpanState::FREE_DIRTY;
+    s->zeroed = false;
+    uint64_t now = Pal::now_ms();
+    s->dirty_since_ms = now;
+    coalesce_insert(s);
+    maybe_release(now);
+    wake = scavenger_needs_wake();
   }
   if (wake) Pal::futex_wake(&g_scav_idle);
 }
@@ -643,26 +660,27 @@ bool grow_large(Span* s, size_t new_npages) {
 void shrink_large(Span* s, size_t new_npages) {
   bool wake;
   {
-  LockGuard g(g_lock);
-  new_npages += LARGE_GUARD_PAGES;
-  Span* tail = span_new();
-  if (!tail) return;  // keep the block whole; still correct
-  if constexpr (HARDENED) {  // the guard moves to the new last page; the tail goes back RW
-    Pal::commit(reinterpret_cast<void*>(s->end() - PAGE_SIZE), PAGE_SIZE);
-    Pal::protect_none(reinterpret_cast<void*>(s->start + (new_npages - 1) * PAGE_SIZE), PAGE_SIZE);
-  }
-  size_t i = idx_of(s->start);
-  map_set(i + s->npages - 1, nullptr);
-  tail->start = s->start + new_npages * PAGE_SIZE;
-  tail->npages = uint32_t(s->npages - new_npages);
-  s->npages = uint32_t(new_npages);
-  map_ends(s);
-  tail->state = SpanState::FREE_DIRTY;
-  uint64_t now = Pal::now_ms();
-  tail->dirty_since_ms = now;
-  coalesce_insert(tail);
-  maybe_release(now);
-  wake = scavenger_needs_wake();
+    LockGuard g(g_lock);
+    new_npages += LARGE_GUARD_PAGES;
+    Span* tail = span_new();
+    if (!tail) return;         // keep the block whole; still correct
+    if constexpr (HARDENED) {  // the guard moves to the new last page; the tail goes back RW
+      Pal::commit(reinterpret_cast<void*>(s->end() - PAGE_SIZE), PAGE_SIZE);
+      Pal::protect_none(reinterpret_cast<void*>(s->start + (new_npages - 1) * PAGE_SIZE),
+                        PAGE_SIZE);
+    }
+    size_t i = idx_of(s->start);
+    map_set(i + s->npages - 1, nullptr);
+    tail->start = s->start + new_npages * PAGE_SIZE;
+    tail->npages = uint32_t(s->npages - new_npages);
+    s->npages = uint32_t(new_npages);
+    map_ends(s);
+    tail->state = SpanState::FREE_DIRTY;
+    uint64_t now = Pal::now_ms();
+    tail->dirty_since_ms = now;
+    coalesce_insert(tail);
+    maybe_release(now);
+    wake = scavenger_needs_wake();
   }
   if (wake) Pal::futex_wake(&g_scav_idle);
 }

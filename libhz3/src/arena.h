@@ -10,8 +10,9 @@
 // page-heap lock: a run starts serving a class or a large block (set), or is given back (clear).
 //
 // The page heap hands out runs of pages, coalesces freed runs with free neighbours, and gives
-// free memory back to the OS on a bounded schedule (resident-but-free bounded by a quarter of the recent peak in use, at least HZ3_DIRTY_MIN_MIB;
-// none older than HZ3_DIRTY_DECAY_MS). It is not the per-thread front end (heap.h).
+// free memory back to the OS on a bounded schedule (resident-but-free bounded by a quarter of the
+// recent peak in use, at least HZ3_DIRTY_MIN_MIB; none older than HZ3_DIRTY_DECAY_MS). It is not
+// the per-thread front end (heap.h).
 #pragma once
 
 #include <atomic>
@@ -83,10 +84,16 @@ struct ArenaGlobals {
 };
 extern ArenaGlobals g_arena;
 
-HZ3_FAST_PATH uint32_t tag_load(size_t idx) { return __atomic_load_n(&g_arena.tags[idx], __ATOMIC_RELAXED); }
-HZ3_FAST_PATH Span* map_load(size_t idx) { return __atomic_load_n(&g_arena.map[idx], __ATOMIC_RELAXED); }
+HZ3_FAST_PATH uint32_t tag_load(size_t idx) {
+  return __atomic_load_n(&g_arena.tags[idx], __ATOMIC_RELAXED);
+}
+HZ3_FAST_PATH Span* map_load(size_t idx) {
+  return __atomic_load_n(&g_arena.map[idx], __ATOMIC_RELAXED);
+}
 HZ3_FAST_PATH bool in_arena(const void* p) { return uintptr_t(p) - g_arena.base < g_arena.size; }
-HZ3_FAST_PATH size_t page_index(const void* p) { return (uintptr_t(p) - g_arena.base) >> PAGE_SHIFT; }
+HZ3_FAST_PATH size_t page_index(const void* p) {
+  return (uintptr_t(p) - g_arena.base) >> PAGE_SHIFT;
+}
 
 // The tag the lookups of this build use: the dense array (PTAG) or the page header (noptag).
 HZ3_FAST_PATH uint32_t lookup_tag(size_t idx) {

@@ -1,6 +1,6 @@
 // Compile-time configuration of libhz3. Every variant is a set of -D flags chosen by the
-// Makefile (VARIANT=release|check|noprobes|noptag|hardened); the allocator reads no environment, so an
-// A/B pair of builds is reproducible. Not a place for runtime tunables.
+// Makefile (VARIANT=release|check|noprobes|noptag|hardened); the allocator reads no environment, so
+// an A/B pair of builds is reproducible. Not a place for runtime tunables.
 #pragma once
 
 #include <cstddef>

@@ -3,10 +3,11 @@
 #include "heap.h"
 
 #include <pthread.h>
+#include <string.h>
 #include <sys/random.h>
 #include <time.h>
+
 #include <new>
-#include <string.h>
 
 #include "large.h"
 #include "outside.h"
@@ -125,13 +126,18 @@ void leave_sampling(ThreadCache& tc) {
 bool sync_sampling(ThreadCache& tc) {
   bool want = sampling_wanted();
   if (HZ3_UNLIKELY(want != tc.sampling)) {
-    if (want) enter_sampling(tc); else leave_sampling(tc);
+    if (want)
+      enter_sampling(tc);
+    else
+      leave_sampling(tc);
   }
   return tc.sampling;
 }
 
 // The list a local free pushes to and malloc pops from.
-void*& cache_list(ThreadCache& tc, uint32_t bin) { return tc.sampling ? tc.parked[bin] : tc.head[bin]; }
+void*& cache_list(ThreadCache& tc, uint32_t bin) {
+  return tc.sampling ? tc.parked[bin] : tc.head[bin];
+}
 
 // ---- spans of one heap (caller holds heap->lock) ----
 
@@ -144,7 +150,10 @@ void partial_push(Heap::BinSpans& b, Span* s) {
 }
 
 void partial_remove(Heap::BinSpans& b, Span* s) {
-  if (s->prev) s->prev->next = s->next; else b.partial = s->next;
+  if (s->prev)
+    s->prev->next = s->next;
+  else
+    b.partial = s->next;
   if (s->next) s->next->prev = s->prev;
   s->next = s->prev = nullptr;
   s->in_partial = false;
@@ -390,7 +399,8 @@ void remote_free(Heap* h, uint32_t bin, void* p) {
   void* old = box.load(std::memory_order_relaxed);
   do {
     *static_cast<void**>(p) = old;
-  } while (!box.compare_exchange_weak(old, p, std::memory_order_seq_cst, std::memory_order_relaxed));
+  } while (
+      !box.compare_exchange_weak(old, p, std::memory_order_seq_cst, std::memory_order_relaxed));
   if (!h->remote_pending.load(std::memory_order_seq_cst))  // see drain_inboxes for the protocol
     h->remote_pending.store(1, std::memory_order_relaxed);
   // The owner drains its inboxes at its own slow paths, but it may never allocate again (a

@@ -9,10 +9,11 @@
 //                is the owner field of every page tag of its spans.
 //   Heap states  LIVE: one thread owns it. ORPHAN: its thread exited. Either way its spans are
 //                touched only under heap->lock (slow paths only: the fast paths touch the TLS
-//                cache alone), so other threads can drain its inboxes when its owner is idle. A thread that
-//                exits orphans its heap; a new thread adopts an orphan before creating a heap,
-//                so ids are recycled and thread count is unlimited (past MAX_HEAPS live threads,
-//                new threads share the locked heap 0, as do calls after a thread's cache is gone).
+//                cache alone), so other threads can drain its inboxes when its owner is idle. A
+//                thread that exits orphans its heap; a new thread adopts an orphan before creating
+//                a heap, so ids are recycled and thread count is unlimited (past MAX_HEAPS live
+//                threads, new threads share the locked heap 0, as do calls after a thread's cache
+//                is gone).
 // Not here: the page heap and tags (arena.h), large blocks (large.h), the C API (malloc.cc).
 #pragma once
 
@@ -33,7 +34,7 @@ enum class CacheState : uint32_t { UNINIT = 0, LIVE = 1, DEAD = 2 };
 inline constexpr uint64_t KEY_NONE = 0xFFFFu << 16;
 
 struct ThreadCache {
-  void* head[NUM_BINS];          // hot: malloc pops, free pushes
+  void* head[NUM_BINS];           // hot: malloc pops, free pushes
   uint64_t frees_left[NUM_BINS];  // hot: local frees until the next bound check (64-bit so
                                   // its index folds into the same addressing mode as head's)
   uint64_t key;                   // (heap id + 1) << 16 while LIVE, else KEY_NONE
@@ -67,7 +68,7 @@ struct alignas(64) Heap {
     Span* partial;     // spans with objects to hand out
     uint32_t empties;  // partial spans with used == 0 (at most one is kept)
   } bins[NUM_BINS];
-  uint32_t spans_released;  // spans given back since the owner last scavenged its cache
+  uint32_t spans_released;            // spans given back since the owner last scavenged its cache
   std::atomic<uint32_t> owner_epoch;  // bumped by each refill of the owner: "not idle"
   Heap* next_orphan;
   // The owner's cache while LIVE (set at thread start, cleared under lock at thread exit), so
@@ -76,9 +77,9 @@ struct alignas(64) Heap {
 };
 
 // Slow paths, never inlined.
-void* malloc_refill(uint32_t cls);            // thread cache empty for cls
+void* malloc_refill(uint32_t cls);             // thread cache empty for cls
 void* hard_refill(uint32_t cls, size_t size);  // hardened: malloc_refill, then hard_hand_out
-void cache_overflow(uint32_t bin);            // frees_left hit 0
+void cache_overflow(uint32_t bin);             // frees_left hit 0
 void free_tagged_slow(void* p, uint32_t tag);  // not a local small block
 void free_outside(void* p);                    // outside the arena: NULL, huge, foreign
 
@@ -98,8 +99,8 @@ void check_live(void* p, uint32_t tag, const char* fn);  // p is the start of a 
 // marker secret ^ address in word 1, and a poison pattern in the HARD_POISON bytes after them. A
 // live block holds, right after the requested bytes, HARD_ROOM canary bytes; its requested size
 // is out of the block, in the size tables (arena.h), which also say which addresses are live
-// block starts (HardBin). So the class is chosen for size + HARD_ROOM, and malloc_usable_size reports the
-// requested size.
+// block starts (HardBin). So the class is chosen for size + HARD_ROOM, and malloc_usable_size
+// reports the requested size.
 inline constexpr size_t HARD_ROOM = HARDENED ? 8 : 0;  // canary bytes, always all of them
 inline constexpr size_t HARD_POISON = 16;  // poisoned bytes after the link and marker words
 // Requests up to this are small/medium blocks; above it, large.
@@ -118,7 +119,11 @@ struct HardSecrets {
 };
 extern HardSecrets g_hard;  // random, set by global_init before the first block exists
 
-HZ3_FAST_PATH uint64_t load8(const char* p) { uint64_t v; __builtin_memcpy(&v, p, 8); return v; }
+HZ3_FAST_PATH uint64_t load8(const char* p) {
+  uint64_t v;
+  __builtin_memcpy(&v, p, 8);
+  return v;
+}
 HZ3_FAST_PATH void store8(char* p, uint64_t v) { __builtin_memcpy(p, &v, 8); }
 
 // The size entry of block start p (in the arena) of class bin.

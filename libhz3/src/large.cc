@@ -158,7 +158,10 @@ void huge_totals(size_t* count, size_t* bytes, size_t* table_bytes) {
 
 void large_lock_for_fork() { g_huge_lock.lock(); }
 void large_unlock_after_fork(bool child) {
-  if (child) g_huge_lock.reset_after_fork(); else g_huge_lock.unlock();
+  if (child)
+    g_huge_lock.reset_after_fork();
+  else
+    g_huge_lock.unlock();
 }
 
 }  // namespace hz3

@@ -20,8 +20,8 @@ size_t large_usable(void* p, const char* fn);
 bool large_resize_in_place(void* p, size_t new_size);
 
 void* huge_alloc(size_t size, size_t align);
-bool huge_free(void* p);                  // false: not a huge block
-bool huge_usable(void* p, size_t* usable);  // false: not a huge block
+bool huge_free(void* p);                       // false: not a huge block
+bool huge_usable(void* p, size_t* usable);     // false: not a huge block
 void* huge_realloc(void* p, size_t new_size);  // p a huge block; nullptr when it cannot
 
 // Statistics: huge blocks mapped, their bytes, and the bytes of the table that finds them.

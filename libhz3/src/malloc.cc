@@ -13,7 +13,6 @@
 #include "probes.h"
 #include "sample.h"
 
-
 namespace hz3 {
 
 // Larger requests cannot be served and would overflow page rounding (glibc: ENOMEM too).
@@ -49,7 +48,8 @@ void* alloc_aligned(size_t align, size_t size) {
       return alloc_class(c);
     }
   }
-  void* p = size > MAX_REQUEST || align > MAX_REQUEST ? nullptr : large_noted(size ? size : 1, align);
+  void* p =
+      size > MAX_REQUEST || align > MAX_REQUEST ? nullptr : large_noted(size ? size : 1, align);
   if (HZ3_UNLIKELY(!p)) errno = ENOMEM;
   return p;
 }
@@ -66,8 +66,10 @@ size_t usable_size(void* p, const char* fn) {
       return CLASSES[tag_bin_field(tag)].size;
     }
     if (tag == TAG_LARGE) return large_usable(p, fn);
-    if (tag == 0) HZ3_PROBE(lookup_miss, (uint64_t)(uintptr_t)p, 1u);
-    else HZ3_PROBE(decode_fail, (uint64_t)(uintptr_t)p, tag);
+    if (tag == 0)
+      HZ3_PROBE(lookup_miss, (uint64_t)(uintptr_t)p, 1u);
+    else
+      HZ3_PROBE(decode_fail, (uint64_t)(uintptr_t)p, tag);
     fatal_pointer(fn, "invalid pointer", p);
   }
   HZ3_PROBE(lookup_miss, (uint64_t)(uintptr_t)p, 0u);
@@ -97,7 +99,8 @@ void* reallocate(void* p, size_t size) {
     bool sampled = SAMPLING && (raw & TAG_SAMPLED);
     if (HZ3_LIKELY(tag_is_small(tag))) {
       if constexpr (CHECK) check_live(p, tag, "realloc()");
-      if constexpr (HARDENED) {  // in place while size + canary fits and the class is not 2x too big
+      if constexpr (HARDENED) {  // in place while size + canary fits and the class is not 2x too
+                                 // big
         uint32_t bin = tag_bin_field(tag), slot = CLASSES[bin].size;
         size_t old = hard_check_live(p, bin, "realloc()", "use after free");
         if (size + HARD_ROOM <= slot && (size + HARD_ROOM > slot / 2 || slot <= 128)) {
@@ -211,7 +214,9 @@ HZ3_EXPORT_C void* HZ3_API(aligned_alloc)(size_t align, size_t size) {
   return memalign_glibc(align, size);
 }
 
-HZ3_EXPORT_C void* HZ3_API(memalign)(size_t align, size_t size) { return memalign_glibc(align, size); }
+HZ3_EXPORT_C void* HZ3_API(memalign)(size_t align, size_t size) {
+  return memalign_glibc(align, size);
+}
 
 HZ3_EXPORT_C void* HZ3_API(valloc)(size_t size) { return alloc_aligned(PAGE_SIZE, size); }
 
@@ -242,8 +247,9 @@ HZ3_EXPORT_C int HZ3_API(malloc_trim)(size_t) { return page_heap::release_all() 
 #else
 #define HZ3_COPY_ATTRS(target)
 #endif
-#define HZ3_LIBC_ALIAS(name, target, ret, args) \
-  extern "C" __attribute__((alias(#target), visibility("default"))) HZ3_COPY_ATTRS(target) ret name args;
+#define HZ3_LIBC_ALIAS(name, target, ret, args)                                            \
+  extern "C" __attribute__((alias(#target), visibility("default"))) HZ3_COPY_ATTRS(target) \
+      ret name args;
 HZ3_LIBC_ALIAS(__libc_malloc, malloc, void*, (size_t))
 HZ3_LIBC_ALIAS(__libc_free, free, void, (void*))
 HZ3_LIBC_ALIAS(__libc_calloc, calloc, void*, (size_t, size_t))

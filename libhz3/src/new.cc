@@ -50,8 +50,12 @@ inline void* new_nothrow(std::size_t size, std::size_t a) {
 
 HZ3_EXPORT void* operator new(std::size_t n) { return new_impl(n); }
 HZ3_EXPORT void* operator new[](std::size_t n) { return new_impl(n); }
-HZ3_EXPORT void* operator new(std::size_t n, const std::nothrow_t&) noexcept { return new_nothrow(n, 0); }
-HZ3_EXPORT void* operator new[](std::size_t n, const std::nothrow_t&) noexcept { return new_nothrow(n, 0); }
+HZ3_EXPORT void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
+  return new_nothrow(n, 0);
+}
+HZ3_EXPORT void* operator new[](std::size_t n, const std::nothrow_t&) noexcept {
+  return new_nothrow(n, 0);
+}
 HZ3_EXPORT void* operator new(std::size_t n, std::align_val_t a) { return new_aligned(n, a); }
 HZ3_EXPORT void* operator new[](std::size_t n, std::align_val_t a) { return new_aligned(n, a); }
 HZ3_EXPORT void* operator new(std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
@@ -69,8 +73,12 @@ HZ3_EXPORT void operator delete(void* p, std::size_t) noexcept { hz3::dealloc(p)
 HZ3_EXPORT void operator delete[](void* p, std::size_t) noexcept { hz3::dealloc(p); }
 HZ3_EXPORT void operator delete(void* p, std::align_val_t) noexcept { hz3::dealloc(p); }
 HZ3_EXPORT void operator delete[](void* p, std::align_val_t) noexcept { hz3::dealloc(p); }
-HZ3_EXPORT void operator delete(void* p, std::size_t, std::align_val_t) noexcept { hz3::dealloc(p); }
-HZ3_EXPORT void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { hz3::dealloc(p); }
+HZ3_EXPORT void operator delete(void* p, std::size_t, std::align_val_t) noexcept {
+  hz3::dealloc(p);
+}
+HZ3_EXPORT void operator delete[](void* p, std::size_t, std::align_val_t) noexcept {
+  hz3::dealloc(p);
+}
 HZ3_EXPORT void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept {
   hz3::dealloc(p);
 }

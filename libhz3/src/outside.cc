@@ -31,10 +31,10 @@ struct Chunk {
 
 // All guarded by g_lock.
 Mutex g_lock;
-AddrMap<Chunk*> g_chunks;     // chunk base -> record
-Chunk* g_partial[NUM_BINS];   // per class: chunks with free objects
-uint32_t g_empty[NUM_BINS];   // per class: empty chunks kept (at most one)
-Chunk* g_record_pool;         // recycled records
+AddrMap<Chunk*> g_chunks;    // chunk base -> record
+Chunk* g_partial[NUM_BINS];  // per class: chunks with free objects
+uint32_t g_empty[NUM_BINS];  // per class: empty chunks kept (at most one)
+Chunk* g_record_pool;        // recycled records
 char* g_meta_cur;
 char* g_meta_end;
 size_t g_nchunks, g_used_bytes;
@@ -66,7 +66,10 @@ void partial_push(uint32_t cls, Chunk* c) {
 }
 
 void partial_remove(uint32_t cls, Chunk* c) {
-  if (c->prev) c->prev->next = c->next; else g_partial[cls] = c->next;
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    g_partial[cls] = c->next;
   if (c->next) c->next->prev = c->prev;
   c->next = c->prev = nullptr;
   c->in_partial = false;
@@ -79,7 +82,8 @@ Chunk* chunk_new(uint32_t cls) {
   uintptr_t base = (uintptr_t(raw) + CHUNK_BYTES - 1) & ~(CHUNK_BYTES - 1);
   if (base > uintptr_t(raw)) Pal::unmap(raw, base - uintptr_t(raw));
   uintptr_t end = uintptr_t(raw) + 2 * CHUNK_BYTES;
-  if (end > base + CHUNK_BYTES) Pal::unmap(reinterpret_cast<void*>(base + CHUNK_BYTES), end - base - CHUNK_BYTES);
+  if (end > base + CHUNK_BYTES)
+    Pal::unmap(reinterpret_cast<void*>(base + CHUNK_BYTES), end - base - CHUNK_BYTES);
   Chunk* c = record_new();
   if (!c || !g_chunks.insert(base, c)) {
     Pal::unmap(reinterpret_cast<void*>(base), CHUNK_BYTES);
@@ -186,7 +190,10 @@ OutsideStats outside_stats() {
 
 void outside_lock_for_fork() { g_lock.lock(); }
 void outside_unlock_after_fork(bool child) {
-  if (child) g_lock.reset_after_fork(); else g_lock.unlock();
+  if (child)
+    g_lock.reset_after_fork();
+  else
+    g_lock.unlock();
 }
 
 }  // namespace hz3

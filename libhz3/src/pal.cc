@@ -5,9 +5,9 @@
 #include <linux/futex.h>
 #include <pthread.h>
 #include <signal.h>
-#include <sys/syscall.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -20,9 +20,7 @@ void* Pal::reserve(size_t bytes) {
   return p == MAP_FAILED ? nullptr : p;
 }
 
-bool Pal::commit(void* p, size_t bytes) {
-  return mprotect(p, bytes, PROT_READ | PROT_WRITE) == 0;
-}
+bool Pal::commit(void* p, size_t bytes) { return mprotect(p, bytes, PROT_READ | PROT_WRITE) == 0; }
 
 bool Pal::protect_none(void* p, size_t bytes) {
   int saved = errno;  // best effort: without the guard the block still works
@@ -94,8 +92,10 @@ bool Pal::spawn(void* (*fn)(void*), const char* name, void* stack, size_t stack_
   pthread_attr_t attr;
   pthread_attr_init(&attr);
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  if (stack) pthread_attr_setstack(&attr, stack, stack_bytes);
-  else pthread_attr_setstacksize(&attr, 64 * 1024);
+  if (stack)
+    pthread_attr_setstack(&attr, stack, stack_bytes);
+  else
+    pthread_attr_setstacksize(&attr, 64 * 1024);
   pthread_t t;
   bool ok = pthread_create(&t, &attr, fn, nullptr) == 0;
   pthread_attr_destroy(&attr);

@@ -23,12 +23,13 @@ extern volatile unsigned short otel_memory_alloc_semaphore;
 extern volatile unsigned short otel_memory_free_semaphore;
 }
 // The kernel raises and lowers a semaphore at any instant: read it as an atomic (one plain load).
-#define HZ3_PROBE_ENABLED(name) HZ3_UNLIKELY(__atomic_load_n(&HZ3_SEMAPHORE(name), __ATOMIC_RELAXED) != 0)
+#define HZ3_PROBE_ENABLED(name) \
+  HZ3_UNLIKELY(__atomic_load_n(&HZ3_SEMAPHORE(name), __ATOMIC_RELAXED) != 0)
 // A probe of another provider (otel_memory: the OpenTelemetry memory-profiling contract).
-#define HZ3_PROBE_PROVIDER(provider, name, ...)                                        \
-  do {                                                                                 \
+#define HZ3_PROBE_PROVIDER(provider, name, ...)                                               \
+  do {                                                                                        \
     if (HZ3_UNLIKELY(__atomic_load_n(&provider##_##name##_semaphore, __ATOMIC_RELAXED) != 0)) \
-      STAP_PROBEV(provider, name, __VA_ARGS__);                                        \
+      STAP_PROBEV(provider, name, __VA_ARGS__);                                               \
   } while (0)
 #define HZ3_PROBE(name, ...)                                          \
   do {                                                                \

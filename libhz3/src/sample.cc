@@ -118,7 +118,10 @@ bool sampled_outside_any() { return SAMPLING && g_outside.load(std::memory_order
 // allocator lock, so nothing waits on another lock while holding it.
 void sample_lock_for_fork() { g_lock.lock(); }
 void sample_unlock_after_fork(bool child) {
-  if (child) g_lock.reset_after_fork(); else g_lock.unlock();
+  if (child)
+    g_lock.reset_after_fork();
+  else
+    g_lock.unlock();
 }
 
 }  // namespace hz3

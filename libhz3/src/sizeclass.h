@@ -22,12 +22,12 @@ inline constexpr uint32_t NUM_CLASSES = 8 + 4 * 4 + 4 * 5;  // 44
 inline constexpr uint32_t NUM_BINS = NUM_CLASSES + 1;       // index 0 unused
 
 struct ClassInfo {
-  uint32_t size;        // object size
-  uint32_t span_pages;  // pages per span
-  uint32_t span_objs;   // objects per span
-  uint32_t cache_cap;   // objects a thread cache keeps before returning to spans
-  uint32_t check_every; // local frees between two checks of that bound (>= cache_cap)
-  uint32_t align;       // natural alignment of every object (span start is page aligned)
+  uint32_t size;         // object size
+  uint32_t span_pages;   // pages per span
+  uint32_t span_objs;    // objects per span
+  uint32_t cache_cap;    // objects a thread cache keeps before returning to spans
+  uint32_t check_every;  // local frees between two checks of that bound (>= cache_cap)
+  uint32_t align;        // natural alignment of every object (span start is page aligned)
 };
 
 namespace detail {

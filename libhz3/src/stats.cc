@@ -32,7 +32,6 @@
 #include "outside.h"
 #include "pal.h"
 
-
 namespace hz3 {
 namespace {
 
@@ -56,8 +55,12 @@ void on_run(const Span& s, void* ctx) {
   Walk& w = *static_cast<Walk*>(ctx);
   size_t bytes = size_t(s.npages) * PAGE_SIZE;
   switch (s.state) {
-    case SpanState::FREE_DIRTY: w.st->pageheap_dirty += bytes; break;
-    case SpanState::FREE_RELEASED: w.st->pageheap_released += bytes; break;
+    case SpanState::FREE_DIRTY:
+      w.st->pageheap_dirty += bytes;
+      break;
+    case SpanState::FREE_RELEASED:
+      w.st->pageheap_released += bytes;
+      break;
     case SpanState::LARGE:
       w.st->app_large += bytes;
       w.st->large_blocks++;
@@ -168,9 +171,8 @@ bool snapshot(hz3_stats* st, Scratch* scratch, uint32_t* nheaps) {
     }
   }
   st->arena = uint64_t(ph.hwm_pages) * PAGE_SIZE;
-  uint64_t parts = st->app_small + st->app_large + st->thread_caches + st->inboxes +
-                   st->span_free + st->span_waste + st->pageheap_dirty + st->pageheap_released +
-                   st->unaccounted;
+  uint64_t parts = st->app_small + st->app_large + st->thread_caches + st->inboxes + st->span_free +
+                   st->span_waste + st->pageheap_dirty + st->pageheap_released + st->unaccounted;
   // A page in no run (never, if the page heap is consistent) shows up here rather than being
   // hidden. A walk that found more than the high-water mark (a bug too) leaves the sum wrong,
   // which the tests check.
@@ -201,16 +203,16 @@ size_t clamp_int(uint64_t v) { return v > uint64_t(INT_MAX) ? size_t(INT_MAX) : 
 struct mallinfo2 to_mallinfo2(const hz3_stats& s) {
   struct mallinfo2 m;
   memset(&m, 0, sizeof m);
-  m.arena = s.arena;                         // non-mmapped space: arena pages handed out
-  m.ordblks = s.free_runs;                   // free blocks: the page heap's free runs
-  m.smblks = s.cached_objs;                  // "fastbin" blocks: objects in thread caches
-  m.hblks = s.huge_blocks;                   // mmapped blocks
-  m.hblkhd = s.huge;                         // their bytes
-  m.usmblks = 0;                             // unused, as in glibc
-  m.fsmblks = s.thread_caches;               // bytes in "fastbins": thread caches
-  m.uordblks = s.app_small + s.app_large;    // in use in the arena
-  m.fordblks = s.arena - m.uordblks;         // free in the arena (caches included)
-  m.keepcost = s.pageheap_dirty;             // what malloc_trim would give back now
+  m.arena = s.arena;                       // non-mmapped space: arena pages handed out
+  m.ordblks = s.free_runs;                 // free blocks: the page heap's free runs
+  m.smblks = s.cached_objs;                // "fastbin" blocks: objects in thread caches
+  m.hblks = s.huge_blocks;                 // mmapped blocks
+  m.hblkhd = s.huge;                       // their bytes
+  m.usmblks = 0;                           // unused, as in glibc
+  m.fsmblks = s.thread_caches;             // bytes in "fastbins": thread caches
+  m.uordblks = s.app_small + s.app_large;  // in use in the arena
+  m.fordblks = s.arena - m.uordblks;       // free in the arena (caches included)
+  m.keepcost = s.pageheap_dirty;           // what malloc_trim would give back now
   return m;
 }
 
@@ -349,9 +351,8 @@ HZ3_EXPORT_C int HZ3_API(malloc_info)(int options, FILE* fp) noexcept {
           "<aspace type=\"total\" size=\"%llu\"/>\n<aspace type=\"mprotect\" size=\"%llu\"/>\n"
           "</malloc>\n",
           ull(s.cached_objs), ull(s.thread_caches), ull(s.free_objs + s.inbox_objs + s.free_runs),
-          ull(s.span_free + s.inboxes + s.pageheap_dirty + s.pageheap_released),
-          ull(s.huge_blocks), ull(s.huge), ull(s.arena), ull(s.arena), ull(s.arena_committed),
-          ull(s.arena_committed));
+          ull(s.span_free + s.inboxes + s.pageheap_dirty + s.pageheap_released), ull(s.huge_blocks),
+          ull(s.huge), ull(s.arena), ull(s.arena), ull(s.arena_committed), ull(s.arena_committed));
   return 0;
 }
 

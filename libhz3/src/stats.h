@@ -29,12 +29,12 @@ struct hz3_stats {
   uint64_t pageheap_dirty;     // free runs of the page heap, resident
   uint64_t pageheap_released;  // free runs given back to the OS (MADV_DONTNEED): not resident
   uint64_t unaccounted;
-  uint64_t arena;              // arena pages handed out (high-water mark)
-  uint64_t huge;               // huge blocks, mmap'ed outside the arena
-  uint64_t metadata;           // span records, bitmaps, heaps, tag and page maps, huge table
-  uint64_t mapped;             // arena + huge + outside + metadata
-  uint64_t app_total;          // app_small + app_large + huge + outside_used: what the
-                               // application holds
+  uint64_t arena;      // arena pages handed out (high-water mark)
+  uint64_t huge;       // huge blocks, mmap'ed outside the arena
+  uint64_t metadata;   // span records, bitmaps, heaps, tag and page maps, huge table
+  uint64_t mapped;     // arena + huge + outside + metadata
+  uint64_t app_total;  // app_small + app_large + huge + outside_used: what the
+                       // application holds
   uint64_t cached_objs, inbox_objs, free_objs;  // objects in the lines above
   uint64_t small_spans, large_blocks, huge_blocks, free_runs;
   uint64_t arena_reserved;   // address space reserved for the arena

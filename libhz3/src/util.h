@@ -25,10 +25,10 @@ namespace hz3 {
 [[noreturn]] void fatal_pointer(const char* fn, const char* what, const void* p);
 [[noreturn]] void fatal(const char* msg);
 
-#define HZ3_ASSERT(cond)                                                 \
-  do {                                                                   \
-    if (::hz3::CHECK && HZ3_UNLIKELY(!(cond)))                           \
-      ::hz3::fatal("assertion failed: " #cond " at " __FILE__);          \
+#define HZ3_ASSERT(cond)                                        \
+  do {                                                          \
+    if (::hz3::CHECK && HZ3_UNLIKELY(!(cond)))                  \
+      ::hz3::fatal("assertion failed: " #cond " at " __FILE__); \
   } while (0)
 
 // Three-state futex mutex (0 free, 1 locked, 2 locked with waiters). Used only on slow paths:

@@ -14,9 +14,9 @@
 // a fuzzer: each case is one deliberate misuse.
 #include <errno.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
-#include <pthread.h>
 #include <sys/wait.h>
 
 #include <string>
@@ -344,7 +344,8 @@ void double_free_remote_first(int fd) {
   void* p = malloc(N);
   memset(p, 11, N);
   pthread_t t;
-  if (pthread_create(&t, nullptr, free_in_thread, p) != 0 || pthread_join(t, nullptr) != 0) _exit(92);
+  if (pthread_create(&t, nullptr, free_in_thread, p) != 0 || pthread_join(t, nullptr) != 0)
+    _exit(92);
   tell(fd, p);
   free(p);
 }
@@ -355,7 +356,8 @@ void double_free_remote_second(int fd) {
   free(p);
   tell(fd, p);
   pthread_t t;
-  if (pthread_create(&t, nullptr, free_in_thread, p) != 0 || pthread_join(t, nullptr) != 0) _exit(92);
+  if (pthread_create(&t, nullptr, free_in_thread, p) != 0 || pthread_join(t, nullptr) != 0)
+    _exit(92);
 }
 // One byte written just past the requested size (changed whatever it held).
 template <size_t N>
@@ -471,8 +473,7 @@ int main(int argc, char** argv) {
              [] { expect_death(double_free_remote_second, FREE_DOUBLE); });
     run_case("overflow_small_1byte", [] { expect_death(overflow_one_byte<100>, FREE_OVERFLOW); });
     run_case("overflow_small_1byte_16", [] { expect_death(overflow_one_byte<8>, FREE_OVERFLOW); });
-    run_case("overflow_medium_1byte",
-             [] { expect_death(overflow_one_byte<5000>, FREE_OVERFLOW); });
+    run_case("overflow_medium_1byte", [] { expect_death(overflow_one_byte<5000>, FREE_OVERFLOW); });
     run_case("write_after_free_small",
              [] { expect_death(write_after_free_small, MALLOC_WRITE_AFTER_FREE); });
     run_case("free_interior_medium", [] { expect_death(free_interior_medium, FREE_INVALID); });

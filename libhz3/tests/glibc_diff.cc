@@ -43,11 +43,16 @@ T hide(T v) {  // keeps gcc from folding or rejecting deliberate misuse
 
 const char* errno_name(int e) {
   switch (e) {
-    case UNTOUCHED: return "errno untouched";
-    case 0: return "errno 0";
-    case EINVAL: return "EINVAL";
-    case ENOMEM: return "ENOMEM";
-    default: return "errno other";
+    case UNTOUCHED:
+      return "errno untouched";
+    case 0:
+      return "errno 0";
+    case EINVAL:
+      return "EINVAL";
+    case ENOMEM:
+      return "ENOMEM";
+    default:
+      return "errno other";
   }
 }
 
@@ -89,19 +94,22 @@ void run(const char* name, F body) {
   close(fd[0]);
   int st = 0;
   waitpid(pid, &st, 0);
-  if (WIFSIGNALED(st)) printf("%s: crashed (signal %d)\n", name, WTERMSIG(st));
-  else if (out.empty()) printf("%s: exited %d without a result\n", name, WEXITSTATUS(st));
-  else fputs(out.c_str(), stdout);
+  if (WIFSIGNALED(st))
+    printf("%s: crashed (signal %d)\n", name, WTERMSIG(st));
+  else if (out.empty())
+    printf("%s: exited %d without a result\n", name, WEXITSTATUS(st));
+  else
+    fputs(out.c_str(), stdout);
 }
 
-#define ALLOC_CASE(name, align, expr)                    \
-  run(name, [] {                                         \
-    errno = UNTOUCHED;                                   \
-    void* p = (expr);                                    \
-    int e = errno;                                       \
-    std::string r = describe(p, e, (align));             \
-    if (p) free(p);                                      \
-    return r;                                            \
+#define ALLOC_CASE(name, align, expr)        \
+  run(name, [] {                             \
+    errno = UNTOUCHED;                       \
+    void* p = (expr);                        \
+    int e = errno;                           \
+    std::string r = describe(p, e, (align)); \
+    if (p) free(p);                          \
+    return r;                                \
   })
 
 std::string posix_case(size_t align, size_t size) {
@@ -110,8 +118,10 @@ std::string posix_case(size_t align, size_t size) {
   int r = posix_memalign(&p, hide(align), hide(size));
   int e = errno;
   std::string s = std::string("returns ") + (r == 0 ? "0" : errno_name(r)) + ", " + errno_name(e);
-  if (p == reinterpret_cast<void*>(uintptr_t(1))) s += ", *out untouched";
-  else if (!p) s += ", *out NULL";
+  if (p == reinterpret_cast<void*>(uintptr_t(1)))
+    s += ", *out untouched";
+  else if (!p)
+    s += ", *out NULL";
   else {
     s += uintptr_t(p) % glibc_alignment(align) == 0 ? ", aligned" : ", MISALIGNED";
     free(p);
@@ -186,12 +196,20 @@ int main() {
   ALLOC_CASE("aligned_alloc(64, PTRDIFF_MAX)", 1, aligned_alloc(64, hide(size_t{PTRDIFF_MAX})));
   // posix_memalign: a power-of-two multiple of sizeof(void*) or EINVAL with errno untouched;
   // ENOMEM is returned and (glibc 2.36) also left in errno.
-  struct { const char* name; size_t align, size; } pm[] = {
-      {"posix_memalign(0, 10)", 0, 10},          {"posix_memalign(1, 10)", 1, 10},
-      {"posix_memalign(4, 10)", 4, 10},          {"posix_memalign(8, 10)", 8, 10},
-      {"posix_memalign(24, 10)", 24, 10},        {"posix_memalign(48, 10)", 48, 10},
-      {"posix_memalign(16, 0)", 16, 0},          {"posix_memalign(4096, 10)", 4096, 10},
-      {"posix_memalign(SIZE_MAX, 1)", SIZE_MAX, 1}, {"posix_memalign(2^63, 1)", TOP, 1},
+  struct {
+    const char* name;
+    size_t align, size;
+  } pm[] = {
+      {"posix_memalign(0, 10)", 0, 10},
+      {"posix_memalign(1, 10)", 1, 10},
+      {"posix_memalign(4, 10)", 4, 10},
+      {"posix_memalign(8, 10)", 8, 10},
+      {"posix_memalign(24, 10)", 24, 10},
+      {"posix_memalign(48, 10)", 48, 10},
+      {"posix_memalign(16, 0)", 16, 0},
+      {"posix_memalign(4096, 10)", 4096, 10},
+      {"posix_memalign(SIZE_MAX, 1)", SIZE_MAX, 1},
+      {"posix_memalign(2^63, 1)", TOP, 1},
       {"posix_memalign(2^62, 1)", size_t{1} << 62, 1},
       {"posix_memalign(64, SIZE_MAX)", 64, SIZE_MAX},
       {"posix_memalign(64, PTRDIFF_MAX)", 64, size_t{PTRDIFF_MAX}},
@@ -299,7 +317,7 @@ int main() {
     struct mallinfo2 b = mallinfo2();
     free(p);
     return std::string(b.hblks == a.hblks + 1 && b.hblkhd >= a.hblkhd + (size_t{1} << 30) ? "yes"
-                                                                                           : "NO");
+                                                                                          : "NO");
   });
   run("malloc_info(0) layout", [] {
     void* p = malloc(hide(size_t{1000}));

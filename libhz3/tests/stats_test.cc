@@ -91,11 +91,13 @@ void t_ledger_adds_up() {
   unsigned long long sum = 0;
   int totals = 0;
   for (int k = 0; k < n; k++) {
-    if (lines[k].mark == ' ') sum = lines[k].bytes;
-    else if (lines[k].mark == '+') sum += lines[k].bytes;
+    if (lines[k].mark == ' ')
+      sum = lines[k].bytes;
+    else if (lines[k].mark == '+')
+      sum += lines[k].bytes;
     else {
-      CHECKF(sum == lines[k].bytes, "'+' lines sum to %llu, '= %s' says %llu", sum,
-             lines[k].label, lines[k].bytes);
+      CHECKF(sum == lines[k].bytes, "'+' lines sum to %llu, '= %s' says %llu", sum, lines[k].label,
+             lines[k].bytes);
       totals++;
     }
   }
@@ -111,7 +113,10 @@ void t_ledger_adds_up() {
 // Known allocations move uordblks by their usable sizes: small, medium, large.
 void t_mallinfo2_tracks_allocations() {
   if (!g_hz3) return skip_case("glibc's numbers: run with --hz3 under libhz3");
-  struct { size_t size; int count; } sets[] = {{100, 2000}, {20000, 100}, {300000, 8}};
+  struct {
+    size_t size;
+    int count;
+  } sets[] = {{100, 2000}, {20000, 100}, {300000, 8}};
   for (auto& set : sets) {
     struct mallinfo2 a = mallinfo2();
     size_t want = 0;
@@ -189,8 +194,8 @@ void t_other_thread_cache() {
   REQUIRE(pthread_create(&t, nullptr, cache_holder, nullptr) == 0);
   sem_wait(&g_ready);
   struct mallinfo2 b = mallinfo2();
-  CHECKF(b.fsmblks >= a.fsmblks + 400 * 64, "thread caches %zu -> %zu with another thread's 400 x 64 B",
-         a.fsmblks, b.fsmblks);
+  CHECKF(b.fsmblks >= a.fsmblks + 400 * 64,
+         "thread caches %zu -> %zu with another thread's 400 x 64 B", a.fsmblks, b.fsmblks);
   CHECK(b.arena == b.uordblks + b.fordblks);
   sem_post(&g_go);
   pthread_join(t, nullptr);
@@ -269,11 +274,13 @@ void t_malloc_info_xml() {
 
 void t_mallopt() {
   if (!g_hz3) return skip_case("glibc accepts every option: run with --hz3 under libhz3");
-  struct { int param, value, want; } table[] = {
-      {M_ARENA_MAX, 1, 1},      {M_ARENA_TEST, 8, 1},     {M_MMAP_THRESHOLD, 1 << 20, 1},
-      {M_TRIM_THRESHOLD, 0, 1}, {M_TOP_PAD, 1 << 20, 1},  {M_PERTURB, 0, 1},
-      {M_PERTURB, 0xAA, 0},     {M_MXFAST, 64, 0},        {M_MMAP_MAX, 0, 0},
-      {M_CHECK_ACTION, 3, 0},   {12345, 1, 0},            {-12345, 1, 0},
+  struct {
+    int param, value, want;
+  } table[] = {
+      {M_ARENA_MAX, 1, 1},      {M_ARENA_TEST, 8, 1},    {M_MMAP_THRESHOLD, 1 << 20, 1},
+      {M_TRIM_THRESHOLD, 0, 1}, {M_TOP_PAD, 1 << 20, 1}, {M_PERTURB, 0, 1},
+      {M_PERTURB, 0xAA, 0},     {M_MXFAST, 64, 0},       {M_MMAP_MAX, 0, 0},
+      {M_CHECK_ACTION, 3, 0},   {12345, 1, 0},           {-12345, 1, 0},
   };
   for (auto& t : table)
     CHECKF(mallopt(t.param, t.value) == t.want, "mallopt(%d, %d) = %d, documented %d", t.param,

@@ -23,7 +23,7 @@ extern "C" {
 
 /* Page tag: (owner_field << 16) | bin_field; 0 means "not ours". */
 #define HZ3_TAG_OWNER(tag) ((uint32_t)(tag) >> 16)
-#define HZ3_TAG_BIN(tag) ((uint32_t)(tag) & 0x7FFFu)
+#define HZ3_TAG_BIN(tag) ((uint32_t)(tag)&0x7FFFu)
 #define HZ3_TAG_BIN_LARGE 0x7FFFu   /* first page of a large allocation */
 #define HZ3_TAG_OWNER_LARGE 0xFFFFu /* owner field of a large allocation */
 #define HZ3_TAG_OWNER_MAX 0xFFFEu   /* owner_field = heap id + 1 <= this */
@@ -33,16 +33,16 @@ extern "C" {
 
 /* Published once the arena is reserved; fields never change afterwards except hwm_pages. */
 struct hz3_arena_desc {
-  uint64_t magic;           /* HZ3_DESC_MAGIC once initialised, 0 before */
-  uint32_t version;         /* HZ3_DESC_VERSION */
-  uint32_t page_shift;      /* HZ3_PAGE_SHIFT */
-  uint64_t base;            /* first byte of the arena */
-  uint64_t size;            /* bytes reserved */
-  uint64_t tags;            /* address of uint32_t tags[size >> page_shift] */
-  uint64_t hwm_pages;       /* pages ever handed out; tags at and beyond are 0 */
-  uint64_t class_size;      /* address of uint32_t class_size[nclasses + 1]; [0] unused */
-  uint32_t nclasses;        /* bins 1 … nclasses are small/medium size classes */
-  uint32_t max_heaps;       /* owner ids are < max_heaps */
+  uint64_t magic;      /* HZ3_DESC_MAGIC once initialised, 0 before */
+  uint32_t version;    /* HZ3_DESC_VERSION */
+  uint32_t page_shift; /* HZ3_PAGE_SHIFT */
+  uint64_t base;       /* first byte of the arena */
+  uint64_t size;       /* bytes reserved */
+  uint64_t tags;       /* address of uint32_t tags[size >> page_shift] */
+  uint64_t hwm_pages;  /* pages ever handed out; tags at and beyond are 0 */
+  uint64_t class_size; /* address of uint32_t class_size[nclasses + 1]; [0] unused */
+  uint32_t nclasses;   /* bins 1 … nclasses are small/medium size classes */
+  uint32_t max_heaps;  /* owner ids are < max_heaps */
 };
 
 extern struct hz3_arena_desc hz3_arena_desc;
