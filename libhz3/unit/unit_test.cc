@@ -26,12 +26,12 @@ using namespace hz3;
 
 static int g_failed;
 static bool g_case_ok;
-#define EXPECT(cond)                                                          \
-  do {                                                                        \
-    if (!(cond)) {                                                            \
-      printf("  %s:%d: expected %s\n", __FILE__, __LINE__, #cond);            \
-      g_case_ok = false;                                                      \
-    }                                                                         \
+#define EXPECT(cond)                                               \
+  do {                                                             \
+    if (!(cond)) {                                                 \
+      printf("  %s:%d: expected %s\n", __FILE__, __LINE__, #cond); \
+      g_case_ok = false;                                           \
+    }                                                              \
   } while (0)
 
 static const char* g_skip_why;  // set by a case that cannot run in this variant
@@ -137,7 +137,7 @@ static void page_heap_coalesces() {
   // Three adjacent large runs; freeing them in any order leaves one free run, not three. Sizes
   // are in runs of pages: the hardened variant adds a guard page to every large block.
   const size_t G = LARGE_GUARD_PAGES;
-  malloc_trim(0);                        // no other dirty run to fit them in
+  malloc_trim(0);                       // no other dirty run to fit them in
   free(malloc((120 - G) * PAGE_SIZE));  // a dirty 120-page run: the three below are cut from it
   size_t runs0 = page_heap::stats().free_runs;
   char* a = static_cast<char*>(malloc((40 - G) * PAGE_SIZE));
@@ -192,7 +192,6 @@ static void realloc_in_place() {
   free(r);
 }
 
-
 // Large-block churn keeps freed runs for reuse: 20 live blocks of 5-12 MiB, each step replacing
 // one with a new calloc'ed block that the program writes. With a dirty bound that follows the
 // program (a quarter of its recent peak), the freed block's pages are reused, zeroed by calloc,
@@ -236,7 +235,7 @@ static void large_churn_reuses_runs() {
   long faults = ru1.ru_minflt - ru0.ru_minflt;
   printf("  %ld page faults for %zu pages written (%.0f %%)\n", faults, touched,
          100.0 * double(faults) / double(touched));
-  EXPECT(zero);                           // calloc zeroes a reused dirty run itself
+  EXPECT(zero);  // calloc zeroes a reused dirty run itself
   EXPECT(double(faults) < 0.4 * double(touched));
   for (int i = 0; i < LIVE; i++) free(v[i]);
 }
@@ -258,8 +257,8 @@ static void idle_process_releases() {
   bool freed = dirty0 > 0 || s0.released_pages > released_before;
   usleep(3 * HZ3_DIRTY_DECAY_MS * 1000);  // no allocator call from here on
   size_t dirty1 = page_heap::stats().dirty_pages;
-  printf("  dirty after the free %zu KiB, %d ms later %zu KiB\n", dirty0 * 4, 3 * HZ3_DIRTY_DECAY_MS,
-         dirty1 * 4);
+  printf("  dirty after the free %zu KiB, %d ms later %zu KiB\n", dirty0 * 4,
+         3 * HZ3_DIRTY_DECAY_MS, dirty1 * 4);
   EXPECT(freed);
   EXPECT(dirty1 == 0);
 }
@@ -349,7 +348,8 @@ static void remote_flag_never_lost() {
     drain_inboxes(h);
   }
   freer.join();
-  if (stale) printf("  %d of %d rounds left a block in the inbox with the flag clear\n", stale, ROUNDS);
+  if (stale)
+    printf("  %d of %d rounds left a block in the inbox with the flag clear\n", stale, ROUNDS);
   EXPECT(stale == 0);
 }
 
@@ -358,6 +358,15 @@ static void remote_flag_never_lost() {
 // heap caught between an exiting thread's two locked steps (orphaned, not yet listed) or a
 // starting thread's (unlisted, not yet live) used to be marked orphan but left off the list.
 static void fork_lists_every_orphan() {
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+  // TSan's own fork handling can deadlock when other threads hold its internal locks at fork
+  // (150 forks beside two churning threads hang it now and then); the stress test's fork case
+  // covers fork under TSan.
+  g_skip_why = "150 forks beside running threads can hang ThreadSanitizer's own fork handling";
+  return;
+#endif
+#endif
   malloc(64);
   std::atomic<bool> stop{false};
   auto churn = [&] {
