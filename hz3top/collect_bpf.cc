@@ -17,7 +17,7 @@
 #include "hz3.skel.h"
 #include "usdt_spec.h"
 
-namespace hz3 {
+namespace hz3top {
 
 const char* const HZ3_PROBE_NAMES[5] = {"tag_set", "tag_clear", "lookup_miss", "decode_fail",
                                         "hits"};
@@ -310,4 +310,4 @@ void BpfCollector::detach() {
   links_.clear();
 }
 
-}  // namespace hz3
+}  // namespace hz3top

@@ -21,7 +21,7 @@
 struct hz3_bpf;
 struct bpf_link;
 
-namespace hz3 {
+namespace hz3top {
 
 struct BpfSnapshot {
   std::map<pid_t, ProcCounts> procs;
@@ -67,4 +67,4 @@ class BpfCollector {
 // The probes hz3top attaches, in the order of docs/probes.md.
 extern const char* const HZ3_PROBE_NAMES[5];
 
-}  // namespace hz3
+}  // namespace hz3top

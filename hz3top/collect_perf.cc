@@ -11,7 +11,7 @@
 #include <cerrno>
 #include <cstring>
 
-namespace hz3 {
+namespace hz3top {
 
 namespace {
 
@@ -252,4 +252,4 @@ std::vector<std::string> PerfCollector::take_notes() {
   return n;
 }
 
-}  // namespace hz3
+}  // namespace hz3top

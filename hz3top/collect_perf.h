@@ -21,7 +21,7 @@
 #include "model.h"
 #include "proc.h"
 
-namespace hz3 {
+namespace hz3top {
 
 struct PerfEventSpec {
   std::string name;
@@ -79,4 +79,4 @@ class PerfCollector {
   std::vector<std::string> notes_;
 };
 
-}  // namespace hz3
+}  // namespace hz3top

@@ -10,7 +10,7 @@
 #include <cerrno>
 #include <cstring>
 
-namespace hz3 {
+namespace hz3top {
 
 namespace {
 
@@ -121,4 +121,4 @@ bool read_elf(const std::string& path, ElfInfo* out, std::string* err) {
   return true;
 }
 
-}  // namespace hz3
+}  // namespace hz3top

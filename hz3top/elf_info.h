@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-namespace hz3 {
+namespace hz3top {
 
 struct LoadSegment {
   uint64_t vaddr = 0;
@@ -48,4 +48,4 @@ struct ElfInfo {
 // ELF file.
 bool read_elf(const std::string& path, ElfInfo* out, std::string* err);
 
-}  // namespace hz3
+}  // namespace hz3top

@@ -5,7 +5,7 @@
 #include <cstdio>
 #include <ctime>
 
-namespace hz3 {
+namespace hz3top {
 
 namespace {
 
@@ -311,4 +311,4 @@ std::string plain_lines(const Report& r) {
   return out;
 }
 
-}  // namespace hz3
+}  // namespace hz3top

@@ -9,7 +9,7 @@
 
 #include "model.h"
 
-namespace hz3 {
+namespace hz3top {
 
 // 0, 12, 3.5, 999, 1.23k, 45.6M, 7.89G: at most 5 characters for any count or rate.
 std::string fmt_si(double v);
@@ -33,4 +33,4 @@ std::string render_json(const Report& r);
 std::string plain_header(const std::string& perf_event);
 std::string plain_lines(const Report& r);
 
-}  // namespace hz3
+}  // namespace hz3top

@@ -12,13 +12,13 @@
 #include <memory>
 
 #include "format.h"
-#include "heap.h"
+#include "heap_view.h"
 #include "openmetrics.h"
 #include "options.h"
 #include "session.h"
 #include "tui.h"
 
-namespace hz3 {
+namespace hz3top {
 namespace {
 
 std::atomic<bool> g_stop{false};
@@ -150,6 +150,6 @@ int run(int argc, char** argv) {
 }
 
 }  // namespace
-}  // namespace hz3
+}  // namespace hz3top
 
-int main(int argc, char** argv) { return hz3::run(argc, argv); }
+int main(int argc, char** argv) { return hz3top::run(argc, argv); }

@@ -3,7 +3,7 @@
 
 #include <algorithm>
 
-namespace hz3 {
+namespace hz3top {
 
 uint64_t delta(uint64_t prev, uint64_t cur) { return cur >= prev ? cur - prev : 0; }
 
@@ -239,4 +239,4 @@ ProcView sum_views(const std::vector<ProcView>& views) {
   return s;
 }
 
-}  // namespace hz3
+}  // namespace hz3top

@@ -15,10 +15,10 @@
 #include <string>
 #include <vector>
 
-#include "arena.h"
+#include "tag_census.h"
 #include "hz3_events.h"
 
-namespace hz3 {
+namespace hz3top {
 
 // Key of per-(bin, owner) maps: the tag layout itself, owner_field << 16 | bin_field.
 inline uint32_t tag_key(uint32_t bin, uint32_t owner) { return (owner << 16) | (bin & 0xFFFFu); }
@@ -151,4 +151,4 @@ struct Report {
   ProcView total;
 };
 
-}  // namespace hz3
+}  // namespace hz3top

@@ -14,7 +14,7 @@
 #include <cstring>
 #include <functional>
 
-namespace hz3 {
+namespace hz3top {
 
 namespace {
 
@@ -286,4 +286,4 @@ void MetricsServer::handle(int fd) {
   }
 }
 
-}  // namespace hz3
+}  // namespace hz3top

@@ -9,7 +9,7 @@
 
 #include "model.h"
 
-namespace hz3 {
+namespace hz3top {
 
 constexpr const char* OPENMETRICS_DEFAULT_ADDR = "127.0.0.1:9464";
 constexpr const char* OPENMETRICS_CONTENT_TYPE =
@@ -48,4 +48,4 @@ class MetricsServer {
 // Parses "ADDR:PORT" as --openmetrics takes it; false with err when malformed.
 bool parse_listen_addr(const std::string& s, std::string* host, int* port, std::string* err);
 
-}  // namespace hz3
+}  // namespace hz3top

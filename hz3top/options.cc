@@ -9,7 +9,7 @@
 
 #include "openmetrics.h"
 
-namespace hz3 {
+namespace hz3top {
 
 void add_report_options(CLI::App& app, bool* verbose, double* interval, long* count) {
   app.add_flag("-v,--verbose", *verbose, "print libbpf's log");
@@ -123,4 +123,4 @@ int parse_options(int argc, char** argv, Options* o) {
   return -1;
 }
 
-}  // namespace hz3
+}  // namespace hz3top

@@ -11,7 +11,7 @@ namespace CLI {
 class App;
 }
 
-namespace hz3 {
+namespace hz3top {
 
 // Shared by `hz3top` and `hz3top heap`: -v, the positional [interval [count]], parsing with a
 // one-line error naming `prog` (returns -1 to go on, else the exit status), and pids de-duplicated
@@ -48,4 +48,4 @@ struct Options {
 // 2 after a usage error, with the message already printed).
 int parse_options(int argc, char** argv, Options* o);
 
-}  // namespace hz3
+}  // namespace hz3top

@@ -15,7 +15,7 @@
 #include <map>
 #include <sstream>
 
-namespace hz3 {
+namespace hz3top {
 
 bool read_maps(pid_t pid, std::vector<Mapping>* out, std::string* err) {
   out->clear();
@@ -201,4 +201,4 @@ bool have_trace_privileges(std::string* why) {
   return false;
 }
 
-}  // namespace hz3
+}  // namespace hz3top

@@ -13,7 +13,7 @@
 
 #include "elf_info.h"
 
-namespace hz3 {
+namespace hz3top {
 
 struct Mapping {
   uint64_t start = 0, end = 0, offset = 0;
@@ -64,4 +64,4 @@ bool compute_load_base(const std::vector<Mapping>& maps, uint64_t dev, uint64_t 
 // Root, or CAP_BPF + CAP_PERFMON (CAP_SYS_ADMIN also does). False with the reason otherwise.
 bool have_trace_privileges(std::string* why);
 
-}  // namespace hz3
+}  // namespace hz3top

@@ -11,7 +11,7 @@
 #include <cstring>
 #include <ctime>
 
-namespace hz3 {
+namespace hz3top {
 
 double monotonic_seconds() {
   timespec ts;
@@ -309,4 +309,4 @@ std::vector<std::string> Session::take_notes() {
   return n;
 }
 
-}  // namespace hz3
+}  // namespace hz3top

@@ -11,14 +11,14 @@
 #include <string>
 #include <vector>
 
-#include "arena.h"
+#include "tag_census.h"
 #include "collect_bpf.h"
 #include "collect_perf.h"
 #include "model.h"
 #include "options.h"
 #include "proc.h"
 
-namespace hz3 {
+namespace hz3top {
 
 double monotonic_seconds();
 double wall_seconds();
@@ -76,4 +76,4 @@ class Session {
   bool stopped_ = false;
 };
 
-}  // namespace hz3
+}  // namespace hz3top

@@ -13,7 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 
-namespace hz3 {
+namespace hz3top {
 
 std::string demangle(const std::string& name) {
   if (name.compare(0, 2, "_Z") != 0) return name;
@@ -156,4 +156,4 @@ Frame Symbolizer::resolve(uint64_t addr, bool ret) {
   return f;
 }
 
-}  // namespace hz3
+}  // namespace hz3top

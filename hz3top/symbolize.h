@@ -15,7 +15,7 @@
 
 #include "proc.h"
 
-namespace hz3 {
+namespace hz3top {
 
 struct Frame {
   uint64_t addr = 0;
@@ -65,4 +65,4 @@ class Symbolizer {
 
 std::string demangle(const std::string& name);
 
-}  // namespace hz3
+}  // namespace hz3top

@@ -21,7 +21,7 @@
 
 #include "format.h"
 
-namespace hz3 {
+namespace hz3top {
 
 namespace {
 
@@ -487,4 +487,4 @@ int run_tui(Session& s, const Options& o, std::atomic<bool>& stop) {
   return 0;
 }
 
-}  // namespace hz3
+}  // namespace hz3top

@@ -8,10 +8,10 @@
 #include "options.h"
 #include "session.h"
 
-namespace hz3 {
+namespace hz3top {
 
 // Runs until q, Ctrl-C (`stop`), the count/duration limit or every -p target's exit; in the
 // last case prints the final report in plain form after restoring the terminal.
 int run_tui(Session& s, const Options& o, std::atomic<bool>& stop);
 
-}  // namespace hz3
+}  // namespace hz3top

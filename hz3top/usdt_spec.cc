@@ -8,7 +8,7 @@
 #include <cstring>
 #include <sstream>
 
-namespace hz3 {
+namespace hz3top {
 
 int pt_regs_offset(const std::string& reg) {
   // struct pt_regs on x86-64, in order: r15 r14 r13 r12 bp bx r11 r10 r9 r8 ax cx dx si di
@@ -124,4 +124,4 @@ bool vaddr_to_offset(const ElfInfo& elf, uint64_t vaddr, uint64_t* offset) {
   return false;
 }
 
-}  // namespace hz3
+}  // namespace hz3top

@@ -9,7 +9,7 @@
 
 #include "elf_info.h"
 
-namespace hz3 {
+namespace hz3top {
 
 // Mirrors of usdt.bpf.h's __bpf_usdt_arg_spec / __bpf_usdt_spec (libbpf 1.1), which the BPF
 // side reads from the __bpf_usdt_specs map by spec id (the attach cookie).
@@ -38,4 +38,4 @@ int pt_regs_offset(const std::string& reg);
 // File offset of link-time address `vaddr` through the PT_LOAD segment that contains it.
 bool vaddr_to_offset(const ElfInfo& elf, uint64_t vaddr, uint64_t* offset);
 
-}  // namespace hz3
+}  // namespace hz3top

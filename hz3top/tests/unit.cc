@@ -18,7 +18,7 @@
 #include "symbolize.h"
 #include "usdt_spec.h"
 
-using namespace hz3;
+using namespace hz3top;
 
 namespace {
 

@@ -1,5 +1,5 @@
 // `hz3top heap` behind heap.h: options, the BPF side (heap.skel.h), the per-site sums, renderers.
-#include "heap.h"
+#include "heap_view.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -24,7 +24,7 @@
 #include "proc.h"
 #include "session.h"
 
-namespace hz3 {
+namespace hz3top {
 
 namespace {
 
@@ -457,4 +457,4 @@ int run_heap(int argc, char** argv, std::atomic<bool>& stop) {
   return 0;
 }
 
-}  // namespace hz3
+}  // namespace hz3top

@@ -13,7 +13,7 @@
 
 #include "hz3/hz3.h"
 
-namespace hz3 {
+namespace hz3top {
 
 // Tagged pages of one process at one instant, by raw tag value (owner_field << 16 | bin_field).
 struct Census {
@@ -51,4 +51,4 @@ class ArenaReader {
   std::vector<uint32_t> buf_;
 };
 
-}  // namespace hz3
+}  // namespace hz3top

@@ -14,7 +14,7 @@
 
 #include "symbolize.h"
 
-namespace hz3 {
+namespace hz3top {
 
 // One allocation site: the first stack frame outside libhz3, summed over every stack through it.
 struct HeapSite {
@@ -53,4 +53,4 @@ std::string render_heap_json(const HeapReport& r, size_t top);
 // Entry point of `hz3top heap ARGS`; argv[0] is "heap". Returns the exit status.
 int run_heap(int argc, char** argv, std::atomic<bool>& stop);
 
-}  // namespace hz3
+}  // namespace hz3top

@@ -1,5 +1,5 @@
 // process_vm_readv-based tag-map census behind arena.h.
-#include "arena.h"
+#include "tag_census.h"
 
 #include <sys/uio.h>
 
@@ -7,7 +7,7 @@
 #include <cstddef>
 #include <cstring>
 
-namespace hz3 {
+namespace hz3top {
 
 namespace {
 // Tags read per process_vm_readv call: 1 MiB of tags covers 1 GiB of arena.
@@ -87,4 +87,4 @@ bool ArenaReader::census(Census* out, std::string* err) {
   return true;
 }
 
-}  // namespace hz3
+}  // namespace hz3top
