@@ -15,8 +15,8 @@
 #include <string>
 #include <vector>
 
-#include "tag_census.h"
 #include "hz3_events.h"
+#include "tag_census.h"
 
 namespace hz3top {
 

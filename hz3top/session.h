@@ -11,12 +11,12 @@
 #include <string>
 #include <vector>
 
-#include "tag_census.h"
 #include "collect_bpf.h"
 #include "collect_perf.h"
 #include "model.h"
 #include "options.h"
 #include "proc.h"
+#include "tag_census.h"
 
 namespace hz3top {
 
