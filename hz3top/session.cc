@@ -304,6 +304,7 @@ Report Session::sample(bool final) {
     }
     if (perf_ok_) s.perf = perf_.read(pid);
     r.procs.push_back(make_view(t.has_prev ? &t.prev : nullptr, s, now - t.since));
+    r.procs.back().created = r.wall - (now - t.since);
     t.prev = std::move(s);
     t.has_prev = true;
     if (auto it = snap.last_decode_fail.find(pid);
