@@ -8,6 +8,7 @@
 // uprobe per site, and each of them takes ~90 ms to tear down.
 #pragma once
 
+#include <bpf/libbpf.h>
 #include <sys/types.h>
 
 #include <cstdint>
@@ -19,9 +20,29 @@
 #include "proc.h"
 
 struct hz3_bpf;
-struct bpf_link;
 
 namespace hz3top {
+
+// libbpf's log goes to stderr with `verbose` (-v), else nowhere: its warnings repeat (less
+// clearly) the one-line errors hz3top prints, and a non-root EPERM is blamed on RLIMIT_MEMLOCK,
+// which misleads. Every view that loads BPF programs calls this before loading.
+void route_libbpf_log(bool verbose);
+// The one-line error for a failed skeleton load (`rc` as the skeleton's load returned it): the
+// privileges to run with on EPERM, else where to look (-v for the verifier log).
+std::string bpf_load_error(int rc, bool verbose);
+
+// Calls fn(key) for every key of `map`, walking it with bpf_map__get_next_key. A walk of a live
+// hash map may miss or repeat keys added or deleted meanwhile; delete after the walk, not during.
+template <typename Key, typename Fn>
+void for_each_key(const bpf_map* map, Fn&& fn) {
+  Key key{}, next{};
+  const void* prev = nullptr;
+  while (bpf_map__get_next_key(map, prev, &next, sizeof next) == 0) {
+    fn(next);
+    key = next;
+    prev = &key;
+  }
+}
 
 struct BpfSnapshot {
   std::map<pid_t, ProcCounts> procs;
@@ -38,8 +59,12 @@ class BpfCollector {
   BpfCollector& operator=(const BpfCollector&) = delete;
 
   // Opens and loads the programs, for uprobe_multi links unless `legacy` or the kernel cannot.
-  // `verbose` routes libbpf's own log to stderr.
-  bool load(bool verbose, bool legacy, std::string* err);
+  // `verbose` routes libbpf's own log to stderr. With `follow`, also the fork tracepoint (-f).
+  bool load(bool verbose, bool legacy, bool follow, std::string* err);
+  // -f: reports the processes `pid` forks (and theirs) through take_forks(). After load(follow).
+  bool follow(pid_t pid, std::string* err);
+  // The (child, parent) pairs forked since the last call, oldest unknown: each is reported once.
+  std::vector<std::pair<pid_t, pid_t>> take_forks();
   // Attaches every hz3 probe of `lib` for process `pid` (-1: every process that maps that
   // file), through lib.path, which reaches the mapped file itself.
   bool attach(pid_t pid, const Library& lib, std::string* err);
@@ -59,6 +84,7 @@ class BpfCollector {
 
   hz3_bpf* skel_ = nullptr;
   bool multi_ = false;
+  bpf_link* fork_link_ = nullptr;        // -f: the sched_process_fork program
   std::vector<bpf_link*> links_;         // libbpf USDT links (legacy)
   std::vector<int> multi_fds_;           // uprobe_multi link fds
   std::map<std::string, int> spec_ids_;  // argument string -> slot in __bpf_usdt_specs

@@ -8,12 +8,16 @@
 
 HZ3TOP_OBJDIR := $(BUILD)/obj/hz3top
 HZ3TOP_BIN := $(BUILD)/bin/hz3top
-HZ3TOP_SRCS := main.cc options.cc session.cc collect_bpf.cc collect_perf.cc proc.cc elf_info.cc \
+HZ3TOP_SRCS := main.cc options.cc output.cc session.cc collect_bpf.cc collect_perf.cc proc.cc elf_info.cc \
                tag_census.cc model.cc format.cc tui.cc usdt_spec.cc heap_view.cc symbolize.cc openmetrics.cc
-HZ3TOP_CORE := model.cc format.cc tag_census.cc usdt_spec.cc elf_info.cc symbolize.cc proc.cc openmetrics.cc
+HZ3TOP_CORE := model.cc output.cc format.cc tag_census.cc usdt_spec.cc elf_info.cc symbolize.cc proc.cc openmetrics.cc
 HZ3TOP_OBJS := $(addprefix $(HZ3TOP_OBJDIR)/,$(HZ3TOP_SRCS:.cc=.o))
 HZ3TOP_CXXFLAGS := $(CXXSTD) $(OPT) $(WARN) -MMD -MP -Ihz3top -Iprobes -Ilibhz3/include \
                    -I$(PROBES_OBJDIR)
+# The project's version, one place: libhz3's pkg-config template. options.o is rebuilt when it changes.
+HZ3TOP_VERSION := $(shell sed -n 's/^Version: *//p' libhz3/libhz3.pc.in)
+$(HZ3TOP_OBJDIR)/options.o: HZ3TOP_CXXFLAGS += -DHZ3TOP_VERSION='"$(HZ3TOP_VERSION)"'
+$(HZ3TOP_OBJDIR)/options.o: libhz3/libhz3.pc.in
 HZ3TOP_LIBS := -lbpf -lelf -lz -lpfm -lncursesw -ltinfo -lpthread
 
 HZ3TOP_UNIT := $(BUILD)/tests/hz3top_unit

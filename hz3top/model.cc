@@ -99,6 +99,10 @@ Counts& operator+=(Counts& a, const Counts& b) {
   return a;
 }
 
+double counting_start(double attached, std::optional<double> started) {
+  return started && *started > attached ? *started : attached;
+}
+
 namespace {
 
 void fill_rates(ProcView* v) {
@@ -110,16 +114,20 @@ void fill_rates(ProcView* v) {
   v->tag_set_rate = per_s(v->delta.tag_set);
   v->tag_clear_rate = per_s(v->delta.tag_clear);
   v->lookup_rate = per_s(v->delta.lookups());
+  v->perf.rate = per_s(v->perf.d_count);
+  fill_ratios(v);
+}
+
+}  // namespace
+
+void fill_ratios(ProcView* v) {
   v->hit_ratio = ratio(v->delta.hits, v->delta.lookups());
   v->hit_ratio_total = ratio(v->total.hits, v->total.lookups());
-  v->perf.rate = per_s(v->perf.d_count);
   v->perf.per_kfree =
       v->perf.counting ? per_thousand(v->perf.d_count, v->delta.lookups()) : std::nullopt;
   uint64_t samples = v->perf.d_alloc + v->perf.d_user + v->perf.d_kernel;
   v->perf.alloc_share = v->perf.sampling ? ratio(v->perf.d_alloc, samples) : std::nullopt;
 }
-
-}  // namespace
 
 ProcView make_view(const ProcSnapshot* prev, const ProcSnapshot& cur, double first_dt) {
   ProcView v;
@@ -176,6 +184,9 @@ ProcView make_view(const ProcSnapshot* prev, const ProcSnapshot& cur, double fir
   v.perf.sampling = cur.perf.sampling;
   v.perf.count = cur.perf.count;
   v.perf.lost = cur.perf.lost;
+  v.perf.alloc = cur.perf.samples_alloc;
+  v.perf.user = cur.perf.samples_user;
+  v.perf.kernel = cur.perf.samples_kernel;
   const PerfCounts zero;
   const PerfCounts& pp = prev ? prev->perf : zero;
   v.perf.d_count = delta(pp.count, cur.perf.count);
@@ -195,6 +206,13 @@ ProcView sum_views(const std::vector<ProcView>& views) {
   std::map<uint32_t, OwnerRow> owners;
   for (const ProcView& v : views) {
     s.dt = std::max(s.dt, v.dt);
+    s.hit_rate += v.hit_rate;
+    s.miss_rate += v.miss_rate;
+    s.decode_fail_rate += v.decode_fail_rate;
+    s.tag_set_rate += v.tag_set_rate;
+    s.tag_clear_rate += v.tag_clear_rate;
+    s.lookup_rate += v.lookup_rate;
+    s.perf.rate += v.perf.rate;
     s.alive = s.alive || v.alive;
     s.total += v.total;
     s.delta += v.delta;
@@ -210,6 +228,9 @@ ProcView sum_views(const std::vector<ProcView>& views) {
     s.perf.d_user += v.perf.d_user;
     s.perf.d_kernel += v.perf.d_kernel;
     s.perf.lost += v.perf.lost;
+    s.perf.alloc += v.perf.alloc;
+    s.perf.user += v.perf.user;
+    s.perf.kernel += v.perf.kernel;
     for (const BinRow& b : v.bins) {
       BinRow& r = bins[b.bin];
       r.bin = b.bin;
@@ -226,7 +247,8 @@ ProcView sum_views(const std::vector<ProcView>& views) {
     }
     for (const OwnerRow& o : v.owners) {
       // Owner ids are per process; summing them across processes would mix different heaps,
-      // but the large owner (0xFFFF) and the per-owner totals still add up as a ledger.
+      // but the large owner (HZ3_TAG_OWNER_LARGE) and the per-owner totals still add up as a
+      // ledger.
       OwnerRow& r = owners[o.owner];
       r.owner = o.owner;
       r.live_pages += o.live_pages;
@@ -235,7 +257,7 @@ ProcView sum_views(const std::vector<ProcView>& views) {
   }
   for (auto& [bin, r] : bins) s.bins.push_back(r);
   for (auto& [owner, o] : owners) s.owners.push_back(o);
-  fill_rates(&s);
+  fill_ratios(&s);
   return s;
 }
 

@@ -20,10 +20,15 @@
 
 namespace hz3top {
 
+// The BPF programs spell the large-block marker with hz3_events.h's names; hz3top's C++ uses
+// hz3.h's. One value.
+static_assert(HZ3_EV_BIN_LARGE == HZ3_TAG_BIN_LARGE && HZ3_EV_OWNER_LARGE == HZ3_TAG_OWNER_LARGE,
+              "probes/hz3_events.h and hz3/hz3.h disagree on the large-block tag fields");
+
 // Key of per-(bin, owner) maps: the tag layout itself, owner_field << 16 | bin_field.
 inline uint32_t tag_key(uint32_t bin, uint32_t owner) { return (owner << 16) | (bin & 0xFFFFu); }
-inline uint32_t key_bin(uint32_t key) { return key & 0x7FFFu; }
-inline uint32_t key_owner(uint32_t key) { return key >> 16; }
+inline uint32_t key_bin(uint32_t key) { return HZ3_TAG_BIN(key); }
+inline uint32_t key_owner(uint32_t key) { return HZ3_TAG_OWNER(key); }
 
 struct ProcCounts {
   std::array<uint64_t, HZ3_C_NR> c{};
@@ -92,7 +97,7 @@ struct BinRow {
 };
 
 struct OwnerRow {
-  uint32_t owner = 0;  // raw owner field: heap id + 1, 0xFFFF = large
+  uint32_t owner = 0;  // raw owner field: heap id + 1, HZ3_TAG_OWNER_LARGE = large
   uint64_t live_pages = 0, live_bytes = 0;
 };
 
@@ -101,7 +106,8 @@ struct PerfView {
   uint64_t count = 0, d_count = 0;
   double rate = 0;
   std::optional<double> per_kfree;  // events per 1000 lookups this interval
-  uint64_t d_alloc = 0, d_user = 0, d_kernel = 0, lost = 0;  // samples this interval
+  uint64_t d_alloc = 0, d_user = 0, d_kernel = 0, lost = 0;  // samples this interval; lost total
+  uint64_t alloc = 0, user = 0, kernel = 0;                  // samples since attach
   std::optional<double> alloc_share;                         // d_alloc / all samples this interval
 };
 
@@ -109,7 +115,8 @@ struct ProcView {
   pid_t pid = 0;
   std::string comm, lib;
   bool alive = true;
-  double dt = 0;  // measured seconds since the previous snapshot
+  double dt = 0;       // measured seconds since the previous snapshot
+  double created = 0;  // unix time from which the counters in `total` run (0: unknown)
   Counts total, delta;
   double hit_rate = 0, miss_rate = 0, decode_fail_rate = 0, tag_set_rate = 0, tag_clear_rate = 0,
          lookup_rate = 0;
@@ -135,10 +142,21 @@ Counts counts_of(const ProcCounts& c);
 Counts operator-(const Counts& a, const Counts& b);  // saturating, field by field
 Counts& operator+=(Counts& a, const Counts& b);
 
+// When a process's counts began: when its probes were attached (`attached`, monotonic seconds),
+// or when it started (`started`) if that was later: a process that starts after hz3top attached
+// to its library is counted from its start. Its first interval runs from here, not from
+// hz3top's own start.
+double counting_start(double attached, std::optional<double> started);
+
 // The view of `cur`, with deltas against `prev` (nullptr: the first snapshot, deltas against 0
-// over `first_dt` seconds, the time since attach).
+// over `first_dt` seconds, the time since counting_start).
 ProcView make_view(const ProcSnapshot* prev, const ProcSnapshot& cur, double first_dt);
-// All processes together: sums of counts, deltas and live memory; ratios from the sums.
+// The ratios of a view from its counts: hit ratios (interval, since attach), perf per_kfree and
+// alloc_share.
+void fill_ratios(ProcView* v);
+// All processes together: sums of counts, deltas, live memory and rates (each process's rate is
+// over its own interval, so the all row's rate is the sum of the rows' rates, not the summed
+// deltas over the longest interval); ratios from the summed deltas; dt the longest interval.
 ProcView sum_views(const std::vector<ProcView>& views);
 
 struct Report {

@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -80,17 +81,58 @@ std::string read_comm(pid_t pid) {
   return s;
 }
 
-std::vector<pid_t> list_pids() {
-  std::vector<pid_t> pids;
-  DIR* d = opendir("/proc");
-  if (!d) return pids;
+std::optional<double> process_start_monotonic(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string s;
+  if (!std::getline(f, s)) return std::nullopt;
+  size_t r = s.rfind(')');
+  if (r == std::string::npos) return std::nullopt;
+  // Fields after "(comm)": state is field 3, starttime field 22 (clock ticks since boot).
+  std::istringstream in(s.substr(r + 1));
+  std::string field;
+  for (int i = 3; i <= 22; i++)
+    if (!(in >> field)) return std::nullopt;
+  double started_boot = double(strtoull(field.c_str(), nullptr, 10)) / double(sysconf(_SC_CLK_TCK));
+  // starttime counts from boot including suspend (CLOCK_BOOTTIME); move it to CLOCK_MONOTONIC.
+  timespec mono, boot;
+  clock_gettime(CLOCK_MONOTONIC, &mono);
+  clock_gettime(CLOCK_BOOTTIME, &boot);
+  auto secs = [](const timespec& t) { return double(t.tv_sec) + double(t.tv_nsec) * 1e-9; };
+  return secs(mono) - (secs(boot) - started_boot);
+}
+
+pid_t process_of(pid_t id) {
+  std::ifstream f("/proc/" + std::to_string(id) + "/status");
+  for (std::string line; std::getline(f, line);)
+    if (line.rfind("Tgid:", 0) == 0) {
+      long tgid = strtol(line.c_str() + 5, nullptr, 10);
+      return tgid > 0 ? pid_t(tgid) : id;
+    }
+  return id;
+}
+
+namespace {
+
+// The entries of `dir` whose names are positive numbers: pids in /proc, tids in a task folder.
+std::vector<pid_t> numeric_entries(const std::string& dir) {
+  std::vector<pid_t> ids;
+  DIR* d = opendir(dir.c_str());
+  if (!d) return ids;
   while (dirent* e = readdir(d)) {
     char* end;
     long v = strtol(e->d_name, &end, 10);
-    if (*end == 0 && v > 0) pids.push_back(pid_t(v));
+    if (*end == 0 && v > 0) ids.push_back(pid_t(v));
   }
   closedir(d);
-  return pids;
+  return ids;
+}
+
+}  // namespace
+
+std::vector<pid_t> list_pids() { return numeric_entries("/proc"); }
+
+std::vector<pid_t> list_threads(pid_t pid) {
+  return numeric_entries("/proc/" + std::to_string(pid) + "/task");
 }
 
 bool compute_load_base(const std::vector<Mapping>& maps, uint64_t dev, uint64_t inode,

@@ -55,12 +55,16 @@ class Session {
     std::unique_ptr<ArenaReader> arena;
     bool alive = true;
     bool discovered = true;  // false: seen only in the BPF maps (exited before a rescan)
+    double since = 0;        // monotonic seconds from which its counts run (counting_start)
+    double created = 0;      // the same instant as unix time, computed once (OpenMetrics _created)
     bool has_prev = false;
     ProcSnapshot prev;
     bool census_noted = false;
   };
   bool add_target(pid_t pid, Library lib, std::string* err);
   void rescan_all();
+  // -f: attaches to the processes the targets forked since the last tick (within 0.1 s).
+  void follow_forks();
 
   Options opt_;
   BpfCollector bpf_;
@@ -68,7 +72,8 @@ class Session {
   bool perf_ok_ = false;
   std::string perf_event_, sample_event_;
   std::map<pid_t, Target> targets_;
-  std::set<std::pair<uint64_t, uint64_t>> attached_files_;  // --all: (dev, inode) attached
+  // --all: (dev, inode) of each library file attached, with the monotonic time of the attach.
+  std::map<std::pair<uint64_t, uint64_t>, double> attached_files_;
   double attach_t_ = 0;
   double attach_seconds_ = 0;
   uint64_t seq_ = 0;
