@@ -14,7 +14,7 @@ HZ3TOP_CORE := model.cc format.cc tag_census.cc usdt_spec.cc elf_info.cc symboli
 HZ3TOP_OBJS := $(addprefix $(HZ3TOP_OBJDIR)/,$(HZ3TOP_SRCS:.cc=.o))
 HZ3TOP_CXXFLAGS := $(CXXSTD) $(OPT) $(WARN) -MMD -MP -Ihz3top -Iprobes -Ilibhz3/include \
                    -I$(PROBES_OBJDIR)
-HZ3TOP_LIBS := -lbpf -lelf -lz -lpfm -lncursesw -ltinfo -lpthread
+HZ3TOP_LIBS := -lbpf -ldw -lelf -lz -lpfm -lncursesw -ltinfo -lpthread
 
 HZ3TOP_UNIT := $(BUILD)/tests/hz3top_unit
 HZ3TOP_WORKLOAD := $(BUILD)/tests/hz3top_workload
@@ -43,7 +43,7 @@ $(HZ3TOP_OBJDIR)/tests/unit.o: hz3top/tests/unit.cc
 $(HZ3TOP_UNIT): $(HZ3TOP_OBJDIR)/tests/unit.o $(addprefix $(HZ3TOP_OBJDIR)/,$(HZ3TOP_CORE:.cc=.o))
 	$(call msg,LINK,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CXX) $(OPT) $^ -o $@ -lelf
+	$(Q)$(CXX) $(OPT) $^ -o $@ -ldw -lelf
 
 # The workload is an ordinary program: the tests run it with LD_PRELOAD=$(HZ3_LIB).
 $(HZ3TOP_WORKLOAD): hz3top/tests/workload.cc

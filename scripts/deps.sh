@@ -6,7 +6,7 @@ set -euo pipefail
 mode=${1:-test}
 
 build=(g++ make clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libpfm4-dev libcli11-dev
-       systemtap-sdt-dev libncurses-dev pkg-config)
+       systemtap-sdt-dev libncurses-dev pkg-config libdw-dev)
 tools=(valgrind linux-perf procps python3 git)
 peers=(libmimalloc2.0 libjemalloc2 libtcmalloc-minimal4)
 case "$mode" in
