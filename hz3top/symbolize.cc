@@ -228,15 +228,19 @@ std::vector<Frame> Symbolizer::resolve_inlined(uint64_t addr, bool ret) {
 Frame Symbolizer::resolve(uint64_t addr, bool ret) { return resolve_inlined(addr, ret).back(); }
 
 std::vector<uint64_t> Symbolizer::unwind(pid_t tid, const uint64_t* regs, uint64_t base,
-                                         const uint8_t* stack, size_t len, size_t max) {
+                                         const uint8_t* stack, size_t len, size_t max,
+                                         bool* complete) {
   std::vector<uint64_t> out;
+  if (complete) *complete = false;
   std::string err;
   if (!ensure(&err) || !attached_ || max == 0) return out;
   if (!dwfl_addrmodule(dwfl_, regs[16])) refresh(&err);
   Walk w{tid, regs, base, stack, len, max, &out};
   unwinding_ = &w;
-  // Returns -1 when the walk ends on an unreadable frame: the normal end of a copied stack.
-  dwfl_getthread_frames(dwfl_, tid, frame_cb, &w);
+  // 0: the outermost frame was reached; -1: the walk stopped on an error (a read outside the
+  // copy, no CFI and no frame pointer) or at `max` frames.
+  int rc = dwfl_getthread_frames(dwfl_, tid, frame_cb, &w);
+  if (complete) *complete = rc == 0;
   unwinding_ = nullptr;
   return out;
 }

@@ -62,8 +62,10 @@ class Symbolizer {
   // a copy of its stack memory starting at user address `base`. Returns at most `max` program
   // counters, innermost first (later ones are return addresses). Reads outside the copy fail,
   // which ends the walk; where a module has no CFI, libdw falls back to the frame pointer.
+  // `complete` (optional) says the walk reached the outermost frame (CFI marks the end of the
+  // stack, as at _start or a thread's start) rather than stopping on an error.
   std::vector<uint64_t> unwind(pid_t tid, const uint64_t* regs, uint64_t base, const uint8_t* stack,
-                               size_t len, size_t max);
+                               size_t len, size_t max, bool* complete = nullptr);
   // The executable file mappings, one per module, with build ids.
   std::vector<ModuleInfo> modules();
 
