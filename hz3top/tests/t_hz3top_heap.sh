@@ -12,7 +12,8 @@
 #    with DWARF CFI through the library without frame pointers up to main; the wrapper and the
 #    inlined function are frames of their own; error bars are 1/sqrt(samples); live growth per
 #    interval is seen while the workload allocates and is 0 after; ages of live samples are
-#    within the run; every stack is listed with sums that add up to its site's.
+#    within the run; every stack is listed with sums that add up to its site's; libc's frames
+#    get source lines from its separate debug info by build id (libc6-dbg), where installed.
 #  - --pprof: the gzipped profile decodes against pprof's profile.proto (Debian's
 #    golang-github-google-pprof-dev, compiled with protoc, read with python3-protobuf), has the
 #    four sample types, totals equal to the JSON report's, the leaking functions as leaves, and
@@ -73,7 +74,12 @@ run_sites() {
 
 run_sites main -p PID --pprof "$T/heap.pb.gz" --folded "$T/heap.folded" || exit 0
 
-python3 - "$T/main.truth" "$T/main.json" <<'PY'
+# Separate debug info by build id: libc's (Debian's libc6-dbg) gives its frames source lines.
+LIBC=$(ldd "$SITES" | sed -n 's/.*libc.so.6 => \([^ ]*\).*/\1/p')
+LIBC_ID=$(readelf -n "$LIBC" 2>/dev/null | sed -n 's/.*Build ID: //p')
+LIBC_DEBUG=/usr/lib/debug/.build-id/${LIBC_ID:0:2}/${LIBC_ID:2}.debug
+[ -n "$LIBC_ID" ] && [ -f "$LIBC_DEBUG" ] || LIBC_DEBUG=
+python3 - "$T/main.truth" "$T/main.json" "$LIBC_DEBUG" <<'PY'
 import json, math, sys
 truth = dict(kv.split('=') for kv in open(sys.argv[1]).read().split()[1:])
 truth = {k: int(v) for k, v in truth.items()}
@@ -169,6 +175,15 @@ if s:
     order = [frame_index(st, n) for n in ('heap_lib_leak', 'heap_lib_outer', 'site_lib', 'main')]
     out(all(x >= 0 for x in order) and order == sorted(order), 'heap/nofp_library',
         'heap_lib_leak <- heap_lib_outer <- site_lib <- main at frames %s' % order)
+s = by_func.get('site_keep_half')
+libc = [f for f in (s['stack'] if s else []) if f['lib'] == 'libc.so.6' and f['func']]
+if not sys.argv[3]:
+    print('SKIP: heap/debuginfo: no separate debug info for libc under /usr/lib/debug/.build-id '
+          '(Debian libc6-dbg, scripts/deps.sh test)')
+else:
+    out(bool(libc) and all(f['file'] and f['line'] > 0 for f in libc), 'heap/debuginfo',
+        'libc frames with source lines from %s: %s' % (sys.argv[3], [
+            '%s %s:%d' % (f['func'], f['file'], f['line']) for f in libc]))
 # Growth: live bytes of the leaking site rose in some interval, and not in the last one.
 deltas = [x['procs'][0]['sites'] for x in reports]
 rise = max((t['live_delta'] for sites in deltas for t in sites
