@@ -92,9 +92,9 @@ void HeapProcess::on_alloc(const hz3_heap_alloc_event& e) {
   }
   bool complete = false;
   if (e.stack_len && unwind_ != Unwind::FP)
-    dw =
-        sym_->unwind(pid_t(e.tid), reinterpret_cast<const uint64_t*>(e.regs), e.stack_base, e.stack,
-                     std::min<uint64_t>(e.stack_len, HZ3_HEAP_STACK_COPY), HZ3_HEAP_STACK_DEPTH, &complete);
+    dw = sym_->unwind(pid_t(e.tid), reinterpret_cast<const uint64_t*>(e.regs), e.stack_base,
+                      e.stack, std::min<uint64_t>(e.stack_len, HZ3_HEAP_STACK_COPY),
+                      HZ3_HEAP_STACK_DEPTH, &complete);
   bool dwarf = prefer_dwarf(dw.size(), complete, fp.size());
   uint32_t id = intern(dwarf ? std::move(dw) : std::move(fp), dwarf);
   Stack& s = stacks_[id];

@@ -30,6 +30,8 @@ int parse_heap_options(int argc, char** argv, HeapOptions* o) {
       app.add_flag("-a,--all", o->all, "every process that maps libhz3, including later ones");
   pid_opt->excludes(all_opt);
   app.add_flag("--json", o->json, "print one JSON object per interval, with every stack");
+  app.add_flag("--plain", o->plain,
+               "print text reports even on a terminal (default there: the interactive view)");
   app.add_option("-n,--top", o->top, "sites per table (0: all; JSON lists all by default)");
   app.add_option("-d,--duration", o->duration, "stop after SECONDS")->check(CLI::PositiveNumber);
   app.add_flag("--once", once, "print one report after one interval, then exit");

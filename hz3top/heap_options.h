@@ -15,6 +15,7 @@ struct HeapOptions {
   long count = 0;
   double duration = 0;
   bool json = false;
+  bool plain = false;  // text reports even on a terminal
   bool verbose = false;
   size_t top = 10;
   std::string pprof;                  // write a gzipped profile.proto here at every report

@@ -18,6 +18,7 @@
 #include "heap_model.h"
 #include "heap_options.h"
 #include "heap_render.h"
+#include "heap_tui.h"
 #include "pprof.h"
 #include "proc.h"
 #include "session.h"
@@ -83,12 +84,22 @@ class HeapRun {
       if (files_.empty())
         fprintf(stderr, "hz3top heap: no process maps libhz3 yet; waiting for one\n");
     }
+    // On a terminal, the interactive view unless --plain or --json (as the counting view).
+    std::unique_ptr<HeapTui> tui;
+    bool user_quit = false;
+    std::string final_text;  // the interactive view's last report, printed once it is closed
+    if (!o_.json && !o_.plain && isatty(STDOUT_FILENO) && isatty(STDIN_FILENO))
+      tui = std::make_unique<HeapTui>();
     double next = start_ + o_.interval, last_t = start_;
     for (uint64_t seq = 1;; seq++) {
       bool last = o_.count && long(seq) >= o_.count, ended = false;
       double last_scan = monotonic_seconds();
       for (;;) {
         double now = monotonic_seconds();
+        if (tui && !tui->keys()) {
+          user_quit = true;
+          stop.store(true);
+        }
         if (stop.load() || (o_.duration > 0 && now >= start_ + o_.duration) || all_exited()) {
           ended = true;
           break;
@@ -120,8 +131,15 @@ class HeapRun {
         if (p->alive() && !process_alive(pid)) p->set_alive(false);
         r.procs.push_back(p->report(now));
       }
-      std::string text = o_.json ? render_heap_json(r, o_.top) + "\n" : render_heap_text(r, o_.top);
-      if (fwrite(text.data(), 1, text.size(), stdout) != text.size() || fflush(stdout) != 0) break;
+      if (tui) {
+        tui->show(r);
+        if (r.final) final_text = render_heap_text(r, o_.top);
+      } else {
+        std::string text =
+            o_.json ? render_heap_json(r, o_.top) + "\n" : render_heap_text(r, o_.top);
+        if (fwrite(text.data(), 1, text.size(), stdout) != text.size() || fflush(stdout) != 0)
+          break;
+      }
       if (!o_.pprof.empty() && !write_heap_pprof(r, r.elapsed, o_.pprof, &err))
         fprintf(stderr, "hz3top heap: %s\n", err.c_str());
       if (!o_.folded.empty() &&
@@ -135,6 +153,9 @@ class HeapRun {
       next += o_.interval;
     }
     bpf_.detach();
+    tui.reset();
+    // As the counting view: after the targets exited (not after q), their final numbers stay.
+    if (!user_quit && !final_text.empty()) fputs(final_text.c_str(), stdout);
     return 0;
   }
 

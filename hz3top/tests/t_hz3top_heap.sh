@@ -21,6 +21,7 @@
 #  - --folded: root-first stacks whose values add up to the live bytes.
 #  - --all --unwind fp: the workload is found without -p, and frame pointers alone lose the
 #    library's caller (the reason for DWARF unwinding).
+#  - The interactive view (through tmux): draws, sorts, shows a site's stacks, quits cleanly.
 #  - Errors: no -p, a process without libhz3, a noprobes libhz3 (one line each, exit 2 or 1).
 set -u
 source "$HZ3_TOP/scripts/testlib.sh"
@@ -298,6 +299,48 @@ if procs:
         'heap/unwind_fp', '%d frame-pointer stacks; without DWARF heap_lib_outer is %s' % (
             p['fp_stacks'], 'missing' if not any('heap_lib_outer' in f for f in st) else 'present'))
 PY
+fi
+
+# The interactive view, through tmux: the table with its footer on the alternate screen, a sort
+# key that cycles, a site's stacks on Enter, q restores the terminal and exits 0.
+if command -v tmux >/dev/null; then
+  SOCK=hz3top-heap-$$
+  tm() { tmux -L "$SOCK" "$@"; }
+  tm -f /dev/null new-session -d -s keep -x 200 -y 50 "sleep 120" && tm set-option -g remain-on-exit on
+  mkdir -p "$T/tui"
+  LD_PRELOAD=$HZ3_LIB "$SITES" "$T/tui/go" "$T/tui/stop" >"$T/tui.truth" 2>/dev/null &
+  wl=$!
+  WL_PIDS+=("$wl")
+  for _ in $(seq 100); do grep -q libhz3 "/proc/$wl/maps" 2>/dev/null && break; sleep 0.05; done
+  tm new-window -d -n heap "TERM=xterm-256color exec $HZ3TOP heap -p $wl 0.3"
+  screen() { tm capture-pane -p -t heap; }
+  wait_for() { for _ in $(seq 100); do screen | grep -qE "$1" && return 0; sleep 0.1; done; return 1; }
+  wait_for 'samples' && touch "$T/tui/go"
+  if wait_for 'site_keep_half' && screen | grep -q '(q) quit | (s) sort: live' &&
+     [ "$(tm display-message -p -t heap '#{alternate_on}')" = 1 ]; then
+    pass "heap/tui/draws (alternate screen, sites, footer)"
+  else
+    fail heap/tui/draws "$(screen | head -5 | tr '\n' '|')"
+  fi
+  tm send-keys -t heap s
+  wait_for 'sort: growth/s' && pass "heap/tui/sort (s cycles to growth/s)" ||
+    fail heap/tui/sort "$(screen | tail -1)"
+  tm send-keys -t heap Enter
+  wait_for 'unwound by DWARF' && screen | grep -qE 'site +.*heap_sites' && screen | grep -q 'main' &&
+    pass "heap/tui/stacks (Enter shows the selected site's stacks with source lines)" ||
+    fail heap/tui/stacks "$(screen | head -6 | tr '\n' '|')"
+  tm send-keys -t heap Escape
+  wait_for 'sort: growth/s' || true
+  tm send-keys -t heap q
+  for _ in $(seq 100); do [ "$(tm display-message -p -t heap '#{pane_dead}')" = 1 ] && break; sleep 0.1; done
+  st=$(tm display-message -p -t heap '#{pane_dead_status}')
+  [ "$(tm display-message -p -t heap '#{pane_dead}')" = 1 ] && [ "$st" = 0 ] &&
+    [ "$(tm display-message -p -t heap '#{alternate_on}')" = 0 ] &&
+    pass "heap/tui/quit (q exits 0, terminal restored)" || fail heap/tui/quit "dead=$(tm display-message -p -t heap '#{pane_dead}') status=$st"
+  touch "$T/tui/stop"
+  tm kill-server 2>/dev/null
+else
+  skip heap/tui "tmux is not installed (scripts/deps.sh test installs it)"
 fi
 
 # Errors: one line, non-zero exit, and no attach.
