@@ -4,6 +4,7 @@
 #   $(BUILD)/tests/hz3top_workload    a workload with known operation counts for the tests
 #   $(BUILD)/tests/hz3top_heap_sites  a workload with known allocation sites (hz3top heap test)
 #   $(BUILD)/tests/libhz3top_heap_lib.so  its library without frame pointers
+#   $(BUILD)/tests/hz3top_heap_unit   unit tests of the heap view (no BPF, no root)
 # Objects under $(BUILD)/obj/hz3top/. Independent of VARIANT: the tool attaches to whichever
 # library a process maps.
 
@@ -22,9 +23,11 @@ HZ3TOP_UNIT := $(BUILD)/tests/hz3top_unit
 HZ3TOP_WORKLOAD := $(BUILD)/tests/hz3top_workload
 HZ3TOP_HEAP_SITES := $(BUILD)/tests/hz3top_heap_sites
 HZ3TOP_HEAP_LIB := $(BUILD)/tests/libhz3top_heap_lib.so
+HZ3TOP_HEAP_UNIT := $(BUILD)/tests/hz3top_heap_unit
+HZ3TOP_HEAP_CORE := heap_model.cc heap_render.cc pprof.cc symbolize.cc proc.cc elf_info.cc
 
-ALL_TARGETS += $(HZ3TOP_BIN) $(HZ3TOP_UNIT) $(HZ3TOP_WORKLOAD) $(HZ3TOP_HEAP_SITES) $(HZ3TOP_HEAP_LIB)
-TEST_BINS += $(HZ3TOP_UNIT) $(HZ3TOP_WORKLOAD) $(HZ3TOP_HEAP_SITES) $(HZ3TOP_HEAP_LIB)
+ALL_TARGETS += $(HZ3TOP_BIN) $(HZ3TOP_UNIT) $(HZ3TOP_WORKLOAD) $(HZ3TOP_HEAP_SITES) $(HZ3TOP_HEAP_LIB) $(HZ3TOP_HEAP_UNIT)
+TEST_BINS += $(HZ3TOP_UNIT) $(HZ3TOP_WORKLOAD) $(HZ3TOP_HEAP_SITES) $(HZ3TOP_HEAP_LIB) $(HZ3TOP_HEAP_UNIT)
 
 # The skeleton is generated; every object may include it through collect_bpf.cc, so make sure
 # it exists before compiling any of them.
@@ -47,6 +50,16 @@ $(HZ3TOP_UNIT): $(HZ3TOP_OBJDIR)/tests/unit.o $(addprefix $(HZ3TOP_OBJDIR)/,$(HZ
 	$(call msg,LINK,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CXX) $(OPT) $^ -o $@ -ldw -lelf
+
+$(HZ3TOP_OBJDIR)/tests/heap_unit.o: hz3top/tests/heap_unit.cc
+	$(call msg,CXX,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CXX) $(HZ3TOP_CXXFLAGS) -c $< -o $@
+
+$(HZ3TOP_HEAP_UNIT): $(HZ3TOP_OBJDIR)/tests/heap_unit.o $(addprefix $(HZ3TOP_OBJDIR)/,$(HZ3TOP_HEAP_CORE:.cc=.o))
+	$(call msg,LINK,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CXX) $(OPT) $^ -o $@ -ldw -lelf -lz
 
 # The workload is an ordinary program: the tests run it with LD_PRELOAD=$(HZ3_LIB).
 $(HZ3TOP_WORKLOAD): hz3top/tests/workload.cc
@@ -71,4 +84,4 @@ $(HZ3TOP_HEAP_SITES): hz3top/tests/heap_sites.cc hz3top/tests/heap_sites_lib.h $
 .PHONY: hz3top
 hz3top: $(HZ3TOP_BIN)
 
--include $(HZ3TOP_OBJS:.o=.d) $(HZ3TOP_OBJDIR)/tests/unit.d
+-include $(HZ3TOP_OBJS:.o=.d) $(HZ3TOP_OBJDIR)/tests/unit.d $(HZ3TOP_OBJDIR)/tests/heap_unit.d
