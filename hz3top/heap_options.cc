@@ -29,6 +29,9 @@ int parse_heap_options(int argc, char** argv, HeapOptions* o) {
   auto all_opt =
       app.add_flag("-a,--all", o->all, "every process that maps libhz3, including later ones");
   pid_opt->excludes(all_opt);
+  app.add_option("--lib", o->lib, "with --all: only processes that map this libhz3 file")
+      ->needs(all_opt)
+      ->check(CLI::ExistingFile);
   app.add_flag("--json", o->json, "print one JSON object per interval, with every stack");
   app.add_flag("--plain", o->plain,
                "print text reports even on a terminal (default there: the interactive view)");

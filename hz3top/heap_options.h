@@ -11,6 +11,7 @@ namespace hz3top {
 struct HeapOptions {
   std::vector<pid_t> pids;
   bool all = false;  // every process that maps a libhz3* file, now and later
+  std::string lib;   // --all --lib PATH: only processes that map this file
   double interval = 1.0;
   long count = 0;
   double duration = 0;

@@ -3,6 +3,7 @@
 #include "heap_view.h"
 
 #include <linux/types.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -175,13 +176,20 @@ class HeapRun {
     return !any;
   }
 
+  // --all --lib: is this the library file asked for?
+  bool wanted(const Library& lib) const {
+    if (o_.lib.empty()) return true;
+    struct stat st;
+    return stat(o_.lib.c_str(), &st) == 0 && st.st_dev == lib.dev && st.st_ino == lib.inode;
+  }
+
   // --all: attach once per libhz3 file (pid -1 covers every process that maps it, later ones
   // too), and know each process that maps one.
   void rescan() {
     for (pid_t pid : list_pids()) {
       if (pid == getpid() || procs_.count(pid) || !maps_libhz3_by_name(pid)) continue;
       Library lib;
-      if (!check_target(pid, &lib).empty()) continue;
+      if (!check_target(pid, &lib).empty() || !wanted(lib)) continue;
       std::string err;
       auto file = std::make_pair(lib.dev, lib.inode);
       if (!files_.count(file)) {
@@ -199,10 +207,13 @@ class HeapRun {
   HeapProcess* process_of(pid_t pid) {
     auto it = procs_.find(pid);
     if (it != procs_.end()) return it->second.get();
-    if (!o_.all) return nullptr;
+    if (!o_.all || rejected_.count(pid)) return nullptr;
     // A process that started since the last rescan, reached through an attached file.
     Library lib;
-    if (!check_target(pid, &lib).empty()) return nullptr;
+    if (!check_target(pid, &lib).empty() || !wanted(lib)) {
+      rejected_.insert(pid);  // gone already, or unreadable: do not look again at every event
+      return nullptr;
+    }
     auto p = std::make_unique<HeapProcess>(pid, std::move(lib), &wrappers_, unwind_,
                                            monotonic_seconds());
     return procs_.emplace(pid, std::move(p)).first->second.get();
@@ -228,6 +239,7 @@ class HeapRun {
   double start_ = 0;
   std::map<pid_t, std::unique_ptr<HeapProcess>> procs_;
   std::set<std::pair<uint64_t, uint64_t>> files_;
+  std::set<pid_t> rejected_;
   uint64_t free_unknown_ = 0;
 };
 

@@ -281,7 +281,8 @@ print(('PASS: %s (%s)' if ok else 'FAIL: %s: %s') % ('heap/folded/stack', keep[:
 PY
 
 # --all and frame pointers alone: found without -p; the library's caller is lost.
-if run_sites all --all --unwind fp; then
+# --lib keeps it to this build's library: other libhz3 processes on the machine are not touched.
+if run_sites all --all --lib "$HZ3_LIB" --unwind fp; then
   python3 - "$T/all.json" "$(cat "$T/all.pid")" <<'PY'
 import json, sys
 reports = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
