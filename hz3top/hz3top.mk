@@ -3,13 +3,17 @@
 #   $(BUILD)/tests/hz3top_unit        unit tests of rates and formatting (no BPF, no root)
 #   $(BUILD)/tests/hz3top_workload    a workload with known operation counts for the tests
 #   $(BUILD)/tests/hz3top_heap_sites  a workload with known allocation sites (hz3top heap test)
+#   $(BUILD)/tests/libhz3top_heap_lib.so  its library without frame pointers
+#   $(BUILD)/tests/hz3top_heap_unit   unit tests of the heap view (no BPF, no root)
 # Objects under $(BUILD)/obj/hz3top/. Independent of VARIANT: the tool attaches to whichever
 # library a process maps.
 
 HZ3TOP_OBJDIR := $(BUILD)/obj/hz3top
 HZ3TOP_BIN := $(BUILD)/bin/hz3top
-HZ3TOP_SRCS := main.cc options.cc output.cc session.cc collect_bpf.cc collect_perf.cc proc.cc elf_info.cc \
-               tag_census.cc model.cc format.cc tui.cc usdt_spec.cc heap_view.cc symbolize.cc openmetrics.cc
+HZ3TOP_SRCS := main.cc options.cc output.cc session.cc collect_bpf.cc collect_perf.cc proc.cc \
+               elf_info.cc tag_census.cc model.cc format.cc tui.cc usdt_spec.cc symbolize.cc \
+               openmetrics.cc heap_view.cc heap_options.cc heap_collect.cc heap_model.cc \
+               heap_render.cc pprof.cc heap_tui.cc
 HZ3TOP_CORE := model.cc output.cc format.cc tag_census.cc usdt_spec.cc elf_info.cc symbolize.cc proc.cc openmetrics.cc
 HZ3TOP_OBJS := $(addprefix $(HZ3TOP_OBJDIR)/,$(HZ3TOP_SRCS:.cc=.o))
 HZ3TOP_CXXFLAGS := $(CXXSTD) $(OPT) $(WARN) -MMD -MP -Ihz3top -Iprobes -Ilibhz3/include \
@@ -18,14 +22,17 @@ HZ3TOP_CXXFLAGS := $(CXXSTD) $(OPT) $(WARN) -MMD -MP -Ihz3top -Iprobes -Ilibhz3/
 HZ3TOP_VERSION := $(shell sed -n 's/^Version: *//p' libhz3/libhz3.pc.in)
 $(HZ3TOP_OBJDIR)/options.o: HZ3TOP_CXXFLAGS += -DHZ3TOP_VERSION='"$(HZ3TOP_VERSION)"'
 $(HZ3TOP_OBJDIR)/options.o: libhz3/libhz3.pc.in
-HZ3TOP_LIBS := -lbpf -lelf -lz -lpfm -lncursesw -ltinfo -lpthread
+HZ3TOP_LIBS := -lbpf -ldw -lelf -lz -lpfm -lncursesw -ltinfo -lpthread
 
 HZ3TOP_UNIT := $(BUILD)/tests/hz3top_unit
 HZ3TOP_WORKLOAD := $(BUILD)/tests/hz3top_workload
 HZ3TOP_HEAP_SITES := $(BUILD)/tests/hz3top_heap_sites
+HZ3TOP_HEAP_LIB := $(BUILD)/tests/libhz3top_heap_lib.so
+HZ3TOP_HEAP_UNIT := $(BUILD)/tests/hz3top_heap_unit
+HZ3TOP_HEAP_CORE := heap_model.cc heap_render.cc pprof.cc symbolize.cc proc.cc elf_info.cc
 
-ALL_TARGETS += $(HZ3TOP_BIN) $(HZ3TOP_UNIT) $(HZ3TOP_WORKLOAD) $(HZ3TOP_HEAP_SITES)
-TEST_BINS += $(HZ3TOP_UNIT) $(HZ3TOP_WORKLOAD) $(HZ3TOP_HEAP_SITES)
+ALL_TARGETS += $(HZ3TOP_BIN) $(HZ3TOP_UNIT) $(HZ3TOP_WORKLOAD) $(HZ3TOP_HEAP_SITES) $(HZ3TOP_HEAP_LIB) $(HZ3TOP_HEAP_UNIT)
+TEST_BINS += $(HZ3TOP_UNIT) $(HZ3TOP_WORKLOAD) $(HZ3TOP_HEAP_SITES) $(HZ3TOP_HEAP_LIB) $(HZ3TOP_HEAP_UNIT)
 
 # The skeleton is generated; every object may include it through collect_bpf.cc, so make sure
 # it exists before compiling any of them.
@@ -47,7 +54,17 @@ $(HZ3TOP_OBJDIR)/tests/unit.o: hz3top/tests/unit.cc
 $(HZ3TOP_UNIT): $(HZ3TOP_OBJDIR)/tests/unit.o $(addprefix $(HZ3TOP_OBJDIR)/,$(HZ3TOP_CORE:.cc=.o))
 	$(call msg,LINK,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CXX) $(OPT) $^ -o $@ -lelf
+	$(Q)$(CXX) $(OPT) $^ -o $@ -ldw -lelf
+
+$(HZ3TOP_OBJDIR)/tests/heap_unit.o: hz3top/tests/heap_unit.cc
+	$(call msg,CXX,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CXX) $(HZ3TOP_CXXFLAGS) -c $< -o $@
+
+$(HZ3TOP_HEAP_UNIT): $(HZ3TOP_OBJDIR)/tests/heap_unit.o $(addprefix $(HZ3TOP_OBJDIR)/,$(HZ3TOP_HEAP_CORE:.cc=.o))
+	$(call msg,LINK,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CXX) $(OPT) $^ -o $@ -ldw -lelf -lz
 
 # The workload is an ordinary program: the tests run it with LD_PRELOAD=$(HZ3_LIB).
 $(HZ3TOP_WORKLOAD): hz3top/tests/workload.cc
@@ -55,14 +72,21 @@ $(HZ3TOP_WORKLOAD): hz3top/tests/workload.cc
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CXX) $(CXXSTD) $(OPT) $(WARN) $< -o $@ -lpthread
 
-# Frame pointers and no builtins: sampled stacks must unwind from libhz3 into each site function,
-# and every malloc must reach the library (-O1 keeps the loops from being folded away).
-$(HZ3TOP_HEAP_SITES): hz3top/tests/heap_sites.cc
+# Without frame pointers, the executable and its library alike: sampled stacks reach each site
+# function only through DWARF unwinding. No builtins: every malloc must reach the library (-O1
+# keeps the loops from being folded away). -g: the test checks source lines and inlined frames.
+$(HZ3TOP_HEAP_LIB): hz3top/tests/heap_sites_lib.cc hz3top/tests/heap_sites_lib.h
 	$(call msg,CXX,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CXX) $(CXXSTD) -O1 -g -fno-omit-frame-pointer -fno-builtin $(WARN) $< -o $@
+	$(Q)$(CXX) $(CXXSTD) -O2 -g -fomit-frame-pointer -fno-builtin -fPIC -shared $(WARN) $< -o $@
+
+$(HZ3TOP_HEAP_SITES): hz3top/tests/heap_sites.cc hz3top/tests/heap_sites_lib.h $(HZ3TOP_HEAP_LIB)
+	$(call msg,CXX,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CXX) $(CXXSTD) -O1 -g -fomit-frame-pointer -fno-builtin $(WARN) -Ihz3top/tests $< -o $@ \
+	  -L$(@D) -lhz3top_heap_lib -Wl,-rpath,'$$ORIGIN'
 
 .PHONY: hz3top
 hz3top: $(HZ3TOP_BIN)
 
--include $(HZ3TOP_OBJS:.o=.d) $(HZ3TOP_OBJDIR)/tests/unit.d
+-include $(HZ3TOP_OBJS:.o=.d) $(HZ3TOP_OBJDIR)/tests/unit.d $(HZ3TOP_OBJDIR)/tests/heap_unit.d

@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /* heap.bpf.c — the kernel side of `hz3top heap`: two BPF programs on libhz3's otel_memory USDT
- * probes (docs/probes.md, "Heap sampling"). otel_memory:alloc records the user stack of the
- * sampled allocation, adds its weight to that site's totals and remembers the block in a bounded
- * live map; otel_memory:free looks the block up and credits its site's frees. User space reads
- * the site totals (live = allocated - freed, by weight) and symbolizes the stacks.
+ * probes (docs/probes.md, "Heap sampling"). otel_memory:alloc sends one event per sampled
+ * allocation to user space through a ring buffer: the block, its weight, a time stamp, the
+ * frame-pointer stack, the registers at the probe and a copy of the top of the user stack, so
+ * that hz3top can unwind code without frame pointers with DWARF CFI. otel_memory:free sends the
+ * freed pointer. hz3top keeps the live samples and the per-stack sums itself.
  *
- * It streams nothing: sampled allocations are rare (one per 512 KiB allocated, on average), and
- * per-site sums are all the view needs. It is separate from hz3.bpf.c so that the counting view
- * does not pay for a stack map and the heap view does not attach the hz3 probes. */
+ * Both events are rare (one sample per 512 KiB allocated on average, and one free per sample),
+ * so streaming them costs little. It is separate from hz3.bpf.c so that the counting view does
+ * not pay for it and the heap view does not attach the hz3 probes. */
 #include "vmlinux.h"
 
 #include <bpf/bpf_helpers.h>
@@ -19,29 +20,9 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 struct {
-	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
-	__uint(max_entries, HZ3_HEAP_MAX_STACKS);
-	__uint(key_size, sizeof(__u32));
-	__uint(value_size, HZ3_HEAP_STACK_DEPTH * sizeof(__u64));
-} heap_stacks SEC(".maps");
-
-/* Not per-CPU: a block sampled on one CPU is freed on any. No preallocation: an idle tracer
- * does not pin memory for the whole bound. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, HZ3_HEAP_MAX_LIVE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct hz3_heap_live_key);
-	__type(value, struct hz3_heap_live);
-} heap_live SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, HZ3_HEAP_MAX_SITES);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct hz3_heap_site_key);
-	__type(value, struct hz3_heap_site);
-} heap_sites SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, HZ3_HEAP_RINGBUF);
+} heap_events SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -58,68 +39,80 @@ static __always_inline void count(__u32 slot)
 		(*v)++;
 }
 
-static __always_inline struct hz3_heap_site *site(struct hz3_heap_site_key *key)
-{
-	static const struct hz3_heap_site zero;
-	struct hz3_heap_site *s = bpf_map_lookup_elem(&heap_sites, key);
-
-	if (s)
-		return s;
-	bpf_map_update_elem(&heap_sites, key, &zero, BPF_NOEXIST);
-	return bpf_map_lookup_elem(&heap_sites, key);
-}
-
 SEC("usdt")
 int BPF_USDT(otel_alloc, __u64 ptr, __u64 size, __u64 weight)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	long id = bpf_get_stackid(ctx, &heap_stacks, BPF_F_USER_STACK);
-	struct hz3_heap_site_key sk = { .tgid = tgid, .stack_id = id < 0 ? -1 : (__s32)id };
-	struct hz3_heap_live_key lk = { .tgid = tgid, .ptr = ptr };
-	struct hz3_heap_live lv = { .stack_id = sk.stack_id, .weight = weight, .size = size };
-	struct hz3_heap_site *s;
+	__u64 id = bpf_get_current_pid_tgid();
+	struct hz3_heap_alloc_event *e;
+	__u64 base;
+	long n;
+	int i;
 
 	count(HZ3_HEAP_C_ALLOC);
-	if (id < 0)
-		count(HZ3_HEAP_C_STACK_LOST);
-	s = site(&sk);
-	if (!s) {
-		count(HZ3_HEAP_C_SITE_DROPPED);
+	e = bpf_ringbuf_reserve(&heap_events, sizeof(*e), 0);
+	if (!e) {
+		count(HZ3_HEAP_C_ALLOC_DROPPED);
 		return 0;
 	}
-	__sync_fetch_and_add(&s->alloc_weight, weight);
-	__sync_fetch_and_add(&s->alloc_samples, 1);
-	__sync_fetch_and_add(&s->alloc_size, size);
-	/* A block not tracked as live is never credited as freed: its site overstates live bytes
-	 * by its weight, and HZ3_HEAP_C_LIVE_DROPPED says so. */
-	if (bpf_map_update_elem(&heap_live, &lk, &lv, BPF_ANY))
-		count(HZ3_HEAP_C_LIVE_DROPPED);
+	e->type = HZ3_HEAP_EV_ALLOC;
+	e->tgid = id >> 32;
+	e->tid = (__u32)id;
+	e->ptr = ptr;
+	e->size = size;
+	e->weight = weight;
+	e->ts = bpf_ktime_get_ns();
+	e->regs[0] = ctx->ax;
+	e->regs[1] = ctx->dx;
+	e->regs[2] = ctx->cx;
+	e->regs[3] = ctx->bx;
+	e->regs[4] = ctx->si;
+	e->regs[5] = ctx->di;
+	e->regs[6] = ctx->bp;
+	e->regs[7] = ctx->sp;
+	e->regs[8] = ctx->r8;
+	e->regs[9] = ctx->r9;
+	e->regs[10] = ctx->r10;
+	e->regs[11] = ctx->r11;
+	e->regs[12] = ctx->r12;
+	e->regs[13] = ctx->r13;
+	e->regs[14] = ctx->r14;
+	e->regs[15] = ctx->r15;
+	e->regs[16] = ctx->ip;
+	n = bpf_get_stack(ctx, e->ips, sizeof(e->ips), BPF_F_USER_STACK);
+	e->nips = n > 0 ? (__u32)(n / sizeof(__u64)) : 0;
+	/* Whole pages from the one holding the stack pointer, until one is not mapped (the top of
+	 * the stack): constant sizes and offsets keep the verifier simple. */
+	base = ctx->sp & ~(__u64)(HZ3_HEAP_STACK_PAGE - 1);
+	e->stack_base = base;
+	e->stack_len = 0;
+#pragma unroll
+	for (i = 0; i < HZ3_HEAP_STACK_PAGES; i++) {
+		if (bpf_probe_read_user(e->stack + i * HZ3_HEAP_STACK_PAGE, HZ3_HEAP_STACK_PAGE,
+					(const void *)(base + i * HZ3_HEAP_STACK_PAGE)))
+			break;
+		e->stack_len = (i + 1) * HZ3_HEAP_STACK_PAGE;
+	}
+	if (!e->stack_len)
+		count(HZ3_HEAP_C_STACK_COPY_FAILED);
+	bpf_ringbuf_submit(e, 0);
 	return 0;
 }
 
 SEC("usdt")
 int BPF_USDT(otel_free, __u64 ptr)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	struct hz3_heap_live_key lk = { .tgid = tgid, .ptr = ptr };
-	struct hz3_heap_live *lv = bpf_map_lookup_elem(&heap_live, &lk);
-	struct hz3_heap_site_key sk = { .tgid = tgid };
-	struct hz3_heap_site *s;
-	__u64 weight;
+	struct hz3_heap_free_event *e;
 
-	/* Sampled before we attached: its alloc was never counted, so neither is its free. */
-	if (!lv) {
-		count(HZ3_HEAP_C_FREE_UNKNOWN);
+	count(HZ3_HEAP_C_FREE);
+	e = bpf_ringbuf_reserve(&heap_events, sizeof(*e), 0);
+	if (!e) {
+		count(HZ3_HEAP_C_FREE_DROPPED);
 		return 0;
 	}
-	sk.stack_id = (__s32)lv->stack_id;
-	weight = lv->weight;
-	bpf_map_delete_elem(&heap_live, &lk);
-	count(HZ3_HEAP_C_FREE);
-	s = bpf_map_lookup_elem(&heap_sites, &sk);
-	if (s) {
-		__sync_fetch_and_add(&s->free_weight, weight);
-		__sync_fetch_and_add(&s->free_samples, 1);
-	}
+	e->type = HZ3_HEAP_EV_FREE;
+	e->tgid = bpf_get_current_pid_tgid() >> 32;
+	e->ptr = ptr;
+	e->ts = bpf_ktime_get_ns();
+	bpf_ringbuf_submit(e, 0);
 	return 0;
 }

@@ -1,6 +1,7 @@
 /* heap_events.h — the types shared by probes/heap.bpf.c (heap profiling from libhz3's
- * otel_memory:alloc/free USDT probes) and hz3top's heap view that reads its maps. Map keys,
- * values and limits only; the probe contract is docs/probes.md ("Heap sampling").
+ * otel_memory:alloc/free USDT probes) and hz3top's heap view that reads its ring buffer and
+ * counters. Event layouts and limits only; the probe contract is docs/probes.md ("Heap
+ * sampling").
  *
  * Included from BPF C (after vmlinux.h) and from C++ (after <linux/types.h>): __u* types and
  * explicit padding, so both compilers lay the structs out alike. */
@@ -9,54 +10,58 @@
 
 /* clang-format off */
 
-/* Live sampled blocks tracked at once (all processes). At the 512 KiB mean interval this covers
- * ~32 GiB of live heap; beyond it new samples are counted in their site's allocation totals
- * but not as live (HZ3_HEAP_C_LIVE_DROPPED says how many). */
-#define HZ3_HEAP_MAX_LIVE 65536
-/* Distinct (process, stack) sites and distinct stacks. */
-#define HZ3_HEAP_MAX_SITES 16384
-#define HZ3_HEAP_MAX_STACKS 16384
-/* Frames kept per stack (the kernel's limit is 127). */
+/* Frame-pointer frames kept per sample (bpf_get_stack; the kernel's limit is 127). */
 #define HZ3_HEAP_STACK_DEPTH 64
+/* User stack copied per sample for DWARF unwinding in user space: whole pages from the page that
+ * holds the stack pointer upwards, so every read has a constant size and offset. 4 pages give at
+ * least 12 KiB above the stack pointer (perf's --call-graph dwarf copies 8 KiB by default). */
+#define HZ3_HEAP_STACK_PAGE 4096
+#define HZ3_HEAP_STACK_PAGES 4
+#define HZ3_HEAP_STACK_COPY (HZ3_HEAP_STACK_PAGE * HZ3_HEAP_STACK_PAGES)
+/* Registers copied per sample, in the x86-64 DWARF numbering: rax rdx rcx rbx rsi rdi rbp rsp
+ * r8..r15, then rip (the return-address column, 16). */
+#define HZ3_HEAP_NREGS 17
+/* Ring buffer between the programs and hz3top (bytes; a power of two). ~900 samples. */
+#define HZ3_HEAP_RINGBUF (16 * 1024 * 1024)
+
+enum hz3_heap_event_type {
+	HZ3_HEAP_EV_ALLOC = 1,
+	HZ3_HEAP_EV_FREE = 2,
+};
 
 /* Slots of the per-CPU heap_counts array. */
 enum hz3_heap_counter {
 	HZ3_HEAP_C_ALLOC = 0,        /* otel_memory:alloc firings seen */
-	HZ3_HEAP_C_FREE,             /* otel_memory:free of a block we saw sampled */
-	HZ3_HEAP_C_FREE_UNKNOWN,     /* otel_memory:free of a block sampled before attach */
-	HZ3_HEAP_C_LIVE_DROPPED,     /* samples not tracked as live: heap_live full */
-	HZ3_HEAP_C_SITE_DROPPED,     /* samples with no site entry: heap_sites full */
-	HZ3_HEAP_C_STACK_LOST,       /* samples whose stack could not be stored (id < 0) */
+	HZ3_HEAP_C_FREE,             /* otel_memory:free firings seen */
+	HZ3_HEAP_C_ALLOC_DROPPED,    /* alloc events the ring buffer had no room for */
+	HZ3_HEAP_C_FREE_DROPPED,     /* free events the ring buffer had no room for */
+	HZ3_HEAP_C_STACK_COPY_FAILED,/* samples whose user stack could not be read at all */
 	HZ3_HEAP_C_NR
 };
 
-/* heap_live key: one sampled block of one process. */
-struct hz3_heap_live_key {
+/* otel_memory:alloc: one sampled allocation with what its stack needs. */
+struct hz3_heap_alloc_event {
+	__u32 type;              /* HZ3_HEAP_EV_ALLOC */
 	__u32 tgid;
-	__u32 pad;
+	__u32 tid;
+	__u32 nips;              /* frame-pointer frames in ips[] */
 	__u64 ptr;
-};
-
-/* heap_live value: what the free must undo. */
-struct hz3_heap_live {
-	__s64 stack_id;          /* into heap_stacks; negative: stack lost */
-	__u64 weight;            /* weighted_bytes of the sample */
 	__u64 size;              /* usable size of the block */
+	__u64 weight;            /* weighted_bytes: the bytes this sample stands for */
+	__u64 ts;                /* CLOCK_MONOTONIC, ns */
+	__u64 regs[HZ3_HEAP_NREGS];
+	__u64 stack_base;        /* user address of stack[0] (the page of the stack pointer) */
+	__u64 stack_len;         /* bytes of stack[] that were read */
+	__u64 ips[HZ3_HEAP_STACK_DEPTH];
+	__u8 stack[HZ3_HEAP_STACK_COPY];
 };
 
-/* heap_sites key: a (process, allocation stack) pair. */
-struct hz3_heap_site_key {
+/* otel_memory:free of a sampled block. */
+struct hz3_heap_free_event {
+	__u32 type;              /* HZ3_HEAP_EV_FREE */
 	__u32 tgid;
-	__s32 stack_id;          /* negative: stack lost (all such samples share one site) */
-};
-
-/* heap_sites value; updated with atomic adds (a block is freed on any CPU). */
-struct hz3_heap_site {
-	__u64 alloc_weight;      /* sum of weighted_bytes of samples seen */
-	__u64 alloc_samples;
-	__u64 free_weight;       /* sum of weighted_bytes of those samples freed since */
-	__u64 free_samples;
-	__u64 alloc_size;        /* sum of the sampled blocks' usable sizes (not weighted) */
+	__u64 ptr;
+	__u64 ts;
 };
 
 /* clang-format on */

@@ -6,13 +6,14 @@ set -euo pipefail
 mode=${1:-test}
 
 build=(g++ make clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libpfm4-dev libcli11-dev
-       systemtap-sdt-dev libncurses-dev pkg-config nlohmann-json3-dev)
+       systemtap-sdt-dev libncurses-dev pkg-config libdw-dev nlohmann-json3-dev)
 tools=(valgrind linux-perf procps python3 git)
 peers=(libmimalloc2.0 libjemalloc2 libtcmalloc-minimal4)
 case "$mode" in
   test)  want=("${build[@]}" "${tools[@]}" "${peers[@]}" tmux xz-utils bpftrace python3-matplotlib curl
                 python3-prometheus-client prometheus
-                libclang-rt-14-dev postgresql zstd time sqlite3 libpython3.11-testsuite) ;;
+                libclang-rt-14-dev postgresql zstd time sqlite3 libpython3.11-testsuite
+                python3-protobuf protobuf-compiler golang-github-google-pprof-dev golang-go libc6-dbg) ;;
   demo)  want=("${build[@]}" "${tools[@]}" "${peers[@]}") ;;
   bench) want=("${build[@]}" "${tools[@]}" "${peers[@]}" python3-matplotlib) ;;
   *) echo "usage: $0 test|demo|bench" >&2; exit 2 ;;

@@ -487,9 +487,9 @@ void symbolizes_own_function() {
   // A return address just past the function's end still names it (the call is the byte before).
   Frame r = sym.resolve(addr + 1, true);
   EXPECT(r.func == f.func && r.off == 1);
-  EXPECT_EQ_STR((Frame{0x1234, "", 0, ""}.label()), "[0x1234]");
-  EXPECT_EQ_STR((Frame{0x1234, "f", 0x1a, "a.so"}.label()), "f+0x1a (a.so)");
-  EXPECT_EQ_STR((Frame{0x7f0000001234, "", 0x1234, "a.so"}.label()), "[a.so 0x1234]");
+  EXPECT_EQ_STR((Frame{0x1234, "", 0, "", "", 0, false}.label()), "[0x1234]");
+  EXPECT_EQ_STR((Frame{0x1234, "f", 0x1a, "a.so", "", 0, false}.label()), "f+0x1a (a.so)");
+  EXPECT_EQ_STR((Frame{0x7f0000001234, "", 0x1234, "a.so", "", 0, false}.label()), "[a.so 0x1234]");
   EXPECT_EQ_STR(demangle("_ZN3hz35allocEm"), "hz3::alloc(unsigned long)");
   EXPECT_EQ_STR(demangle("malloc"), "malloc");
 }

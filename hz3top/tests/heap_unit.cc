@@ -1,0 +1,239 @@
+// Unit tests of the heap view's parts that need no BPF and no root (t_hz3top_heap_unit.sh): the
+// protobuf encoder against hand-encoded bytes, gzip against zlib's inflate, the allocation
+// wrapper list, the choice between DWARF and frame-pointer stacks, the folded and pprof outputs
+// of a hand-built report, and the symbolizer's source lines and inlined frames on this binary.
+#include <linux/types.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "heap_model.h"
+#include "heap_render.h"
+#include "pprof.h"
+#include "symbolize.h"
+
+using namespace hz3top;
+
+namespace {
+
+bool g_ok;
+
+#define EXPECT(cond)                                                        \
+  do {                                                                      \
+    if (!(cond)) {                                                          \
+      fprintf(stderr, "  %s:%d: expected %s\n", __FILE__, __LINE__, #cond); \
+      g_ok = false;                                                         \
+    }                                                                       \
+  } while (0)
+
+std::string hex(const std::string& b) {
+  std::string out;
+  char buf[4];
+  for (unsigned char c : b) {
+    snprintf(buf, sizeof buf, "%02x", c);
+    out += buf;
+  }
+  return out;
+}
+
+void proto_wire_format() {
+  ProtoWriter a;
+  a.varint(1, 300);  // the protobuf documentation's example: 08 ac 02
+  EXPECT(hex(a.data()) == "08ac02");
+  ProtoWriter b;
+  b.bytes(2, "ab");
+  EXPECT(hex(b.data()) == "12026162");
+  ProtoWriter c;
+  c.packed(4, {3, 270, 86942});  // the documentation's packed example: 22 06 03 8e 02 9e a7 05
+  EXPECT(hex(c.data()) == "2206038e029ea705");
+  ProtoWriter d;
+  d.varint(15, 0);
+  d.varint(16, 1);  // field 16 needs a two-byte tag
+  EXPECT(hex(d.data()) ==
+         "78008001"
+         "01");
+  ProtoWriter e;
+  e.svarint(1, -1);  // int64 -1: ten bytes, not zigzag
+  EXPECT(hex(e.data()) == "08ffffffffffffffffff01");
+}
+
+void gzip_round_trip() {
+  std::string in;
+  for (int i = 0; i < 10000; i++) in += std::to_string(i * 7919) + ";";
+  std::string gz, err;
+  EXPECT(gzip(in, &gz, &err));
+  EXPECT(gz.size() > 18 && uint8_t(gz[0]) == 0x1f && uint8_t(gz[1]) == 0x8b);
+  z_stream z;
+  memset(&z, 0, sizeof z);
+  EXPECT(inflateInit2(&z, 15 + 16) == Z_OK);
+  std::string out(in.size() + 16, '\0');
+  z.next_in = reinterpret_cast<Bytef*>(&gz[0]);
+  z.avail_in = uInt(gz.size());
+  z.next_out = reinterpret_cast<Bytef*>(&out[0]);
+  z.avail_out = uInt(out.size());
+  EXPECT(inflate(&z, Z_FINISH) == Z_STREAM_END);
+  out.resize(z.total_out);
+  inflateEnd(&z);
+  EXPECT(out == in);
+}
+
+void wrappers_match() {
+  Wrappers w;
+  for (const char* yes :
+       {"malloc", "free", "zmalloc(unsigned long)", "zmalloc_usable(unsigned long, unsigned long*)",
+        "ztrymalloc_usable", "operator new(unsigned long)",
+        "operator new[](unsigned long, std::nothrow_t const&)", "PyMem_Malloc", "_PyMem_RawMalloc",
+        "g_malloc0", "__libc_malloc",
+        "std::__new_allocator<void*>::allocate(unsigned long, void const*)"})
+    EXPECT(w.match(yes) || (fprintf(stderr, "  not a wrapper: %s\n", yes), false));
+  for (const char* no : {"", "site_keep_half()", "(anonymous namespace)::site_keep_half()",
+                         "malloc_sampling", "freelist_push", "mallocx", "PyList_New"})
+    EXPECT(!w.match(no) || (fprintf(stderr, "  taken for a wrapper: %s\n", no), false));
+  EXPECT(!w.match("my_alloc(int)"));
+  w.add("my_alloc*");
+  EXPECT(w.match("my_alloc(int)") && w.match("my_alloc_zeroed"));
+}
+
+void dwarf_or_frame_pointers() {
+  EXPECT(!prefer_dwarf(0, false, 3));  // no DWARF stack at all
+  EXPECT(!prefer_dwarf(0, true, 0));
+  EXPECT(prefer_dwarf(5, false, 5));   // a tie goes to DWARF
+  EXPECT(!prefer_dwarf(4, false, 9));  // an incomplete walk that got less far
+  EXPECT(prefer_dwarf(4, true, 9));    // a complete walk beats a longer frame-pointer chain
+}
+
+Frame frame(uint64_t addr, const char* func, const char* lib, bool inlined = false) {
+  Frame f;
+  f.addr = addr;
+  f.func = func;
+  f.lib = lib;
+  f.inlined = inlined;
+  return f;
+}
+
+HeapReport sample_report() {
+  HeapReport r;
+  r.wall = 1.5e9;
+  HeapProc p;
+  p.pid = 42;
+  p.comm = "svc";
+  p.modules.push_back({0x1000, 0x9000, 0, "/usr/bin/svc", "abcd"});
+  HeapSite s;
+  s.key = "leak";
+  HeapStack st;
+  st.frames = {frame(0x7000, "hz3::sample_note_alloc", "libhz3.so"),
+               frame(0x1100, "zmalloc", "svc"), frame(0x1200, "node;new", "svc", true),
+               frame(0x1200, "leak", "svc"), frame(0x1300, "main", "svc")};
+  st.hz3_frames = 1;
+  st.site_at = 2;
+  st.sums.live_bytes = 1000.4;
+  st.sums.alloc_bytes = 3000;
+  st.sums.live_objects = 10;
+  st.sums.alloc_objects = 30;
+  s.stacks.push_back(st);
+  HeapStack freed = st;
+  freed.frames.erase(freed.frames.begin() + 3);
+  freed.sums.live_bytes = 0;
+  freed.sums.live_objects = 0;
+  freed.sums.alloc_bytes = 500;
+  freed.sums.alloc_objects = 5;
+  s.stacks.push_back(freed);
+  p.sites.push_back(s);
+  r.procs.push_back(p);
+  return r;
+}
+
+void folded_lines() {
+  HeapReport r = sample_report();
+  // Root first, libhz3's frame dropped, ';' in a name replaced, the all-freed stack left out.
+  EXPECT(render_heap_folded(r, false) == "svc;main;leak;node:new;zmalloc 1000\n");
+  EXPECT(render_heap_folded(r, true) ==
+         "svc;main;leak;node:new;zmalloc 3000\nsvc;main;node:new;zmalloc 500\n");
+}
+
+void pprof_message() {
+  std::string m = heap_pprof_profile(sample_report(), 2.0);
+  // The first field is the first sample type: tag 0x0a (field 1, length-delimited).
+  EXPECT(!m.empty() && uint8_t(m[0]) == 0x0a);
+  for (const char* s :
+       {"inuse_space", "inuse_objects", "alloc_space", "alloc_objects", "bytes", "count", "zmalloc",
+        "node;new", "leak", "main", "/usr/bin/svc", "abcd", "pid"})
+    EXPECT(m.find(s) != std::string::npos || (fprintf(stderr, "  missing %s\n", s), false));
+  // libhz3's own frame is not a location.
+  EXPECT(m.find("hz3::sample_note_alloc") == std::string::npos);
+  // Sample values as one packed field: 1000, 10, 3000, 30.
+  ProtoWriter v;
+  v.packed(2, {1000, 10, 3000, 30});
+  EXPECT(m.find(v.data()) != std::string::npos);
+}
+
+// An inlined function and its caller, in this binary built with -O2 -g.
+int g_sink;
+__attribute__((always_inline)) inline void bump(int x) {
+  g_sink += x * 3;  // the line the test expects for the inlined frame
+  asm volatile("" ::: "memory");
+}
+__attribute__((noinline)) void bumper(int x) {
+  bump(x);
+  g_sink ^= x;
+}
+
+void source_lines_and_inlines() {
+  Symbolizer sym(getpid());
+  std::string err;
+  EXPECT(sym.refresh(&err));
+  // Search bumper's code for an address inside the inlined bump().
+  uint64_t start = uint64_t(reinterpret_cast<uintptr_t>(&bumper));
+  bool found = false;
+  for (uint64_t a = start; a < start + 64 && !found; a++) {
+    std::vector<Frame> fs = sym.resolve_inlined(a, false);
+    if (fs.size() >= 2 && fs[0].inlined && fs[0].func.find("bump") != std::string::npos) {
+      found = true;
+      EXPECT(fs[0].where().find("heap_unit.cc:") == 0);
+      EXPECT(fs.back().func.find("bumper") != std::string::npos && !fs.back().inlined);
+      EXPECT(fs.back().line > fs[0].line);  // the call in bumper is below bump's body
+    }
+  }
+  EXPECT(found);
+  Frame f = sym.resolve(start, false);
+  EXPECT(f.func.find("bumper") != std::string::npos && f.off == 0 && f.lib == "hz3top_heap_unit");
+  bool has_self = false;
+  for (const ModuleInfo& m : sym.modules())
+    if (m.path.find("hz3top_heap_unit") != std::string::npos) has_self = !m.build_id.empty();
+  EXPECT(has_self);
+  bumper(1);
+}
+
+}  // namespace
+
+int main() {
+  struct {
+    const char* name;
+    std::function<void()> fn;
+  } cases[] = {
+      {"proto_wire_format", proto_wire_format},
+      {"gzip_round_trip", gzip_round_trip},
+      {"wrappers_match", wrappers_match},
+      {"dwarf_or_frame_pointers", dwarf_or_frame_pointers},
+      {"folded_lines", folded_lines},
+      {"pprof_message", pprof_message},
+      {"source_lines_and_inlines", source_lines_and_inlines},
+  };
+  int failed = 0;
+  for (auto& c : cases) {
+    g_ok = true;
+    c.fn();
+    fflush(stderr);
+    printf(g_ok ? "PASS: hz3top_heap_unit/%s\n"
+                : "FAIL: hz3top_heap_unit/%s: unmet expectations on stderr\n",
+           c.name);
+    failed += !g_ok;
+    fflush(stdout);
+  }
+  return failed ? 1 : 0;
+}
