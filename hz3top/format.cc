@@ -134,6 +134,43 @@ std::string owners_json(const ProcView& v) {
   return s + "]";
 }
 
+// The allocator's ledger (docs/hz3top.md): null when it could not be read.
+std::string ledger_json(const ProcView& v) {
+  if (!v.ledger_ok) return "null";
+  const Ledger& g = v.ledger;
+  JsonObject o;
+  o.num("app_total", g.app_total())
+      .num("small_used", g.small_used)
+      .num("app_large", g.app_large)
+      .num("span_free", g.span_free)
+      .num("span_waste", g.span_waste)
+      .num("pageheap_dirty", g.pageheap_dirty)
+      .num("pageheap_released", g.pageheap_released)
+      .num("unwalked", g.unwalked)
+      .num("arena", g.arena)
+      .num("huge", g.huge)
+      .num("mapped", g.mapped())
+      .num("arena_committed", g.committed)
+      .num("arena_reserved", g.reserved)
+      .num("small_spans", g.small_spans)
+      .num("large_blocks", g.large_blocks)
+      .num("huge_blocks", g.huge_blocks)
+      .num("free_runs", g.free_runs);
+  std::string heaps = "[";
+  for (auto& [owner, h] : g.owners) {
+    JsonObject x;
+    x.num("heap", uint64_t(owner - 1))
+        .num("spans", h.spans)
+        .num("pages", h.pages)
+        .num("used", h.used)
+        .num("free", h.free);
+    if (heaps.size() > 1) heaps += ',';
+    heaps += x.done();
+  }
+  o.raw("heaps", heaps + "]");
+  return o.done();
+}
+
 std::string clock_str(double wall) {
   time_t t = time_t(wall);
   tm tmv;
@@ -282,9 +319,9 @@ std::string render_json(const Report& r) {
   for (const ProcView& v : r.procs) {
     JsonObject p;
     p.num("pid", uint64_t(v.pid)).str("comm", v.comm).str("lib", v.lib).boolean("alive", v.alive);
-    p.num("interval_s", v.dt);
+    p.num("interval_s", v.dt).boolean("exec", v.exec);
     counters_json(p, v);
-    p.raw("bins", bins_json(v)).raw("owners", owners_json(v));
+    p.raw("bins", bins_json(v)).raw("owners", owners_json(v)).raw("ledger", ledger_json(v));
     if (procs.size() > 1) procs += ',';
     procs += p.done();
   }

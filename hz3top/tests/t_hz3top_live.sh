@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# timeout: 90
+# Live memory that an operator can trust, against the real libhz3 in a real process:
+#   live/before_attach   100 x 1 MiB allocated before hz3top attached: the first (--once) report
+#                        says >= 100 MiB live, every large block sized from libhz3's page map
+#                        (descriptor version 2), none unsized;
+#   live/ledger          the ledger hz3top reads from outside equals the one malloc_stats()
+#                        printed inside the idle process a moment before, line by line;
+#   live/exit            a watched process that exits holding 20 MiB: the final report says it
+#                        exited and holds 0 bytes, ledger included;
+#   live/exec            a watched process that execs (through a symlink: a new name) is reported
+#                        as such, with the new name, and live memory of the new image only;
+#   live/exit_dropped    of two watched processes, the one that exited is reported once more,
+#                        then no longer (so no exported series keeps its last value forever).
+set -u
+source "$HZ3_TOP/scripts/testlib.sh"
+source "$HZ3_TOP/hz3top/tests/lib.sh"
+require_tracing live
+
+MIB=$((1 << 20))
+
+# ---- 100 x 1 MiB before attach, and the ledger against malloc_stats ----
+start_workload pre || { fail live/workload "did not start: $(cat "$T/pre.err")"; exit 0; }
+wl "hold 100" || { fail live/hold "workload answered '$WL_REPLY'"; exit 0; }
+wl "small 20000" || { fail live/small "workload answered '$WL_REPLY'"; exit 0; }
+wl stats || { fail live/stats "workload answered '$WL_REPLY'"; exit 0; }
+"$HZ3TOP" -p "$WL_PID" --json --once 0.2 >"$T/pre.json" 2>"$T/pre.top.err"
+rc=$?
+if [ $rc -ne 0 ] && grep -q 'failed to load BPF' "$T/pre.top.err"; then
+  skip live "BPF cannot load here: $(head -1 "$T/pre.top.err")"; exit 0
+fi
+r=$(json_check "$T/pre.json" <<PY
+p = proc(last)
+large = bin_row(p, 32767)
+expect(large.get('live_bytes', 0) >= 100 * $MIB, f"live large {large.get('live_bytes', 0)} < 100 MiB")
+# Besides the 100 blocks: the 8 MiB array of "small"'s pointers and the scavenger's stack.
+expect(large.get('live_bytes', 0) < 112 * $MIB, f"live large {large.get('live_bytes', 0)} >= 112 MiB")
+expect(p['large_unsized'] == 0, f"large_unsized {p['large_unsized']}")
+expect(p['live_bytes'] >= 100 * $MIB, f"live {p['live_bytes']}")
+note(f"live {p['live_bytes'] / $MIB:.1f} MiB, large {large.get('live_bytes', 0) / $MIB:.1f} MiB")
+PY
+)
+[ $rc -eq 0 ] && is_ok "$r" && pass "live/before_attach $r" || fail live/before_attach "rc $rc: $r $(head -2 "$T/pre.top.err")"
+
+# malloc_stats lines: "<mark> <bytes> (<MiB> MiB)  <label>".
+r=$(python3 - "$T/pre.err" "$T/pre.json" <<'PY'
+import json, re, sys
+stats = {}
+for l in open(sys.argv[1]):
+    m = re.match(r'^[ +=]\s+(\d+) \(\s*[\d.]+ MiB\)  (.*)$', l.rstrip('\n'))
+    if m: stats[m.group(2)] = int(m.group(1))
+def line(prefix):
+    v = [b for k, b in stats.items() if k.startswith(prefix)]
+    return v[0] if v else None
+rep = [json.loads(l) for l in open(sys.argv[2]) if l.strip()][-1]['procs'][0]
+g = rep.get('ledger')
+problems = []
+if not g:
+    print('no ledger in the report'); sys.exit(0)
+want = {
+    'small_used': (line('in use by application: small/medium'), line('in thread caches'), line('in remote-free inboxes')),
+    'app_large': (line('in use by application: large'),),
+    'span_free': (line('free in spans'),),
+    'span_waste': (line('span tails'),),
+    'pageheap': (line('page heap: free, dirty'), line('page heap: free, released')),
+    'arena': (line('arena pages handed out'),),
+    'huge': (line('huge blocks'),),
+}
+if any(x is None for v in want.values() for x in v):
+    print(f'malloc_stats lines missing: {stats}'); sys.exit(0)
+got = {'small_used': g['small_used'], 'app_large': g['app_large'], 'span_free': g['span_free'],
+       'span_waste': g['span_waste'], 'pageheap': g['pageheap_dirty'] + g['pageheap_released'],
+       'arena': g['arena'], 'huge': g['huge']}
+for k, parts in want.items():
+    if got[k] != sum(parts): problems.append(f'{k} {got[k]} != malloc_stats {sum(parts)}')
+if g['unwalked']: problems.append(f"unwalked {g['unwalked']}")
+if not g['heaps']: problems.append('no heaps')
+print('; '.join(problems) if problems else f"ok (app_total {g['app_total']}, arena {g['arena']}, {len(g['heaps'])} heaps)")
+PY
+)
+is_ok "$r" && pass "live/ledger $r" || fail live/ledger "$r"
+wl release
+wl exit
+workload_exited live/pre_exit
+
+# ---- exit: 0 live in the final report ----
+start_workload ex || { fail live/workload "did not start: $(cat "$T/ex.err")"; exit 0; }
+"$HZ3TOP" -p "$WL_PID" --json 0.2 >"$T/ex.json" 2>"$T/ex.top.err" &
+TOP=$!
+wait_attached "$WL_PID" 10 || { fail live/attach "semaphores not raised: $(head -3 "$T/ex.top.err")"; exit 0; }
+wl "hold 20"
+sleep 0.5
+wl exit
+wait_pid "$TOP" 15
+rc=$?
+workload_exited live/ex_exit
+r=$(json_check "$T/ex.json" <<PY
+held = [l for l in lines if proc(l)['live_bytes'] >= 20 * $MIB]
+expect(held, 'no report with the 20 MiB held')
+p = proc(last)
+expect(last['final'] is True and p['alive'] is False, 'final report does not say the process exited')
+expect(p['live_bytes'] == 0, f"live {p['live_bytes']} after exit")
+expect(p['ledger'] is not None and p['ledger']['app_total'] == 0, f"ledger after exit {p['ledger']}")
+PY
+)
+[ $rc -eq 0 ] && is_ok "$r" && pass live/exit || fail live/exit "rc $rc: $r"
+
+# ---- exec: new name, new image's memory ----
+ln -s "$(readlink -f "$WORKLOAD")" "$T/wl-after-exec"
+start_workload exe || { fail live/workload "did not start: $(cat "$T/exe.err")"; exit 0; }
+"$HZ3TOP" -p "$WL_PID" --json 0.2 >"$T/exe.json" 2>"$T/exe.top.err" &
+TOP=$!
+wait_attached "$WL_PID" 10 || { fail live/attach "semaphores not raised: $(head -3 "$T/exe.top.err")"; exit 0; }
+wl "hold 30"
+sleep 0.6
+echo "exec $T/wl-after-exec" >&"$WL_IN"
+read -r -t 20 -u "$WL_OUT" line
+[ "$line" = ready ] || fail live/exec "no ready after exec: '$line' $(tail -2 "$T/exe.err")"
+wl "hold 5"
+sleep 0.8
+wl exit
+wait_pid "$TOP" 15
+rc=$?
+workload_exited live/exe_exit
+r=$(json_check "$T/exe.json" <<PY
+before = [l for l in lines if proc(l)['comm'] == 'hz3top_workload' and proc(l)['live_bytes'] >= 30 * $MIB]
+expect(before, 'no report with the 30 MiB held before exec')
+execd = [l for l in lines if proc(l).get('exec')]
+expect(len(execd) == 1, f"{len(execd)} reports say exec")
+after = [l for l in lines if proc(l)['comm'] == 'wl-after-exec' and proc(l)['alive']]
+expect(after, 'no report with the new name')
+if after:
+    lb = [proc(l)['live_bytes'] for l in after]
+    expect(max(lb) >= 5 * $MIB and max(lb) < 12 * $MIB, f"live after exec {lb}, want the 5 MiB of the new image")
+PY
+)
+notes=$(grep -c "exec'd wl-after-exec" "$T/exe.top.err")
+[ $rc -eq 0 ] && is_ok "$r" && [ "$notes" -eq 1 ] && pass live/exec ||
+  fail live/exec "rc $rc, $notes notes: $r $(head -3 "$T/exe.top.err")"
+
+# ---- two targets, one exits: reported once more, then dropped ----
+start_workload a || { fail live/workload "did not start"; exit 0; }
+A=$WL_PID A_IN=$WL_IN A_OUT=$WL_OUT
+start_workload b || { fail live/workload "did not start"; exit 0; }
+B=$WL_PID
+"$HZ3TOP" -p "$A" -p "$B" --json 0.2 >"$T/two.json" 2>"$T/two.top.err" &
+TOP=$!
+wait_attached "$B" 10 || { fail live/attach "semaphores not raised: $(head -3 "$T/two.top.err")"; exit 0; }
+wl exit  # b
+workload_exited live/b_exit "$B"
+sleep 1
+WL_IN=$A_IN WL_OUT=$A_OUT
+wl exit
+wait_pid "$TOP" 15
+workload_exited live/a_exit "$A"
+r=$(json_check "$T/two.json" <<PY
+def find(l, pid):
+    r = [p for p in l['procs'] if p['pid'] == pid]
+    return r[0] if r else None
+dead = [i for i, l in enumerate(lines) if find(l, $B) and not find(l, $B)['alive']]
+expect(len(dead) == 1, f"{len(dead)} reports show $B exited")
+if dead:
+    expect(find(lines[dead[0]], $B)['live_bytes'] == 0, 'exited process not at 0')
+    expect(all(find(l, $B) is None for l in lines[dead[0] + 1:]), 'exited process reported again')
+    expect(len(lines) > dead[0] + 2, 'too few reports after the exit')
+PY
+)
+is_ok "$r" && pass live/exit_dropped || fail live/exit_dropped "$r"
