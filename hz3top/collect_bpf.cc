@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "hz3.skel.h"
+#include "output.h"
 #include "usdt_spec.h"
 
 namespace hz3top {
@@ -27,13 +28,10 @@ namespace {
 // BPF_TRACE_UPROBE_MULTI in kernel 6.6+ UAPI (enum bpf_attach_type); not in Debian 12's headers.
 constexpr int BPF_TRACE_UPROBE_MULTI_VALUE = 48;
 
-bool g_verbose = false;
+bool g_libbpf_verbose = false;
 
-// Without -v libbpf stays silent: its warnings repeat (less clearly) the one-line errors that
-// hz3top prints, and a non-root EPERM is blamed on RLIMIT_MEMLOCK, which misleads.
-int libbpf_log(enum libbpf_print_level level, const char* fmt, va_list ap) {
-  if (!g_verbose) return 0;
-  return vfprintf(stderr, fmt, ap);
+int libbpf_log(enum libbpf_print_level, const char* fmt, va_list ap) {
+  return g_libbpf_verbose ? vfprintf(stderr, fmt, ap) : 0;
 }
 
 bpf_program* program_for(hz3_bpf* s, const char* probe) {
@@ -63,14 +61,27 @@ bool sum_percpu(const bpf_map* map, const void* key, size_t key_size, T* out) {
 
 }  // namespace
 
+void route_libbpf_log(bool verbose) {
+  g_libbpf_verbose = verbose;
+  libbpf_set_print(libbpf_log);
+}
+
+std::string bpf_load_error(int rc, bool verbose) {
+  std::string err = std::string("failed to load BPF programs: ") + strerror(-rc);
+  if (rc == -EPERM)
+    err += std::string(" (") + PRIVILEGES_NEEDED + "; run hz3top with sudo)";
+  else if (!verbose)
+    err += " (run with -v for the verifier log)";
+  return err;
+}
+
 BpfCollector::~BpfCollector() {
   detach();
   if (skel_) hz3_bpf__destroy(skel_);
 }
 
 bool BpfCollector::load(bool verbose, bool legacy, std::string* err) {
-  g_verbose = verbose;
-  libbpf_set_print(libbpf_log);
+  route_libbpf_log(verbose);
 #if defined(__x86_64__)
   if (!legacy) {
     // Programs for uprobe_multi links are verified as such at load; a kernel without them
@@ -99,13 +110,8 @@ bool BpfCollector::load(bool verbose, bool legacy, std::string* err) {
     *err = std::string("failed to open BPF skeleton: ") + strerror(errno);
     return false;
   }
-  int rc = hz3_bpf__load(skel_);
-  if (rc) {
-    *err = std::string("failed to load BPF programs: ") + strerror(-rc);
-    if (rc == -EPERM)
-      *err += " (needs root or CAP_BPF+CAP_PERFMON; run hz3top with sudo)";
-    else if (!verbose)
-      *err += " (run with -v for the verifier log)";
+  if (int rc = hz3_bpf__load(skel_)) {
+    *err = bpf_load_error(rc, verbose);
     return false;
   }
   return true;
@@ -204,28 +210,18 @@ bool BpfCollector::attach(pid_t pid, const Library& lib, std::string* err) {
 bool BpfCollector::read(BpfSnapshot* out, std::string* err) const {
   *out = BpfSnapshot{};
   const bpf_map* pc = skel_->maps.proc_counts;
-  uint32_t key = 0, next = 0;
-  const void* prev = nullptr;
-  while (bpf_map__get_next_key(pc, prev, &next, sizeof next) == 0) {
+  for_each_key<uint32_t>(pc, [&](const uint32_t& tgid) {
     ProcCounts c;
-    if (sum_percpu(pc, &next, sizeof next, &c.c)) out->procs[pid_t(next)] = c;
-    key = next;
-    prev = &key;
-  }
+    if (sum_percpu(pc, &tgid, sizeof tgid, &c.c)) out->procs[pid_t(tgid)] = c;
+  });
 
   const bpf_map* bc = skel_->maps.bin_counts;
-  hz3_bin_key bk{}, bnext{};
-  const void* bprev = nullptr;
-  while (bpf_map__get_next_key(bc, bprev, &bnext, sizeof bnext) == 0) {
+  for_each_key<hz3_bin_key>(bc, [&](const hz3_bin_key& k) {
     hz3_bin_counts v;
-    if (sum_percpu(bc, &bnext, sizeof bnext, &v)) {
-      BinCounts& b = out->bins[pid_t(bnext.tgid)][tag_key(bnext.bin, bnext.owner)];
-      b.sets = v.sets, b.clears = v.clears, b.set_pages = v.set_pages,
-      b.clear_pages = v.clear_pages;
-    }
-    bk = bnext;
-    bprev = &bk;
-  }
+    if (!sum_percpu(bc, &k, sizeof k, &v)) return;
+    BinCounts& b = out->bins[pid_t(k.tgid)][tag_key(k.bin, k.owner)];
+    b.sets = v.sets, b.clears = v.clears, b.set_pages = v.set_pages, b.clear_pages = v.clear_pages;
+  });
 
   // The BPF side counts tag churn per bin only; the process totals are the sums.
   for (auto& [pid, bins] : out->bins) {
@@ -239,25 +235,18 @@ bool BpfCollector::read(BpfSnapshot* out, std::string* err) const {
   }
 
   const bpf_map* ll = skel_->maps.large_live;
-  hz3_large_key lk{}, lnext{};
-  const void* lprev = nullptr;
-  while (bpf_map__get_next_key(ll, lprev, &lnext, sizeof lnext) == 0) {
+  for_each_key<hz3_large_key>(ll, [&](const hz3_large_key& k) {
     uint64_t npages = 0;
-    if (bpf_map__lookup_elem(ll, &lnext, sizeof lnext, &npages, sizeof npages, 0) == 0)
-      out->large_live[pid_t(lnext.tgid)][lnext.page_idx] = npages;
-    lk = lnext;
-    lprev = &lk;
-  }
+    if (bpf_map__lookup_elem(ll, &k, sizeof k, &npages, sizeof npages, 0) == 0)
+      out->large_live[pid_t(k.tgid)][k.page_idx] = npages;
+  });
 
   const bpf_map* df = skel_->maps.last_decode_fail;
-  prev = nullptr;
-  while (bpf_map__get_next_key(df, prev, &next, sizeof next) == 0) {
+  for_each_key<uint32_t>(df, [&](const uint32_t& tgid) {
     hz3_decode_fail v;
-    if (bpf_map__lookup_elem(df, &next, sizeof next, &v, sizeof v, 0) == 0)
-      out->last_decode_fail[pid_t(next)] = {v.ptr, v.tag};
-    key = next;
-    prev = &key;
-  }
+    if (bpf_map__lookup_elem(df, &tgid, sizeof tgid, &v, sizeof v, 0) == 0)
+      out->last_decode_fail[pid_t(tgid)] = {v.ptr, v.tag};
+  });
   (void)err;
   return true;
 }
@@ -266,24 +255,16 @@ void BpfCollector::forget(pid_t pid) {
   uint32_t tgid = uint32_t(pid);
   bpf_map__delete_elem(skel_->maps.proc_counts, &tgid, sizeof tgid, 0);
   bpf_map__delete_elem(skel_->maps.last_decode_fail, &tgid, sizeof tgid, 0);
-  // Collect first: deleting while walking restarts the walk in a hash map.
+  // Keys per (process, …): collected first, deleted after the walk.
   std::vector<hz3_bin_key> bins;
-  hz3_bin_key bk{}, bnext{};
-  const void* bprev = nullptr;
-  while (bpf_map__get_next_key(skel_->maps.bin_counts, bprev, &bnext, sizeof bnext) == 0) {
-    if (bnext.tgid == tgid) bins.push_back(bnext);
-    bk = bnext;
-    bprev = &bk;
-  }
+  for_each_key<hz3_bin_key>(skel_->maps.bin_counts, [&](const hz3_bin_key& k) {
+    if (k.tgid == tgid) bins.push_back(k);
+  });
   for (auto& k : bins) bpf_map__delete_elem(skel_->maps.bin_counts, &k, sizeof k, 0);
   std::vector<hz3_large_key> large;
-  hz3_large_key lk{}, lnext{};
-  const void* lprev = nullptr;
-  while (bpf_map__get_next_key(skel_->maps.large_live, lprev, &lnext, sizeof lnext) == 0) {
-    if (lnext.tgid == tgid) large.push_back(lnext);
-    lk = lnext;
-    lprev = &lk;
-  }
+  for_each_key<hz3_large_key>(skel_->maps.large_live, [&](const hz3_large_key& k) {
+    if (k.tgid == tgid) large.push_back(k);
+  });
   for (auto& k : large) bpf_map__delete_elem(skel_->maps.large_live, &k, sizeof k, 0);
 }
 

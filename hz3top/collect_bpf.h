@@ -8,6 +8,7 @@
 // uprobe per site, and each of them takes ~90 ms to tear down.
 #pragma once
 
+#include <bpf/libbpf.h>
 #include <sys/types.h>
 
 #include <cstdint>
@@ -19,9 +20,29 @@
 #include "proc.h"
 
 struct hz3_bpf;
-struct bpf_link;
 
 namespace hz3top {
+
+// libbpf's log goes to stderr with `verbose` (-v), else nowhere: its warnings repeat (less
+// clearly) the one-line errors hz3top prints, and a non-root EPERM is blamed on RLIMIT_MEMLOCK,
+// which misleads. Every view that loads BPF programs calls this before loading.
+void route_libbpf_log(bool verbose);
+// The one-line error for a failed skeleton load (`rc` as the skeleton's load returned it): the
+// privileges to run with on EPERM, else where to look (-v for the verifier log).
+std::string bpf_load_error(int rc, bool verbose);
+
+// Calls fn(key) for every key of `map`, walking it with bpf_map__get_next_key. A walk of a live
+// hash map may miss or repeat keys added or deleted meanwhile; delete after the walk, not during.
+template <typename Key, typename Fn>
+void for_each_key(const bpf_map* map, Fn&& fn) {
+  Key key{}, next{};
+  const void* prev = nullptr;
+  while (bpf_map__get_next_key(map, prev, &next, sizeof next) == 0) {
+    fn(next);
+    key = next;
+    prev = &key;
+  }
+}
 
 struct BpfSnapshot {
   std::map<pid_t, ProcCounts> procs;

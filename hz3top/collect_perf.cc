@@ -1,7 +1,6 @@
 // perf_event_open and libpfm4 calls behind collect_perf.h.
 #include "collect_perf.h"
 
-#include <dirent.h>
 #include <perfmon/pfmlib_perf_event.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -28,20 +27,6 @@ bool pfm_ready(std::string* err) {
     return false;
   }
   return true;
-}
-
-std::vector<pid_t> threads_of(pid_t pid) {
-  std::vector<pid_t> tids;
-  std::string dir = "/proc/" + std::to_string(pid) + "/task";
-  DIR* d = opendir(dir.c_str());
-  if (!d) return tids;
-  while (dirent* e = readdir(d)) {
-    char* end;
-    long v = strtol(e->d_name, &end, 10);
-    if (*end == 0 && v > 0) tids.push_back(pid_t(v));
-  }
-  closedir(d);
-  return tids;
 }
 
 }  // namespace
@@ -128,7 +113,7 @@ void PerfCollector::add(pid_t pid, const Library& lib) {
   if (sampling_ && !rings_tried_) open_rings();
   Proc& p = procs_[pid];
   p.text = lib.text;
-  std::vector<pid_t> tids = threads_of(pid);
+  std::vector<pid_t> tids = list_threads(pid);
   if (tids.size() > MAX_THREADS) {
     notes_.push_back("process " + std::to_string(pid) + " has " + std::to_string(tids.size()) +
                      " threads; perf counts cover the first " + std::to_string(MAX_THREADS));

@@ -3,7 +3,8 @@
 
 #include <cmath>
 #include <cstdio>
-#include <ctime>
+
+#include "ledger_view.h"
 
 namespace hz3top {
 
@@ -15,180 +16,123 @@ std::string printf_str(const char* fmt, double v) {
   return buf;
 }
 
-// JSON numbers: integers stay integers; doubles get 6 significant digits; none becomes null.
-std::string jnum(double v) {
-  if (!std::isfinite(v)) return "null";
-  char buf[64];
-  snprintf(buf, sizeof buf, "%.6g", v);
-  return buf;
+// The counters every level (process, total) carries under the same keys.
+void counters_json(Json& o, const ProcView& v) {
+  o["ptag_hit"] = v.total.hits;
+  o["ptag_miss"] = v.total.misses();
+  o["ptag_miss_outside"] = v.total.miss_outside;
+  o["ptag_miss_untagged"] = v.total.miss_untagged;
+  o["decode_fail"] = v.total.decode_fail;
+  o["tag_set"] = v.total.tag_set;
+  o["tag_clear"] = v.total.tag_clear;
+  o["tag_set_pages"] = v.total.set_pages;
+  o["tag_clear_pages"] = v.total.clear_pages;
+  o["hit_reports"] = v.total.hit_reports;
+  o["live_pages"] = v.live_pages;
+  o["live_bytes"] = v.live_bytes;
+  o["large_unsized"] = v.large_unsized;
+  o["live_source"] = v.census_ok ? "tagmap" : "probes";
+  o["hit_ratio"] = json_number(v.hit_ratio_total);
+  Json& d = o["interval"] = Json::object();
+  d["ptag_hit"] = v.delta.hits;
+  d["ptag_miss"] = v.delta.misses();
+  d["decode_fail"] = v.delta.decode_fail;
+  d["tag_set"] = v.delta.tag_set;
+  d["tag_clear"] = v.delta.tag_clear;
+  d["hit_ratio"] = json_number(v.hit_ratio);
+  Json& r = o["rate"] = Json::object();
+  r["ptag_hit"] = json_number(v.hit_rate);
+  r["ptag_miss"] = json_number(v.miss_rate);
+  r["decode_fail"] = json_number(v.decode_fail_rate);
+  r["tag_set"] = json_number(v.tag_set_rate);
+  r["tag_clear"] = json_number(v.tag_clear_rate);
+  r["lookups"] = json_number(v.lookup_rate);
+  Json& p = o["perf"] = Json::object();
+  p["counting"] = v.perf.counting;
+  p["count"] = v.perf.count;
+  p["interval_count"] = v.perf.d_count;
+  p["rate"] = json_number(v.perf.rate);
+  p["per_kfree"] = json_number(v.perf.per_kfree);
+  p["sampling"] = v.perf.sampling;
+  p["samples_alloc"] = v.perf.d_alloc;
+  p["samples_user"] = v.perf.d_user;
+  p["samples_kernel"] = v.perf.d_kernel;
+  p["samples_lost"] = v.perf.lost;
+  p["alloc_share"] = json_number(v.perf.alloc_share);
+  if (v.total.dropped) o["dropped"] = v.total.dropped;
 }
-std::string jnum(std::optional<double> v) { return v ? jnum(*v) : "null"; }
-std::string jnum(uint64_t v) { return std::to_string(v); }
 
-struct JsonObject {
-  std::string s = "{";
-  bool first = true;
-  JsonObject& key(const char* k) {
-    if (!first) s += ',';
-    first = false;
-    s += '"';
-    s += k;
-    s += "\":";
-    return *this;
+Json bins_json(const ProcView& v) {
+  Json a = Json::array();
+  for (const BinRow& b : v.bins) {
+    Json o;
+    o["bin"] = b.bin;
+    o["size"] = b.size;
+    o["live_pages"] = b.live_pages;
+    o["live_bytes"] = b.live_bytes;
+    o["owners"] = b.owners;
+    o["tag_set"] = b.sets;
+    o["tag_clear"] = b.clears;
+    o["tag_set_pages"] = b.set_pages;
+    o["tag_clear_pages"] = b.clear_pages;
+    o["tag_set_rate"] = json_number(b.set_rate);
+    o["tag_clear_rate"] = json_number(b.clear_rate);
+    a.push_back(std::move(o));
   }
-  JsonObject& raw(const char* k, const std::string& v) {
-    key(k);
-    s += v;
-    return *this;
+  return a;
+}
+
+Json owners_json(const ProcView& v) {
+  Json a = Json::array();
+  for (const OwnerRow& w : v.owners) {
+    Json o;
+    o["owner"] = w.owner;
+    o["live_pages"] = w.live_pages;
+    o["live_bytes"] = w.live_bytes;
+    a.push_back(std::move(o));
   }
-  JsonObject& num(const char* k, uint64_t v) { return raw(k, jnum(v)); }
-  JsonObject& num(const char* k, double v) { return raw(k, jnum(v)); }
-  JsonObject& num(const char* k, std::optional<double> v) { return raw(k, jnum(v)); }
-  JsonObject& str(const char* k, const std::string& v) {
-    return raw(k, "\"" + json_escape(v) + "\"");
-  }
-  JsonObject& boolean(const char* k, bool v) { return raw(k, v ? "true" : "false"); }
-  std::string done() { return s + "}"; }
+  return a;
+}
+
+// The columns of the process table, in order. A cell is at most `width` characters; COMM is
+// the only left-aligned one, and is cut at its width.
+struct Column {
+  const char* title;  // nullptr: the perf column, named after the counted event
+  int width;
+  bool left;
+  std::string (*cell)(const ProcView& v, const std::string& name);
 };
 
-// The counters every level (process, total) carries under the same keys.
-void counters_json(JsonObject& o, const ProcView& v) {
-  o.num("ptag_hit", v.total.hits)
-      .num("ptag_miss", v.total.misses())
-      .num("ptag_miss_outside", v.total.miss_outside)
-      .num("ptag_miss_untagged", v.total.miss_untagged)
-      .num("decode_fail", v.total.decode_fail)
-      .num("tag_set", v.total.tag_set)
-      .num("tag_clear", v.total.tag_clear)
-      .num("tag_set_pages", v.total.set_pages)
-      .num("tag_clear_pages", v.total.clear_pages)
-      .num("hit_reports", v.total.hit_reports)
-      .num("live_pages", v.live_pages)
-      .num("live_bytes", v.live_bytes)
-      .num("large_unsized", v.large_unsized)
-      .str("live_source", v.census_ok ? "tagmap" : "probes")
-      .num("hit_ratio", v.hit_ratio_total);
-  JsonObject d;
-  d.num("ptag_hit", v.delta.hits)
-      .num("ptag_miss", v.delta.misses())
-      .num("decode_fail", v.delta.decode_fail)
-      .num("tag_set", v.delta.tag_set)
-      .num("tag_clear", v.delta.tag_clear)
-      .num("hit_ratio", v.hit_ratio);
-  o.raw("interval", d.done());
-  JsonObject r;
-  r.num("ptag_hit", v.hit_rate)
-      .num("ptag_miss", v.miss_rate)
-      .num("decode_fail", v.decode_fail_rate)
-      .num("tag_set", v.tag_set_rate)
-      .num("tag_clear", v.tag_clear_rate)
-      .num("lookups", v.lookup_rate);
-  o.raw("rate", r.done());
-  JsonObject p;
-  p.boolean("counting", v.perf.counting)
-      .num("count", v.perf.count)
-      .num("interval_count", v.perf.d_count)
-      .num("rate", v.perf.rate)
-      .num("per_kfree", v.perf.per_kfree)
-      .boolean("sampling", v.perf.sampling)
-      .num("samples_alloc", v.perf.d_alloc)
-      .num("samples_user", v.perf.d_user)
-      .num("samples_kernel", v.perf.d_kernel)
-      .num("samples_lost", v.perf.lost)
-      .num("alloc_share", v.perf.alloc_share);
-  o.raw("perf", p.done());
-  if (v.total.dropped) o.num("dropped", v.total.dropped);
-}
+const Column PROC_COLUMNS[] = {
+    {"PID", 7, false,
+     [](const ProcView& v, const std::string&) { return v.pid ? std::to_string(v.pid) : ""; }},
+    {"COMM", 15, true, [](const ProcView&, const std::string& name) { return name; }},
+    {"HIT/s", 6, false, [](const ProcView& v, const std::string&) { return fmt_si(v.hit_rate); }},
+    {"MISS/s", 6, false, [](const ProcView& v, const std::string&) { return fmt_si(v.miss_rate); }},
+    {"HIT%", 7, false,
+     [](const ProcView& v, const std::string&) { return fmt_pct(v.hit_ratio, 2); }},
+    {"DFAIL", 6, false,
+     [](const ProcView& v, const std::string&) { return fmt_si(double(v.delta.decode_fail)); }},
+    {"SET/s", 6, false,
+     [](const ProcView& v, const std::string&) { return fmt_si(v.tag_set_rate); }},
+    {"CLR/s", 6, false,
+     [](const ProcView& v, const std::string&) { return fmt_si(v.tag_clear_rate); }},
+    {"LIVE_PG", 9, false,
+     [](const ProcView& v, const std::string&) { return std::to_string(v.live_pages); }},
+    {"LIVE", 9, false,
+     [](const ProcView& v, const std::string&) { return fmt_bytes(double(v.live_bytes)); }},
+    {nullptr, 8, false,
+     [](const ProcView& v, const std::string&) { return fmt_per_kfree(v.perf.per_kfree); }},
+    {"ALLOC%", 6, false,
+     [](const ProcView& v, const std::string&) { return fmt_pct(v.perf.alloc_share); }},
+};
 
-std::string bins_json(const ProcView& v) {
-  std::string s = "[";
-  for (const BinRow& b : v.bins) {
-    JsonObject o;
-    o.num("bin", uint64_t(b.bin))
-        .num("size", uint64_t(b.size))
-        .num("live_pages", b.live_pages)
-        .num("live_bytes", b.live_bytes)
-        .num("owners", uint64_t(b.owners))
-        .num("tag_set", b.sets)
-        .num("tag_clear", b.clears)
-        .num("tag_set_pages", b.set_pages)
-        .num("tag_clear_pages", b.clear_pages)
-        .num("tag_set_rate", b.set_rate)
-        .num("tag_clear_rate", b.clear_rate);
-    if (s.size() > 1) s += ',';
-    s += o.done();
+std::string pad(const std::string& s, int width, bool left) {
+  if (left) {
+    std::string c = s.substr(0, size_t(width));
+    return c + std::string(size_t(width) - c.size(), ' ');
   }
-  return s + "]";
-}
-
-std::string owners_json(const ProcView& v) {
-  std::string s = "[";
-  for (const OwnerRow& w : v.owners) {
-    JsonObject o;
-    o.num("owner", uint64_t(w.owner))
-        .num("live_pages", w.live_pages)
-        .num("live_bytes", w.live_bytes);
-    if (s.size() > 1) s += ',';
-    s += o.done();
-  }
-  return s + "]";
-}
-
-// The allocator's ledger (docs/hz3top.md): null when it could not be read.
-std::string ledger_json(const ProcView& v) {
-  if (!v.ledger_ok) return "null";
-  const Ledger& g = v.ledger;
-  JsonObject o;
-  o.num("app_total", g.app_total())
-      .num("small_used", g.small_used)
-      .num("app_large", g.app_large)
-      .num("span_free", g.span_free)
-      .num("span_waste", g.span_waste)
-      .num("pageheap_dirty", g.pageheap_dirty)
-      .num("pageheap_released", g.pageheap_released)
-      .num("unwalked", g.unwalked)
-      .num("arena", g.arena)
-      .num("huge", g.huge)
-      .num("mapped", g.mapped())
-      .num("arena_committed", g.committed)
-      .num("arena_reserved", g.reserved)
-      .num("small_spans", g.small_spans)
-      .num("large_blocks", g.large_blocks)
-      .num("huge_blocks", g.huge_blocks)
-      .num("free_runs", g.free_runs);
-  std::string heaps = "[";
-  for (auto& [owner, h] : g.owners) {
-    JsonObject x;
-    x.num("heap", uint64_t(owner - 1))
-        .num("spans", h.spans)
-        .num("pages", h.pages)
-        .num("used", h.used)
-        .num("free", h.free);
-    if (heaps.size() > 1) heaps += ',';
-    heaps += x.done();
-  }
-  o.raw("heaps", heaps + "]");
-  return o.done();
-}
-
-std::string clock_str(double wall) {
-  time_t t = time_t(wall);
-  tm tmv;
-  localtime_r(&t, &tmv);
-  char buf[16];
-  strftime(buf, sizeof buf, "%H:%M:%S", &tmv);
-  return buf;
-}
-
-std::string plain_line(const char* when, const ProcView& v, const std::string& comm) {
-  char buf[512];
-  snprintf(buf, sizeof buf, "%-8s %7d %-15.15s %6s %6s %7s %6s %6s %6s %9llu %9s %8s %6s\n", when,
-           int(v.pid), comm.c_str(), fmt_si(v.hit_rate).c_str(), fmt_si(v.miss_rate).c_str(),
-           fmt_pct(v.hit_ratio, 2).c_str(), fmt_si(double(v.delta.decode_fail)).c_str(),
-           fmt_si(v.tag_set_rate).c_str(), fmt_si(v.tag_clear_rate).c_str(),
-           (unsigned long long)v.live_pages, fmt_bytes(v.live_bytes).c_str(),
-           fmt_per_kfree(v.perf.per_kfree).c_str(), fmt_pct(v.perf.alloc_share).c_str());
-  return buf;
+  return s.size() >= size_t(width) ? s : std::string(size_t(width) - s.size(), ' ') + s;
 }
 
 std::string totals_line(const ProcView& v) {
@@ -206,54 +150,9 @@ std::string totals_line(const ProcView& v) {
   return buf;
 }
 
+constexpr int TIME_WIDTH = 8;  // "HH:MM:SS" or "final"
+
 }  // namespace
-
-std::string fmt_si(double v) {
-  if (!std::isfinite(v)) return "-";
-  if (v < 0) return "-" + fmt_si(-v);
-  static const char* UNITS[] = {"", "k", "M", "G", "T", "P"};
-  int u = 0;
-  // Round first, so 999.96 prints as 1.00k rather than 1000.
-  while (u < 5 && v >= 999.5) {
-    v /= 1000;
-    u++;
-  }
-  char buf[32];
-  if (u == 0) {
-    if (v == std::floor(v) || v >= 99.95)
-      snprintf(buf, sizeof buf, "%.0f", v);
-    else
-      snprintf(buf, sizeof buf, "%.1f", v);
-  } else if (v < 9.995) {
-    snprintf(buf, sizeof buf, "%.2f%s", v, UNITS[u]);
-  } else if (v < 99.95) {
-    snprintf(buf, sizeof buf, "%.1f%s", v, UNITS[u]);
-  } else {
-    snprintf(buf, sizeof buf, "%.0f%s", v, UNITS[u]);
-  }
-  return buf;
-}
-
-std::string fmt_bytes(uint64_t bytes) {
-  static const char* UNITS[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-  if (bytes < 1024) return std::to_string(bytes) + " B";
-  double v = double(bytes);
-  int u = 0;
-  while (u < 5 && v >= 1023.95) {
-    v /= 1024;
-    u++;
-  }
-  char buf[32];
-  snprintf(buf, sizeof buf, v < 99.95 ? "%.1f %s" : "%.0f %s", v, UNITS[u]);
-  return buf;
-}
-
-std::string fmt_pct(std::optional<double> r, int decimals) {
-  if (!r || !std::isfinite(*r)) return "-";
-  char buf[32];
-  snprintf(buf, sizeof buf, "%.*f", decimals, *r * 100.0);
-  return buf;
-}
 
 std::string fmt_per_kfree(std::optional<double> v) {
   if (!v || !std::isfinite(*v)) return "-";
@@ -275,74 +174,66 @@ std::string perf_column(const std::string& event) {
   return "EV/kfree";
 }
 
-std::string json_escape(const std::string& s) {
-  std::string o;
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        o += "\\\"";
-        break;
-      case '\\':
-        o += "\\\\";
-        break;
-      case '\n':
-        o += "\\n";
-        break;
-      case '\t':
-        o += "\\t";
-        break;
-      case '\r':
-        o += "\\r";
-        break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          snprintf(buf, sizeof buf, "\\u%04x", c);
-          o += buf;
-        } else {
-          o += char(c);
-        }
-    }
+std::string proc_table_header(const std::string& perf_event) {
+  std::string s;
+  for (const Column& c : PROC_COLUMNS) {
+    if (!s.empty()) s += ' ';
+    s += pad(c.title ? c.title : perf_column(perf_event), c.width, c.left);
   }
+  return s;
+}
+
+std::string proc_table_row(const ProcView& v, const std::string& name) {
+  std::string s;
+  for (const Column& c : PROC_COLUMNS) {
+    if (!s.empty()) s += ' ';
+    s += pad(c.cell(v, name), c.width, c.left);
+  }
+  return s;
+}
+
+std::string proc_name(const ProcView& v) { return v.alive ? v.comm : v.comm + " (exited)"; }
+
+Json report_json(const Report& r) {
+  Json o;
+  o["time"] = json_time(r.wall);
+  o["seq"] = r.seq;
+  o["interval_s"] = json_number(r.dt);
+  o["final"] = r.final;
+  o["perf_event"] = r.perf_event;
+  o["sample_event"] = r.sample_event;
+  o["processes"] = r.procs.size();
+  counters_json(o, r.total);
+  Json procs = Json::array();
+  for (const ProcView& v : r.procs) {
+    Json p;
+    p["pid"] = v.pid;
+    p["comm"] = v.comm;
+    p["lib"] = v.lib;
+    p["alive"] = v.alive;
+    p["interval_s"] = json_number(v.dt);
+    p["exec"] = v.exec;
+    counters_json(p, v);
+    p["bins"] = bins_json(v);
+    p["owners"] = owners_json(v);
+    p["ledger"] = ledger_json(v);
+    procs.push_back(std::move(p));
+  }
+  o["procs"] = std::move(procs);
   return o;
 }
 
-std::string render_json(const Report& r) {
-  JsonObject o;
-  char wall[32];
-  snprintf(wall, sizeof wall, "%.3f", r.wall);  // %g would round a unix time to 6 digits
-  o.raw("time", wall).num("seq", r.seq).num("interval_s", r.dt).boolean("final", r.final);
-  o.str("perf_event", r.perf_event).str("sample_event", r.sample_event);
-  o.num("processes", uint64_t(r.procs.size()));
-  counters_json(o, r.total);
-  std::string procs = "[";
-  for (const ProcView& v : r.procs) {
-    JsonObject p;
-    p.num("pid", uint64_t(v.pid)).str("comm", v.comm).str("lib", v.lib).boolean("alive", v.alive);
-    p.num("interval_s", v.dt).boolean("exec", v.exec);
-    counters_json(p, v);
-    p.raw("bins", bins_json(v)).raw("owners", owners_json(v)).raw("ledger", ledger_json(v));
-    if (procs.size() > 1) procs += ',';
-    procs += p.done();
-  }
-  o.raw("procs", procs + "]");
-  return o.done();
-}
+std::string render_json(const Report& r) { return json_dump(report_json(r)); }
 
 std::string plain_header(const std::string& perf_event) {
-  char buf[512];
-  snprintf(buf, sizeof buf, "%-8s %7s %-15s %6s %6s %7s %6s %6s %6s %9s %9s %8s %6s\n", "TIME",
-           "PID", "COMM", "HIT/s", "MISS/s", "HIT%", "DFAIL", "SET/s", "CLR/s", "LIVE_PG", "LIVE",
-           perf_column(perf_event).c_str(), "ALLOC%");
-  return buf;
+  return pad("TIME", TIME_WIDTH, true) + " " + proc_table_header(perf_event) + "\n";
 }
 
 std::string plain_lines(const Report& r) {
   std::string out;
-  std::string when = r.final ? "final" : clock_str(r.wall);
-  for (const ProcView& v : r.procs)
-    out += plain_line(when.c_str(), v, v.alive ? v.comm : v.comm + " (exited)");
-  if (r.procs.size() > 1) out += plain_line(when.c_str(), r.total, "all");
+  std::string when = pad(r.final ? "final" : fmt_clock(r.wall), TIME_WIDTH, true) + " ";
+  for (const ProcView& v : r.procs) out += when + proc_table_row(v, proc_name(v)) + "\n";
+  if (r.procs.size() > 1) out += when + proc_table_row(r.total, "all") + "\n";
   if (r.final)
     for (const ProcView& v : r.procs) out += totals_line(v);
   return out;

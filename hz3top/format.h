@@ -1,6 +1,7 @@
-// Text renderings of a Report: human-sized numbers for the terminal, the one-line-per-interval
-// plain format and the one-object-per-interval JSON format (stable keys, see docs/hz3top.md).
-// Pure string building; where the text goes (stdout, ncurses) is the caller's business.
+// Text renderings of a Report: the process table that the plain format and the interactive view
+// share, the one-line-per-interval plain format and the one-object-per-interval JSON format
+// (stable keys, see docs/hz3top.md). Pure string building; where the text goes (stdout, ncurses)
+// is the caller's business. The number, byte and clock formatters are output.h's.
 #pragma once
 
 #include <cstdint>
@@ -8,15 +9,10 @@
 #include <string>
 
 #include "model.h"
+#include "output.h"
 
 namespace hz3top {
 
-// 0, 12, 3.5, 999, 1.23k, 45.6M, 7.89G: at most 5 characters for any count or rate.
-std::string fmt_si(double v);
-// 512 B, 4.0 KiB, 91.6 MiB, 1.2 GiB.
-std::string fmt_bytes(uint64_t bytes);
-// A ratio as a percentage with `decimals` digits ("99.95"); "-" when there is none.
-std::string fmt_pct(std::optional<double> ratio, int decimals = 1);
 // Events per thousand frees, 3 significant digits ("0.125", "42.7"); "-" when there is none.
 std::string fmt_per_kfree(std::optional<double> v);
 // A bin as people name it: "16 B", "64 KiB", "large", "bin 77" when the size is unknown.
@@ -24,8 +20,18 @@ std::string fmt_bin(uint32_t bin, uint32_t size);
 // Short column name for a perf event per 1000 frees: "PF/kfree", "CM/kfree", "EV/kfree".
 std::string perf_column(const std::string& event);
 
-std::string json_escape(const std::string& s);
-// One JSON object (one line, no trailing newline) per report.
+// The process table: PID, COMM, HIT/s … ALLOC%, one row per process and one for "all". The
+// header and the rows are written here only; the plain format prefixes a TIME column, the
+// interactive view draws them as they are.
+std::string proc_table_header(const std::string& perf_event);
+// `name` goes in the COMM column (truncated to its 15 bytes); the "all" row (pid 0) has no pid.
+std::string proc_table_row(const ProcView& v, const std::string& name);
+// The COMM column of a process: its comm, with " (exited)" once it has exited.
+std::string proc_name(const ProcView& v);
+
+// One JSON object per report, in the key order of docs/hz3top.md.
+Json report_json(const Report& r);
+// report_json on one line, no trailing newline.
 std::string render_json(const Report& r);
 
 // The plain format: a header line, then one line per process per interval; with more than one

@@ -272,7 +272,8 @@ ProcView sum_views(const std::vector<ProcView>& views) {
     }
     for (const OwnerRow& o : v.owners) {
       // Owner ids are per process; summing them across processes would mix different heaps,
-      // but the large owner (0xFFFF) and the per-owner totals still add up as a ledger.
+      // but the large owner (HZ3_TAG_OWNER_LARGE) and the per-owner totals still add up as a
+      // ledger.
       OwnerRow& r = owners[o.owner];
       r.owner = o.owner;
       r.live_pages += o.live_pages;

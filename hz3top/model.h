@@ -20,10 +20,15 @@
 
 namespace hz3top {
 
+// The BPF programs spell the large-block marker with hz3_events.h's names; hz3top's C++ uses
+// hz3.h's. One value.
+static_assert(HZ3_EV_BIN_LARGE == HZ3_TAG_BIN_LARGE && HZ3_EV_OWNER_LARGE == HZ3_TAG_OWNER_LARGE,
+              "probes/hz3_events.h and hz3/hz3.h disagree on the large-block tag fields");
+
 // Key of per-(bin, owner) maps: the tag layout itself, owner_field << 16 | bin_field.
 inline uint32_t tag_key(uint32_t bin, uint32_t owner) { return (owner << 16) | (bin & 0xFFFFu); }
-inline uint32_t key_bin(uint32_t key) { return key & 0x7FFFu; }
-inline uint32_t key_owner(uint32_t key) { return key >> 16; }
+inline uint32_t key_bin(uint32_t key) { return HZ3_TAG_BIN(key); }
+inline uint32_t key_owner(uint32_t key) { return HZ3_TAG_OWNER(key); }
 
 struct ProcCounts {
   std::array<uint64_t, HZ3_C_NR> c{};
@@ -100,7 +105,7 @@ struct BinRow {
 };
 
 struct OwnerRow {
-  uint32_t owner = 0;  // raw owner field: heap id + 1, 0xFFFF = large
+  uint32_t owner = 0;  // raw owner field: heap id + 1, HZ3_TAG_OWNER_LARGE = large
   uint64_t live_pages = 0, live_bytes = 0;
 };
 

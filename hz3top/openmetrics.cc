@@ -148,7 +148,7 @@ std::string render_openmetrics(const Report* r, uint64_t reports) {
                for (const BinRow& b : p.bins) {
                  if (!b.live_bytes && !b.sets) continue;
                  std::string bin =
-                     b.bin == HZ3_EV_BIN_LARGE ? std::string("large") : std::to_string(b.bin);
+                     b.bin == HZ3_TAG_BIN_LARGE ? std::string("large") : std::to_string(b.bin);
                  e.sample("hz3_bin_live_bytes", proc_labels(p, "bin=\"" + bin + "\""),
                           num(b.live_bytes));
                }

@@ -8,6 +8,7 @@
 #include <cstdio>
 
 #include "openmetrics.h"
+#include "output.h"
 
 namespace hz3top {
 
@@ -25,8 +26,7 @@ int parse_cli(CLI::App& app, int argc, char** argv, const char* prog) {
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    fprintf(stderr, "%s: %s (see %s --help)\n", prog, e.what(), prog);
-    return 2;
+    return usage_error(prog, e.what());
   }
   return -1;
 }
@@ -91,26 +91,15 @@ int parse_options(int argc, char** argv, Options* o) {
     o->openmetrics = openmetrics.empty() ? OPENMETRICS_DEFAULT_ADDR : openmetrics;
     std::string host, err;
     int port = 0;
-    if (!parse_listen_addr(o->openmetrics, &host, &port, &err)) {
-      fprintf(stderr, "hz3top: %s (see hz3top --help)\n", err.c_str());
-      return 2;
-    }
+    if (!parse_listen_addr(o->openmetrics, &host, &port, &err)) return usage_error("hz3top", err);
   }
   o->perf = !no_perf;
   o->sample_event = sample_event == "none" ? "" : sample_event;
-  if (plain && json) {
-    fprintf(stderr, "hz3top: --plain and --json exclude each other\n");
-    return 2;
-  }
-  if (o->pids.empty() == !o->all) {
-    fprintf(stderr, "hz3top: %s (see hz3top --help)\n",
-            o->all ? "-p and --all exclude each other" : "say which processes: -p PID or --all");
-    return 2;
-  }
-  if (!o->lib.empty() && !o->all) {
-    fprintf(stderr, "hz3top: --lib goes with --all (see hz3top --help)\n");
-    return 2;
-  }
+  if (plain && json) return usage_error("hz3top", "--plain and --json exclude each other");
+  if (o->pids.empty() == !o->all)
+    return usage_error("hz3top", o->all ? "-p and --all exclude each other"
+                                        : "say which processes: -p PID or --all");
+  if (!o->lib.empty() && !o->all) return usage_error("hz3top", "--lib goes with --all");
   if (json) o->mode = OutputMode::JSON;
   if (plain) o->mode = OutputMode::PLAIN;
   o->mode_forced = plain || json;

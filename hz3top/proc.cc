@@ -80,17 +80,28 @@ std::string read_comm(pid_t pid) {
   return s;
 }
 
-std::vector<pid_t> list_pids() {
-  std::vector<pid_t> pids;
-  DIR* d = opendir("/proc");
-  if (!d) return pids;
+namespace {
+
+// The entries of `dir` whose names are positive numbers: pids in /proc, tids in a task folder.
+std::vector<pid_t> numeric_entries(const std::string& dir) {
+  std::vector<pid_t> ids;
+  DIR* d = opendir(dir.c_str());
+  if (!d) return ids;
   while (dirent* e = readdir(d)) {
     char* end;
     long v = strtol(e->d_name, &end, 10);
-    if (*end == 0 && v > 0) pids.push_back(pid_t(v));
+    if (*end == 0 && v > 0) ids.push_back(pid_t(v));
   }
   closedir(d);
-  return pids;
+  return ids;
+}
+
+}  // namespace
+
+std::vector<pid_t> list_pids() { return numeric_entries("/proc"); }
+
+std::vector<pid_t> list_threads(pid_t pid) {
+  return numeric_entries("/proc/" + std::to_string(pid) + "/task");
 }
 
 bool compute_load_base(const std::vector<Mapping>& maps, uint64_t dev, uint64_t inode,

@@ -31,7 +31,9 @@ bool read_maps(pid_t pid, std::vector<Mapping>* out, std::string* err);
 bool process_alive(pid_t pid);
 bool process_exists(pid_t pid);
 std::string read_comm(pid_t pid);
+// The processes in /proc, and the threads (task ids) of one process in /proc/PID/task.
 std::vector<pid_t> list_pids();
+std::vector<pid_t> list_threads(pid_t pid);
 
 // libhz3 as one process maps it.
 struct Library {

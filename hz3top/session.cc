@@ -11,6 +11,8 @@
 #include <cstring>
 #include <ctime>
 
+#include "output.h"
+
 namespace hz3top {
 
 double monotonic_seconds() {
@@ -45,7 +47,7 @@ bool Session::start(std::string* err) {
   }
   std::string why;
   if (!have_trace_privileges(&why)) {
-    *err = "needs root or CAP_BPF+CAP_PERFMON (" + why + "): run it with sudo";
+    *err = std::string(PRIVILEGES_NEEDED) + " (" + why + "): run it with sudo";
     return false;
   }
 

@@ -181,18 +181,6 @@ std::vector<BinRow> sorted_bins(const ProcView& v, SortKey k) {
   return rows;
 }
 
-std::string proc_row(const ProcView& v, const std::string& name) {
-  char buf[256];
-  std::string pid = v.pid ? std::to_string(v.pid) : "";  // the "all" row has no pid
-  snprintf(buf, sizeof buf, "%7s %-15.15s %6s %6s %7s %6s %6s %6s %9llu %9s %8s %6s", pid.c_str(),
-           name.c_str(), fmt_si(v.hit_rate).c_str(), fmt_si(v.miss_rate).c_str(),
-           fmt_pct(v.hit_ratio, 2).c_str(), fmt_si(double(v.delta.decode_fail)).c_str(),
-           fmt_si(v.tag_set_rate).c_str(), fmt_si(v.tag_clear_rate).c_str(),
-           (unsigned long long)v.live_pages, fmt_bytes(v.live_bytes).c_str(),
-           fmt_per_kfree(v.perf.per_kfree).c_str(), fmt_pct(v.perf.alloc_share).c_str());
-  return buf;
-}
-
 void draw_line(int y, const std::string& s, int attr = 0) {
   if (y >= LINES) return;
   if (attr) attron(attr);
@@ -211,31 +199,24 @@ void draw_main(const Report& r, UiState& ui, const std::vector<std::string>& not
   std::string who = r.procs.size() == 1
                         ? "pid " + std::to_string(r.procs[0].pid) + " (" + r.procs[0].comm + ")"
                         : std::to_string(r.procs.size()) + " processes";
-  time_t t = time_t(r.wall);
-  tm tmv;
-  localtime_r(&t, &tmv);
-  char clock[16];
-  strftime(clock, sizeof clock, "%H:%M:%S", &tmv);
   snprintf(buf, sizeof buf, "hz3top  %s  interval %.1f s  %s  events: %s%s%s", who.c_str(),
-           o.interval, clock, r.perf_event.empty() ? "none" : r.perf_event.c_str(),
+           o.interval, fmt_clock(r.wall).c_str(),
+           r.perf_event.empty() ? "none" : r.perf_event.c_str(),
            r.sample_event.empty() ? "" : (", sampling " + r.sample_event).c_str(),
            ui.paused ? "   [PAUSED]"
            : exited  ? "   [targets exited]"
                      : "");
   draw_line(y++, buf, A_BOLD);
   y++;
-  snprintf(buf, sizeof buf, "%7s %-15s %6s %6s %7s %6s %6s %6s %9s %9s %8s %6s", "PID", "COMM",
-           "HIT/s", "MISS/s", "HIT%", "DFAIL", "SET/s", "CLR/s", "LIVE_PG", "LIVE",
-           perf_column(r.perf_event).c_str(), "ALLOC%");
-  draw_line(y++, buf, A_REVERSE);
+  draw_line(y++, proc_table_header(r.perf_event), A_REVERSE);
   size_t max_procs = size_t(std::max(1, LINES / 3));
   for (size_t i = 0; i < r.procs.size() && i < max_procs; i++) {
     const ProcView& v = r.procs[i];
     bool chosen = r.procs.size() > 1 && ui.proc == i;
-    draw_line(y++, proc_row(v, v.alive ? v.comm : v.comm + " (exited)"), chosen ? A_BOLD : 0);
+    draw_line(y++, proc_table_row(v, proc_name(v)), chosen ? A_BOLD : 0);
   }
   if (r.procs.size() > 1)
-    draw_line(y++, proc_row(r.total, "all"), ui.proc >= r.procs.size() ? A_BOLD : 0);
+    draw_line(y++, proc_table_row(r.total, "all"), ui.proc >= r.procs.size() ? A_BOLD : 0);
   for (size_t i = notes.size() > 2 ? notes.size() - 2 : 0; i < notes.size(); i++)
     draw_line(y++, "note: " + notes[i]);
   y++;
@@ -263,9 +244,10 @@ void draw_main(const Report& r, UiState& ui, const std::vector<std::string>& not
     });
     for (const OwnerRow& w : rows) {
       if (y >= LINES - 1) break;
-      std::string heap = w.owner == 0xFFFF ? "large" : std::to_string(int(w.owner) - 1);
+      std::string heap =
+          w.owner == HZ3_TAG_OWNER_LARGE ? "large" : std::to_string(int(w.owner) - 1);
       snprintf(buf, sizeof buf, "%8u %8s %10llu %9s", w.owner, heap.c_str(),
-               (unsigned long long)w.live_pages, fmt_bytes(w.live_bytes).c_str());
+               (unsigned long long)w.live_pages, fmt_bytes(double(w.live_bytes)).c_str());
       draw_line(y++, buf);
     }
     if (rows.empty()) draw_line(y++, "  (no tagged pages yet)");
@@ -293,14 +275,14 @@ void draw_main(const Report& r, UiState& ui, const std::vector<std::string>& not
   size_t first = ui.selected >= size_t(std::max(room, 1)) ? ui.selected - size_t(room) + 1 : 0;
   for (size_t i = first; i < rows.size() && y < LINES - 1; i++) {
     const BinRow& b = rows[i];
-    if (b.bin == 0x7FFF) {
+    if (b.bin == HZ3_TAG_BIN_LARGE) {
       snprintf(buf, sizeof buf, "%7s %9s", "large", "-");
     } else {
       snprintf(buf, sizeof buf, "%7u %9s", b.bin, fmt_bin(b.bin, b.size).c_str());
     }
     std::string line = buf;
     snprintf(buf, sizeof buf, " %10llu %9s %9s %8s %9s %9s %6u", (unsigned long long)b.live_pages,
-             fmt_bytes(b.live_bytes).c_str(), fmt_si(b.set_rate).c_str(),
+             fmt_bytes(double(b.live_bytes)).c_str(), fmt_si(b.set_rate).c_str(),
              fmt_si(b.clear_rate).c_str(), fmt_si(double(b.sets)).c_str(),
              fmt_si(double(b.clears)).c_str(), b.owners);
     draw_line(y++, line + buf, i == ui.selected ? A_REVERSE : 0);
@@ -333,7 +315,7 @@ void draw_detail(const std::deque<Report>& history, const UiState& ui) {
     rows.emplace_back(r.wall, row);
   }
   if (!rows.empty()) latest = &rows.back().second;
-  std::string name = ui.detail_bin == 0x7FFF
+  std::string name = ui.detail_bin == HZ3_TAG_BIN_LARGE
                          ? "large allocations"
                          : "bin " + std::to_string(ui.detail_bin) + " (" +
                                fmt_bin(ui.detail_bin, latest ? latest->size : 0) + ")";
@@ -345,7 +327,7 @@ void draw_detail(const std::deque<Report>& history, const UiState& ui) {
     snprintf(buf, sizeof buf,
              "live %llu pages (%s), %u owners; since attach %llu sets (%llu pages), %llu clears "
              "(%llu pages)",
-             (unsigned long long)latest->live_pages, fmt_bytes(latest->live_bytes).c_str(),
+             (unsigned long long)latest->live_pages, fmt_bytes(double(latest->live_bytes)).c_str(),
              latest->owners, (unsigned long long)latest->sets,
              (unsigned long long)latest->set_pages, (unsigned long long)latest->clears,
              (unsigned long long)latest->clear_pages);
@@ -360,17 +342,10 @@ void draw_detail(const std::deque<Report>& history, const UiState& ui) {
   // Newest first; a bar per interval makes the trend readable at a glance.
   for (size_t i = rows.size(); i-- > 0 && y < LINES - 1;) {
     auto& [t, b] = rows[i];
-    time_t tt = time_t(t);
-    tm tmv;
-    localtime_r(&tt, &tmv);
-    char clock[24];
-    strftime(clock, sizeof clock, "%H:%M:%S", &tmv);
-    // Tenths tell sub-second intervals apart.
-    snprintf(clock + strlen(clock), sizeof clock - strlen(clock), ".%d",
-             int((t - std::floor(t)) * 10));
     int width = int(double(b.live_pages) / double(peak) * 30.0 + 0.5);
-    snprintf(buf, sizeof buf, "%-11s %10llu %9s %8s %8s  %s", clock,
-             (unsigned long long)b.live_pages, fmt_bytes(b.live_bytes).c_str(),
+    // Tenths tell sub-second intervals apart.
+    snprintf(buf, sizeof buf, "%-11s %10llu %9s %8s %8s  %s", fmt_clock(t, true).c_str(),
+             (unsigned long long)b.live_pages, fmt_bytes(double(b.live_bytes)).c_str(),
              fmt_si(b.set_rate).c_str(), fmt_si(b.clear_rate).c_str(),
              std::string(size_t(width), '#').c_str());
     draw_line(y++, buf);

@@ -11,7 +11,9 @@
 /* Kernel style, like the BPF C that includes it; `make format` is for the C++ tree. */
 /* clang-format off */
 
-/* Raw tag fields of a large allocation (docs/probes.md, "Tag encoding"). */
+/* Raw tag fields of a large allocation (docs/probes.md, "Tag encoding"): the values of
+ * HZ3_TAG_BIN_LARGE and HZ3_TAG_OWNER_LARGE in libhz3/include/hz3/hz3.h, which BPF C cannot
+ * include (it needs <stdint.h>); hz3top/model.h checks at compile time that they agree. */
 #define HZ3_EV_BIN_LARGE 0x7FFF
 #define HZ3_EV_OWNER_LARGE 0xFFFF
 

@@ -239,10 +239,28 @@ void si_numbers() {
 void byte_sizes() {
   EXPECT_EQ_STR(fmt_bytes(0), "0 B");
   EXPECT_EQ_STR(fmt_bytes(512), "512 B");
+  EXPECT_EQ_STR(fmt_bytes(1023), "1023 B");
+  EXPECT_EQ_STR(fmt_bytes(1023.6), "1.0 KiB");  // rounds to 1024 B: the next unit
+  EXPECT_EQ_STR(fmt_bytes(0.4), "0 B");         // a rate below one byte a second
   EXPECT_EQ_STR(fmt_bytes(4096), "4.0 KiB");
+  EXPECT_EQ_STR(fmt_bytes(99.94 * 1024), "99.9 KiB");
+  EXPECT_EQ_STR(fmt_bytes(99.96 * 1024), "100 KiB");
+  EXPECT_EQ_STR(fmt_bytes((1 << 20) - 1), "1.0 MiB");  // not "1024.0 KiB"
   EXPECT_EQ_STR(fmt_bytes(96000000), "91.6 MiB");
-  EXPECT_EQ_STR(fmt_bytes(uint64_t(1.2 * 1073741824.0)), "1.2 GiB");
-  EXPECT_EQ_STR(fmt_bytes(200ull << 20), "200 MiB");
+  EXPECT_EQ_STR(fmt_bytes(1.2 * 1073741824.0), "1.2 GiB");
+  EXPECT_EQ_STR(fmt_bytes(double(200ull << 20)), "200 MiB");
+  EXPECT_EQ_STR(fmt_bytes(-1536), "-1.5 KiB");  // a shrinking heap's rate
+  EXPECT_EQ_STR(fmt_bytes(-0.2), "0 B");
+  EXPECT_EQ_STR(fmt_bytes(std::nan("")), "-");
+}
+
+void clock_times() {
+  setenv("TZ", "UTC", 1);
+  tzset();
+  EXPECT_EQ_STR(fmt_clock(1700000000.25), "22:13:20");
+  EXPECT_EQ_STR(fmt_clock(1700000000.25, true), "22:13:20.2");
+  EXPECT_EQ_STR(fmt_clock(1700000000.99, true), "22:13:20.9");  // truncated, not 21.0
+  EXPECT_EQ_STR(fmt_clock(1700000059.0, true), "22:14:19.0");
 }
 
 void percent_and_bins() {
@@ -266,6 +284,41 @@ void percent_and_bins() {
 void json_strings() {
   EXPECT_EQ_STR(json_escape("a\"b\\c\n\t\x01"), "a\\\"b\\\\c\\n\\t\\u0001");
   EXPECT_EQ_STR(json_escape("plain"), "plain");
+  EXPECT_EQ_STR(json_escape("caf\xc3\xa9"), "caf\xc3\xa9");  // valid UTF-8 passes as it is
+  // Bytes that are not UTF-8 become U+FFFD (EF BF BD), so the document stays parseable.
+  EXPECT_EQ_STR(json_escape("a\xff"
+                            "b"),
+                "a\xef\xbf\xbd"
+                "b");
+  EXPECT_EQ_STR(json_escape("\xc3"), "\xef\xbf\xbd");  // a sequence cut short
+}
+
+// A process name that is not UTF-8 (comm is whatever bytes prctl(PR_SET_NAME) was given).
+void json_replaces_invalid_utf8_in_comm() {
+  Report r;
+  ProcView v;
+  v.pid = 9;
+  v.comm =
+      "bad\xff\xfe"
+      "name";
+  v.lib = "/tmp/lib\x80hz3.so";
+  r.procs.push_back(v);
+  r.total = sum_views(r.procs);
+  std::string j = render_json(r);
+  EXPECT(j.find("\"comm\":\"bad\xef\xbf\xbd\xef\xbf\xbdname\"") != std::string::npos);
+  EXPECT(j.find("\"lib\":\"/tmp/lib\xef\xbf\xbdhz3.so\"") != std::string::npos);
+  EXPECT(j.find('\xff') == std::string::npos && j.find('\x80') == std::string::npos);
+  // And it parses back.
+  Json back = Json::parse(j, nullptr, false);
+  EXPECT(!back.is_discarded() && back["procs"][0]["pid"] == 9);
+}
+
+void json_numbers() {
+  EXPECT(json_dump(json_number(1.0 / 3)) == "0.333333");
+  EXPECT(json_dump(json_number(123456789.0)) == "123457000.0");
+  EXPECT(json_dump(json_number(std::nan(""))) == "null");
+  EXPECT(json_dump(json_number(std::optional<double>())) == "null");
+  EXPECT(json_dump(json_time(1700000000.1234)) == "1700000000.123");
 }
 
 Report sample_report(bool final, int nprocs) {
@@ -296,7 +349,7 @@ void json_has_stable_keys() {
        {"\"ptag_hit\":8192", "\"ptag_miss\":3", "\"ptag_miss_outside\":2",
         "\"ptag_miss_untagged\":1", "\"decode_fail\":0", "\"tag_set\":5", "\"tag_clear\":4",
         "\"live_pages\":16", "\"live_bytes\":65536", "\"hit_ratio\":", "\"final\":true",
-        "\"time\":1700000000.250", "\"rate\":{", "\"perf\":{", "\"procs\":[", "\"bins\":[",
+        "\"time\":1700000000.25,", "\"rate\":{", "\"perf\":{", "\"procs\":[", "\"bins\":[",
         "\"owners\":[", "\"pid\":100", "\"live_source\":\"tagmap\""})
     if (j.find(key) == std::string::npos) {
       fprintf(stderr, "  missing %s in %s\n", key, j.c_str());
@@ -324,6 +377,25 @@ void plain_lines_and_totals() {
   EXPECT(std::count(two.begin(), two.end(), '\n') == 5);  // 2 procs + all + 2 totals
   std::string h = plain_header("page-faults");
   EXPECT(h.find("PF/kfree") != std::string::npos && h.find("HIT/s") != std::string::npos);
+}
+
+// The plain format and the interactive view draw the same table: same header, same cells.
+void proc_table_shared() {
+  Report r = sample_report(false, 2);
+  std::string h = proc_table_header("page-faults");
+  std::string row = proc_table_row(r.procs[0], "w100");
+  EXPECT(h.size() == row.size());
+  EXPECT(h.find("PF/kfree") != std::string::npos);
+  std::string plain = plain_lines(r);
+  EXPECT(plain.find(row + "\n") != std::string::npos);
+  EXPECT(plain.find(proc_table_row(r.total, "all") + "\n") != std::string::npos);
+  EXPECT_EQ_STR(plain_header("page-faults"), "TIME     " + h + "\n");
+  // The all row has no pid; a long name is cut at the column's 15 bytes.
+  EXPECT(proc_table_row(r.total, "all").compare(0, 12, "        all ") == 0);
+  EXPECT(proc_table_row(r.procs[0], "a-very-long-process-name").find("a-very-long-pro ") !=
+         std::string::npos);
+  r.procs[1].alive = false;
+  EXPECT_EQ_STR(proc_name(r.procs[1]), "w101 (exited)");
 }
 
 // ---- usdt_spec.h ----
@@ -445,7 +517,11 @@ int main() {
       {"si_numbers", si_numbers},
       {"byte_sizes", byte_sizes},
       {"percent_and_bins", percent_and_bins},
+      {"clock_times", clock_times},
       {"json_strings", json_strings},
+      {"json_replaces_invalid_utf8_in_comm", json_replaces_invalid_utf8_in_comm},
+      {"json_numbers", json_numbers},
+      {"proc_table_shared", proc_table_shared},
       {"json_has_stable_keys", json_has_stable_keys},
       {"plain_lines_and_totals", plain_lines_and_totals},
       {"usdt_args_as_gcc_writes_them", usdt_args_as_gcc_writes_them},
