@@ -150,7 +150,9 @@ void fill_rates(ProcView* v) {
   v->tag_set_rate = per_s(v->delta.tag_set);
   v->tag_clear_rate = per_s(v->delta.tag_clear);
   v->lookup_rate = per_s(v->delta.lookups());
-  v->hit_ratio = ratio(v->delta.hits, v->delta.lookups());
+  v->hits_reported = v->delta.hit_reports > 0;
+  v->hit_ratio =
+      v->hits_reported ? ratio(v->delta.hits, v->delta.lookups()) : std::optional<double>();
   v->hit_ratio_total = ratio(v->total.hits, v->total.lookups());
   v->perf.rate = per_s(v->perf.d_count);
   v->perf.per_kfree =

@@ -126,7 +126,10 @@ struct ProcView {
   Counts total, delta;
   double hit_rate = 0, miss_rate = 0, decode_fail_rate = 0, tag_set_rate = 0, tag_clear_rate = 0,
          lookup_rate = 0;
-  std::optional<double> hit_ratio;        // this interval
+  // A hits report (hz3:hits) arrived this interval. Threads report hits in batches, so without
+  // one the interval's hits are not known yet (not 0): hit rate and ratio show "-".
+  bool hits_reported = false;
+  std::optional<double> hit_ratio;        // this interval; none without lookups or hits report
   std::optional<double> hit_ratio_total;  // since attach
   bool census_ok = false;
   uint64_t live_pages = 0, live_bytes = 0, large_unsized = 0;
