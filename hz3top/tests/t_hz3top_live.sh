@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # timeout: 90
 # Live memory that an operator can trust, against the real libhz3 in a real process:
-#   live/before_attach   100 x 1 MiB allocated before hz3top attached: the first (--once) report
+#   live/V/before_attach 100 x 1 MiB allocated before hz3top attached: the first (--once) report
 #                        says >= 100 MiB live, every large block sized from libhz3's page map
-#                        (descriptor version 2), none unsized;
-#   live/ledger          the ledger hz3top reads from outside equals the one malloc_stats()
-#                        printed inside the idle process a moment before, line by line;
+#                        (descriptor version 2), none unsized; V = each library variant;
+#   live/V/ledger        the ledger hz3top reads from outside equals the one malloc_stats()
+#                        printed inside the idle process a moment before, line by line (with
+#                        20000 small blocks and 2 huge ones held too);
 #   live/exit            a watched process that exits holding 20 MiB: the final report says it
 #                        exited and holds 0 bytes, ledger included;
 #   live/exec            a watched process that execs (through a symlink: a new name) is reported
@@ -19,31 +20,34 @@ require_tracing live
 
 MIB=$((1 << 20))
 
-# ---- 100 x 1 MiB before attach, and the ledger against malloc_stats ----
-start_workload pre || { fail live/workload "did not start: $(cat "$T/pre.err")"; exit 0; }
-wl "hold 100" || { fail live/hold "workload answered '$WL_REPLY'"; exit 0; }
-wl "small 20000" || { fail live/small "workload answered '$WL_REPLY'"; exit 0; }
-wl stats || { fail live/stats "workload answered '$WL_REPLY'"; exit 0; }
-"$HZ3TOP" -p "$WL_PID" --json --once 0.2 >"$T/pre.json" 2>"$T/pre.top.err"
-rc=$?
-if [ $rc -ne 0 ] && grep -q 'failed to load BPF' "$T/pre.top.err"; then
-  skip live "BPF cannot load here: $(head -1 "$T/pre.top.err")"; exit 0
-fi
-r=$(json_check "$T/pre.json" <<PY
+# ---- 100 x 1 MiB before attach, and the ledger against malloc_stats, in every variant ----
+pre_attach() {
+  local v=$1 lib=$2 rc r
+  start_workload "pre-$v" "$lib" || { fail "live/$v/workload" "did not start: $(cat "$T/pre-$v.err")"; return; }
+  wl "hold 100" && wl "small 20000" && wl "huge 2" && wl stats ||
+    { fail "live/$v/workload" "workload answered '$WL_REPLY'"; return; }
+  "$HZ3TOP" -p "$WL_PID" --json --once 0.2 >"$T/pre-$v.json" 2>"$T/pre-$v.top.err"
+  rc=$?
+  if [ $rc -ne 0 ] && grep -q 'failed to load BPF' "$T/pre-$v.top.err"; then
+    skip live "BPF cannot load here: $(head -1 "$T/pre-$v.top.err")"; exit 0
+  fi
+  r=$(json_check "$T/pre-$v.json" <<PY
 p = proc(last)
 large = bin_row(p, 32767)
 expect(large.get('live_bytes', 0) >= 100 * $MIB, f"live large {large.get('live_bytes', 0)} < 100 MiB")
-# Besides the 100 blocks: the 8 MiB array of "small"'s pointers and the scavenger's stack.
+# Besides the 100 blocks: the 8 MiB array of "small"'s pointers, the scavenger's stack and, in
+# the hardened variant, a guard page per block.
 expect(large.get('live_bytes', 0) < 112 * $MIB, f"live large {large.get('live_bytes', 0)} >= 112 MiB")
 expect(p['large_unsized'] == 0, f"large_unsized {p['large_unsized']}")
 expect(p['live_bytes'] >= 100 * $MIB, f"live {p['live_bytes']}")
 note(f"live {p['live_bytes'] / $MIB:.1f} MiB, large {large.get('live_bytes', 0) / $MIB:.1f} MiB")
 PY
 )
-[ $rc -eq 0 ] && is_ok "$r" && pass "live/before_attach $r" || fail live/before_attach "rc $rc: $r $(head -2 "$T/pre.top.err")"
+  [ $rc -eq 0 ] && is_ok "$r" && pass "live/$v/before_attach $r" ||
+    fail "live/$v/before_attach" "rc $rc: $r $(head -2 "$T/pre-$v.top.err")"
 
-# malloc_stats lines: "<mark> <bytes> (<MiB> MiB)  <label>".
-r=$(python3 - "$T/pre.err" "$T/pre.json" <<'PY'
+  # malloc_stats lines: "<mark> <bytes> (<MiB> MiB)  <label>".
+  r=$(python3 - "$T/pre-$v.err" "$T/pre-$v.json" <<'PY'
 import json, re, sys
 stats = {}
 for l in open(sys.argv[1]):
@@ -74,14 +78,21 @@ got = {'small_used': g['small_used'], 'app_large': g['app_large'], 'span_free': 
 for k, parts in want.items():
     if got[k] != sum(parts): problems.append(f'{k} {got[k]} != malloc_stats {sum(parts)}')
 if g['unwalked']: problems.append(f"unwalked {g['unwalked']}")
+if g['huge_blocks'] != 2: problems.append(f"huge_blocks {g['huge_blocks']}")
 if not g['heaps']: problems.append('no heaps')
-print('; '.join(problems) if problems else f"ok (app_total {g['app_total']}, arena {g['arena']}, {len(g['heaps'])} heaps)")
+print('; '.join(problems) if problems else f"ok (app_total {g['app_total']}, arena {g['arena']}, huge {g['huge']}, {len(g['heaps'])} heaps)")
 PY
 )
-is_ok "$r" && pass "live/ledger $r" || fail live/ledger "$r"
-wl release
-wl exit
-workload_exited live/pre_exit
+  is_ok "$r" && pass "live/$v/ledger $r" || fail "live/$v/ledger" "$r"
+  wl release
+  wl exit
+  workload_exited "live/$v/exit"
+}
+pre_attach release "$HZ3_LIB"
+for v in check noptag hardened; do
+  var=HZ3_LIB_${v^^}
+  if [ -f "${!var}" ]; then pre_attach "$v" "${!var}"; else skip "live/$v" "no library at ${!var} (make variants)"; fi
+done
 
 # ---- exit: 0 live in the final report ----
 start_workload ex || { fail live/workload "did not start: $(cat "$T/ex.err")"; exit 0; }

@@ -8,6 +8,7 @@
 //   hold H      allocate H large (1 MiB) blocks and keep them
 //   release     free the held blocks
 //   small N     allocate N small (64 B) blocks and keep them (freed by release too)
+//   huge N      allocate N huge (1 GiB, never touched) blocks and keep them (freed by release)
 //   stats       malloc_stats(): libhz3's ledger on stderr (hz3top reads the same numbers live)
 //   exec PATH   execv(PATH) with no arguments (the test names the workload through a symlink,
 //               so its name changes); the new image answers "ready" again
@@ -35,6 +36,8 @@ int g_nheld = 0;
 constexpr long MAX_SMALL = 1 << 20;
 void** g_small = nullptr;  // allocated by the first "small" command
 long g_nsmall = 0;
+void* g_huge[8];
+int g_nhuge = 0;
 
 // Keeps the compiler from pairing away malloc+free.
 void* volatile g_sink;
@@ -112,6 +115,8 @@ int main() {
       long n = g_nheld + g_nsmall;
       while (g_nheld) free(g_held[--g_nheld]);
       while (g_nsmall) free(g_small[--g_nsmall]);
+      n += g_nhuge;
+      while (g_nhuge) free(g_huge[--g_nhuge]);
       say_ok("release", n);
     } else if (sscanf(line, "small %ld", &a) == 1) {
       if (!g_small) g_small = static_cast<void**>(malloc(MAX_SMALL * sizeof(void*)));
@@ -122,6 +127,10 @@ int main() {
         g_nsmall++;
       }
       say_ok("small", g_nsmall);
+    } else if (sscanf(line, "huge %ld", &a) == 1) {
+      for (long i = 0; i < a && g_nhuge < 8; i++)
+        if (!(g_huge[g_nhuge++] = malloc(HUGE))) return 4;
+      say_ok("huge", g_nhuge);
     } else if (strcmp(line, "stats") == 0) {
       malloc_stats();
       say_ok("stats", 0);
