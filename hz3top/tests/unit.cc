@@ -15,6 +15,7 @@
 #include "format.h"
 #include "model.h"
 #include "openmetrics.h"
+#include "sparkline.h"
 #include "symbolize.h"
 #include "usdt_spec.h"
 
@@ -210,6 +211,13 @@ void hits_unknown_without_a_report() {
   b.counts.c[HZ3_C_HITS] = 150;
   v = make_view(&a, b, 1.0);
   EXPECT(v.hits_reported && v.hit_rate == 50 && v.hit_ratio && *v.hit_ratio == 50.0 / 55);
+}
+
+void sparkline_scales_to_peak() {
+  EXPECT(sparkline({0.0, 50.0, 100.0, std::nullopt, 25.0}, false) == "_+@ -");
+  EXPECT(sparkline({0.0, 0.0}, false) == "__");  // nothing to scale by: all at the bottom
+  EXPECT(sparkline({1.0, 7.0}, true) == "\u2582\u2588");
+  EXPECT(sparkline({}, true).empty());
 }
 
 void probe_churn_when_no_tag_map() {
@@ -553,6 +561,7 @@ int main() {
       {"census_sizes_large_heads", census_sizes_large_heads},
       {"census_sizes_large_heads_from_page_map", census_sizes_large_heads_from_page_map},
       {"hits_unknown_without_a_report", hits_unknown_without_a_report},
+      {"sparkline_scales_to_peak", sparkline_scales_to_peak},
       {"probe_churn_when_no_tag_map", probe_churn_when_no_tag_map},
       {"sums_add_up_like_a_ledger", sums_add_up_like_a_ledger},
       {"perf_per_kfree_and_share", perf_per_kfree_and_share},
