@@ -80,7 +80,22 @@ BpfCollector::~BpfCollector() {
   if (skel_) hz3_bpf__destroy(skel_);
 }
 
-bool BpfCollector::load(bool verbose, bool legacy, std::string* err) {
+namespace {
+
+// -f: the fork tracepoint is loaded and attached only when asked for.
+bool attach_fork_program(hz3_bpf* skel, bool follow, bpf_link** link, std::string* err) {
+  if (!follow) return true;
+  *link = bpf_program__attach(skel->progs.follow_fork);
+  if (!*link) {
+    *err = std::string("failed to attach the fork tracepoint (-f): ") + strerror(errno);
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool BpfCollector::load(bool verbose, bool legacy, bool follow, std::string* err) {
   route_libbpf_log(verbose);
 #if defined(__x86_64__)
   if (!legacy) {
@@ -93,9 +108,10 @@ bool BpfCollector::load(bool verbose, bool legacy, std::string* err) {
                               skel_->progs.hz3_hits};
       for (bpf_program* p : progs)
         bpf_program__set_expected_attach_type(p, bpf_attach_type(BPF_TRACE_UPROBE_MULTI_VALUE));
+      bpf_program__set_autoload(skel_->progs.follow_fork, follow);
       if (hz3_bpf__load(skel_) == 0) {
         multi_ = true;
-        return true;
+        return attach_fork_program(skel_, follow, &fork_link_, err);
       }
       if (verbose) fprintf(stderr, "hz3top: no uprobe_multi links here; one uprobe per site\n");
       hz3_bpf__destroy(skel_);
@@ -110,11 +126,37 @@ bool BpfCollector::load(bool verbose, bool legacy, std::string* err) {
     *err = std::string("failed to open BPF skeleton: ") + strerror(errno);
     return false;
   }
+  bpf_program__set_autoload(skel_->progs.follow_fork, follow);
   if (int rc = hz3_bpf__load(skel_)) {
     *err = bpf_load_error(rc, verbose);
     return false;
   }
+  return attach_fork_program(skel_, follow, &fork_link_, err);
+}
+
+bool BpfCollector::follow(pid_t pid, std::string* err) {
+  uint32_t tgid = uint32_t(pid), zero = 0;
+  if (bpf_map__update_elem(skel_->maps.followed, &tgid, sizeof tgid, &zero, sizeof zero, 0)) {
+    *err = "failed to follow the forks of process " + std::to_string(pid) + ": " + strerror(errno);
+    return false;
+  }
   return true;
+}
+
+std::vector<std::pair<pid_t, pid_t>> BpfCollector::take_forks() {
+  std::vector<std::pair<pid_t, pid_t>> out;
+  if (!fork_link_) return out;
+  const bpf_map* m = skel_->maps.forked;
+  for_each_key<uint32_t>(m, [&](const uint32_t& child) {
+    uint32_t parent = 0;
+    if (bpf_map__lookup_elem(m, &child, sizeof child, &parent, sizeof parent, 0) == 0)
+      out.emplace_back(pid_t(child), pid_t(parent));
+  });
+  for (auto& [child, parent] : out) {
+    uint32_t k = uint32_t(child);
+    bpf_map__delete_elem(m, &k, sizeof k, 0);
+  }
+  return out;
 }
 
 int BpfCollector::spec_id(const std::string& args, std::string* err) {
@@ -253,6 +295,7 @@ bool BpfCollector::read(BpfSnapshot* out, std::string* err) const {
 
 void BpfCollector::forget(pid_t pid) {
   uint32_t tgid = uint32_t(pid);
+  bpf_map__delete_elem(skel_->maps.followed, &tgid, sizeof tgid, 0);
   bpf_map__delete_elem(skel_->maps.proc_counts, &tgid, sizeof tgid, 0);
   bpf_map__delete_elem(skel_->maps.last_decode_fail, &tgid, sizeof tgid, 0);
   // Keys per (process, …): collected first, deleted after the walk.
@@ -269,6 +312,10 @@ void BpfCollector::forget(pid_t pid) {
 }
 
 void BpfCollector::detach() {
+  if (fork_link_) {
+    bpf_link__destroy(fork_link_);
+    fork_link_ = nullptr;
+  }
   // Closing a link waits for its grace periods. Up to MAX_THREADS threads close links in turn:
   // uprobe_multi links (one per probe) overlap their waits; plain uprobes, on the 6.x kernels
   // measured here, are mostly serialised by the kernel (~90 ms per site), so threads gain ~10 %.

@@ -59,8 +59,12 @@ class BpfCollector {
   BpfCollector& operator=(const BpfCollector&) = delete;
 
   // Opens and loads the programs, for uprobe_multi links unless `legacy` or the kernel cannot.
-  // `verbose` routes libbpf's own log to stderr.
-  bool load(bool verbose, bool legacy, std::string* err);
+  // `verbose` routes libbpf's own log to stderr. With `follow`, also the fork tracepoint (-f).
+  bool load(bool verbose, bool legacy, bool follow, std::string* err);
+  // -f: reports the processes `pid` forks (and theirs) through take_forks(). After load(follow).
+  bool follow(pid_t pid, std::string* err);
+  // The (child, parent) pairs forked since the last call, oldest unknown: each is reported once.
+  std::vector<std::pair<pid_t, pid_t>> take_forks();
   // Attaches every hz3 probe of `lib` for process `pid` (-1: every process that maps that
   // file), through lib.path, which reaches the mapped file itself.
   bool attach(pid_t pid, const Library& lib, std::string* err);
@@ -80,6 +84,7 @@ class BpfCollector {
 
   hz3_bpf* skel_ = nullptr;
   bool multi_ = false;
+  bpf_link* fork_link_ = nullptr;        // -f: the sched_process_fork program
   std::vector<bpf_link*> links_;         // libbpf USDT links (legacy)
   std::vector<int> multi_fds_;           // uprobe_multi link fds
   std::map<std::string, int> spec_ids_;  // argument string -> slot in __bpf_usdt_specs

@@ -14,6 +14,10 @@ HZ3TOP_CORE := model.cc output.cc ledger_view.cc sparkline.cc format.cc tag_cens
 HZ3TOP_OBJS := $(addprefix $(HZ3TOP_OBJDIR)/,$(HZ3TOP_SRCS:.cc=.o))
 HZ3TOP_CXXFLAGS := $(CXXSTD) $(OPT) $(WARN) -MMD -MP -Ihz3top -Iprobes -Ilibhz3/include \
                    -I$(PROBES_OBJDIR)
+# The project's version, one place: libhz3's pkg-config template. options.o is rebuilt when it changes.
+HZ3TOP_VERSION := $(shell sed -n 's/^Version: *//p' libhz3/libhz3.pc.in)
+$(HZ3TOP_OBJDIR)/options.o: HZ3TOP_CXXFLAGS += -DHZ3TOP_VERSION='"$(HZ3TOP_VERSION)"'
+$(HZ3TOP_OBJDIR)/options.o: libhz3/libhz3.pc.in
 HZ3TOP_LIBS := -lbpf -lelf -lz -lpfm -lncursesw -ltinfo -lpthread
 
 HZ3TOP_UNIT := $(BUILD)/tests/hz3top_unit

@@ -139,6 +139,10 @@ Counts& operator+=(Counts& a, const Counts& b) {
   return a;
 }
 
+double counting_start(double attached, std::optional<double> started) {
+  return started && *started > attached ? *started : attached;
+}
+
 namespace {
 
 void fill_rates(ProcView* v) {
@@ -150,18 +154,22 @@ void fill_rates(ProcView* v) {
   v->tag_set_rate = per_s(v->delta.tag_set);
   v->tag_clear_rate = per_s(v->delta.tag_clear);
   v->lookup_rate = per_s(v->delta.lookups());
+  v->perf.rate = per_s(v->perf.d_count);
+  fill_ratios(v);
+}
+
+}  // namespace
+
+void fill_ratios(ProcView* v) {
   v->hits_reported = v->delta.hit_reports > 0;
   v->hit_ratio =
       v->hits_reported ? ratio(v->delta.hits, v->delta.lookups()) : std::optional<double>();
   v->hit_ratio_total = ratio(v->total.hits, v->total.lookups());
-  v->perf.rate = per_s(v->perf.d_count);
   v->perf.per_kfree =
       v->perf.counting ? per_thousand(v->perf.d_count, v->delta.lookups()) : std::nullopt;
   uint64_t samples = v->perf.d_alloc + v->perf.d_user + v->perf.d_kernel;
   v->perf.alloc_share = v->perf.sampling ? ratio(v->perf.d_alloc, samples) : std::nullopt;
 }
-
-}  // namespace
 
 ProcView make_view(const ProcSnapshot* prev, const ProcSnapshot& cur, double first_dt) {
   ProcView v;
@@ -241,6 +249,13 @@ ProcView sum_views(const std::vector<ProcView>& views) {
   std::map<uint32_t, OwnerRow> owners;
   for (const ProcView& v : views) {
     s.dt = std::max(s.dt, v.dt);
+    s.hit_rate += v.hit_rate;
+    s.miss_rate += v.miss_rate;
+    s.decode_fail_rate += v.decode_fail_rate;
+    s.tag_set_rate += v.tag_set_rate;
+    s.tag_clear_rate += v.tag_clear_rate;
+    s.lookup_rate += v.lookup_rate;
+    s.perf.rate += v.perf.rate;
     s.alive = s.alive || v.alive;
     s.total += v.total;
     s.delta += v.delta;
@@ -284,7 +299,7 @@ ProcView sum_views(const std::vector<ProcView>& views) {
   }
   for (auto& [bin, r] : bins) s.bins.push_back(r);
   for (auto& [owner, o] : owners) s.owners.push_back(o);
-  fill_rates(&s);
+  fill_ratios(&s);
   return s;
 }
 

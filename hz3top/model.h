@@ -155,10 +155,21 @@ Counts counts_of(const ProcCounts& c);
 Counts operator-(const Counts& a, const Counts& b);  // saturating, field by field
 Counts& operator+=(Counts& a, const Counts& b);
 
+// When a process's counts began: when its probes were attached (`attached`, monotonic seconds),
+// or when it started (`started`) if that was later: a process that starts after hz3top attached
+// to its library is counted from its start. Its first interval runs from here, not from
+// hz3top's own start.
+double counting_start(double attached, std::optional<double> started);
+
 // The view of `cur`, with deltas against `prev` (nullptr: the first snapshot, deltas against 0
-// over `first_dt` seconds, the time since attach).
+// over `first_dt` seconds, the time since counting_start).
 ProcView make_view(const ProcSnapshot* prev, const ProcSnapshot& cur, double first_dt);
-// All processes together: sums of counts, deltas and live memory; ratios from the sums.
+// The ratios of a view from its counts: hit ratios (interval, since attach), perf per_kfree and
+// alloc_share.
+void fill_ratios(ProcView* v);
+// All processes together: sums of counts, deltas, live memory and rates (each process's rate is
+// over its own interval, so the all row's rate is the sum of the rows' rates, not the summed
+// deltas over the longest interval); ratios from the summed deltas; dt the longest interval.
 ProcView sum_views(const std::vector<ProcView>& views);
 
 struct Report {

@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -167,12 +168,16 @@ bool parse_listen_addr(const std::string& s, std::string* host, int* port, std::
     h = s.substr(0, colon);
     p = s.substr(colon + 1);
   }
-  if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+  bool bracketed = h.size() >= 2 && h.front() == '[' && h.back() == ']';
+  if (bracketed) h = h.substr(1, h.size() - 2);
   char* end = nullptr;
   long v = p.empty() ? -1 : strtol(p.c_str(), &end, 10);
-  if (h.empty() || v < 0 || v > 65535 || (end && *end)) {
-    *err = "--openmetrics takes ADDR:PORT (e.g. " + std::string(OPENMETRICS_DEFAULT_ADDR) +
-           " or [::1]:9464), not '" + s + "'";
+  // An IPv6 address without brackets ("::1:9464") is ambiguous: refuse it.
+  bool bare_ipv6 = !bracketed && h.find(':') != std::string::npos;
+  if (colon == std::string::npos || bare_ipv6 || (bracketed && h.empty()) || v < 0 || v > 65535 ||
+      (end && *end)) {
+    *err = "--openmetrics takes HOST:PORT (e.g. " + std::string(OPENMETRICS_DEFAULT_ADDR) +
+           ", localhost:9464, [::1]:9464, or :9464 for every interface), not '" + s + "'";
     return false;
   }
   *host = h;
@@ -188,39 +193,48 @@ bool MetricsServer::listen(const std::string& addr_port, std::string* err) {
   std::string host;
   int port = 0;
   if (!parse_listen_addr(addr_port, &host, &port, err)) return false;
-  sockaddr_storage ss{};
-  socklen_t len = 0;
-  auto* in4 = reinterpret_cast<sockaddr_in*>(&ss);
-  auto* in6 = reinterpret_cast<sockaddr_in6*>(&ss);
-  if (inet_pton(AF_INET, host.c_str(), &in4->sin_addr) == 1) {
-    in4->sin_family = AF_INET;
-    in4->sin_port = htons(uint16_t(port));
-    len = sizeof *in4;
-  } else if (inet_pton(AF_INET6, host.c_str(), &in6->sin6_addr) == 1) {
-    in6->sin6_family = AF_INET6;
-    in6->sin6_port = htons(uint16_t(port));
-    len = sizeof *in6;
-  } else {
-    *err = "failed to parse listen address " + host + ": not an IPv4 or IPv6 address";
+  // Addresses and names alike ("localhost"); an empty host is every interface (AI_PASSIVE).
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* res = nullptr;
+  std::string service = std::to_string(port);
+  if (int rc = getaddrinfo(host.empty() ? nullptr : host.c_str(), service.c_str(), &hints, &res)) {
+    *err = "failed to resolve listen address '" + host + "': " + gai_strerror(rc);
     return false;
   }
-  fd_ = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  std::string why = "no address";
+  for (addrinfo* ai = res; ai && fd_ < 0; ai = ai->ai_next) {
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+      why = std::string("failed to create socket: ") + strerror(errno);
+      continue;
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || ::listen(fd, 16) != 0) {
+      why = strerror(errno);
+      close(fd);
+      continue;
+    }
+    fd_ = fd;
+  }
+  freeaddrinfo(res);
   if (fd_ < 0) {
-    *err = std::string("failed to create socket: ") + strerror(errno);
+    *err = "failed to listen on " + addr_port + ": " + why;
     return false;
   }
-  int one = 1;
-  setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (bind(fd_, reinterpret_cast<sockaddr*>(&ss), len) != 0 || ::listen(fd_, 16) != 0) {
-    *err = "failed to listen on " + addr_port + ": " + strerror(errno);
-    return false;
-  }
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
   if (getsockname(fd_, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
     char buf[INET6_ADDRSTRLEN] = "";
     if (ss.ss_family == AF_INET) {
+      auto* in4 = reinterpret_cast<sockaddr_in*>(&ss);
       inet_ntop(AF_INET, &in4->sin_addr, buf, sizeof buf);
       bound_ = std::string(buf) + ":" + std::to_string(ntohs(in4->sin_port));
     } else {
+      auto* in6 = reinterpret_cast<sockaddr_in6*>(&ss);
       inet_ntop(AF_INET6, &in6->sin6_addr, buf, sizeof buf);
       bound_ = "[" + std::string(buf) + "]:" + std::to_string(ntohs(in6->sin6_port));
     }

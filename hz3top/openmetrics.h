@@ -29,7 +29,8 @@ class MetricsServer {
   MetricsServer(const MetricsServer&) = delete;
   MetricsServer& operator=(const MetricsServer&) = delete;
 
-  // Binds `addr_port`: "IPV4:PORT" or "[IPV6]:PORT"; port 0 takes a free one. False with err.
+  // Binds `addr_port`: "IPV4:PORT", "[IPV6]:PORT", "NAME:PORT" (resolved; the first address
+  // that binds), or ":PORT" (every interface); port 0 takes a free one. False with err.
   bool listen(const std::string& addr_port, std::string* err);
   // The address actually bound, as "127.0.0.1:9464".
   const std::string& bound() const { return bound_; }
@@ -45,7 +46,8 @@ class MetricsServer {
   uint64_t requests_ = 0;
 };
 
-// Parses "ADDR:PORT" as --openmetrics takes it; false with err when malformed.
+// Parses "HOST:PORT" as --openmetrics takes it (HOST may be empty: every interface; an IPv6
+// address in brackets); false with err when malformed.
 bool parse_listen_addr(const std::string& s, std::string* host, int* port, std::string* err);
 
 }  // namespace hz3top

@@ -5,35 +5,72 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 
 #include "openmetrics.h"
 #include "output.h"
+#include "proc.h"
 
 namespace hz3top {
 
+#ifndef HZ3TOP_VERSION
+#define HZ3TOP_VERSION "unknown"
+#endif
+
+const char* hz3top_version() { return "hz3top " HZ3TOP_VERSION; }
+
+// A number > 0, said in words when it is not ("interval must be > 0, not '0'"): CLI11's own
+// PositiveNumber names its range as two 300-digit limits.
+CLI::Validator greater_than_zero(const std::string& what) {
+  return CLI::Validator(
+      [what](std::string& s) -> std::string {
+        char* end = nullptr;
+        double v = strtod(s.c_str(), &end);
+        if (end == s.c_str() || *end || !std::isfinite(v) || !(v > 0))
+          return what + " must be > 0, not '" + s + "'";
+        return "";
+      },
+      "> 0");
+}
+
 void add_report_options(CLI::App& app, bool* verbose, double* interval, long* count) {
   app.add_flag("-v,--verbose", *verbose, "print libbpf's log");
+  app.set_version_flag("--version", hz3top_version());
   app.add_option("interval", *interval, "seconds between reports (default 1)")
-      ->check(CLI::PositiveNumber);
+      ->check(greater_than_zero("interval"));
   app.add_option("count", *count, "number of reports (default: until stopped)")
-      ->check(CLI::PositiveNumber);
+      ->check(greater_than_zero("count"));
 }
 
 int parse_cli(CLI::App& app, int argc, char** argv, const char* prog) {
   try {
     app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
+  } catch (const CLI::Success& e) {  // --help, --version
     return app.exit(e);
+  } catch (const CLI::ValidationError& e) {
+    // CLI11 prefixes the option's name and a separator; the validator's words say it all.
+    std::string what = e.what();
+    if (size_t c = what.find(": "); c != std::string::npos && what.find(" must be ") != what.npos)
+      what = what.substr(c + 2);
+    return usage_error(prog, what);
   } catch (const CLI::ParseError& e) {
     return usage_error(prog, e.what());
   }
   return -1;
 }
 
+void add_pid_option(CLI::App& app, std::vector<int>* pids, const char* help) {
+  // One pid (or one comma list) per -p: otherwise CLI11 would take the positional interval as
+  // another pid.
+  app.add_option("-p,--pid", *pids, help)->allow_extra_args(false)->delimiter(',');
+}
+
 void add_unique_pids(const std::vector<int>& given, std::vector<pid_t>* pids) {
-  for (int p : given)
-    if (std::find(pids->begin(), pids->end(), pid_t(p)) == pids->end()) pids->push_back(pid_t(p));
+  for (int given_id : given) {
+    pid_t p = given_id > 0 ? process_of(pid_t(given_id)) : pid_t(given_id);
+    if (std::find(pids->begin(), pids->end(), p) == pids->end()) pids->push_back(p);
+  }
 }
 
 int parse_options(int argc, char** argv, Options* o) {
@@ -52,12 +89,15 @@ int parse_options(int argc, char** argv, Options* o) {
   std::vector<int> pids;
   bool plain = false, json = false, no_perf = false;
   std::string sample_event = o->sample_event;
-  // One pid per -p: otherwise CLI11 would take the positional interval as another pid.
-  app.add_option("-p,--pid", pids, "process to watch (repeat for several)")
-      ->allow_extra_args(false);
+  add_pid_option(app, &pids,
+                 "process to watch (a thread id means its process); repeat or give a comma list "
+                 "for several");
+  app.add_flag("-f,--follow", o->follow,
+               "with -p: also watch the processes the targets fork (and theirs), each its own row");
   app.add_flag("-a,--all", o->all, "watch every process that maps libhz3");
   app.add_option("--lib", o->lib, "with --all: only the processes that map this library file");
-  app.add_option("-d,--duration", o->duration, "stop after SECONDS")->check(CLI::PositiveNumber);
+  app.add_option("-d,--duration", o->duration, "stop after SECONDS")
+      ->check(greater_than_zero("-d"));
   app.add_flag("--once", o->once, "print one report after one interval, then exit");
   app.add_flag("--plain", plain,
                "print one line per process per interval (default off a terminal)");
@@ -78,11 +118,12 @@ int parse_options(int argc, char** argv, Options* o) {
                "has uprobe_multi links; slower to detach");
   std::string openmetrics;
   app.add_option("--openmetrics", openmetrics,
-                 "serve counters and rates as OpenMetrics on http://ADDR:PORT/metrics (default " +
+                 "serve counters and rates as OpenMetrics on http://HOST:PORT/metrics (default " +
                      std::string(OPENMETRICS_DEFAULT_ADDR) +
-                     "); prints nothing else unless --plain or --json")
+                     "; HOST an address or a name such as localhost; :PORT alone: every "
+                     "interface); prints nothing else unless --plain or --json")
       ->expected(0, 1)
-      ->type_name("[ADDR:PORT]");
+      ->type_name("[=HOST:PORT]");
   add_report_options(app, &o->verbose, &o->interval, &o->count);
   if (int rc = parse_cli(app, argc, argv, "hz3top"); rc >= 0) return rc;
   add_unique_pids(pids, &o->pids);
@@ -100,6 +141,8 @@ int parse_options(int argc, char** argv, Options* o) {
     return usage_error("hz3top", o->all ? "-p and --all exclude each other"
                                         : "say which processes: -p PID or --all");
   if (!o->lib.empty() && !o->all) return usage_error("hz3top", "--lib goes with --all");
+  if (o->follow && o->all)
+    return usage_error("hz3top", "-f goes with -p (--all sees every process)");
   if (json) o->mode = OutputMode::JSON;
   if (plain) o->mode = OutputMode::PLAIN;
   o->mode_forced = plain || json;

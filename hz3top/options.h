@@ -13,12 +13,17 @@ class App;
 
 namespace hz3top {
 
-// Shared by `hz3top` and `hz3top heap`: -v, the positional [interval [count]], parsing with a
-// one-line error naming `prog` (returns -1 to go on, else the exit status), and pids de-duplicated
-// (a pid given twice would be attached twice and every event counted twice).
+// Shared by `hz3top` and `hz3top heap`: -v, --version, the positional [interval [count]] (range
+// errors in words: "interval must be > 0"), parsing with a one-line error naming `prog` (returns
+// -1 to go on, else the exit status), and the pids of -p: each thread id resolved to its process,
+// then de-duplicated (a pid given twice would be attached twice and every event counted twice).
 void add_report_options(CLI::App& app, bool* verbose, double* interval, long* count);
 int parse_cli(CLI::App& app, int argc, char** argv, const char* prog);
 void add_unique_pids(const std::vector<int>& given, std::vector<pid_t>* pids);
+// The -p option: one pid per -p, or a comma list (-p 1,2), repeatable.
+void add_pid_option(CLI::App& app, std::vector<int>* pids, const char* help);
+// hz3top's version (the project's, libhz3/libhz3.pc.in), as --version prints it.
+const char* hz3top_version();
 
 enum class OutputMode { TUI, PLAIN, JSON };
 
@@ -38,10 +43,10 @@ struct Options {
   int sample_hz = 999;
   bool perf = true;
   bool list_probes = false;
-  bool legacy_attach = false;
-  std::string lib;  // --all --lib PATH: only processes that map this file  // one uprobe per site
-                    // even where uprobe_multi links exist
-  std::string openmetrics;  // --openmetrics [ADDR:PORT]: serve /metrics there; empty: off
+  bool legacy_attach = false;  // one uprobe per site even where uprobe_multi links exist
+  bool follow = false;         // -f: also watch the children the targets fork, each its own row
+  std::string lib;             // --all --lib PATH: only the processes that map this library file
+  std::string openmetrics;     // --openmetrics[=HOST:PORT]: serve /metrics there; empty: off
 };
 
 // Parses argv. Returns -1 when the program should go on, else the exit status (0 after --help,

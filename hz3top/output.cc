@@ -88,7 +88,9 @@ Json json_time(double unix_seconds) {
   return std::round(unix_seconds * 1000.0) / 1000.0;
 }
 
-std::string json_dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
+std::string json_dump(const Json& j) {
+  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
 
 std::string json_escape(const std::string& s) {
   std::string quoted = json_dump(Json(s));

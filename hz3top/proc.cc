@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -78,6 +79,36 @@ std::string read_comm(pid_t pid) {
   std::string s;
   std::getline(f, s);
   return s;
+}
+
+std::optional<double> process_start_monotonic(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string s;
+  if (!std::getline(f, s)) return std::nullopt;
+  size_t r = s.rfind(')');
+  if (r == std::string::npos) return std::nullopt;
+  // Fields after "(comm)": state is field 3, starttime field 22 (clock ticks since boot).
+  std::istringstream in(s.substr(r + 1));
+  std::string field;
+  for (int i = 3; i <= 22; i++)
+    if (!(in >> field)) return std::nullopt;
+  double started_boot = double(strtoull(field.c_str(), nullptr, 10)) / double(sysconf(_SC_CLK_TCK));
+  // starttime counts from boot including suspend (CLOCK_BOOTTIME); move it to CLOCK_MONOTONIC.
+  timespec mono, boot;
+  clock_gettime(CLOCK_MONOTONIC, &mono);
+  clock_gettime(CLOCK_BOOTTIME, &boot);
+  auto secs = [](const timespec& t) { return double(t.tv_sec) + double(t.tv_nsec) * 1e-9; };
+  return secs(mono) - (secs(boot) - started_boot);
+}
+
+pid_t process_of(pid_t id) {
+  std::ifstream f("/proc/" + std::to_string(id) + "/status");
+  for (std::string line; std::getline(f, line);)
+    if (line.rfind("Tgid:", 0) == 0) {
+      long tgid = strtol(line.c_str() + 5, nullptr, 10);
+      return tgid > 0 ? pid_t(tgid) : id;
+    }
+  return id;
 }
 
 namespace {

@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -31,6 +32,12 @@ bool read_maps(pid_t pid, std::vector<Mapping>* out, std::string* err);
 bool process_alive(pid_t pid);
 bool process_exists(pid_t pid);
 std::string read_comm(pid_t pid);
+// When the process started, on the CLOCK_MONOTONIC scale in seconds (from /proc/PID/stat's
+// starttime, 10 ms resolution); none when /proc has no such process.
+std::optional<double> process_start_monotonic(pid_t pid);
+// The process (thread group) a thread id belongs to, from /proc/ID/status; a process id gives
+// itself. `id` as it is when /proc has no such entry (the caller reports the missing process).
+pid_t process_of(pid_t id);
 // The processes in /proc, and the threads (task ids) of one process in /proc/PID/task.
 std::vector<pid_t> list_pids();
 std::vector<pid_t> list_threads(pid_t pid);

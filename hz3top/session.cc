@@ -81,10 +81,12 @@ bool Session::start(std::string* err) {
     return true;
   }
 
-  if (!bpf_.load(opt_.verbose, opt_.legacy_attach, err)) return false;
+  if (!bpf_.load(opt_.verbose, opt_.legacy_attach, opt_.follow, err)) return false;
   double t0 = monotonic_seconds();
-  for (auto& [pid, lib] : found)
+  for (auto& [pid, lib] : found) {
+    if (opt_.follow && !bpf_.follow(pid, err)) return false;
     if (!add_target(pid, std::move(lib), err)) return false;
+  }
   if (opt_.all) rescan_all();
   attach_t_ = monotonic_seconds();
   attach_seconds_ = attach_t_ - t0;
@@ -102,6 +104,9 @@ bool Session::add_target(pid_t pid, Library lib, std::string* err) {
   if (lib.elf.arena_desc)
     t.arena =
         std::make_unique<ArenaReader>(pid, ElfInfo::runtime(lib.load_base, *lib.elf.arena_desc));
+  // Counting starts when the probes are attached (below) or, for a process that started after
+  // its library was attached, when it started.
+  double attached = monotonic_seconds();
   if (!opt_.list_probes) {
     if (!lib.has_probes()) {
       notes_.push_back("libhz3 of " + describe(pid) + " (" + lib.maps_path +
@@ -110,12 +115,15 @@ bool Session::add_target(pid_t pid, Library lib, std::string* err) {
     } else if (opt_.all) {
       // One attach per library file covers every process that maps it, now and later.
       auto file = std::make_pair(lib.dev, lib.inode);
-      if (!attached_files_.count(file)) {
+      if (auto it = attached_files_.find(file); it != attached_files_.end()) {
+        attached = it->second;
+      } else {
         if (!bpf_.attach(-1, lib, err)) return false;
-        attached_files_.insert(file);
+        attached = attached_files_[file] = monotonic_seconds();
       }
-    } else if (!bpf_.attach(pid, lib, err)) {
-      return false;
+    } else {
+      if (!bpf_.attach(pid, lib, err)) return false;
+      attached = monotonic_seconds();
     }
     if (lib.via_map_files)
       notes_.push_back(lib.maps_path + " in " + describe(pid) +
@@ -123,6 +131,7 @@ bool Session::add_target(pid_t pid, Library lib, std::string* err) {
                        lib.path);
     if (perf_ok_) perf_.add(pid, lib);
   }
+  t.since = counting_start(attached, process_start_monotonic(pid));
   t.lib = std::move(lib);
   // A process first seen only in the BPF maps keeps its last snapshot: its rates go on from it.
   if (auto old = targets_.find(pid); old != targets_.end() && old->second.has_prev) {
@@ -199,7 +208,24 @@ bool Session::list_probes(std::string* out, std::string* err) {
   return true;
 }
 
+void Session::follow_forks() {
+  for (auto& [child, parent] : bpf_.take_forks()) {
+    if (targets_.count(child)) continue;
+    Library lib;
+    std::string why, err;
+    // A child that has already exec'd a program without libhz3 has nothing to count.
+    if (find_libhz3(child, &lib, &why) != FindStatus::FOUND) continue;
+    if (!add_target(child, std::move(lib), &err)) {
+      notes_.push_back("cannot follow " + describe(child) + ", forked by " +
+                       std::to_string(parent) + ": " + err);
+      continue;
+    }
+    notes_.push_back("following " + describe(child) + ", forked by " + std::to_string(parent));
+  }
+}
+
 void Session::tick() {
+  if (opt_.follow) follow_forks();
   if (perf_ok_) perf_.drain();
   for (auto& [pid, t] : targets_)
     if (t.alive && !process_alive(pid)) {
@@ -232,7 +258,8 @@ void Session::check_exec(pid_t pid, Target& t) {
     std::string err;
     if (opt_.all) {
       auto file = std::make_pair(lib.dev, lib.inode);
-      if (!attached_files_.count(file) && bpf_.attach(-1, lib, &err)) attached_files_.insert(file);
+      if (!attached_files_.count(file) && bpf_.attach(-1, lib, &err))
+        attached_files_[file] = monotonic_seconds();
     } else {
       bpf_.attach(pid, lib, &err);
     }
@@ -273,6 +300,9 @@ Report Session::sample(bool final) {
         t.comm = read_comm(pid);
         t.alive = process_alive(pid);
         t.discovered = false;
+        // Its counts began when it started (its library was attached before, or it would not
+        // be in the maps).
+        t.since = counting_start(attach_t_, process_start_monotonic(pid));
         targets_[pid] = std::move(t);
       }
 
@@ -338,7 +368,7 @@ Report Session::sample(bool final) {
       apply_probe_churn(&s);
     }
     if (perf_ok_) s.perf = perf_.read(pid);
-    r.procs.push_back(make_view(t.has_prev ? &t.prev : nullptr, s, now - attach_t_));
+    r.procs.push_back(make_view(t.has_prev ? &t.prev : nullptr, s, now - t.since));
     t.prev = std::move(s);
     t.has_prev = true;
     if (auto it = snap.last_decode_fail.find(pid);

@@ -55,6 +55,7 @@ class Session {
     std::unique_ptr<ArenaReader> arena;
     bool alive = true;
     bool discovered = true;  // false: seen only in the BPF maps (exited before a rescan)
+    double since = 0;        // monotonic seconds from which its counts run (counting_start)
     bool has_prev = false;
     ProcSnapshot prev;
     bool census_noted = false;
@@ -66,6 +67,8 @@ class Session {
   void check_exec(pid_t pid, Target& t);
   bool add_target(pid_t pid, Library lib, std::string* err);
   void rescan_all();
+  // -f: attaches to the processes the targets forked since the last tick (within 0.1 s).
+  void follow_forks();
 
   Options opt_;
   BpfCollector bpf_;
@@ -73,7 +76,8 @@ class Session {
   bool perf_ok_ = false;
   std::string perf_event_, sample_event_;
   std::map<pid_t, Target> targets_;
-  std::set<std::pair<uint64_t, uint64_t>> attached_files_;  // --all: (dev, inode) attached
+  // --all: (dev, inode) of each library file attached, with the monotonic time of the attach.
+  std::map<std::pair<uint64_t, uint64_t>, double> attached_files_;
   double attach_t_ = 0;
   double attach_seconds_ = 0;
   uint64_t seq_ = 0;

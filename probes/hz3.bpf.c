@@ -176,3 +176,33 @@ int BPF_USDT(hz3_tag_clear, __u64 page_idx, __u32 npages, __u32 bin, __u32 owner
 	}
 	return 0;
 }
+
+/* hz3top -f: the processes whose forks are followed. User space puts the -p targets in
+ * `followed`; a process they fork (not a thread: the child's tgid differs) joins `followed`, so
+ * its own children are followed too, and is reported in `forked` (child tgid -> parent tgid),
+ * which user space drains to attach the probes to the child. Loaded only with -f. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, HZ3_MAX_PROCS);
+	__type(key, __u32);
+	__type(value, __u32);
+} followed SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, HZ3_MAX_PROCS);
+	__type(key, __u32);
+	__type(value, __u32);
+} forked SEC(".maps");
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(follow_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__u32 ptgid = parent->tgid, ctgid = child->tgid;
+
+	if (ptgid == ctgid || !bpf_map_lookup_elem(&followed, &ptgid))
+		return 0;
+	bpf_map_update_elem(&followed, &ctgid, &ptgid, BPF_ANY);
+	bpf_map_update_elem(&forked, &ctgid, &ptgid, BPF_ANY);
+	return 0;
+}

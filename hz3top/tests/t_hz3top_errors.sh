@@ -53,3 +53,12 @@ expect_error errors/unknown_event "unknown perf event 'no-such-event'.*perf list
 expect_error errors/no_target 'say which processes: -p PID or --all' "$HZ3TOP" --plain
 expect_error errors/pid_and_all 'exclude each other' "$HZ3TOP" -p 1 --all
 expect_error errors/lib_without_all '--lib goes with --all' "$HZ3TOP" -p 1 --lib /nonexistent
+
+# Range errors in words, not CLI11's 300-digit range limits.
+expect_error errors/interval_zero "^hz3top: interval must be > 0, not '0' \(see hz3top --help\)$" \
+  "$HZ3TOP" -p 1 0
+expect_error errors/count_zero "^hz3top: count must be > 0, not '0'" "$HZ3TOP" -p 1 1 0
+expect_error errors/duration_negative "^hz3top: -d must be > 0, not '-2'" "$HZ3TOP" -p 1 -d -2
+expect_error errors/heap_interval_zero "^hz3top heap: interval must be > 0" "$HZ3TOP" heap -p 1 0
+expect_error errors/openmetrics_bad_addr "takes HOST:PORT" "$HZ3TOP" -p 1 --openmetrics=9464
+expect_error errors/follow_with_all "-f goes with -p" "$HZ3TOP" --all -f

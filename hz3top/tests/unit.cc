@@ -251,6 +251,31 @@ void sums_add_up_like_a_ledger() {
   EXPECT(r && r->live_pages == 15);
 }
 
+// --all: a process found late has a shorter first interval; the all row adds rates, each over
+// its own process's interval (1000 hits in 1 s and 500 in 0.5 s are 2000/s, not 1500/s).
+void all_row_sums_rates_of_late_processes() {
+  EXPECT(counting_start(10.0, std::nullopt) == 10.0);
+  EXPECT(counting_start(10.0, 4.0) == 10.0);   // running before attach: counted from attach
+  EXPECT(counting_start(10.0, 12.5) == 12.5);  // started later: counted from its start
+  double now = 13.0;
+  ProcSnapshot early = snap(1, now), late = snap(2, now);
+  set_counts(early, 1000, 0, 0, 10, 0);
+  set_counts(late, 500, 0, 0, 4, 0);
+  early.perf = {true, 100, false, 0, 0, 0, 0};
+  late.perf = {true, 100, false, 0, 0, 0, 0};
+  ProcView a = make_view(nullptr, early, now - counting_start(12.0, 3.0));
+  ProcView b = make_view(nullptr, late, now - counting_start(12.0, 12.5));
+  EXPECT(near(a.dt, 1.0) && near(b.dt, 0.5));
+  EXPECT(near(a.hit_rate, 1000.0) && near(b.hit_rate, 1000.0));
+  ProcView all = sum_views({a, b});
+  EXPECT(near(all.dt, 1.0));
+  EXPECT(near(all.hit_rate, 2000.0));
+  EXPECT(near(all.lookup_rate, 2000.0));
+  EXPECT(near(all.tag_set_rate, 10.0 + 8.0));
+  EXPECT(near(all.perf.rate, 100.0 + 200.0));
+  EXPECT(near(all.hit_ratio, 1.0));
+}
+
 void perf_per_kfree_and_share() {
   ProcSnapshot a = snap(7, 0), b = snap(7, 1);
   set_counts(a, 0, 0, 0, 0, 0);
@@ -546,6 +571,18 @@ void openmetrics_text() {
   EXPECT(!parse_listen_addr("9464", &host, &port, &err));
   EXPECT(!parse_listen_addr("127.0.0.1:99999", &host, &port, &err));
   EXPECT(!parse_listen_addr("127.0.0.1:", &host, &port, &err));
+  EXPECT(parse_listen_addr(":9464", &host, &port, &err) && host.empty() && port == 9464);
+  EXPECT(parse_listen_addr("localhost:0", &host, &port, &err) && host == "localhost");
+  EXPECT(!parse_listen_addr("::1:9464", &host, &port, &err));  // IPv6 needs brackets
+  EXPECT(!parse_listen_addr("[]:9464", &host, &port, &err));
+  // Every form binds for real: a name, every interface, IPv4 and IPv6 loopback.
+  for (const char* a : {"localhost:0", ":0", "127.0.0.1:0", "[::1]:0"}) {
+    MetricsServer m;
+    if (!m.listen(a, &err)) {
+      fprintf(stderr, "  listen(%s): %s\n", a, err.c_str());
+      g_ok = false;
+    }
+  }
 }
 
 }  // namespace
@@ -564,6 +601,7 @@ int main() {
       {"sparkline_scales_to_peak", sparkline_scales_to_peak},
       {"probe_churn_when_no_tag_map", probe_churn_when_no_tag_map},
       {"sums_add_up_like_a_ledger", sums_add_up_like_a_ledger},
+      {"all_row_sums_rates_of_late_processes", all_row_sums_rates_of_late_processes},
       {"perf_per_kfree_and_share", perf_per_kfree_and_share},
       {"si_numbers", si_numbers},
       {"byte_sizes", byte_sizes},

@@ -15,11 +15,17 @@
 //   spin MS     malloc+free small and medium blocks for MS milliseconds (perf sampling)
 //   badfree     free a pointer into the middle of a large block: libhz3 misses (tag 0) and
 //               aborts; the test checks that hz3top saw the miss
+//   thread      start a thread that sleeps until the process exits; answers its thread id
+//   fork N      fork a child that waits for SIGUSR1, then does N large malloc+free pairs and
+//               exits 0; answers the child's pid (the parent goes on taking commands)
 //   exit        exit 0
 // Not a benchmark: no timing, no randomness.
 #include <malloc.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -78,6 +84,23 @@ double now_ms() {
   return double(ts.tv_sec) * 1e3 + double(ts.tv_nsec) * 1e-6;
 }
 
+void large_pairs(long n) {
+  for (long i = 0; i < n; i++) {
+    char* p = static_cast<char*>(malloc(LARGE));
+    if (!p) _exit(4);
+    p[0] = 1;
+    g_sink = p;
+    free(p);
+  }
+}
+
+pid_t g_thread_tid = 0;
+
+void* sleeper(void*) {
+  __atomic_store_n(&g_thread_tid, pid_t(syscall(SYS_gettid)), __ATOMIC_RELEASE);
+  for (;;) pause();
+}
+
 }  // namespace
 
 int main() {
@@ -86,13 +109,7 @@ int main() {
   while (read_line(line, sizeof line)) {
     long a = 0, b = 0, c = 0;
     if (sscanf(line, "run %ld %ld %ld", &a, &b, &c) == 3) {
-      for (long i = 0; i < a; i++) {
-        char* p = static_cast<char*>(malloc(LARGE));
-        if (!p) return 4;
-        p[0] = 1;
-        g_sink = p;
-        free(p);
-      }
+      large_pairs(a);
       for (long i = 0; i < b; i++) {
         g_sink = malloc(64);
         free(g_sink);
@@ -157,6 +174,26 @@ int main() {
       char* volatile inside = p + 2 * 4096;  // volatile: the compiler would flag the bad free
       free(inside);                          // never returns: libhz3 aborts on the invalid pointer
       return 5;
+    } else if (strcmp(line, "thread") == 0) {
+      pthread_t t;
+      if (pthread_create(&t, nullptr, sleeper, nullptr) != 0) return 4;
+      while (!__atomic_load_n(&g_thread_tid, __ATOMIC_ACQUIRE)) usleep(1000);
+      say_ok("thread", g_thread_tid);
+    } else if (sscanf(line, "fork %ld", &a) == 1) {
+      // SIGUSR1 blocked before the fork, so the child cannot miss it.
+      sigset_t usr1;
+      sigemptyset(&usr1);
+      sigaddset(&usr1, SIGUSR1);
+      sigprocmask(SIG_BLOCK, &usr1, nullptr);
+      pid_t child = fork();
+      if (child < 0) return 4;
+      if (child == 0) {
+        int sig = 0;
+        sigwait(&usr1, &sig);
+        large_pairs(a);
+        _exit(0);
+      }
+      say_ok("fork", child);
     } else if (strcmp(line, "exit") == 0) {
       say_ok("exit", 0);
       return 0;
