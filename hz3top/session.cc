@@ -327,7 +327,8 @@ Report Session::sample(bool final) {
     // dropped.
     if (!t.alive && t.has_prev && !t.prev.alive) {
       double linger = opt_.openmetrics.empty() ? 0 : EXIT_LINGER_METRICS_S;
-      if (now - t.exited_at >= linger) {
+      // The final report lists every process watched, with its totals.
+      if (now - t.exited_at >= linger && !final) {
         if (!opt_.all) continue;  // --all: erased below
       }
     }
@@ -359,6 +360,11 @@ Report Session::sample(bool final) {
       // The process is gone, and its memory with it.
       s.ledger_ok = t.has_prev && t.prev.ledger_ok;
       apply_exit(&s);
+    } else if (t.arena && t.arena->not_initialised()) {
+      // No malloc yet (a fresh process, or a new image after exec): nothing is live. Probe churn
+      // would still count an old image's pages.
+      apply_exit(&s);
+      s.ledger_ok = false;
     } else {
       if (t.alive && t.arena && !t.census_noted) {
         notes_.push_back("cannot read the tag map of " + describe(pid) + ": " + err +

@@ -62,8 +62,10 @@ bool ArenaReader::same_image() const {
 
 bool ArenaReader::read_desc(std::string* err) {
   struct hz3_arena_desc d;
+  not_initialised_ = false;
   if (!read_desc_raw(&d, err)) return false;
   if (d.magic != HZ3_DESC_MAGIC) {
+    not_initialised_ = d.magic == 0;
     *err = "arena not initialised yet (hz3_arena_desc.magic is 0)";
     return false;
   }
@@ -190,6 +192,7 @@ bool ArenaReader::walk_runs(uint64_t hwm, Census* out, std::string* err) {
 
 bool ArenaReader::census(Census* out, std::string* err) {
   *out = Census{};
+  not_initialised_ = false;
   // The whole descriptor again (64 bytes): hwm_pages moves, and a process that exec'd since
   // has something else (or nothing) at this address; the magic tells.
   struct hz3_arena_desc d;

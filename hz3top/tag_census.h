@@ -65,6 +65,8 @@ class ArenaReader {
   // False when the descriptor no longer reads as the one read before (unmapped, another arena):
   // the process exec'd. 64 bytes read; true before the first read_desc().
   bool same_image() const;
+  // The last read found the descriptor with magic 0: libhz3 has not initialised its arena yet.
+  bool not_initialised() const { return not_initialised_; }
 
   const struct hz3_arena_desc& desc() const { return desc_; }
   // Object size of small/medium bin `bin` (1 … nclasses); 0 for bins the table does not cover.
@@ -79,6 +81,7 @@ class ArenaReader {
   pid_t pid_;
   uint64_t desc_addr_;
   bool have_desc_ = false;
+  bool not_initialised_ = false;
   struct hz3_arena_desc desc_ {};
   bool read_desc_raw(struct hz3_arena_desc* d, std::string* err) const;
   bool walk_runs(uint64_t hwm, Census* out, std::string* err);

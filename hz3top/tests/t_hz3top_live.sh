@@ -12,7 +12,8 @@
 #   live/exec            a watched process that execs (through a symlink: a new name) is reported
 #                        as such, with the new name, and live memory of the new image only;
 #   live/exit_dropped    of two watched processes, the one that exited is reported once more,
-#                        then no longer (so no exported series keeps its last value forever).
+#                        then no longer until the final report, which lists every process
+#                        watched (so no exported series keeps its last value forever).
 set -u
 source "$HZ3_TOP/scripts/testlib.sh"
 source "$HZ3_TOP/hz3top/tests/lib.sh"
@@ -168,12 +169,16 @@ r=$(json_check "$T/two.json" <<PY
 def find(l, pid):
     r = [p for p in l['procs'] if p['pid'] == pid]
     return r[0] if r else None
-dead = [i for i, l in enumerate(lines) if find(l, $B) and not find(l, $B)['alive']]
-expect(len(dead) == 1, f"{len(dead)} reports show $B exited")
+body = lines[:-1]  # the final report lists every process watched, with its totals
+dead = [i for i, l in enumerate(body) if find(l, $B) and not find(l, $B)['alive']]
+expect(len(dead) == 1, f"{len(dead)} reports before the final one show $B exited")
 if dead:
-    expect(find(lines[dead[0]], $B)['live_bytes'] == 0, 'exited process not at 0')
-    expect(all(find(l, $B) is None for l in lines[dead[0] + 1:]), 'exited process reported again')
-    expect(len(lines) > dead[0] + 2, 'too few reports after the exit')
+    expect(find(body[dead[0]], $B)['live_bytes'] == 0, 'exited process not at 0')
+    expect(all(find(l, $B) is None for l in body[dead[0] + 1:]), 'exited process reported again')
+    expect(len(body) > dead[0] + 2, 'too few reports after the exit')
+fb = find(last, $B)
+expect(last['final'] and fb is not None and fb['live_bytes'] == 0 and not fb['alive'],
+       'final report does not list the exited process at 0')
 PY
 )
 is_ok "$r" && pass live/exit_dropped || fail live/exit_dropped "$r"
