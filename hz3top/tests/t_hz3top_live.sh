@@ -11,6 +11,8 @@
 #                        exited and holds 0 bytes, ledger included;
 #   live/exec            a watched process that execs (through a symlink: a new name) is reported
 #                        as such, with the new name, and live memory of the new image only;
+#   live/openmetrics_exit with --openmetrics, a process that exited with 20 MiB held is
+#                        scraped at hz3_live_bytes 0 (its series stays for the scrape window);
 #   live/exit_dropped    of two watched processes, the one that exited is reported once more,
 #                        then no longer until the final report, which lists every process
 #                        watched (so no exported series keeps its last value forever).
@@ -182,3 +184,38 @@ expect(last['final'] and fb is not None and fb['live_bytes'] == 0 and not fb['al
 PY
 )
 is_ok "$r" && pass live/exit_dropped || fail live/exit_dropped "$r"
+
+# ---- OpenMetrics: the exited process is scraped at 0 ----
+if command -v curl >/dev/null; then
+  start_workload oa || { fail live/workload "did not start"; exit 0; }
+  A=$WL_PID A_IN=$WL_IN A_OUT=$WL_OUT
+  start_workload ob || { fail live/workload "did not start"; exit 0; }
+  B=$WL_PID
+  "$HZ3TOP" -p "$A" -p "$B" --plain --openmetrics=127.0.0.1:0 0.2 >/dev/null 2>"$T/om.err" &
+  TOP=$!
+  WL_PIDS+=("$TOP")
+  wait_attached "$B" 10 || { fail live/attach "semaphores not raised: $(head -3 "$T/om.err")"; exit 0; }
+  url=
+  for _ in $(seq 100); do
+    url=$(sed -n 's/.*serving OpenMetrics on \(http:[^ ]*\).*/\1/p' "$T/om.err")
+    [ -n "$url" ] && break; sleep 0.05
+  done
+  wl "hold 20"
+  sleep 0.6
+  held=$(curl -s "$url" | sed -n "s/^hz3_live_bytes{.*pid=\"$B\".*} \([0-9.e+]*\)$/\1/p")
+  wl exit  # b
+  workload_exited live/ob_exit "$B"
+  sleep 0.6  # three reports after the exit: past "reported once", inside the scrape window
+  after=$(curl -s "$url" | sed -n "s/^hz3_live_bytes{.*pid=\"$B\".*} \([0-9.e+]*\)$/\1/p")
+  if python3 -c "import sys; h, a = float(sys.argv[1] or 0), sys.argv[2]; sys.exit(0 if h >= 20 * 2**20 and a != '' and float(a) == 0 else 1)" "$held" "$after"; then
+    pass "live/openmetrics_exit (held $held, after exit $after)"
+  else
+    fail live/openmetrics_exit "hz3_live_bytes of $B: held '$held', after exit '$after'"
+  fi
+  WL_IN=$A_IN WL_OUT=$A_OUT
+  wl exit
+  wait_pid "$TOP" 15
+  workload_exited live/oa_exit "$A"
+else
+  skip live/openmetrics_exit "no curl"
+fi
