@@ -48,7 +48,8 @@ bool emit(const Options& o, const Report& r) {
 
 int run_lines(Session& s, const Options& o, MetricsServer* metrics) {
   uint64_t reports = 0;
-  if (metrics) metrics->set_body(render_openmetrics(nullptr, reports));
+  const double started = wall_seconds();
+  if (metrics) metrics->set_report(nullptr, reports, started);
   if (o.mode == OutputMode::PLAIN && (o.openmetrics.empty() || o.mode_forced)) {
     fputs(plain_header(s.perf_event()).c_str(), stdout);
     fflush(stdout);
@@ -82,7 +83,7 @@ int run_lines(Session& s, const Options& o, MetricsServer* metrics) {
     }
     Report r = s.sample(last || exited);
     print_notes(s);
-    if (metrics) metrics->set_body(render_openmetrics(&r, ++reports));
+    if (metrics) metrics->set_report(&r, ++reports, started);
     if (!emit(o, r)) return 0;
     if (last || exited) return 0;
     next += o.interval;

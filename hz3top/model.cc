@@ -229,6 +229,9 @@ ProcView make_view(const ProcSnapshot* prev, const ProcSnapshot& cur, double fir
   v.perf.sampling = cur.perf.sampling;
   v.perf.count = cur.perf.count;
   v.perf.lost = cur.perf.lost;
+  v.perf.alloc = cur.perf.samples_alloc;
+  v.perf.user = cur.perf.samples_user;
+  v.perf.kernel = cur.perf.samples_kernel;
   const PerfCounts zero;
   const PerfCounts& pp = prev ? prev->perf : zero;
   v.perf.d_count = delta(pp.count, cur.perf.count);
@@ -273,6 +276,9 @@ ProcView sum_views(const std::vector<ProcView>& views) {
     s.perf.d_user += v.perf.d_user;
     s.perf.d_kernel += v.perf.d_kernel;
     s.perf.lost += v.perf.lost;
+    s.perf.alloc += v.perf.alloc;
+    s.perf.user += v.perf.user;
+    s.perf.kernel += v.perf.kernel;
     for (const BinRow& b : v.bins) {
       BinRow& r = bins[b.bin];
       r.bin = b.bin;

@@ -114,7 +114,8 @@ struct PerfView {
   uint64_t count = 0, d_count = 0;
   double rate = 0;
   std::optional<double> per_kfree;  // events per 1000 lookups this interval
-  uint64_t d_alloc = 0, d_user = 0, d_kernel = 0, lost = 0;  // samples this interval
+  uint64_t d_alloc = 0, d_user = 0, d_kernel = 0, lost = 0;  // samples this interval; lost total
+  uint64_t alloc = 0, user = 0, kernel = 0;                  // samples since attach
   std::optional<double> alloc_share;                         // d_alloc / all samples this interval
 };
 
@@ -122,7 +123,8 @@ struct ProcView {
   pid_t pid = 0;
   std::string comm, lib;
   bool alive = true;
-  double dt = 0;  // measured seconds since the previous snapshot
+  double dt = 0;       // measured seconds since the previous snapshot
+  double created = 0;  // unix time from which the counters in `total` run (0: unknown)
   Counts total, delta;
   double hit_rate = 0, miss_rate = 0, decode_fail_rate = 0, tag_set_rate = 0, tag_clear_rate = 0,
          lookup_rate = 0;

@@ -6,6 +6,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -35,18 +36,37 @@ std::string proc_labels(const ProcView& p, const std::string& extra = "") {
   return s + "}";
 }
 
+// One exposition in either format. The two differ only in metadata: OpenMetrics names a family
+// without its _total suffix, has # UNIT, info families, _created samples and # EOF; the
+// Prometheus text format (0.0.4) names the metric itself in # TYPE, has no UNIT and no info
+// type (an info family is a gauge named …_info there), and no _created.
 struct Exposition {
+  MetricsFormat format;
   std::string out;
-  // One family: its metadata, then `samples` appends its lines (contiguous, as the format wants).
+  bool om() const { return format == MetricsFormat::OPENMETRICS; }
+  // One family: its metadata, then `samples` appends its lines (contiguous, as both formats want).
   void family(const char* name, const char* type, const char* unit, const char* help,
               const std::function<void()>& samples) {
-    out += std::string("# TYPE ") + name + " " + type + "\n";
-    if (unit && *unit) out += std::string("# UNIT ") + name + " " + unit + "\n";
-    out += std::string("# HELP ") + name + " " + help + "\n";
+    std::string n = name, t = type;
+    if (om()) {
+      out += "# TYPE " + n + " " + t + "\n";
+      if (unit && *unit) out += "# UNIT " + n + " " + unit + "\n";
+      out += "# HELP " + n + " " + help + "\n";
+    } else {
+      if (t == "counter") n += "_total";
+      if (t == "info") n += "_info", t = "gauge";
+      out += "# HELP " + n + " " + help + "\n";
+      out += "# TYPE " + n + " " + t + "\n";
+    }
     samples();
   }
   void sample(const std::string& name, const std::string& labels, const std::string& value) {
     out += name + labels + " " + value + "\n";
+  }
+  // A counter's sample with, in OpenMetrics, its _created sample (unix time it counts from).
+  void counter(const std::string& base, const std::string& labels, uint64_t value, double created) {
+    sample(base + "_total", labels, num(value));
+    if (om() && created > 0) sample(base + "_created", labels, num(created));
   }
 };
 
@@ -67,98 +87,139 @@ std::string openmetrics_escape(const std::string& v) {
   return s;
 }
 
-std::string render_openmetrics(const Report* r, uint64_t reports) {
-  Exposition e;
+std::string render_metrics(const Report* r, uint64_t reports, double started, MetricsFormat f) {
+  Exposition e{f, {}};
   static const std::vector<ProcView> none;
   const std::vector<ProcView>& procs = r ? r->procs : none;
-  auto per_proc = [&](const char* name, const std::function<std::string(const ProcView&)>& value) {
-    return [&procs, name, value, &e] {
-      for (const ProcView& p : procs) e.sample(name, proc_labels(p), value(p));
-    };
+  // A per-process counter family: one sample (and _created) per process.
+  auto counter = [&](const char* name, const char* unit, const char* help,
+                     uint64_t (*value)(const ProcView&)) {
+    e.family(name, "counter", unit, help, [&] {
+      for (const ProcView& p : procs) e.counter(name, proc_labels(p), value(p), p.created);
+    });
   };
+  auto gauge = [&](const char* name, const char* unit, const char* help,
+                   const std::function<void(const ProcView&)>& samples) {
+    e.family(name, "gauge", unit, help, [&] {
+      for (const ProcView& p : procs) samples(p);
+    });
+  };
+
   e.family("hz3top_reports", "counter", "", "Reports hz3top has computed since it started.",
-           [&] { e.sample("hz3top_reports_total", "", num(reports)); });
+           [&] { e.counter("hz3top_reports", "", reports, started); });
   e.family("hz3top_interval_seconds", "gauge", "seconds",
-           "Measured length of hz3top's last interval; the rate gauges are over it.", [&] {
+           "Measured length of hz3top's last interval (the interval of hz3_ptag_hit_ratio).", [&] {
              if (r) e.sample("hz3top_interval_seconds", "", num(r->dt));
            });
   e.family("hz3_process", "info", "", "A process hz3top watches, with the libhz3 it maps.", [&] {
     for (const ProcView& p : procs)
-      e.sample("hz3_process_info",
-               proc_labels(p, "lib=\"" + openmetrics_escape(p.lib) + "\",alive=\"" +
-                                  (p.alive ? "1" : "0") + "\""),
+      e.sample("hz3_process_info", proc_labels(p, "lib=\"" + openmetrics_escape(p.lib) + "\""),
                "1");
   });
-  e.family("hz3_ptag_hits", "counter", "",
-           "Page-tag lookups (free, realloc, malloc_usable_size) that found an hz3 block, since "
-           "hz3top attached (hz3:hits).",
-           per_proc("hz3_ptag_hits_total", [](const ProcView& p) { return num(p.total.hits); }));
+  gauge("hz3_process_alive", "", "1 while the process runs, 0 in the report after it exited.",
+        [&](const ProcView& p) {
+          e.sample("hz3_process_alive", proc_labels(p), num(uint64_t(p.alive)));
+        });
+  counter("hz3_ptag_hits", "",
+          "Page-tag lookups (free, realloc, malloc_usable_size) that found an hz3 block, since "
+          "hz3top attached (hz3:hits, reported in batches of 8192 per thread).",
+          [](const ProcView& p) { return p.total.hits; });
   e.family("hz3_ptag_misses", "counter", "",
            "Page-tag lookups that found no hz3 block, by kind: outside the arena (foreign "
            "pointers, huge blocks), untagged page, other (hz3:lookup_miss).",
            [&] {
              for (const ProcView& p : procs) {
-               e.sample("hz3_ptag_misses_total", proc_labels(p, "kind=\"outside\""),
-                        num(p.total.miss_outside));
-               e.sample("hz3_ptag_misses_total", proc_labels(p, "kind=\"untagged\""),
-                        num(p.total.miss_untagged));
-               e.sample("hz3_ptag_misses_total", proc_labels(p, "kind=\"other\""),
-                        num(p.total.miss_other));
+               e.counter("hz3_ptag_misses", proc_labels(p, "kind=\"outside\""),
+                         p.total.miss_outside, p.created);
+               e.counter("hz3_ptag_misses", proc_labels(p, "kind=\"untagged\""),
+                         p.total.miss_untagged, p.created);
+               e.counter("hz3_ptag_misses", proc_labels(p, "kind=\"other\""), p.total.miss_other,
+                         p.created);
              }
            });
-  e.family("hz3_decode_failures", "counter", "",
-           "Tags that did not decode (hz3:decode_fail): heap corruption; the process aborts.",
-           per_proc("hz3_decode_failures_total",
-                    [](const ProcView& p) { return num(p.total.decode_fail); }));
-  e.family("hz3_tag_sets", "counter", "", "Spans tagged in the page-tag map (hz3:tag_set).",
-           per_proc("hz3_tag_sets_total", [](const ProcView& p) { return num(p.total.tag_set); }));
+  counter("hz3_decode_failures", "",
+          "Tags that did not decode (hz3:decode_fail): heap corruption; the process aborts.",
+          [](const ProcView& p) { return p.total.decode_fail; });
+  counter("hz3_tag_sets", "", "Spans tagged in the page-tag map (hz3:tag_set).",
+          [](const ProcView& p) { return p.total.tag_set; });
+  counter("hz3_tag_clears", "", "Spans untagged (hz3:tag_clear).",
+          [](const ProcView& p) { return p.total.tag_clear; });
+  counter("hz3_tag_set_bytes", "bytes", "Bytes of the spans tagged (tag_set npages x 4 KiB).",
+          [](const ProcView& p) { return p.total.set_pages << HZ3_PAGE_SHIFT; });
+  counter("hz3_tag_clear_bytes", "bytes", "Bytes of the spans untagged (tag_clear npages x 4 KiB).",
+          [](const ProcView& p) { return p.total.clear_pages << HZ3_PAGE_SHIFT; });
+  gauge("hz3_ptag_hit_ratio", "ratio",
+        "Hits / lookups over hz3top's last interval (absent without lookups).",
+        [&](const ProcView& p) {
+          if (p.hit_ratio) e.sample("hz3_ptag_hit_ratio", proc_labels(p), num(*p.hit_ratio));
+        });
+  gauge("hz3_live_bytes", "bytes",
+        "Bytes of live hz3 spans (tag-map census; churn since attach without one).",
+        [&](const ProcView& p) { e.sample("hz3_live_bytes", proc_labels(p), num(p.live_bytes)); });
+  gauge("hz3_bin_live_bytes", "bytes",
+        "Bytes of live spans by size-class bin (bin=\"large\" for large allocations).",
+        [&](const ProcView& p) {
+          for (const BinRow& b : p.bins) {
+            if (!b.live_bytes && !b.sets) continue;
+            std::string bin =
+                b.bin == HZ3_TAG_BIN_LARGE ? std::string("large") : std::to_string(b.bin);
+            e.sample("hz3_bin_live_bytes", proc_labels(p, "bin=\"" + bin + "\""),
+                     num(b.live_bytes));
+          }
+        });
+  gauge("hz3_census", "",
+        "1 when live memory comes from a tag-map census, 0 when from probe churn.",
+        [&](const ProcView& p) {
+          e.sample("hz3_census", proc_labels(p), num(uint64_t(p.census_ok)));
+        });
+  // perf: the counted event is a label (it is fixed once a process is added: the fallback to
+  // page faults happens when its events are opened).
+  std::string event = r ? openmetrics_escape(r->perf_event) : "";
+  e.family("hz3_perf_events", "counter", "",
+           "Occurrences of the counted perf event (cache misses, or page faults without a PMU) "
+           "in the process since hz3top opened it.",
+           [&] {
+             for (const ProcView& p : procs)
+               if (p.perf.counting)
+                 e.counter("hz3_perf_events", proc_labels(p, "event=\"" + event + "\""),
+                           p.perf.count, p.created);
+           });
   e.family(
-      "hz3_tag_clears", "counter", "", "Spans untagged (hz3:tag_clear).",
-      per_proc("hz3_tag_clears_total", [](const ProcView& p) { return num(p.total.tag_clear); }));
-  e.family("hz3_tag_set_pages", "counter", "pages", "Pages tagged (sum of tag_set npages).",
-           per_proc("hz3_tag_set_pages_total",
-                    [](const ProcView& p) { return num(p.total.set_pages); }));
-  e.family("hz3_tag_clear_pages", "counter", "pages", "Pages untagged (sum of tag_clear npages).",
-           per_proc("hz3_tag_clear_pages_total",
-                    [](const ProcView& p) { return num(p.total.clear_pages); }));
-  e.family("hz3_ptag_hit_rate", "gauge", "", "Hits per second over hz3top's last interval.",
-           per_proc("hz3_ptag_hit_rate", [](const ProcView& p) { return num(p.hit_rate); }));
-  e.family("hz3_ptag_miss_rate", "gauge", "", "Misses per second over the last interval.",
-           per_proc("hz3_ptag_miss_rate", [](const ProcView& p) { return num(p.miss_rate); }));
-  e.family("hz3_decode_failure_rate", "gauge", "",
-           "Decode failures per second over the last interval.",
-           per_proc("hz3_decode_failure_rate",
-                    [](const ProcView& p) { return num(p.decode_fail_rate); }));
-  e.family("hz3_tag_set_rate", "gauge", "", "Spans tagged per second over the last interval.",
-           per_proc("hz3_tag_set_rate", [](const ProcView& p) { return num(p.tag_set_rate); }));
-  e.family("hz3_tag_clear_rate", "gauge", "", "Spans untagged per second over the last interval.",
-           per_proc("hz3_tag_clear_rate", [](const ProcView& p) { return num(p.tag_clear_rate); }));
-  e.family("hz3_ptag_hit_ratio", "gauge", "ratio",
-           "Hits / lookups over the last interval (absent without lookups).", [&] {
-             for (const ProcView& p : procs)
-               if (p.hit_ratio) e.sample("hz3_ptag_hit_ratio", proc_labels(p), num(*p.hit_ratio));
-           });
-  e.family("hz3_live_pages", "gauge", "pages",
-           "Pages of live hz3 spans (tag-map census; churn since attach without one).",
-           per_proc("hz3_live_pages", [](const ProcView& p) { return num(p.live_pages); }));
-  e.family("hz3_live_bytes", "gauge", "bytes", "Bytes of live hz3 spans, as hz3_live_pages.",
-           per_proc("hz3_live_bytes", [](const ProcView& p) { return num(p.live_bytes); }));
-  e.family("hz3_bin_live_bytes", "gauge", "bytes",
-           "Bytes of live spans by size-class bin (bin=\"large\" for large allocations).", [&] {
-             for (const ProcView& p : procs)
-               for (const BinRow& b : p.bins) {
-                 if (!b.live_bytes && !b.sets) continue;
-                 std::string bin =
-                     b.bin == HZ3_TAG_BIN_LARGE ? std::string("large") : std::to_string(b.bin);
-                 e.sample("hz3_bin_live_bytes", proc_labels(p, "bin=\"" + bin + "\""),
-                          num(b.live_bytes));
-               }
-           });
-  e.family("hz3_census", "gauge", "",
-           "1 when live memory comes from a tag-map census, 0 when from probe churn.",
-           per_proc("hz3_census", [](const ProcView& p) { return num(uint64_t(p.census_ok)); }));
-  e.out += "# EOF\n";
+      "hz3_perf_samples", "counter", "",
+      "Perf samples of the process by where the instruction pointer was: alloc (libhz3's "
+      "code), user (the rest of user space), kernel.",
+      [&] {
+        for (const ProcView& p : procs) {
+          if (!p.perf.sampling) continue;
+          e.counter("hz3_perf_samples", proc_labels(p, "where=\"alloc\""), p.perf.alloc, p.created);
+          e.counter("hz3_perf_samples", proc_labels(p, "where=\"user\""), p.perf.user, p.created);
+          e.counter("hz3_perf_samples", proc_labels(p, "where=\"kernel\""), p.perf.kernel,
+                    p.created);
+        }
+      });
+  counter("hz3top_perf_samples_lost", "",
+          "Perf samples of the process that hz3top's ring buffers dropped.",
+          [](const ProcView& p) { return p.perf.lost; });
+  counter("hz3top_events_dropped", "",
+          "Probe events hz3top could not break down by bin or size (a BPF map was full).",
+          [](const ProcView& p) { return p.total.dropped; });
+  if (e.om()) e.out += "# EOF\n";
   return e.out;
+}
+
+std::string render_openmetrics(const Report* r, uint64_t reports) {
+  return render_metrics(r, reports, 0, MetricsFormat::OPENMETRICS);
+}
+
+MetricsFormat negotiate_format(const std::string& accept) {
+  // Prometheus asks for OpenMetrics first and text/plain as a fallback; a client that names
+  // text/plain but not OpenMetrics (promtool, older scrapers) wants the text format.
+  std::string a;
+  for (char c : accept) a += char(tolower(static_cast<unsigned char>(c)));
+  if (a.find("application/openmetrics-text") == std::string::npos &&
+      a.find("text/plain") != std::string::npos)
+    return MetricsFormat::PROMETHEUS;
+  return MetricsFormat::OPENMETRICS;
 }
 
 bool parse_listen_addr(const std::string& s, std::string* host, int* port, std::string* err) {
@@ -273,14 +334,27 @@ void MetricsServer::handle(int fd) {
   if (size_t sp = line.find(' '); sp != std::string::npos)
     target = line.substr(sp + 1, line.find(' ', sp + 1) - sp - 1);
   target = target.substr(0, target.find('?'));
-  std::string status = "200 OK", type = OPENMETRICS_CONTENT_TYPE, body, extra;
+  // The Accept header picks the format of /metrics.
+  std::string accept;
+  for (size_t pos = req.find('\n'); pos != std::string::npos; pos = req.find('\n', pos + 1)) {
+    static const char NAME[] = "accept:";
+    if (strncasecmp(req.c_str() + pos + 1, NAME, sizeof NAME - 1) == 0) {
+      size_t start = pos + sizeof NAME;
+      accept = req.substr(start, req.find_first_of("\r\n", start) - start);
+      break;
+    }
+  }
+  MetricsFormat format = negotiate_format(accept);
+  std::string status = "200 OK", body, extra;
+  std::string type =
+      format == MetricsFormat::PROMETHEUS ? PROMETHEUS_CONTENT_TYPE : OPENMETRICS_CONTENT_TYPE;
   if (method != "GET" && method != "HEAD") {
     status = "405 Method Not Allowed";
     type = "text/plain; charset=utf-8";
     body = "only GET and HEAD\n";
     extra = "Allow: GET, HEAD\r\n";
   } else if (target == "/metrics") {
-    body = body_;
+    body = format == MetricsFormat::PROMETHEUS ? prometheus_body_ : body_;
   } else if (target == "/") {
     type = "text/plain; charset=utf-8";
     body = "hz3top: metrics are on /metrics\n";

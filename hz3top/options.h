@@ -1,5 +1,6 @@
-// hz3top's command line: what the user asked for, parsed by CLI11. Validation that needs the
-// system (does the pid exist, is the event known) happens later, in session.cc and main.cc.
+// hz3top's command line: what the user asked for, parsed by CLI11. The only look at the system
+// here is the thread id -> process lookup of -p (/proc/ID/status); whether the pid exists, maps
+// libhz3, or the event is known is checked later, in session.cc.
 #pragma once
 
 #include <sys/types.h>

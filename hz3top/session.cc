@@ -132,6 +132,7 @@ bool Session::add_target(pid_t pid, Library lib, std::string* err) {
     if (perf_ok_) perf_.add(pid, lib);
   }
   t.since = counting_start(attached, process_start_monotonic(pid));
+  t.created = wall_seconds() - (monotonic_seconds() - t.since);
   t.lib = std::move(lib);
   // A process first seen only in the BPF maps keeps its last snapshot: its rates go on from it.
   if (auto old = targets_.find(pid); old != targets_.end() && old->second.has_prev) {
@@ -303,6 +304,7 @@ Report Session::sample(bool final) {
         // Its counts began when it started (its library was attached before, or it would not
         // be in the maps).
         t.since = counting_start(attach_t_, process_start_monotonic(pid));
+        t.created = wall_seconds() - (monotonic_seconds() - t.since);
         targets_[pid] = std::move(t);
       }
 
@@ -375,6 +377,7 @@ Report Session::sample(bool final) {
     }
     if (perf_ok_) s.perf = perf_.read(pid);
     r.procs.push_back(make_view(t.has_prev ? &t.prev : nullptr, s, now - t.since));
+    r.procs.back().created = t.created;
     t.prev = std::move(s);
     t.has_prev = true;
     if (auto it = snap.last_decode_fail.find(pid);

@@ -56,6 +56,7 @@ class Session {
     bool alive = true;
     bool discovered = true;  // false: seen only in the BPF maps (exited before a rescan)
     double since = 0;        // monotonic seconds from which its counts run (counting_start)
+    double created = 0;      // the same instant as unix time, computed once (OpenMetrics _created)
     bool has_prev = false;
     ProcSnapshot prev;
     bool census_noted = false;

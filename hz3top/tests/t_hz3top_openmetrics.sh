@@ -3,12 +3,16 @@
 # hz3top --openmetrics serves a workload's counters on /metrics; curl scrapes it (a real HTTP
 # client over real TCP) around two runs of known operation counts under the real libhz3:
 #   HTTP: 200 with Content-Type application/openmetrics-text; version=1.0.0; 404 elsewhere,
-#     405 for POST; the default address is 127.0.0.1:9464 (skipped when that port is taken);
+#     405 for POST, GET / a pointer to /metrics; the default address is 127.0.0.1:9464 (skipped
+#     when that port is taken);
+#   negotiation: Accept: text/plain;version=0.0.4 gets the Prometheus text format (its content
+#     type), which `promtool check metrics` accepts without a lint complaint;
 #   format: every line is a # TYPE/# UNIT/# HELP line or a sample of the family declared just
-#     before, counters end in _total, label values quoted, one # EOF, last; and the Prometheus
-#     project's own strict OpenMetrics parser (python3-prometheus-client) accepts the text;
+#     before, counters end in _total (or _created), label values quoted, one # EOF, last; and the
+#     Prometheus project's own strict OpenMetrics parser (python3-prometheus-client) accepts it;
 #   values: misses outside the arena = K after the first run and 2K after the second (exact:
-#     huge blocks), large tag_set >= N per run, every counter non-decreasing between scrapes.
+#     huge blocks), large tag_set >= N per run, every counter non-decreasing between scrapes and
+#     every _created unchanged.
 set -u
 source "$HZ3_TOP/scripts/testlib.sh"
 source "$HZ3_TOP/hz3top/tests/lib.sh"
@@ -44,6 +48,9 @@ wl "run $N $M $K" || { fail openmetrics/run "workload answered '$WL_REPLY'"; exi
 scrape_until 1 "$K" || { fail openmetrics/scrape "curl: $(cat "$T/curl1")"; exit 0; }
 wl "run $N $M $K" || { fail openmetrics/run2 "workload answered '$WL_REPLY'"; exit 0; }
 scrape_until 2 "$((2 * K))" || { fail openmetrics/scrape2 "curl: $(cat "$T/curl2")"; exit 0; }
+curl -sS --max-time 5 -H 'Accept: text/plain;version=0.0.4' -D "$T/hp" -o "$T/mp" \
+  "http://$addr/metrics" 2>"$T/curlp"
+curl -sS --max-time 5 -D "$T/hroot" -o "$T/root" "http://$addr/" 2>/dev/null
 code404=$(curl -s --max-time 5 -o /dev/null -w '%{http_code}' "http://$addr/nope")
 code405=$(curl -s --max-time 5 -o /dev/null -w '%{http_code}' -X POST "http://$addr/metrics")
 [ -s "$T/om.out" ] && fail openmetrics/quiet "printed to stdout without --plain/--json" ||
@@ -66,6 +73,19 @@ check "openmetrics/content_type" grep -qi \
   '^content-type: application/openmetrics-text; version=1.0.0; charset=utf-8' "$T/h1"
 [ "$code404" = 404 ] && [ "$code405" = 405 ] && pass openmetrics/errors ||
   fail openmetrics/errors "GET /nope gave $code404, POST gave $code405"
+grep -q '^HTTP/1.1 200' "$T/hroot" && grep -q 'metrics are on /metrics' "$T/root" &&
+  pass openmetrics/root || fail openmetrics/root "GET / gave $(head -1 "$T/hroot") $(head -c 100 "$T/root")"
+check "openmetrics/negotiated_content_type" grep -qi \
+  '^content-type: text/plain; version=0.0.4; charset=utf-8' "$T/hp"
+if command -v promtool >/dev/null; then
+  out=$(promtool check metrics <"$T/mp" 2>&1)
+  rc=$?
+  [ $rc -eq 0 ] && [ -z "$out" ] && grep -q '^hz3_ptag_hits_total{' "$T/mp" &&
+    pass "openmetrics/promtool ($(grep -c '^# TYPE' "$T/mp") metrics)" ||
+    fail openmetrics/promtool "rc $rc: $(echo "$out" | head -3 | tr '\n' '|')"
+else
+  skip openmetrics/promtool "promtool not installed (Debian prometheus; scripts/deps.sh test)"
+fi
 
 python3 - "$T/m1" "$T/m2" "$N" "$K" <<'PY'
 import re, sys
@@ -102,8 +122,8 @@ def parse(path):
             problems.append('malformed line: %r' % ln)
             continue
         name, labels, value = m.group(1), m.group(2) or '', m.group(3)
-        suffix = {'counter': '_total', 'info': '_info'}.get(ftype, '')
-        if name != family + suffix:
+        suffixes = {'counter': ('_total', '_created'), 'info': ('_info',)}.get(ftype, ('',))
+        if name not in [family + x for x in suffixes]:
             problems.append('sample %s outside family %s (%s)' % (name, family, ftype))
         try:
             float(value)
@@ -116,10 +136,13 @@ t2, p2, s2 = parse(sys.argv[2])
 probs = p1 + p2
 print(('PASS: %s (%d samples)' % ('openmetrics/format', len(s2))) if not probs else
       'FAIL: openmetrics/format: ' + '; '.join(probs[:5]))
-back = [k for k, (t, v) in s1.items() if t == 'counter' and k in s2 and s2[k][1] < v]
+created = lambda k: k[0].endswith('_created')
+back = [k for k, (t, v) in s1.items() if t == 'counter' and not created(k) and k in s2 and s2[k][1] < v]
 gone = [k for k, (t, v) in s1.items() if t == 'counter' and k not in s2]
-print('PASS: openmetrics/monotonic' if not back and not gone else
-      'FAIL: openmetrics/monotonic: went back %s, vanished %s' % (back[:3], gone[:3]))
+moved = [k for k, (t, v) in s1.items() if created(k) and k in s2 and s2[k][1] != v]
+print('PASS: openmetrics/monotonic' if not back and not gone and not moved else
+      'FAIL: openmetrics/monotonic: went back %s, vanished %s, _created moved %s' %
+      (back[:3], gone[:3], moved[:3]))
 def value(s, name, **labels):
     for (n, l), (t, v) in s.items():
         if n == name and all('%s="%s"' % kv in l for kv in labels.items()):

@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # timeout: 60
 # A real Prometheus server scrapes hz3top --openmetrics, configured as docs/openmetrics.md says:
-# the target must be healthy (Prometheus parsed the exposition) and a query must return the
-# workload's exact count of misses outside the arena (K), with the pid and comm labels. Skipped
-# where Prometheus is not installed (Debian: apt-get install prometheus; not in the test deps,
-# as it is large: t_hz3top_openmetrics.sh covers the format without it).
+# the target must be healthy (Prometheus parsed the exposition, which it asks for as OpenMetrics
+# in its Accept header) and a query must return the workload's exact count of misses outside
+# the arena (K), with the pid and comm labels. Prometheus is in scripts/deps.sh's test packages
+# (Debian's prometheus); where it is missing anyway, the test is skipped.
 set -u
 source "$HZ3_TOP/scripts/testlib.sh"
 source "$HZ3_TOP/hz3top/tests/lib.sh"
 require_tracing prometheus
-PROM=$(command -v prometheus) || { skip prometheus "prometheus not installed (apt-get install prometheus)"; exit 0; }
+PROM=$(command -v prometheus) || { skip prometheus "prometheus not installed (scripts/deps.sh test)"; exit 0; }
 
 N=10 M=10000 K=3
 start_workload prom || { fail prometheus/workload "did not start: $(cat "$T/prom.err")"; exit 0; }

@@ -556,9 +556,35 @@ void openmetrics_text() {
   v.total.miss_outside = 3;
   v.hit_ratio = 0.7;
   r.procs.push_back(v);
+  r.procs[0].created = 1700000000.5;
+  r.procs[0].alive = false;
   std::string t = render_openmetrics(&r, 2);
   EXPECT(t.find("# TYPE hz3_ptag_hits counter\n") != std::string::npos);
   EXPECT(t.find("hz3_ptag_hits_total{pid=\"42\",comm=\"we\\\"ird\"} 7\n") != std::string::npos);
+  // Counters that start at attach say when (_created); no label changes over a series' life.
+  EXPECT(t.find("hz3_ptag_hits_created{pid=\"42\",comm=\"we\\\"ird\"} 1700000000.5\n") !=
+         std::string::npos);
+  EXPECT(t.find("alive=") == std::string::npos);
+  EXPECT(t.find("hz3_process_alive{pid=\"42\",comm=\"we\\\"ird\"} 0\n") != std::string::npos);
+  // No pages unit, no gauge duplicating rate() of a counter.
+  EXPECT(t.find("_pages") == std::string::npos && t.find(" pages\n") == std::string::npos);
+  EXPECT(t.find("_rate{") == std::string::npos && t.find("_rate ") == std::string::npos);
+  EXPECT(t.find("# UNIT hz3_tag_set_bytes bytes\n") != std::string::npos);
+  EXPECT(t.find("# TYPE hz3top_events_dropped counter\n") != std::string::npos);
+  EXPECT(t.find("# TYPE hz3top_perf_samples_lost counter\n") != std::string::npos);
+  // The Prometheus text format: metric names in # TYPE, no UNIT, no _created, no # EOF.
+  std::string pt = render_metrics(&r, 2, 1700000000.0, MetricsFormat::PROMETHEUS);
+  EXPECT(pt.find("# TYPE hz3_ptag_hits_total counter\n") != std::string::npos);
+  EXPECT(pt.find("# TYPE hz3_process_info gauge\n") != std::string::npos);
+  EXPECT(pt.find("# UNIT") == std::string::npos && pt.find("_created") == std::string::npos);
+  EXPECT(pt.find("# EOF") == std::string::npos);
+  EXPECT(negotiate_format("text/plain;version=0.0.4") == MetricsFormat::PROMETHEUS);
+  EXPECT(negotiate_format("") == MetricsFormat::OPENMETRICS);
+  EXPECT(negotiate_format("*/*") == MetricsFormat::OPENMETRICS);
+  // Prometheus 2.42's own header prefers OpenMetrics.
+  EXPECT(negotiate_format("application/openmetrics-text;version=1.0.0,application/"
+                          "openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,"
+                          "*/*;q=0.1") == MetricsFormat::OPENMETRICS);
   EXPECT(t.find("hz3_ptag_misses_total{pid=\"42\",comm=\"we\\\"ird\",kind=\"outside\"} 3\n") !=
          std::string::npos);
   EXPECT(t.find("# UNIT hz3_live_bytes bytes\n") != std::string::npos);
