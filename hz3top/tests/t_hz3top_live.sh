@@ -13,6 +13,7 @@
 #                        as such, with the new name, and live memory of the new image only;
 #   live/openmetrics_exit with --openmetrics, a process that exited with 20 MiB held is
 #                        scraped at hz3_live_bytes 0 (its series stays for the scrape window);
+#   live/openmetrics_ledger the ledger on /metrics: its arena lines add up to line="arena";
 #   live/exit_dropped    of two watched processes, the one that exited is reported once more,
 #                        then no longer until the final report, which lists every process
 #                        watched (so no exported series keeps its last value forever).
@@ -202,7 +203,23 @@ if command -v curl >/dev/null; then
   done
   wl "hold 20"
   sleep 0.6
-  held=$(curl -s "$url" | sed -n "s/^hz3_live_bytes{.*pid=\"$B\".*} \([0-9.e+]*\)$/\1/p")
+  curl -s "$url" >"$T/om-held.txt"
+  held=$(sed -n "s/^hz3_live_bytes{.*pid=\"$B\".*} \([0-9.e+]*\)$/\1/p" "$T/om-held.txt")
+  r=$(python3 - "$T/om-held.txt" "$B" <<'PY'
+import re, sys
+pid = sys.argv[2]
+g = {}
+for l in open(sys.argv[1]):
+    m = re.match(r'^hz3_ledger_bytes\{(.*)\} (\S+)$', l)
+    if m and f'pid="{pid}"' in m.group(1):
+        g[re.search(r'line="([a-z_]+)"', m.group(1)).group(1)] = float(m.group(2))
+parts = sum(v for k, v in g.items() if k not in ('arena', 'huge'))
+if not g: print('no hz3_ledger_bytes samples')
+elif parts != g['arena'] or g['app_large'] < 20 * 2**20: print(f'ledger {g}')
+else: print(f"ok (arena {g['arena']:.0f}, large {g['app_large']:.0f})")
+PY
+)
+  is_ok "$r" && pass "live/openmetrics_ledger $r" || fail live/openmetrics_ledger "$r"
   wl exit  # b
   workload_exited live/ob_exit "$B"
   sleep 0.6  # three reports after the exit: past "reported once", inside the scrape window
