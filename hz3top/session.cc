@@ -252,8 +252,10 @@ void Session::check_exec(pid_t pid, Target& t) {
     notes_.push_back(old + " exec'd " + (comm.empty() ? "" : comm + " ") +
                      "without libhz3: no more counts from it (" + why + ")");
     t.arena.reset();
+    t.lib_gone = true;
     return;
   }
+  t.lib_gone = false;
   bool new_file = lib.dev != t.lib.dev || lib.inode != t.lib.inode;
   if (new_file && !opt_.list_probes && lib.has_probes()) {
     std::string err;
@@ -362,7 +364,7 @@ Report Session::sample(bool final) {
       // The process is gone, and its memory with it.
       s.ledger_ok = t.has_prev && t.prev.ledger_ok;
       apply_exit(&s);
-    } else if (t.arena && t.arena->not_initialised()) {
+    } else if ((t.arena && t.arena->not_initialised()) || t.lib_gone) {
       // No malloc yet (a fresh process, or a new image after exec): nothing is live. Probe churn
       // would still count an old image's pages.
       apply_exit(&s);

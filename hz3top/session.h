@@ -62,6 +62,7 @@ class Session {
     bool census_noted = false;
     double exited_at = 0;    // CLOCK_MONOTONIC when its exit was first seen; 0 while alive
     bool exec_seen = false;  // exec'd since the previous report
+    bool lib_gone = false;   // exec'd a program without libhz3: nothing of hz3 is live
   };
   // The process replaced its image (exec): a new libhz3 mapping, or a new name. Re-reads the
   // library, its descriptor and tag map, re-attaches when the library file changed, and notes it.

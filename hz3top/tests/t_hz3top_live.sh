@@ -14,6 +14,7 @@
 #   live/openmetrics_exit with --openmetrics, a process that exited with 20 MiB held is
 #                        scraped at hz3_live_bytes 0 (its series stays for the scrape window);
 #   live/openmetrics_ledger the ledger on /metrics: its arena lines add up to line="arena";
+#   live/exec_without_libhz3 an exec of a program without libhz3 (no LD_PRELOAD): 0 live after;
 #   live/exit_dropped    of two watched processes, the one that exited is reported once more,
 #                        then no longer until the final report, which lists every process
 #                        watched (so no exported series keeps its last value forever).
@@ -152,6 +153,30 @@ PY
 notes=$(grep -c "exec'd wl-after-exec" "$T/exe.top.err")
 [ $rc -eq 0 ] && is_ok "$r" && [ "$notes" -eq 1 ] && pass live/exec ||
   fail live/exec "rc $rc, $notes notes: $r $(head -3 "$T/exe.top.err")"
+
+# ---- exec of a program without libhz3: 0 live from then on ----
+start_workload bare || { fail live/workload "did not start: $(cat "$T/bare.err")"; exit 0; }
+"$HZ3TOP" -p "$WL_PID" --json 0.2 >"$T/bare.json" 2>"$T/bare.top.err" &
+TOP=$!
+wait_attached "$WL_PID" 10 || { fail live/attach "semaphores not raised: $(head -3 "$T/bare.top.err")"; exit 0; }
+wl "hold 10"
+sleep 0.6
+echo "bareexec $T/wl-after-exec" >&"$WL_IN"
+read -r -t 20 -u "$WL_OUT" line
+sleep 0.8
+wl exit
+wait_pid "$TOP" 15
+rc=$?
+workload_exited live/bare_exit
+r=$(json_check "$T/bare.json" <<PY
+expect([l for l in lines if proc(l)['live_bytes'] >= 10 * $MIB], 'no report with the 10 MiB held')
+after = [l for l in lines if proc(l)['comm'] == 'wl-after-exec']
+expect(after, 'no report with the new name')
+expect(all(proc(l)['live_bytes'] == 0 for l in after), f"live after exec {[proc(l)['live_bytes'] for l in after]}")
+PY
+)
+[ "$line" = ready ] && [ $rc -eq 0 ] && is_ok "$r" && grep -q "exec'd wl-after-exec without libhz3" "$T/bare.top.err" &&
+  pass live/exec_without_libhz3 || fail live/exec_without_libhz3 "ready='$line' rc $rc: $r $(grep exec "$T/bare.top.err" | head -2)"
 
 # ---- two targets, one exits: reported once more, then dropped ----
 start_workload a || { fail live/workload "did not start"; exit 0; }

@@ -12,6 +12,7 @@
 //   stats       malloc_stats(): libhz3's ledger on stderr (hz3top reads the same numbers live)
 //   exec PATH   execv(PATH) with no arguments (the test names the workload through a symlink,
 //               so its name changes); the new image answers "ready" again
+//   bareexec PATH  the same with an empty environment: no LD_PRELOAD, so no libhz3
 //   spin MS     malloc+free small and medium blocks for MS milliseconds (perf sampling)
 //   badfree     free a pointer into the middle of a large block: libhz3 misses (tag 0) and
 //               aborts; the test checks that hz3top saw the miss
@@ -151,6 +152,11 @@ int main() {
     } else if (strcmp(line, "stats") == 0) {
       malloc_stats();
       say_ok("stats", 0);
+    } else if (strncmp(line, "bareexec ", 9) == 0) {
+      char* argv[] = {line + 9, nullptr};
+      char* envp[] = {nullptr};
+      execve(line + 9, argv, envp);
+      say("error exec failed\n");
     } else if (strncmp(line, "exec ", 5) == 0) {
       char* argv[] = {line + 5, nullptr};
       execv(line + 5, argv);
