@@ -17,8 +17,7 @@
 
 namespace hz3 {
 
-__thread ThreadCache t_cache __attribute__((tls_model("initial-exec"))) = {
-    {}, {}, KEY_NONE, CacheState::UNINIT, nullptr, {}, 0, 0, nullptr, 0, false, 0, 0, {}};
+__thread ThreadCache t_cache __attribute__((tls_model("initial-exec")));
 
 HardSecrets g_hard;
 
@@ -74,7 +73,6 @@ std::atomic<int> g_global_state{0};  // 0 none, 1 done
 Mutex g_global_lock;
 std::atomic<bool> g_atfork_done{false};
 
-constexpr uint32_t REMOTE_DRAIN_EVERY = 256;
 constexpr uint32_t SCAVENGE_AFTER_RELEASES = 16;  // net span releases (see scavenge)
 
 constexpr uint32_t refill_batch(uint32_t cls) {
@@ -94,6 +92,31 @@ void report_hits(ThreadCache& tc) {
 
 HZ3_FAST_PATH void count_hit(ThreadCache& tc) {
   if (HZ3_UNLIKELY(++tc.hits_pending >= HZ3_HIT_BATCH)) report_hits(tc);
+}
+
+// Local frees of class c since frees_left was last reset become pending hits.
+void collect_hits(ThreadCache& tc, uint32_t c) {
+  uint64_t done = tc.credit[c] - tc.frees_left[c];
+  tc.hits_pending += done;
+  tc.walk_due[c] -= done;
+  tc.credit[c] = tc.frees_left[c];
+}
+
+// Hits must also reach a tracer from a quiet thread, whose batch would take minutes to fill.
+// While the hits probe is attached, frees_left counts down chunks of at most HITS_TRACED_CHUNK
+// local frees, so each class reaches cache_overflow often, and every slow path reports what is
+// pending once the last on-time report is HITS_MAX_AGE_MS old. Detached, none of this runs: the
+// chunks are whole bound-check intervals and nothing reads the clock.
+constexpr uint64_t HITS_TRACED_CHUNK = 32;
+constexpr uint64_t HITS_MAX_AGE_MS = 1000;
+
+void report_hits_on_time(ThreadCache& tc) {
+  uint64_t now = Pal::now_ms();
+  if (now - tc.hits_reported_ms < HITS_MAX_AGE_MS) return;
+  tc.hits_reported_ms = now;
+  if (tc.state == CacheState::LIVE)
+    for (uint32_t c = 1; c < NUM_BINS; c++) collect_hits(tc, c);
+  report_hits(tc);
 }
 
 // Sampling mode (sample.h): park the lists and take the key away, so that every malloc and free
@@ -254,7 +277,8 @@ void hard_bad_live(void* p, uint32_t bin, const char* fn, const char* freed) {
   fatal_pointer(fn, "invalid pointer", p);
 }
 
-// Moves every block other threads pushed to this heap back into its spans.
+// Moves every block other threads pushed to this heap back into its spans (take_inboxes: all
+// but those of class `keep`, which it returns as a list).
 //
 // remote_pending says "some inbox may be non-empty"; refills and bound checks look at it before
 // scanning the inboxes, so it must never read 0 while an inbox holds a block that no drain will
@@ -268,17 +292,33 @@ void hard_bad_live(void* p, uint32_t bin, const char* fn, const char* freed) {
 // both sides would miss each other. On x86 this costs nothing extra: the push and the clear
 // are locked instructions anyway and seq_cst loads are plain loads.
 void drain_inboxes(Heap* h) {
+  uint32_t n;
+  take_inboxes(h, 0, &n);
+}
+
+void* take_inboxes(Heap* h, uint32_t keep, uint32_t* kept_objs) {
   h->remote_pending.exchange(0, std::memory_order_seq_cst);
+  void* kept = nullptr;
+  *kept_objs = 0;
   for (uint32_t bin = 1; bin < NUM_BINS; bin++) {
     if (h->inbox[bin].load(std::memory_order_seq_cst) == nullptr) continue;
     void* list = h->inbox[bin].exchange(nullptr, std::memory_order_acquire);
-    return_list(h, bin, list);
+    uint32_t n = h->inbox_objs[bin].exchange(0, std::memory_order_relaxed);
+    if (bin == keep) {
+      kept = list;
+      *kept_objs = n;
+    } else {
+      return_list(h, bin, list);
+    }
   }
+  return kept;
 }
 
 namespace {
 
-void release_empty_spans(Heap* h) {
+// Gives every span of h with no object out back to the page heap; returns how many.
+size_t release_empty_spans(Heap* h) {
+  size_t n = 0;
   for (uint32_t bin = 1; bin < NUM_BINS; bin++) {
     Heap::BinSpans& b = h->bins[bin];
     for (Span* s = b.partial; s;) {
@@ -286,11 +326,128 @@ void release_empty_spans(Heap* h) {
       if (s->used == 0) {
         partial_remove(b, s);
         page_heap::free_span(s);
+        n++;
       }
       s = next;
     }
     b.empties = 0;
   }
+  return n;
+}
+
+// ---- remote frees ----
+//
+// A block freed by a thread that does not own its heap goes back to the owner's inbox for its
+// class (an MPSC stack; the owner takes it at its refills). A LIVE freeing thread collects such
+// blocks per destination (heap, class) in its cache's RemoteBucket table and hands each chain
+// over with one CAS: when the chain reaches REMOTE_BATCH_BYTES (or REMOTE_BATCH_OBJS), when all
+// its waiting blocks reach REMOTE_HOLD_BYTES, when a chain for another destination needs the
+// slot, every REMOTE_FLUSH_SLOW_PATHS of its slow paths, and at thread exit and malloc_trim. So
+// a producer/consumer pair pays one contended atomic per batch instead of one per block, and at
+// most REMOTE_HOLD_BYTES + one block wait in a freeing thread. Threads without a LIVE cache
+// deliver each block at once.
+//
+// The owner drains its inboxes at its own slow paths, but it may never allocate again (a
+// consumer freeing a producer's blocks after the producer went idle). So each delivery also
+// counts its bytes in the heap's idle_probe: once IDLE_DRAIN_KIB were delivered, by any
+// threads, without a refill of the owner (its owner_epoch unchanged) — more than an owner's
+// whole cache could be using up meanwhile — the owner is taken for idle and the delivering
+// thread drains the heap (if nobody holds its lock), so memory returns to the
+// spans and the OS without the owner's help. The probe lives in the heap, not in the freeing
+// thread, so frees that rotate over several idle owners drain each of them. An active owner is
+// left alone: its refills reuse the inbox blocks directly, which is cheaper than sending them
+// back to spans (and spans back to the page heap).
+constexpr uint32_t REMOTE_BATCH_OBJS = 128;
+constexpr uint64_t REMOTE_BATCH_BYTES = 32 * 1024;
+constexpr uint64_t REMOTE_HOLD_BYTES = 256 * 1024;
+constexpr uint32_t REMOTE_FLUSH_SLOW_PATHS = 16;
+constexpr uint32_t IDLE_DRAIN_KIB = 1024;
+
+// Hands the chain head..tail (count blocks of class bin) to h.
+void remote_deliver(Heap* h, uint32_t bin, void* head, void* tail, uint32_t count) {
+  uint64_t bytes = uint64_t(count) * CLASSES[bin].size;
+  if (h->state.load(std::memory_order_acquire) != CacheState::LIVE) {
+    LockGuard g(h->lock);
+    if (h->orphan) {  // nobody will refill from the inbox: straight back to the spans
+      drain_inboxes(h);
+      return_list(h, bin, head);
+      return;
+    }
+  }
+  std::atomic<void*>& box = h->inbox[bin];
+  void* old = box.load(std::memory_order_relaxed);
+  do {
+    *static_cast<void**>(tail) = old;
+  } while (
+      !box.compare_exchange_weak(old, head, std::memory_order_seq_cst, std::memory_order_relaxed));
+  h->inbox_objs[bin].fetch_add(count, std::memory_order_relaxed);
+  if (!h->remote_pending.load(std::memory_order_seq_cst))  // see drain_inboxes for the protocol
+    h->remote_pending.store(1, std::memory_order_relaxed);
+  // Idle check: KiB delivered since the owner's last refill (low half of idle_probe), under
+  // that refill's owner_epoch (high half). Races between deliverers only blur the count.
+  uint64_t epoch = h->owner_epoch.load(std::memory_order_relaxed);
+  uint64_t seen = h->idle_probe.load(std::memory_order_relaxed);
+  uint64_t kib = (bytes + 1023) >> 10;
+  if (seen >> 32 != epoch) {
+    h->idle_probe.store(epoch << 32 | kib, std::memory_order_relaxed);
+  } else if (uint32_t(seen) + kib < IDLE_DRAIN_KIB) {
+    h->idle_probe.store(seen + kib, std::memory_order_relaxed);
+  } else {
+    h->idle_probe.store(epoch << 32, std::memory_order_relaxed);
+    if (h->lock.try_lock()) {
+      drain_inboxes(h);
+      h->lock.unlock();
+    }
+  }
+}
+
+void bucket_flush(ThreadCache& tc, RemoteBucket& b) {
+  uint32_t bin = tag_bin_field(b.tag);
+  tc.remote_bytes -= uint64_t(b.count) * CLASSES[bin].size;
+  void* head = b.head;
+  void* tail = b.tail;
+  uint32_t count = b.count;
+  Heap* h = g_heaps[tag_owner_field(b.tag) - 1];
+  b = RemoteBucket{};
+  remote_deliver(h, bin, head, tail, count);
+}
+
+// Delivers every waiting remote free of this thread.
+void remote_flush_all(ThreadCache& tc) {
+  for (RemoteBucket& b : tc.remote)
+    if (b.head) bucket_flush(tc, b);
+  tc.remote_slow = 0;
+}
+
+// A slow path of a LIVE thread: deliver what waits, every REMOTE_FLUSH_SLOW_PATHS calls.
+HZ3_FAST_PATH void remote_flush_paced(ThreadCache& tc) {
+  if (tc.remote_bytes != 0 && ++tc.remote_slow >= REMOTE_FLUSH_SLOW_PATHS) remote_flush_all(tc);
+}
+
+// Block p of class bin, owned by heap h (tag = its page tag, sampled bit stripped), freed by
+// this thread.
+void remote_free(ThreadCache& tc, uint32_t tag, Heap* h, uint32_t bin, void* p) {
+  if (tc.state != CacheState::LIVE) {
+    *static_cast<void**>(p) = nullptr;
+    remote_deliver(h, bin, p, p, 1);
+    return;
+  }
+  uint32_t owner = tag_owner_field(tag);
+  RemoteBucket& b = tc.remote[(bin + owner * 7) & (REMOTE_BUCKETS - 1)];
+  if (b.tag != tag) {
+    if (b.head) bucket_flush(tc, b);
+    b.tag = tag;
+    b.tail = p;
+  }
+  *static_cast<void**>(p) = b.head;
+  b.head = p;
+  b.count++;
+  uint64_t size = CLASSES[bin].size;
+  tc.remote_bytes += size;
+  if (b.count >= REMOTE_BATCH_OBJS || uint64_t(b.count) * size >= REMOTE_BATCH_BYTES)
+    bucket_flush(tc, b);
+  else if (tc.remote_bytes > REMOTE_HOLD_BYTES)
+    remote_flush_all(tc);
 }
 
 // ---- heap registry ----
@@ -343,7 +500,8 @@ bool thread_init() {
     return false;
   }
   tc.heap = h;
-  for (uint32_t c = 1; c < NUM_BINS; c++) tc.frees_left[c] = tc.credit[c] = CLASSES[c].check_every;
+  for (uint32_t c = 1; c < NUM_BINS; c++)
+    tc.frees_left[c] = tc.credit[c] = tc.walk_due[c] = CLASSES[c].check_every;
   tc.key = uint64_t(h->id + 1) << 16;
   tc.state = CacheState::LIVE;
   h->owner_cache.store(&tc, std::memory_order_release);
@@ -356,6 +514,7 @@ bool thread_init() {
 // Flushes the cache into the heap's spans and leaves the thread DEAD (later calls use heap 0).
 void cache_teardown(ThreadCache& tc) {
   Heap* h = tc.heap;
+  remote_flush_all(tc);
   if (tc.sampling) leave_sampling(tc);
   for (uint32_t c = 1; c < NUM_BINS; c++) tc.hits_pending += tc.credit[c] - tc.frees_left[c];
   report_hits(tc);
@@ -385,47 +544,14 @@ void thread_exit(void*) {
   if (tc.state == CacheState::LIVE) cache_teardown(tc);
 }
 
-// A block freed by a thread that does not own its heap.
-void remote_free(Heap* h, uint32_t bin, void* p) {
-  if (h->state.load(std::memory_order_acquire) != CacheState::LIVE) {
-    LockGuard g(h->lock);
-    if (h->orphan) {
-      drain_inboxes(h);
-      return_to_span(h, bin, p);
-      return;
-    }
-  }
-  std::atomic<void*>& box = h->inbox[bin];
-  void* old = box.load(std::memory_order_relaxed);
-  do {
-    *static_cast<void**>(p) = old;
-  } while (
-      !box.compare_exchange_weak(old, p, std::memory_order_seq_cst, std::memory_order_relaxed));
-  if (!h->remote_pending.load(std::memory_order_seq_cst))  // see drain_inboxes for the protocol
-    h->remote_pending.store(1, std::memory_order_relaxed);
-  // The owner drains its inboxes at its own slow paths, but it may never allocate again (a
-  // consumer freeing a producer's blocks after the producer went idle). So every
-  // REMOTE_DRAIN_EVERY remote frees, the freeing thread looks at the heap it just pushed to: if
-  // its owner has not refilled since the last look, the owner is idle and the freeing thread
-  // drains it (if nobody holds its lock), so memory returns to the spans and the OS without the
-  // owner's help. An active owner is left alone: its refills reuse the inbox blocks directly,
-  // which is cheaper than sending them back to spans (and spans back to the page heap).
-  ThreadCache& tc = t_cache;
-  if (HZ3_UNLIKELY(++tc.remote_frees % REMOTE_DRAIN_EVERY == 0)) {
-    uint32_t epoch = h->owner_epoch.load(std::memory_order_relaxed);
-    bool idle = tc.drain_heap == h && tc.drain_epoch == epoch;
-    tc.drain_heap = h;
-    tc.drain_epoch = epoch;
-    if (idle && h->lock.try_lock()) {
-      drain_inboxes(h);
-      h->lock.unlock();
-    }
-  }
-}
-
 Heap* shared_heap() { return g_heaps[0]; }
 
 }  // namespace
+
+void deliver_remote_frees() {
+  ThreadCache& tc = t_cache;
+  if (tc.state == CacheState::LIVE) remote_flush_all(tc);
+}
 
 // ---- initialisation ----
 
@@ -461,10 +587,7 @@ void flush_hits_at_exit() {
     report_hits(tc);
     return;
   }
-  for (uint32_t c = 1; c < NUM_BINS; c++) {
-    tc.hits_pending += tc.credit[c] - tc.frees_left[c];
-    tc.credit[c] = tc.frees_left[c];
-  }
+  for (uint32_t c = 1; c < NUM_BINS; c++) collect_hits(tc, c);
   report_hits(tc);
 }
 
@@ -498,9 +621,13 @@ void* refill_into(ThreadCache& tc, uint32_t cls, void*& slot) {
     if (h->remote_pending.load(std::memory_order_relaxed)) {
       // Blocks other threads freed to us: this class's go straight into the cache (bounded by
       // its cap), the others back to their spans so empty spans can be given back.
-      list = h->inbox[cls].exchange(nullptr, std::memory_order_acquire);
-      drain_inboxes(h);
-      if (list) {
+      uint32_t objs;
+      list = take_inboxes(h, cls, &objs);
+      // A whole inbox that fits goes into the cache as it is; otherwise it is cut at the cap
+      // (a walk, a cache miss per block: each was last written by the thread that freed it).
+      // The count may be off by a delivery in flight, so the cache may exceed its cap by one
+      // batch until its next bound check.
+      if (list && objs > CLASSES[cls].cache_cap) {
         uint32_t cap = CLASSES[cls].cache_cap, n = 1;
         void* last = list;
         while (n < cap && *static_cast<void**>(last)) {
@@ -547,6 +674,8 @@ HZ3_NOINLINE void* malloc_refill(uint32_t cls) {
     if (tc.state == CacheState::UNINIT && thread_init()) return alloc_class(cls);
     return shared_alloc(cls);
   }
+  remote_flush_paced(tc);
+  if (HZ3_PROBE_ENABLED(hits)) report_hits_on_time(tc);
   bool was_sampling = tc.sampling;
   if (HZ3_UNLIKELY(sync_sampling(tc))) return malloc_sampling(tc, cls);
   if (HZ3_UNLIKELY(was_sampling)) return alloc_class(cls);  // lists are back
@@ -576,11 +705,34 @@ HZ3_NOINLINE void scavenge(ThreadCache& tc) {
   h->spans_released = 0;
 }
 
-// Every `credit` local frees: count them as hits, and trim the list to half its cap if it is
-// over the cap. Walks at most cache_cap + 1 nodes.
+void cache_bound(ThreadCache& tc, uint32_t bin);
+
+// Every `credit` local frees: count them as hits, and every check_every of them check the
+// class's bound (cache_bound).
 HZ3_NOINLINE void cache_overflow(uint32_t bin) {
   ThreadCache& tc = t_cache;
-  tc.hits_pending += tc.credit[bin];
+  collect_hits(tc, bin);
+  const ClassInfo& k = CLASSES[bin];
+  bool traced = HZ3_PROBE_ENABLED(hits);
+  if (tc.walk_due[bin] == 0) {
+    cache_bound(tc, bin);
+    tc.walk_due[bin] = k.check_every;
+  }
+  uint64_t next = tc.walk_due[bin];
+  if (traced && next > HITS_TRACED_CHUNK) next = HITS_TRACED_CHUNK;
+  tc.frees_left[bin] = tc.credit[bin] = next;
+  remote_flush_paced(tc);
+  if (traced)
+    report_hits_on_time(tc);
+  else if (tc.hits_pending >= HZ3_HIT_BATCH)
+    report_hits(tc);
+  if (HZ3_UNLIKELY(tc.heap->spans_released >= SCAVENGE_AFTER_RELEASES)) scavenge(tc);
+  sync_sampling(tc);
+}
+
+// Trims the class's list to half its cap if it is over the cap. Walks at most cache_cap + 1
+// nodes.
+void cache_bound(ThreadCache& tc, uint32_t bin) {
   const ClassInfo& k = CLASSES[bin];
   uint32_t keep = k.cache_cap / 2;
   uint32_t n = 1;
@@ -598,10 +750,6 @@ HZ3_NOINLINE void cache_overflow(uint32_t bin) {
     if (h->remote_pending.load(std::memory_order_relaxed)) drain_inboxes(h);
     return_list(h, bin, rest);
   }
-  tc.frees_left[bin] = tc.credit[bin] = k.check_every;
-  if (tc.hits_pending >= HZ3_HIT_BATCH) report_hits(tc);
-  if (HZ3_UNLIKELY(tc.heap->spans_released >= SCAVENGE_AFTER_RELEASES)) scavenge(tc);
-  sync_sampling(tc);
 }
 
 HZ3_NOINLINE void free_tagged_slow(void* p, uint32_t tag) {
@@ -643,7 +791,7 @@ HZ3_NOINLINE void free_tagged_slow(void* p, uint32_t tag) {
     return;
   }
   count_hit(tc);
-  remote_free(g_heaps[tag_owner_field(tag) - 1], bin, p);
+  remote_free(tc, tag, g_heaps[tag_owner_field(tag) - 1], bin, p);
 }
 
 void note_large_alloc(void* p, size_t size) {
@@ -789,6 +937,26 @@ Heap* const* stats_lock_heaps(uint32_t* count) {
 void stats_unlock_heaps() {
   for (uint32_t i = g_heap_count; i-- > 0;) g_heaps[i]->lock.unlock();
   g_reg_lock.unlock();
+}
+
+// ---- malloc_trim ----
+
+size_t trim_heaps() {
+  if (g_global_state.load(std::memory_order_acquire) != 1) return 0;
+  ThreadCache& tc = t_cache;
+  if (tc.state == CacheState::LIVE) {
+    remote_flush_all(tc);
+    scavenge(tc);  // the caller's own cache: its blocks go back to their spans
+  }
+  size_t spans = 0;
+  LockGuard r(g_reg_lock);
+  for (uint32_t i = 0; i < g_heap_count; i++) {
+    Heap* h = g_heaps[i];
+    LockGuard g(h->lock);
+    drain_inboxes(h);
+    spans += release_empty_spans(h);
+  }
+  return spans;
 }
 
 }  // namespace hz3

@@ -33,25 +33,40 @@ enum class CacheState : uint32_t { UNINIT = 0, LIVE = 1, DEAD = 2 };
 // so the free fast path needs one compare for "ours, this thread, small class".
 inline constexpr uint64_t KEY_NONE = 0xFFFFu << 16;
 
+// Remote frees not yet handed to their owner: a chain of blocks of one (heap, class), linked
+// through word 0 like every free list (see remote_free).
+struct RemoteBucket {
+  void* head = nullptr;
+  void* tail = nullptr;  // the block whose link is set to the inbox's old head at delivery
+  uint32_t tag = 0;      // (owner field << 16) | class of every block in the chain; 0 = unused
+  uint32_t count = 0;
+};
+inline constexpr uint32_t REMOTE_BUCKETS = 16;  // a power of two
+
 struct ThreadCache {
-  void* head[NUM_BINS];           // hot: malloc pops, free pushes
-  uint64_t frees_left[NUM_BINS];  // hot: local frees until the next bound check (64-bit so
-                                  // its index folds into the same addressing mode as head's)
-  uint64_t key;                   // (heap id + 1) << 16 while LIVE, else KEY_NONE
-  CacheState state;
-  struct Heap* heap;
-  uint64_t credit[NUM_BINS];  // value frees_left was last reset to: hits = credit - frees_left
-  uint64_t hits_pending;      // hits not yet reported through hz3:hits
-  uint32_t remote_frees;      // remote frees by this thread, to pace inbox draining
-  struct Heap* drain_heap;    // heap looked at by the last pacing check, and its owner_epoch
-  uint32_t drain_epoch;
+  void* head[NUM_BINS] = {};           // hot: malloc pops, free pushes
+  uint64_t frees_left[NUM_BINS] = {};  // hot: local frees until the next bound check (64-bit so
+                                       // its index folds into the same addressing mode as head's)
+  uint64_t key = KEY_NONE;             // (heap id + 1) << 16 while LIVE, else KEY_NONE
+  CacheState state = CacheState::UNINIT;
+  struct Heap* heap = nullptr;
+  uint64_t credit[NUM_BINS] = {};  // value frees_left was last reset to: hits = credit - frees_left
+  uint64_t hits_pending = 0;       // hits not yet reported through hz3:hits
+  uint64_t hits_reported_ms = 0;   // when hits were last reported on time (only while traced)
+  uint64_t walk_due[NUM_BINS] = {};  // local frees left before the next bound check: frees_left
+                                     // counts down chunks of it (shorter while hits are traced)
+  // Remote frees waiting for delivery, by destination (heap, class); their bytes, bounded by
+  // REMOTE_HOLD_BYTES; slow paths since the last delivery of every bucket.
+  RemoteBucket remote[REMOTE_BUCKETS] = {};
+  uint64_t remote_bytes = 0;
+  uint32_t remote_slow = 0;
   // Heap sampling (sample.h), only while a tracer is attached to otel_memory:alloc. The lists
   // are parked here and the key is KEY_NONE, so every malloc and free of the thread takes a
   // slow path that counts bytes; detached, nothing of this is read.
-  bool sampling;
-  int64_t sample_left;  // bytes until the next sampled allocation
-  uint64_t rng;
-  void* parked[NUM_BINS];
+  bool sampling = false;
+  int64_t sample_left = 0;  // bytes until the next sampled allocation
+  uint64_t rng = 0;
+  void* parked[NUM_BINS] = {};
 };
 
 // initial-exec TLS, constant-initialised: no TLS wrapper call, no __tls_get_addr.
@@ -59,6 +74,9 @@ extern __thread ThreadCache t_cache __attribute__((tls_model("initial-exec")));
 
 struct alignas(64) Heap {
   std::atomic<void*> inbox[NUM_BINS];  // remote frees, per class (MPSC stack)
+  // Blocks delivered to each inbox since it was last emptied: approximate (added after the push,
+  // reset after the exchange), read only to decide whether a refill can take a whole inbox.
+  std::atomic<uint32_t> inbox_objs[NUM_BINS];
   std::atomic<uint32_t> remote_pending;
   std::atomic<CacheState> state;  // LIVE or ORPHAN (DEAD unused here)
   uint32_t id;
@@ -70,6 +88,9 @@ struct alignas(64) Heap {
   } bins[NUM_BINS];
   uint32_t spans_released;            // spans given back since the owner last scavenged its cache
   std::atomic<uint32_t> owner_epoch;  // bumped by each refill of the owner: "not idle"
+  // Idle detection by the threads that deliver remote frees here (remote_deliver): the
+  // owner_epoch seen at the last delivery (high half) and how many deliveries in a row saw it.
+  std::atomic<uint64_t> idle_probe;
   Heap* next_orphan;
   // The owner's cache while LIVE (set at thread start, cleared under lock at thread exit), so
   // statistics can walk its lists; nothing on the allocation paths reads it.
@@ -252,6 +273,15 @@ HZ3_FAST_PATH void free_fast(void* p) {
 // Moves the blocks other threads pushed to h's inboxes back into its spans. Caller holds
 // h->lock.
 void drain_inboxes(Heap* h);
+void* take_inboxes(Heap* h, uint32_t keep, uint32_t* kept_objs);
+
+// Hands every remote free the calling thread still holds to its owner (statistics, trim).
+void deliver_remote_frees();
+
+// malloc_trim's part in the heaps: delivers the caller's remote frees, drains every heap's
+// inboxes and gives every empty span back to the page heap (live heaps keep one per class
+// otherwise); returns the number of spans given back.
+size_t trim_heaps();
 
 // Thread-safe object handout for a thread without a LIVE cache (heap 0, locked).
 void* shared_alloc(uint32_t cls);

@@ -235,7 +235,13 @@ HZ3_EXPORT_C size_t HZ3_API(malloc_usable_size)(void* p) {
 }
 
 // Gives every free page back to the OS now. Returns 1 if memory was released (glibc meaning).
-HZ3_EXPORT_C int HZ3_API(malloc_trim)(size_t) { return page_heap::release_all() > 0; }
+// Gives back everything free: remote frees waiting in inboxes go back to their spans, every
+// empty span to the page heap, and every free page to the OS. Returns 1 if any memory was
+// released, as glibc does. The pad argument is ignored (hz3 keeps no heap top to pad).
+HZ3_EXPORT_C int HZ3_API(malloc_trim)(size_t) {
+  size_t spans = trim_heaps();
+  return (page_heap::release_all() > 0 || spans > 0) ? 1 : 0;
+}
 
 // glibc's own names for its entry points. Programs and libraries that call them directly (to
 // reach "the real malloc" under an interposer, as some profilers and language runtimes do) must

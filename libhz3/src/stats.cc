@@ -15,7 +15,10 @@
 //     most cache_cap + check_every + 1 nodes per list, and every node must lie in a live span
 //     of that heap and class (tag and span record checked; such pages stay mapped while we
 //     hold the heap lock, so every read is safe). That count is a racy snapshot: it can miss
-//     objects or count one the owner just took. It is clamped so the ledger still adds up.
+//     objects or count one the owner just took. It is clamped so the ledger still adds up;
+//   - remote frees a thread has not delivered yet (heap.h, RemoteBucket) count as held by the
+//     application: the caller delivers its own first, so they are in inboxes; other threads'
+//     are at most REMOTE_HOLD_BYTES each.
 // Nothing here runs on the allocation paths, and nothing allocates while a lock is held.
 #include "stats.h"
 
@@ -137,6 +140,7 @@ bool snapshot(hz3_stats* st, Scratch* scratch, uint32_t* nheaps) {
   memset(st, 0, sizeof *st);
   st->version = HZ3_STATS_VERSION;
   global_init();
+  deliver_remote_frees();
   Scratch own;
   Scratch& sc = scratch ? *scratch : own;
   uint32_t n;

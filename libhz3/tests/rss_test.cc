@@ -7,6 +7,7 @@
 // process of its own. Not a benchmark: it reports how long the
 // return took, but only the bound is asserted.
 #include <fcntl.h>
+#include <malloc.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 
@@ -153,6 +154,95 @@ void t_cross_thread() {
   expect_return("cross_thread", baseline, peak);
 }
 
+// Waits (no allocator calls) until RSS is within `limit` of the baseline, after a case that held
+// at least `held` bytes at its peak.
+void expect_return_to(const char* what, size_t baseline, size_t peak, size_t held, size_t limit) {
+  double t0 = now_s();
+  size_t rss = rss_bytes();
+  while (rss > baseline + limit && (now_s() - t0) * 1000 < g_wait_ms) {
+    sleep_ms(20);
+    rss = rss_bytes();
+  }
+  double took = now_s() - t0;
+  printf("  rss %s: baseline %.1f MiB, peak %.1f MiB, after free %.1f MiB (%.2f s)\n", what,
+         mib(baseline), mib(peak), mib(rss), took);
+  CHECKF(peak >= baseline + held * 8 / 10, "peak %.1f MiB: the case never held %.0f MiB", mib(peak),
+         mib(held));
+  CHECKF(rss <= baseline + limit,
+         "RSS %.1f MiB is %.1f MiB above the baseline %.1f MiB %.1f s later", mib(rss),
+         mib(rss - baseline), mib(baseline), took);
+}
+
+// Three threads allocate a third each and stay alive, idle, while main frees everything in
+// rotation (block k of owner k % 3): every free is remote, no owner ever calls the allocator
+// again, and the freeing thread never frees twice in a row to the same heap. The owners' inboxes
+// must still be drained back to the spans and the OS.
+void t_idle_owners_rotating() {
+  size_t baseline = rss_bytes();
+  constexpr int T = 3;
+  PtrArray a[T] = {PtrArray(TARGET / T / 16 + 16), PtrArray(TARGET / T / 16 + 16),
+                   PtrArray(TARGET / T / 16 + 16)};
+  std::atomic<int> ready{0}, failed{0};
+  std::atomic<bool> done{false};
+  std::vector<std::thread> ts;
+  for (int t = 0; t < T; t++) {
+    ts.emplace_back([&, t] {
+      if (a[t].v == nullptr || !fill_up(a[t], TARGET / T, 16, 16 * KiB, 20 + t)) failed++;
+      ready++;
+      while (!done.load()) sleep_ms(10);  // alive and idle: no allocator call
+    });
+  }
+  while (ready.load() < T) sleep_ms(1);
+  size_t peak = rss_bytes();
+  if (failed.load() == 0) {
+    size_t n = a[0].n;
+    for (int t = 1; t < T; t++) n = a[t].n > n ? a[t].n : n;
+    for (size_t i = 0; i < n; i++)
+      for (int t = 0; t < T; t++)
+        if (i < a[t].n) free(a[t].v[i]);
+    for (int t = 0; t < T; t++) a[t].n = 0;
+    for (int t = 0; t < T; t++) a[t].release();
+    expect_return_to("idle_owners_rotating", baseline, peak, TARGET, g_limit);
+  }
+  done = true;
+  for (auto& t : ts) t.join();
+  REQUIREF(failed.load() == 0, "%d threads failed to allocate", failed.load());
+}
+
+// Eight threads allocate blocks of every size class up to 64 KiB and exit; main frees them all
+// (remote frees to orphaned heaps). malloc_trim(0) must then give back everything free: the
+// orphans' empty spans included.
+void t_trim_after_orphan_frees() {
+  size_t baseline = rss_bytes();
+  constexpr int T = 8, PER = 48;
+  PtrArray a(T * PER * 64 + 16);
+  REQUIRE(a.v != nullptr);
+  std::atomic<size_t> held{0};
+  std::vector<std::thread> ts;
+  for (int t = 0; t < T; t++) {
+    ts.emplace_back([&, t] {
+      size_t mine = 0;
+      for (size_t size = 16; size <= 64 * KiB; size += size / 4 > 16 ? size / 4 : 16)
+        for (int k = 0; k < PER; k++) {
+          void* p = malloc(size);
+          if (p == nullptr) continue;
+          memset(p, t + 1, size);
+          size_t slot = __atomic_fetch_add(&a.n, 1, __ATOMIC_RELAXED);
+          a.v[slot] = p;
+          mine += size;
+        }
+      held += mine;
+    });
+  }
+  for (auto& t : ts) t.join();
+  size_t peak = rss_bytes();
+  for (size_t i = 0; i < a.n; i++) free(a.v[i]);
+  a.n = 0;
+  a.release();
+  malloc_trim(0);
+  expect_return_to("trim_after_orphan_frees", baseline, peak, held.load(), 8 * MiB);
+}
+
 struct Case {
   const char* name;
   void (*fn)();
@@ -160,7 +250,9 @@ struct Case {
 const Case CASES[] = {{"small_1g_returned", t_small},
                       {"medium_1g_returned", t_medium},
                       {"threads_exit_1g_returned", t_threads_exit},
-                      {"cross_thread_1g_returned", t_cross_thread}};
+                      {"cross_thread_1g_returned", t_cross_thread},
+                      {"idle_owners_rotating_returned", t_idle_owners_rotating},
+                      {"trim_after_orphan_frees", t_trim_after_orphan_frees}};
 
 // Runs one case in a fresh process (this program re-executed with --case): memory a failing case
 // leaves resident must not become the next case's baseline.
