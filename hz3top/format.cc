@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include "ledger_view.h"
+
 namespace hz3top {
 
 namespace {
@@ -39,7 +41,7 @@ void counters_json(Json& o, const ProcView& v) {
   d["tag_clear"] = v.delta.tag_clear;
   d["hit_ratio"] = json_number(v.hit_ratio);
   Json& r = o["rate"] = Json::object();
-  r["ptag_hit"] = json_number(v.hit_rate);
+  r["ptag_hit"] = v.hits_reported ? json_number(v.hit_rate) : Json(nullptr);
   r["ptag_miss"] = json_number(v.miss_rate);
   r["decode_fail"] = json_number(v.decode_fail_rate);
   r["tag_set"] = json_number(v.tag_set_rate);
@@ -105,7 +107,10 @@ const Column PROC_COLUMNS[] = {
     {"PID", 7, false,
      [](const ProcView& v, const std::string&) { return v.pid ? std::to_string(v.pid) : ""; }},
     {"COMM", 15, true, [](const ProcView&, const std::string& name) { return name; }},
-    {"HIT/s", 6, false, [](const ProcView& v, const std::string&) { return fmt_si(v.hit_rate); }},
+    {"HIT/s", 6, false,
+     [](const ProcView& v, const std::string&) {
+       return v.hits_reported ? fmt_si(v.hit_rate) : std::string("-");
+     }},
     {"MISS/s", 6, false, [](const ProcView& v, const std::string&) { return fmt_si(v.miss_rate); }},
     {"HIT%", 7, false,
      [](const ProcView& v, const std::string&) { return fmt_pct(v.hit_ratio, 2); }},
@@ -210,9 +215,11 @@ Json report_json(const Report& r) {
     p["lib"] = v.lib;
     p["alive"] = v.alive;
     p["interval_s"] = json_number(v.dt);
+    p["exec"] = v.exec;
     counters_json(p, v);
     p["bins"] = bins_json(v);
     p["owners"] = owners_json(v);
+    p["ledger"] = ledger_json(v);
     procs.push_back(std::move(p));
   }
   o["procs"] = std::move(procs);

@@ -10,11 +10,12 @@
 
 HZ3TOP_OBJDIR := $(BUILD)/obj/hz3top
 HZ3TOP_BIN := $(BUILD)/bin/hz3top
-HZ3TOP_SRCS := main.cc options.cc output.cc session.cc collect_bpf.cc collect_perf.cc proc.cc \
-               elf_info.cc tag_census.cc model.cc format.cc tui.cc usdt_spec.cc symbolize.cc \
-               openmetrics.cc heap_view.cc heap_options.cc heap_collect.cc heap_model.cc \
-               heap_render.cc pprof.cc heap_tui.cc
-HZ3TOP_CORE := model.cc output.cc format.cc tag_census.cc usdt_spec.cc elf_info.cc symbolize.cc proc.cc openmetrics.cc
+HZ3TOP_SRCS := main.cc options.cc output.cc ledger_view.cc sparkline.cc session.cc collect_bpf.cc \
+               collect_perf.cc proc.cc elf_info.cc tag_census.cc model.cc format.cc tui.cc \
+               usdt_spec.cc symbolize.cc openmetrics.cc heap_view.cc heap_options.cc \
+               heap_collect.cc heap_model.cc heap_render.cc pprof.cc heap_tui.cc
+HZ3TOP_CORE := model.cc output.cc ledger_view.cc sparkline.cc format.cc tag_census.cc usdt_spec.cc \
+               elf_info.cc symbolize.cc proc.cc openmetrics.cc
 HZ3TOP_OBJS := $(addprefix $(HZ3TOP_OBJDIR)/,$(HZ3TOP_SRCS:.cc=.o))
 HZ3TOP_CXXFLAGS := $(CXXSTD) $(OPT) $(WARN) -MMD -MP -Ihz3top -Iprobes -Ilibhz3/include \
                    -I$(PROBES_OBJDIR)

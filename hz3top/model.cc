@@ -32,17 +32,28 @@ void apply_census(const Census& census, const std::map<uint64_t, uint64_t>& larg
     s->live_pages[tag] += pages;
     if (HZ3_TAG_BIN(tag) != HZ3_TAG_BIN_LARGE) s->live_bytes[tag] += pages << HZ3_PAGE_SHIFT;
   }
-  // Large: the census counted head pages only; size each head from what tag_set reported.
+  // Large: the census counted head pages only; size each head from its run record in the page
+  // map (descriptor version 2), else from what tag_set reported since attach.
   for (uint64_t head : census.large_heads) {
+    auto run = census.large_npages.find(head);
     auto it = large_npages.find(head);
-    uint64_t npages = it != large_npages.end() && it->second ? it->second : 1;
-    if (it == large_npages.end()) s->large_unsized++;
+    uint64_t npages = 1;
+    if (run != census.large_npages.end() && run->second)
+      npages = run->second;
+    else if (it != large_npages.end() && it->second)
+      npages = it->second;
+    else
+      s->large_unsized++;
     s->live_bytes[tag_key(HZ3_TAG_BIN_LARGE, HZ3_TAG_OWNER_LARGE)] += npages << HZ3_PAGE_SHIFT;
   }
+  s->ledger_ok = census.runs_ok;
+  s->ledger = census.runs_ok ? census.ledger : Ledger{};
 }
 
 void apply_probe_churn(ProcSnapshot* s) {
   s->census_ok = false;
+  s->ledger_ok = false;
+  s->ledger = Ledger{};
   s->live_pages.clear();
   s->live_bytes.clear();
   s->large_unsized = 0;
@@ -52,6 +63,35 @@ void apply_probe_churn(ProcSnapshot* s) {
     s->live_pages[key] = pages;
     s->live_bytes[key] = pages << HZ3_PAGE_SHIFT;
   }
+}
+
+void apply_exit(ProcSnapshot* s) {
+  bool had_ledger = s->ledger_ok;
+  s->census_ok = true;
+  s->live_pages.clear();
+  s->live_bytes.clear();
+  s->large_unsized = 0;
+  s->ledger = Ledger{};
+  s->ledger_ok = had_ledger;
+}
+
+Ledger& operator+=(Ledger& a, const Ledger& b) {
+  a.small_used += b.small_used;
+  a.app_large += b.app_large;
+  a.span_free += b.span_free;
+  a.span_waste += b.span_waste;
+  a.pageheap_dirty += b.pageheap_dirty;
+  a.pageheap_released += b.pageheap_released;
+  a.unwalked += b.unwalked;
+  a.arena += b.arena;
+  a.committed += b.committed;
+  a.reserved += b.reserved;
+  a.huge += b.huge;
+  a.small_spans += b.small_spans;
+  a.large_blocks += b.large_blocks;
+  a.huge_blocks += b.huge_blocks;
+  a.free_runs += b.free_runs;
+  return a;
 }
 
 Counts counts_of(const ProcCounts& c) {
@@ -121,7 +161,9 @@ void fill_rates(ProcView* v) {
 }  // namespace
 
 void fill_ratios(ProcView* v) {
-  v->hit_ratio = ratio(v->delta.hits, v->delta.lookups());
+  v->hits_reported = v->delta.hit_reports > 0;
+  v->hit_ratio =
+      v->hits_reported ? ratio(v->delta.hits, v->delta.lookups()) : std::optional<double>();
   v->hit_ratio_total = ratio(v->total.hits, v->total.lookups());
   v->perf.per_kfree =
       v->perf.counting ? per_thousand(v->perf.d_count, v->delta.lookups()) : std::nullopt;
@@ -141,6 +183,9 @@ ProcView make_view(const ProcSnapshot* prev, const ProcSnapshot& cur, double fir
 
   v.census_ok = cur.census_ok;
   v.large_unsized = cur.large_unsized;
+  v.ledger_ok = cur.ledger_ok;
+  v.ledger = cur.ledger;
+  v.exec = cur.exec;
   std::map<uint32_t, BinRow> bins;
   std::map<uint32_t, OwnerRow> owners;
   auto bin_row = [&](uint32_t bin) -> BinRow& {
@@ -201,6 +246,7 @@ ProcView sum_views(const std::vector<ProcView>& views) {
   ProcView s;
   s.comm = "total";
   s.census_ok = !views.empty();
+  s.ledger_ok = !views.empty();
   s.alive = false;
   std::map<uint32_t, BinRow> bins;
   std::map<uint32_t, OwnerRow> owners;
@@ -217,6 +263,8 @@ ProcView sum_views(const std::vector<ProcView>& views) {
     s.total += v.total;
     s.delta += v.delta;
     s.census_ok = s.census_ok && v.census_ok;
+    s.ledger_ok = s.ledger_ok && v.ledger_ok;
+    s.ledger += v.ledger;
     s.live_pages += v.live_pages;
     s.live_bytes += v.live_bytes;
     s.large_unsized += v.large_unsized;

@@ -55,6 +55,7 @@ struct ProcSnapshot {
   pid_t pid = 0;
   std::string comm, lib;
   bool alive = true;
+  bool exec = false;                   // exec'd since the previous snapshot
   double t = 0;                        // CLOCK_MONOTONIC seconds when the snapshot was taken
   ProcCounts counts;                   // probe counts since attach
   std::map<uint32_t, BinCounts> bins;  // tag churn since attach, by tag_key
@@ -62,20 +63,27 @@ struct ProcSnapshot {
   bool census_ok = false;
   std::map<uint32_t, uint64_t> live_pages;
   std::map<uint32_t, uint64_t> live_bytes;
-  uint64_t large_unsized = 0;        // large heads tagged before attach, counted as one page
+  uint64_t large_unsized = 0;  // large heads of unknown size, counted as one page
+  bool ledger_ok = false;      // the page map was walked (descriptor version 2)
+  Ledger ledger;
   std::vector<uint32_t> class_size;  // [bin] -> object size; [0] unused
   PerfCounts perf;
 };
 
-// Fills live_pages/live_bytes from a tag-map census. Small and medium spans tag every page, so
-// their bytes are pages x 4 KiB; a large allocation tags only its head page, so its bytes come
-// from `large_npages` (head page index -> npages, from tag_set seen since attach) or, for heads
-// tagged before attach, count as one page (large_unsized says how many).
+// Fills live_pages/live_bytes (and the ledger) from a tag-map census. Small and medium spans tag
+// every page, so their bytes are pages x 4 KiB; a large allocation tags only its head page, so
+// its bytes come from its run record (census.large_npages, descriptor version 2), else from
+// `large_npages` (head page index -> npages, from tag_set seen since attach), else count as one
+// page (large_unsized says how many).
 void apply_census(const Census& census, const std::map<uint64_t, uint64_t>& large_npages,
                   ProcSnapshot* s);
 // Without a readable tag map: live = pages set minus pages cleared since attach (a lower bound
 // of churn, not of the absolute live set).
 void apply_probe_churn(ProcSnapshot* s);
+// An exited process holds no memory: live 0, every ledger line 0 (census_ok: that is known).
+void apply_exit(ProcSnapshot* s);
+// Ledgers of several processes added line by line (owners are per process: not added).
+Ledger& operator+=(Ledger& a, const Ledger& b);
 
 // Counters as the views carry them (both "since attach" and "this interval").
 struct Counts {
@@ -120,10 +128,17 @@ struct ProcView {
   Counts total, delta;
   double hit_rate = 0, miss_rate = 0, decode_fail_rate = 0, tag_set_rate = 0, tag_clear_rate = 0,
          lookup_rate = 0;
-  std::optional<double> hit_ratio;        // this interval
+  // A hits report (hz3:hits) arrived this interval. Threads report hits in batches, so without
+  // one the interval's hits are not known yet (not 0): hit rate and ratio show "-".
+  bool hits_reported = false;
+  std::optional<double> hit_ratio;        // this interval; none without lookups or hits report
   std::optional<double> hit_ratio_total;  // since attach
   bool census_ok = false;
   uint64_t live_pages = 0, live_bytes = 0, large_unsized = 0;
+  bool ledger_ok = false;  // the allocator's ledger was read (descriptor version 2)
+  Ledger ledger;
+  // The process exec'd since the previous report (a new image: counts start again from it).
+  bool exec = false;
   PerfView perf;
   std::vector<BinRow> bins;      // sorted by bin
   std::vector<OwnerRow> owners;  // sorted by owner

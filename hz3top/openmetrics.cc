@@ -172,6 +172,27 @@ std::string render_metrics(const Report* r, uint64_t reports, double started, Me
         [&](const ProcView& p) {
           e.sample("hz3_census", proc_labels(p), num(uint64_t(p.census_ok)));
         });
+  gauge("hz3_ledger_bytes", "bytes",
+        "The allocator's ledger, as malloc_stats() (docs/hz3top.md, The ledger): arena lines "
+        "add up to line=\"arena\"; absent when the library's descriptor is older than version 2.",
+        [&](const ProcView& p) {
+          if (!p.ledger_ok) return;
+          const Ledger& g = p.ledger;
+          const std::pair<const char*, uint64_t> lines[] = {
+              {"small_used", g.small_used},
+              {"app_large", g.app_large},
+              {"span_free", g.span_free},
+              {"span_waste", g.span_waste},
+              {"pageheap_dirty", g.pageheap_dirty},
+              {"pageheap_released", g.pageheap_released},
+              {"unwalked", g.unwalked},
+              {"arena", g.arena},
+              {"huge", g.huge},
+          };
+          for (auto& [line, bytes] : lines)
+            e.sample("hz3_ledger_bytes", proc_labels(p, std::string("line=\"") + line + "\""),
+                     num(bytes));
+        });
   // perf: the counted event is a label (it is fixed once a process is added: the fallback to
   // page faults happens when its events are opened).
   std::string event = r ? openmetrics_escape(r->perf_event) : "";

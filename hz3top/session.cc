@@ -229,7 +229,56 @@ void Session::tick() {
   if (opt_.follow) follow_forks();
   if (perf_ok_) perf_.drain();
   for (auto& [pid, t] : targets_)
-    if (t.alive && !process_alive(pid)) t.alive = false;
+    if (t.alive && !process_alive(pid)) {
+      t.alive = false;
+      t.exited_at = monotonic_seconds();
+    }
+}
+
+void Session::check_exec(pid_t pid, Target& t) {
+  std::string comm = read_comm(pid);
+  Library lib;
+  std::string why;
+  FindStatus st = find_libhz3(pid, &lib, &why);
+  if (st == FindStatus::NO_PROCESS) return;  // exited: the exit path reports it
+  bool same_lib = st == FindStatus::FOUND && lib.dev == t.lib.dev && lib.inode == t.lib.inode &&
+                  lib.load_base == t.lib.load_base;
+  if (same_lib && comm == t.comm) return;
+  std::string old = "process " + std::to_string(pid) + " (" + t.comm + ")";
+  t.exec_seen = true;
+  t.comm = comm;
+  t.census_noted = false;
+  if (st != FindStatus::FOUND) {
+    notes_.push_back(old + " exec'd " + (comm.empty() ? "" : comm + " ") +
+                     "without libhz3: no more counts from it (" + why + ")");
+    t.arena.reset();
+    t.lib_gone = true;
+    return;
+  }
+  t.lib_gone = false;
+  bool new_file = lib.dev != t.lib.dev || lib.inode != t.lib.inode;
+  if (new_file && !opt_.list_probes && lib.has_probes()) {
+    std::string err;
+    if (opt_.all) {
+      auto file = std::make_pair(lib.dev, lib.inode);
+      if (!attached_files_.count(file) && bpf_.attach(-1, lib, &err))
+        attached_files_[file] = monotonic_seconds();
+    } else {
+      bpf_.attach(pid, lib, &err);
+    }
+    if (!err.empty()) notes_.push_back(old + " exec'd: " + err);
+  }
+  if (perf_ok_ && !opt_.list_probes) {
+    perf_.remove(pid);
+    perf_.add(pid, lib);
+  }
+  t.arena = lib.elf.arena_desc ? std::make_unique<ArenaReader>(
+                                     pid, ElfInfo::runtime(lib.load_base, *lib.elf.arena_desc))
+                               : nullptr;
+  notes_.push_back(old + " exec'd " + comm + " (" + lib.maps_path +
+                   "): live memory is the new image's; hits its old image had not reported yet "
+                   "are lost");
+  t.lib = std::move(lib);
 }
 
 bool Session::all_exited() const {
@@ -274,12 +323,33 @@ Report Session::sample(bool final) {
   r.sample_event = sample_event_;
   std::vector<pid_t> gone;
   for (auto& [pid, t] : targets_) {
-    if (t.alive && !process_alive(pid)) t.alive = false;
+    if (t.alive && !process_alive(pid)) {
+      t.alive = false;
+      t.exited_at = now;
+    }
+    // Reported once after its exit (longer with --openmetrics, so a scrape sees it), then
+    // dropped.
+    if (!t.alive && t.has_prev && !t.prev.alive) {
+      double linger = opt_.openmetrics.empty() ? 0 : EXIT_LINGER_METRICS_S;
+      // The final report lists every process watched, with its totals.
+      if (now - t.exited_at >= linger && !final) {
+        if (!opt_.all) continue;  // --all: erased below
+      }
+    }
+    // A cheap exec check each report: the name (an exec usually changes it) and whether the
+    // descriptor still reads; a full look at the mappings only when either says so.
+    if (t.alive && t.discovered && t.has_prev) {
+      bool suspect = read_comm(pid) != t.comm;
+      if (!suspect && t.arena) suspect = !t.arena->same_image();
+      if (suspect) check_exec(pid, t);
+    }
     ProcSnapshot s;
     s.pid = pid;
     s.comm = t.comm;
     s.lib = t.lib.maps_path;
     s.alive = t.alive;
+    s.exec = t.exec_seen;
+    t.exec_seen = false;
     s.t = now;
     if (auto it = snap.procs.find(pid); it != snap.procs.end()) s.counts = it->second;
     if (auto it = snap.bins.find(pid); it != snap.bins.end()) s.bins = it->second;
@@ -290,12 +360,15 @@ Report Session::sample(bool final) {
       auto it = snap.large_live.find(pid);
       apply_census(census, it == snap.large_live.end() ? NONE : it->second, &s);
       if (s.class_size.empty()) s.class_size = t.arena->class_sizes();
-    } else if (!t.alive && t.has_prev && t.prev.census_ok) {
-      // The process is gone: its tag map with it. Keep the last live set we saw.
-      s.census_ok = true;
-      s.live_pages = t.prev.live_pages;
-      s.live_bytes = t.prev.live_bytes;
-      s.large_unsized = t.prev.large_unsized;
+    } else if (!t.alive) {
+      // The process is gone, and its memory with it.
+      s.ledger_ok = t.has_prev && t.prev.ledger_ok;
+      apply_exit(&s);
+    } else if ((t.arena && t.arena->not_initialised()) || t.lib_gone) {
+      // No malloc yet (a fresh process, or a new image after exec): nothing is live. Probe churn
+      // would still count an old image's pages.
+      apply_exit(&s);
+      s.ledger_ok = false;
     } else {
       if (t.alive && t.arena && !t.census_noted) {
         notes_.push_back("cannot read the tag map of " + describe(pid) + ": " + err +

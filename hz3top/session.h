@@ -60,7 +60,13 @@ class Session {
     bool has_prev = false;
     ProcSnapshot prev;
     bool census_noted = false;
+    double exited_at = 0;    // CLOCK_MONOTONIC when its exit was first seen; 0 while alive
+    bool exec_seen = false;  // exec'd since the previous report
+    bool lib_gone = false;   // exec'd a program without libhz3: nothing of hz3 is live
   };
+  // The process replaced its image (exec): a new libhz3 mapping, or a new name. Re-reads the
+  // library, its descriptor and tag map, re-attaches when the library file changed, and notes it.
+  void check_exec(pid_t pid, Target& t);
   bool add_target(pid_t pid, Library lib, std::string* err);
   void rescan_all();
   // -f: attaches to the processes the targets forked since the last tick (within 0.1 s).
@@ -80,5 +86,10 @@ class Session {
   std::vector<std::string> notes_;
   bool stopped_ = false;
 };
+
+// How long an exited process stays in the reports (with live memory 0) after the report that
+// first shows its exit: with --openmetrics long enough for a scrape to see it (Prometheus scrapes
+// every 15-60 s), else not at all.
+constexpr double EXIT_LINGER_METRICS_S = 60;
 
 }  // namespace hz3top

@@ -15,12 +15,40 @@
 
 namespace hz3top {
 
+// One owner heap's share of the small/medium spans (owner field = heap id + 1).
+struct OwnerLedger {
+  uint64_t spans = 0, pages = 0;
+  uint64_t used = 0;  // bytes of objects outside its spans: application, its cache, inboxes
+  uint64_t free = 0;  // bytes of objects in its spans not handed out
+};
+
+// The allocator's ledger read from outside (descriptor version 2): every run of pages below the
+// high-water mark, from the page map and the run records it points to (docs/probes.md). The
+// lines add up as malloc_stats' do: small_used + app_large + span_free + span_waste +
+// pageheap_dirty + pageheap_released + unwalked = arena. small_used is malloc_stats' app_small +
+// thread_caches + inboxes (objects outside spans; telling them apart needs the thread caches'
+// lists). A snapshot of a running process, not a consistent one: a run that changed while it
+// was read is counted in unwalked.
+struct Ledger {
+  uint64_t small_used = 0, app_large = 0, span_free = 0, span_waste = 0;
+  uint64_t pageheap_dirty = 0, pageheap_released = 0, unwalked = 0;
+  uint64_t arena = 0, committed = 0, reserved = 0, huge = 0;
+  uint64_t small_spans = 0, large_blocks = 0, huge_blocks = 0, free_runs = 0;
+  uint64_t app_total() const { return small_used + app_large + huge; }
+  uint64_t mapped() const { return arena + huge; }  // without metadata (not exported)
+  std::map<uint32_t, OwnerLedger> owners;           // by owner field
+};
+
 // Tagged pages of one process at one instant, by raw tag value (owner_field << 16 | bin_field).
 struct Census {
   uint64_t hwm_pages = 0;
   uint64_t tagged_pages = 0;
   std::map<uint32_t, uint64_t> pages_by_tag;
   std::vector<uint64_t> large_heads;  // page indexes of large allocations' head pages
+  // Descriptor version 2: the page map was walked. large_npages: head page -> pages of the run.
+  bool runs_ok = false;
+  std::map<uint64_t, uint64_t> large_npages;
+  Ledger ledger;
 };
 
 class ArenaReader {
@@ -31,7 +59,14 @@ class ArenaReader {
   // the memory cannot be read, or the arena is not initialised yet (magic 0).
   bool read_desc(std::string* err);
   // Reads tags[0 … hwm_pages) and counts them. Calls read_desc() first when needed.
+  // With a version 2 descriptor it also walks the page map (runs_ok, large_npages, ledger);
+  // a failed walk leaves runs_ok false and the tag census stands.
   bool census(Census* out, std::string* err);
+  // False when the descriptor no longer reads as the one read before (unmapped, another arena):
+  // the process exec'd. 64 bytes read; true before the first read_desc().
+  bool same_image() const;
+  // The last read found the descriptor with magic 0: libhz3 has not initialised its arena yet.
+  bool not_initialised() const { return not_initialised_; }
 
   const struct hz3_arena_desc& desc() const { return desc_; }
   // Object size of small/medium bin `bin` (1 … nclasses); 0 for bins the table does not cover.
@@ -46,9 +81,16 @@ class ArenaReader {
   pid_t pid_;
   uint64_t desc_addr_;
   bool have_desc_ = false;
+  bool not_initialised_ = false;
   struct hz3_arena_desc desc_ {};
+  bool read_desc_raw(struct hz3_arena_desc* d, std::string* err) const;
+  bool walk_runs(uint64_t hwm, Census* out, std::string* err);
+
   std::vector<uint32_t> class_size_;
+  std::vector<uint32_t> class_objs_;
   std::vector<uint32_t> buf_;
+  std::vector<uint64_t> map_;
+  std::vector<uint8_t> recs_;
 };
 
 }  // namespace hz3top

@@ -20,6 +20,8 @@
 #include <thread>
 
 #include "format.h"
+#include "ledger_view.h"
+#include "sparkline.h"
 
 namespace hz3top {
 
@@ -72,11 +74,17 @@ struct Shared {
   bool quit = false;      // UI -> collector
   bool finished = false;  // collector -> UI: final report taken
   bool exited = false;    // every target exited
+  double interval = 1;    // seconds between reports; the `d` key changes it
 };
 
 void collector(Session& s, const Options& o, std::atomic<bool>& stop, Shared& sh) {
   const double start = monotonic_seconds();
-  double next = start + o.interval;
+  double interval;
+  {
+    std::lock_guard<std::mutex> lk(sh.mu);
+    interval = sh.interval;
+  }
+  double next = start + interval;
   for (long n = 1;; n++) {
     bool last = o.count && n >= o.count;
     bool done = false, exited = false;
@@ -98,6 +106,11 @@ void collector(Session& s, const Options& o, std::atomic<bool>& stop, Shared& sh
       }
       if (now >= next) break;
       std::unique_lock<std::mutex> lk(sh.mu);
+      if (sh.interval != interval) {  // a new interval counts from the last report
+        next += sh.interval - interval;
+        interval = sh.interval;
+        continue;
+      }
       sh.cv.wait_for(lk, std::chrono::duration<double>(std::min(0.1, next - now)));
     }
     Report r = s.sample(last || done);
@@ -110,7 +123,8 @@ void collector(Session& s, const Options& o, std::atomic<bool>& stop, Shared& sh
       sh.exited = exited;
       return;
     }
-    next += o.interval;
+    next += interval;
+    if (next < monotonic_seconds()) next = monotonic_seconds() + interval;
   }
 }
 
@@ -151,6 +165,9 @@ struct UiState {
   bool paused = false;
   bool detail = false;
   bool owners = false;  // the lower table lists owners (heaps) instead of bins
+  bool help = false;    // the key help is shown instead of the tables
+  bool prompt = false;  // reading a new interval after `d`
+  std::string typed;    // what was typed at the prompt
   size_t proc = 0;      // index into the report's procs; == procs.size() means "all"
   size_t selected = 0;  // row in the bins table
   uint32_t detail_bin = 0;
@@ -193,14 +210,14 @@ void draw_line(int y, const std::string& s, int attr = 0) {
 }
 
 void draw_main(const Report& r, UiState& ui, const std::vector<std::string>& notes, bool utf8,
-               const Options& o, bool exited) {
+               double interval, bool exited) {
   int y = 0;
   char buf[512];
   std::string who = r.procs.size() == 1
                         ? "pid " + std::to_string(r.procs[0].pid) + " (" + r.procs[0].comm + ")"
                         : std::to_string(r.procs.size()) + " processes";
   snprintf(buf, sizeof buf, "hz3top  %s  interval %.1f s  %s  events: %s%s%s", who.c_str(),
-           o.interval, fmt_clock(r.wall).c_str(),
+           interval, fmt_clock(r.wall).c_str(),
            r.perf_event.empty() ? "none" : r.perf_event.c_str(),
            r.sample_event.empty() ? "" : (", sampling " + r.sample_event).c_str(),
            ui.paused ? "   [PAUSED]"
@@ -294,8 +311,76 @@ void draw_main(const Report& r, UiState& ui, const std::vector<std::string>& not
   if (rows.empty()) draw_line(y++, "  (no tagged pages yet)");
 }
 
-void draw_detail(const std::deque<Report>& history, const UiState& ui) {
+// The chosen process (or all of them) over the history: sparklines of its hit rate and live
+// bytes, and its allocator ledger now. Returns the next free line.
+int draw_proc_detail(const std::deque<Report>& history, const UiState& ui, bool utf8) {
   int y = 0;
+  char buf[256];
+  std::vector<std::optional<double>> hits, live;
+  const ProcView* last = nullptr;
+  for (const Report& r : history) {
+    const ProcView* v = ui.detail_pid == 0 ? &r.total : nullptr;
+    for (const ProcView& p : r.procs)
+      if (ui.detail_pid && p.pid == ui.detail_pid) v = &p;
+    if (!v) continue;
+    hits.push_back(v->hits_reported ? std::optional<double>(v->hit_rate) : std::nullopt);
+    live.push_back(double(v->live_bytes));
+    last = v;
+  }
+  if (!last) return y;
+  size_t room = size_t(std::max(10, COLS - 30));
+  if (hits.size() > room) {
+    hits.erase(hits.begin(), hits.end() - long(room));
+    live.erase(live.begin(), live.end() - long(room));
+  }
+  snprintf(buf, sizeof buf, "Process: %s  (last %zu intervals; now %s hits/s, %s live)",
+           ui.detail_pid ? ("pid " + std::to_string(ui.detail_pid) + " " + last->comm).c_str()
+                         : "all processes",
+           hits.size(), last->hits_reported ? fmt_si(last->hit_rate).c_str() : "-",
+           fmt_bytes(double(last->live_bytes)).c_str());
+  draw_line(y++, buf, A_BOLD);
+  draw_line(y++, "  hit/s  " + sparkline(hits, utf8));
+  draw_line(y++, "  live   " + sparkline(live, utf8) + "  " + fmt_bytes(double(last->live_bytes)));
+  if (last->ledger_ok) {
+    for (const LedgerLine& l : ledger_lines(last->ledger)) {
+      if (y >= LINES / 2) break;
+      snprintf(buf, sizeof buf, "  %c %10s  %s", l.mark, fmt_bytes(double(l.bytes)).c_str(),
+               l.label.c_str());
+      draw_line(y++, buf);
+    }
+  } else {
+    draw_line(y++, "  (no allocator ledger: the library's descriptor is older than version 2)");
+  }
+  return y + 1;
+}
+
+void draw_help(bool utf8) {
+  const char* up = utf8 ? "↑↓" : "up/down";
+  const char* lr = utf8 ? "←→" : "left/right";
+  int y = 0;
+  draw_line(y++, "hz3top keys", A_BOLD);
+  y++;
+  const std::string text[] = {
+      "  q          quit (the final report stays on the screen when the targets have exited)",
+      "  ?          this help; any key goes back",
+      "  d          change the interval (seconds; Enter applies, Esc keeps the old one)",
+      "  s          sort the bins: live bytes, set/s, clr/s, bin",
+      "  p, space   pause the screen (numbers are still collected)",
+      std::string("  ") + up + std::string(size_t(std::max(0, 11 - int(strlen(up)))), ' ') +
+          "select a bin",
+      std::string("  ") + lr + std::string(size_t(std::max(0, 11 - int(strlen(lr)))), ' ') +
+          "select a process (tab too); the last one is \"all\"",
+      "  Enter      detail of the selected process and bin: sparklines of hit rate and live",
+      "             bytes, the allocator's ledger, the bin's history; Esc goes back",
+      "  o          owners (heaps) instead of bins",
+      "",
+      "  HIT/s \"-\": no hits report arrived in the interval (threads report hits in batches).",
+  };
+  for (const std::string& l : text) draw_line(y++, l);
+}
+
+void draw_detail(const std::deque<Report>& history, const UiState& ui, bool utf8) {
+  int y = draw_proc_detail(history, ui, utf8);
   char buf[256];
   const BinRow* latest = nullptr;
   std::vector<std::pair<double, BinRow>> rows;
@@ -360,10 +445,12 @@ int run_tui(Session& s, const Options& o, std::atomic<bool>& stop) {
   bool print_final = false;
   {
     Screen screen;
+    sh.interval = o.interval;
     std::thread col(collector, std::ref(s), std::cref(o), std::ref(stop), std::ref(sh));
     UiState ui;
     std::deque<Report> shown;  // what is on screen; frozen while paused
     std::vector<std::string> notes;
+    double interval = o.interval;
     for (;;) {
       bool finished;
       {
@@ -371,6 +458,7 @@ int run_tui(Session& s, const Options& o, std::atomic<bool>& stop) {
         if (!ui.paused) shown = sh.history;
         notes = sh.notes;
         finished = sh.finished;
+        interval = sh.interval;
         if (finished && !sh.history.empty()) {
           final_report = sh.history.back();
           print_final = true;
@@ -378,30 +466,83 @@ int run_tui(Session& s, const Options& o, std::atomic<bool>& stop) {
       }
       if (finished || stop.load()) break;
       erase();
-      if (shown.empty()) {
+      if (ui.help) {
+        draw_help(screen.utf8());
+      } else if (shown.empty()) {
         draw_line(
-            0, "hz3top: attached, first numbers after one interval (" + fmt_si(o.interval) + " s)…",
+            0, "hz3top: attached, first numbers after one interval (" + fmt_si(interval) + " s)…",
             A_BOLD);
       } else if (ui.detail) {
-        draw_detail(shown, ui);
+        draw_detail(shown, ui, screen.utf8());
       } else {
-        draw_main(shown.back(), ui, notes, screen.utf8(), o, false);
+        draw_main(shown.back(), ui, notes, screen.utf8(), interval, false);
       }
-      const char* footer = ui.detail ? "(q) quit | (esc/\u21b5) back | (p) pause"
+      const char* footer = ui.detail ? "(q) quit | (esc/\u21b5) back | (p) pause | (?) help"
                                      : "(q) quit | (s) sort | (p) pause | (\u2191\u2193) select | "
-                                       "(\u21b5) detail | (o) owners | (tab) process";
+                                       "(\u21b5) detail | (o) owners | (\u2190\u2192) process | "
+                                       "(d) interval | (?) help";
       if (!screen.utf8())
-        footer = ui.detail ? "(q) quit | (esc/enter) back | (p) pause"
+        footer = ui.detail ? "(q) quit | (esc/enter) back | (p) pause | (?) help"
                            : "(q) quit | (s) sort | (p) pause | (up/down) select | (enter) detail "
-                             "| (o) owners | (tab) process";
+                             "| (o) owners | (left/right) process | (d) interval | (?) help";
       std::string foot = footer;
       if (!ui.detail) foot += std::string("   sort: ") + sort_name(ui.sort);
+      if (ui.prompt) {
+        char pb[128];
+        snprintf(pb, sizeof pb,
+                 "interval in seconds (now %g; Enter applies, Esc cancels): ", interval);
+        foot = pb + ui.typed;
+      }
       draw_line(LINES - 1, foot, A_REVERSE);
       refresh();
 
       int ch = getch();  // waits up to 100 ms
+      if (ch == ERR) continue;
+      if (ui.prompt) {
+        if (ch == '\n' || ch == '\r' || ch == KEY_ENTER) {
+          char* end = nullptr;
+          double v = strtod(ui.typed.c_str(), &end);
+          if (!ui.typed.empty() && end && *end == 0 && std::isfinite(v) && v >= 0.05 && v <= 3600) {
+            std::lock_guard<std::mutex> lk(sh.mu);
+            sh.interval = v;
+          } else {
+            std::lock_guard<std::mutex> lk(sh.mu);
+            sh.notes.push_back("interval must be a number of seconds from 0.05 to 3600, not '" +
+                               ui.typed + "'");
+          }
+          sh.cv.notify_all();
+          ui.prompt = false;
+        } else if (ch == 27) {
+          ui.prompt = false;
+        } else if (ch == KEY_BACKSPACE || ch == 127 || ch == 8) {
+          if (!ui.typed.empty()) ui.typed.pop_back();
+        } else if (((ch >= '0' && ch <= '9') || ch == '.') && ui.typed.size() < 12) {
+          ui.typed += char(ch);
+        }
+        continue;
+      }
+      if (ui.help) {  // any key leaves the help; q still quits
+        ui.help = false;
+        if (ch != 'q' && ch != 'Q') continue;
+      }
       if (ch == 'q' || ch == 'Q') break;
       switch (ch) {
+        case '?':
+        case 'h':
+          ui.help = true;
+          break;
+        case 'd':
+        case 'D':
+          ui.prompt = true;
+          ui.typed.clear();
+          break;
+        case KEY_LEFT:
+        case KEY_RIGHT: {
+          size_t n = shown.empty() ? 1 : shown.back().procs.size();
+          if (n > 1) ui.proc = ch == KEY_RIGHT ? (ui.proc + 1) % (n + 1) : (ui.proc + n) % (n + 1);
+          ui.selected = 0;
+          break;
+        }
         case 's':
         case 'S':
           ui.sort = SortKey((int(ui.sort) + 1) % 4);
@@ -434,7 +575,6 @@ int run_tui(Session& s, const Options& o, std::atomic<bool>& stop) {
         case '\n':
         case '\r':
         case KEY_ENTER:
-        case 'd':
           ui.detail = !ui.owners && !ui.detail;
           break;
         case 27:

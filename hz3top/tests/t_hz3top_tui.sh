@@ -4,7 +4,9 @@
 # real libhz3: it draws on the alternate screen with the keys in a footer; s, p, Enter and Esc
 # do what the footer says; and the terminal is restored (alternate screen left) after q, after
 # Ctrl-C, after a crash (SIGSEGV), and when the target exits, which also leaves the final
-# report on the normal screen. The owners table shows the held large blocks.
+# report on the normal screen. The owners table shows the held large blocks; ? shows the keys,
+# d changes the interval (and rejects 0), Enter's detail has sparklines of hit rate and live
+# bytes and the allocator's ledger, and the left/right arrows choose the process.
 set -u
 source "$HZ3_TOP/scripts/testlib.sh"
 source "$HZ3_TOP/hz3top/tests/lib.sh"
@@ -78,10 +80,62 @@ else
   fail tui/key_owners "$(screen main | grep -A3 'Owners of' | tr '\n' '|')"
 fi
 tm send-keys -t main o
+wait_for main 'Bins of' || true
+
+tm send-keys -t main '?'
+if wait_for main 'hz3top keys' && wait_for main 'd +change the interval'; then
+  tm send-keys -t main x  # any key goes back
+  wait_for main 'Bins of' && pass tui/key_help || fail tui/key_help "help did not close: $(screen main | head -2 | tr '\n' '|')"
+else
+  fail tui/key_help "$(screen main | head -3 | tr '\n' '|')"
+fi
+tm send-keys -t main d
+wait_for main 'interval in seconds' || fail tui/key_interval "no prompt: $(screen main | tail -1)"
+tm send-keys -t main 0 . 5 Enter
+if wait_for main 'interval 0.5 s'; then
+  # Reports now come every 0.5 s: the clock in the header moves by at most 1 s per 0.5 s.
+  pass tui/key_interval
+else
+  fail tui/key_interval "$(screen main | head -1)"
+fi
+tm send-keys -t main d 0 Enter  # out of range: a note, the interval stays
+wait_for main 'note: interval must be' && screen main | head -1 | grep -q 'interval 0.5 s' &&
+  pass tui/key_interval_rejects_0 || fail tui/key_interval_rejects_0 "$(screen main | head -4 | tr '\n' '|')"
+tm send-keys -t main Enter
+if wait_for main "Process: pid $WL_PID" && wait_for main '^  hit/s' && wait_for main '^  live ' &&
+   wait_for main 'arena pages handed out' && wait_for main 'Detail: large allocations'; then
+  pass tui/detail_sparklines_and_ledger
+else
+  fail tui/detail_sparklines_and_ledger "$(screen main | head -14 | tr '\n' '|')"
+fi
+tm send-keys -t main Escape
+wait_for main 'Bins of' || true
 
 tm send-keys -t main q
 if wait_dead main && [ "$(alt main)" = 0 ]; then pass tui/restored_after_q
 else fail tui/restored_after_q "dead=$(dead main) alternate_on=$(alt main)"; fi
+
+# Two processes: the arrow keys choose which one the lower table shows.
+A=$WL_PID A_IN=$WL_IN A_OUT=$WL_OUT
+start_workload second || { fail tui/workload "second did not start"; exit 0; }
+B=$WL_PID
+tm new-window -d -n two "TERM=xterm-256color exec $HZ3TOP -p $A -p $B 0.3"
+if wait_for two "Bins of $A"; then
+  tm send-keys -t two Right
+  ok=0
+  wait_for two "Bins of $B" && ok=1
+  tm send-keys -t two Right  # past the last process: the "all" row
+  wait_for two "Bins of all processes" || ok=0
+  tm send-keys -t two Left Left
+  wait_for two "Bins of $A" || ok=0
+  [ $ok = 1 ] && pass tui/arrows_select_process || fail tui/arrows_select_process "$(screen two | grep 'Bins of')"
+else
+  fail tui/arrows_select_process "no report: $(screen two | head -3 | tr '\n' '|')"
+fi
+tm send-keys -t two q
+wl exit
+workload_exited tui/second_exit
+WL_PID=$A WL_IN=$A_IN WL_OUT=$A_OUT
 
 open ctrlc || { fail tui/restored_after_ctrl_c "no report on screen"; }
 tm send-keys -t ctrlc C-c

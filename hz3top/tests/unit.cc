@@ -15,6 +15,7 @@
 #include "format.h"
 #include "model.h"
 #include "openmetrics.h"
+#include "sparkline.h"
 #include "symbolize.h"
 #include "usdt_spec.h"
 
@@ -56,6 +57,7 @@ ProcSnapshot snap(pid_t pid, double t) {
 void set_counts(ProcSnapshot& s, uint64_t hits, uint64_t outside, uint64_t untagged, uint64_t sets,
                 uint64_t clears) {
   s.counts.c[HZ3_C_HITS] = hits;
+  s.counts.c[HZ3_C_HIT_REPORTS] = hits;  // here every hit came in a report of its own
   s.counts.c[HZ3_C_MISS_OUTSIDE] = outside;
   s.counts.c[HZ3_C_MISS_UNTAGGED] = untagged;
   s.counts.c[HZ3_C_TAG_SET] = sets;
@@ -170,6 +172,52 @@ void census_sizes_large_heads() {
   ProcView v = make_view(nullptr, s, 1.0);
   EXPECT(v.live_pages == 23 && v.live_bytes == (16 + 4 + 274) * 4096ull);
   EXPECT(v.large_unsized == 1);
+}
+
+void census_sizes_large_heads_from_page_map() {
+  Census c;
+  c.hwm_pages = 1000;
+  uint32_t large = tag_key(HZ3_TAG_BIN_LARGE, HZ3_TAG_OWNER_LARGE);
+  c.pages_by_tag[large] = 2;
+  c.large_heads = {100, 400};
+  c.runs_ok = true;
+  c.large_npages = {{100, 256}, {400, 300}};  // the page map wins over tag_set's sizes
+  c.ledger.app_large = 556 * 4096ull;
+  std::map<uint64_t, uint64_t> sizes = {{400, 17}};
+  ProcSnapshot s = snap(7, 1.0);
+  apply_census(c, sizes, &s);
+  EXPECT(s.live_bytes[large] == 556 * 4096ull);
+  EXPECT(s.large_unsized == 0);
+  EXPECT(s.ledger_ok && s.ledger.app_large == 556 * 4096ull);
+  apply_exit(&s);  // gone: nothing live, the ledger all zero but known
+  EXPECT(s.census_ok && s.live_bytes.empty() && s.ledger_ok && s.ledger.app_total() == 0);
+  ProcView v = make_view(nullptr, s, 1.0);
+  EXPECT(v.live_bytes == 0 && v.ledger_ok);
+}
+
+void hits_unknown_without_a_report() {
+  ProcSnapshot a = snap(7, 1.0), b = snap(7, 2.0);
+  a.counts.c[HZ3_C_HITS] = 100;
+  a.counts.c[HZ3_C_HIT_REPORTS] = 1;
+  b.counts = a.counts;
+  b.counts.c[HZ3_C_MISS_OUTSIDE] = 5;  // misses came, the hits are still pending in threads
+  ProcView v = make_view(&a, b, 1.0);
+  EXPECT(!v.hits_reported && !v.hit_ratio);
+  EXPECT(proc_table_row(v, "x").find(" - ") != std::string::npos);
+  Report r;
+  r.procs = {v};
+  EXPECT(report_json(r)["procs"][0]["rate"]["ptag_hit"].is_null());
+  b.counts.c[HZ3_C_HIT_REPORTS] = 2;
+  b.counts.c[HZ3_C_HITS] = 150;
+  v = make_view(&a, b, 1.0);
+  EXPECT(v.hits_reported && v.hit_rate == 50 && v.hit_ratio && *v.hit_ratio == 50.0 / 55);
+}
+
+void sparkline_scales_to_peak() {
+  EXPECT(sparkline({0.0, 50.0, 100.0, std::nullopt, 25.0}, false) == "_+@ -");
+  EXPECT(sparkline({0.0, 0.0}, false) == "__");  // nothing to scale by: all at the bottom
+  EXPECT(sparkline({1.0, 7.0}, true) == "\u2582\u2588");
+  EXPECT(sparkline({}, true).empty());
 }
 
 void probe_churn_when_no_tag_map() {
@@ -574,6 +622,9 @@ int main() {
       {"view_without_lookups_has_no_ratio", view_without_lookups_has_no_ratio},
       {"view_bins_merge_owners", view_bins_merge_owners},
       {"census_sizes_large_heads", census_sizes_large_heads},
+      {"census_sizes_large_heads_from_page_map", census_sizes_large_heads_from_page_map},
+      {"hits_unknown_without_a_report", hits_unknown_without_a_report},
+      {"sparkline_scales_to_peak", sparkline_scales_to_peak},
       {"probe_churn_when_no_tag_map", probe_churn_when_no_tag_map},
       {"sums_add_up_like_a_ledger", sums_add_up_like_a_ledger},
       {"all_row_sums_rates_of_late_processes", all_row_sums_rates_of_late_processes},

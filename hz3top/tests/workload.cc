@@ -7,6 +7,12 @@
 //               K huge (>= 1 GiB, never touched) malloc+free pairs
 //   hold H      allocate H large (1 MiB) blocks and keep them
 //   release     free the held blocks
+//   small N     allocate N small (64 B) blocks and keep them (freed by release too)
+//   huge N      allocate N huge (1 GiB, never touched) blocks and keep them (freed by release)
+//   stats       malloc_stats(): libhz3's ledger on stderr (hz3top reads the same numbers live)
+//   exec PATH   execv(PATH) with no arguments (the test names the workload through a symlink,
+//               so its name changes); the new image answers "ready" again
+//   bareexec PATH  the same with an empty environment: no LD_PRELOAD, so no libhz3
 //   spin MS     malloc+free small and medium blocks for MS milliseconds (perf sampling)
 //   badfree     free a pointer into the middle of a large block: libhz3 misses (tag 0) and
 //               aborts; the test checks that hz3top saw the miss
@@ -15,6 +21,7 @@
 //               exits 0; answers the child's pid (the parent goes on taking commands)
 //   exit        exit 0
 // Not a benchmark: no timing, no randomness.
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -33,6 +40,11 @@ constexpr size_t HUGE = size_t{1} << 30;
 constexpr int MAX_HOLD = 1024;
 void* g_held[MAX_HOLD];
 int g_nheld = 0;
+constexpr long MAX_SMALL = 1 << 20;
+void** g_small = nullptr;  // allocated by the first "small" command
+long g_nsmall = 0;
+void* g_huge[8];
+int g_nhuge = 0;
 
 // Keeps the compiler from pairing away malloc+free.
 void* volatile g_sink;
@@ -118,9 +130,37 @@ int main() {
       }
       say_ok("hold", g_nheld);
     } else if (strcmp(line, "release") == 0) {
-      long n = g_nheld;
+      long n = g_nheld + g_nsmall;
       while (g_nheld) free(g_held[--g_nheld]);
+      while (g_nsmall) free(g_small[--g_nsmall]);
+      n += g_nhuge;
+      while (g_nhuge) free(g_huge[--g_nhuge]);
       say_ok("release", n);
+    } else if (sscanf(line, "small %ld", &a) == 1) {
+      if (!g_small) g_small = static_cast<void**>(malloc(MAX_SMALL * sizeof(void*)));
+      if (!g_small) return 4;
+      for (long i = 0; i < a && g_nsmall < MAX_SMALL; i++) {
+        g_small[g_nsmall] = malloc(64);
+        if (!g_small[g_nsmall]) return 4;
+        g_nsmall++;
+      }
+      say_ok("small", g_nsmall);
+    } else if (sscanf(line, "huge %ld", &a) == 1) {
+      for (long i = 0; i < a && g_nhuge < 8; i++)
+        if (!(g_huge[g_nhuge++] = malloc(HUGE))) return 4;
+      say_ok("huge", g_nhuge);
+    } else if (strcmp(line, "stats") == 0) {
+      malloc_stats();
+      say_ok("stats", 0);
+    } else if (strncmp(line, "bareexec ", 9) == 0) {
+      char* argv[] = {line + 9, nullptr};
+      char* envp[] = {nullptr};
+      execve(line + 9, argv, envp);
+      say("error exec failed\n");
+    } else if (strncmp(line, "exec ", 5) == 0) {
+      char* argv[] = {line + 5, nullptr};
+      execv(line + 5, argv);
+      say("error exec failed\n");
     } else if (sscanf(line, "spin %ld", &a) == 1) {
       double end = now_ms() + double(a);
       long ops = 0;

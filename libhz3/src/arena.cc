@@ -16,6 +16,13 @@ __attribute__((visibility("default"))) struct hz3_arena_desc hz3_arena_desc;
 
 namespace hz3 {
 
+// The run states as the descriptor documents them.
+static_assert(uint8_t(SpanState::FREE_DIRTY) == HZ3_SPAN_FREE_DIRTY &&
+              uint8_t(SpanState::FREE_RELEASED) == HZ3_SPAN_FREE_RELEASED &&
+              uint8_t(SpanState::SMALL) == HZ3_SPAN_SMALL &&
+              uint8_t(SpanState::LARGE) == HZ3_SPAN_LARGE && sizeof(SpanState) == 1);
+static_assert(sizeof(uintptr_t) == 8 && sizeof(Span*) == 8 && sizeof(Span) < 0x10000);
+
 ArenaGlobals g_arena;  // zero until arena_init: every lookup misses
 HardBin g_hard_bins[NUM_BINS];
 
@@ -415,6 +422,7 @@ Span* grow(size_t npages, size_t align_pages) {
       *reinterpret_cast<volatile char*>(g_arena.base + g_committed * PAGE_SIZE) = 0;
     }
     g_committed = target;
+    __atomic_store_n(&hz3_arena_desc.committed_pages, uint64_t(g_committed), __ATOMIC_RELAXED);
   }
   Span* s = span_new();
   if (!s) return nullptr;
@@ -544,6 +552,14 @@ bool arena_init() {
     static uint32_t class_size[NUM_BINS];
     for (uint32_t c = 1; c < NUM_BINS; c++) class_size[c] = CLASSES[c].size;
     hz3_arena_desc.class_size = uintptr_t(class_size);
+    static uint32_t class_objs[NUM_BINS];
+    for (uint32_t c = 1; c < NUM_BINS; c++) class_objs[c] = CLASSES[c].span_objs;
+    hz3_arena_desc.class_objs = uintptr_t(class_objs);
+    hz3_arena_desc.map = uintptr_t(map);
+    hz3_arena_desc.span = {uint16_t(sizeof(Span)),           uint16_t(offsetof(Span, start)),
+                           uint16_t(offsetof(Span, npages)), uint16_t(offsetof(Span, tag)),
+                           uint16_t(offsetof(Span, state)),  uint16_t(offsetof(Span, used)),
+                           uint16_t(LARGE_GUARD_PAGES),      0};
     // Publish last: a reader that sees size != 0 sees base, tags and map.
     __atomic_store_n(&g_arena.size, uintptr_t(size), __ATOMIC_RELEASE);
     __atomic_store_n(&hz3_arena_desc.magic, HZ3_DESC_MAGIC, __ATOMIC_RELEASE);

@@ -7,6 +7,7 @@
 #include "addr_map.h"
 #include "arena.h"
 #include "heap.h"
+#include "hz3/hz3.h"
 #include "pal.h"
 #include "probes.h"
 
@@ -30,6 +31,15 @@ struct Mapping {
 };
 Mutex g_huge_lock;
 AddrMap<Mapping> g_huge;  // guarded by g_huge_lock
+
+// The huge totals of the arena descriptor (include/hz3/hz3.h), for tracers; called with
+// g_huge_lock held, so plain arithmetic on the published values is exact.
+void huge_publish(int64_t blocks, int64_t bytes) {
+  __atomic_store_n(&hz3_arena_desc.huge_blocks, hz3_arena_desc.huge_blocks + uint64_t(blocks),
+                   __ATOMIC_RELAXED);
+  __atomic_store_n(&hz3_arena_desc.huge_bytes, hz3_arena_desc.huge_bytes + uint64_t(bytes),
+                   __ATOMIC_RELAXED);
+}
 
 }  // namespace
 
@@ -104,6 +114,7 @@ void* huge_alloc(size_t size, size_t align) {
     errno = ENOMEM;
     return nullptr;
   }
+  huge_publish(1, int64_t(hi - lo));
   return reinterpret_cast<void*>(user);
 }
 
@@ -117,6 +128,7 @@ bool huge_free(void* p) {
     base = e->value.base;
     len = e->value.len;
     g_huge.erase(e);
+    huge_publish(-1, -int64_t(len));
   }
   Pal::unmap(reinterpret_cast<void*>(base), len);
   return true;
@@ -139,6 +151,7 @@ void* huge_realloc(void* p, size_t new_size) {
   if (!e || e->value.base != e->key) return nullptr;
   void* q = Pal::remap(reinterpret_cast<void*>(e->value.base), e->value.len, len);
   if (!q) return nullptr;
+  huge_publish(0, int64_t(len) - int64_t(e->value.len));
   g_huge.erase(e);
   if (!g_huge.insert(uintptr_t(q), {uintptr_t(q), len})) fatal("out of metadata memory in realloc");
   return q;

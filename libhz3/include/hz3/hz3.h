@@ -29,9 +29,34 @@ extern "C" {
 #define HZ3_TAG_OWNER_MAX 0xFFFEu   /* owner_field = heap id + 1 <= this */
 
 #define HZ3_DESC_MAGIC 0x414E455241335A48ull /* "HZ3ARENA" little-endian */
-#define HZ3_DESC_VERSION 1u
+#define HZ3_DESC_VERSION 2u
 
-/* Published once the arena is reserved; fields never change afterwards except hwm_pages. */
+/* Run states as the page map's records store them (hz3_span_layout.off_state, one byte). */
+#define HZ3_SPAN_FREE_DIRTY 0u    /* free run of the page heap, resident */
+#define HZ3_SPAN_FREE_RELEASED 1u /* free run given back to the OS */
+#define HZ3_SPAN_SMALL 2u         /* span of one small/medium class */
+#define HZ3_SPAN_LARGE 3u         /* one large block (npages counts a guard page if any) */
+
+/* Where the fields of a run record (the Span the page map points to) lie: byte offsets into a
+ * record of `size` bytes. Every run of pages below hwm_pages has its record in map[] at its
+ * first page (small spans: at every page; free runs and large blocks: at the first and last),
+ * so a reader walks the map from page 0, reading each record and skipping its npages. */
+struct hz3_span_layout {
+  uint16_t size;              /* sizeof the record */
+  uint16_t off_start;         /* uint64_t: address of the run's first page */
+  uint16_t off_npages;        /* uint32_t: pages in the run */
+  uint16_t off_tag;           /* uint32_t: the tag of its pages (small), 0 for free runs */
+  uint16_t off_state;         /* uint8_t: HZ3_SPAN_* */
+  uint16_t off_used;          /* uint32_t: small spans: objects outside the span (held by the
+                                 application, in a thread cache or in an inbox) */
+  uint16_t large_guard_pages; /* pages of a large run that are not the block's */
+  uint16_t reserved_;
+};
+
+/* Published once the arena is reserved. Fields never change afterwards except those marked
+ * "moves", which are written with relaxed stores at page-heap or huge-block events (never on
+ * the malloc/free fast paths); a reader copies the descriptor and gets a racy but bounded
+ * snapshot. Version 2 adds everything after max_heaps; the first 64 bytes are version 1's. */
 struct hz3_arena_desc {
   uint64_t magic;      /* HZ3_DESC_MAGIC once initialised, 0 before */
   uint32_t version;    /* HZ3_DESC_VERSION */
@@ -39,10 +64,18 @@ struct hz3_arena_desc {
   uint64_t base;       /* first byte of the arena */
   uint64_t size;       /* bytes reserved */
   uint64_t tags;       /* address of uint32_t tags[size >> page_shift] */
-  uint64_t hwm_pages;  /* pages ever handed out; tags at and beyond are 0 */
+  uint64_t hwm_pages;  /* moves: pages ever handed out; tags at and beyond are 0 */
   uint64_t class_size; /* address of uint32_t class_size[nclasses + 1]; [0] unused */
   uint32_t nclasses;   /* bins 1 … nclasses are small/medium size classes */
   uint32_t max_heaps;  /* owner ids are < max_heaps */
+  /* version 2 */
+  uint64_t map;             /* address of the page map: uint64_t map[size >> page_shift], each
+                               the address of a run record or 0 */
+  uint64_t class_objs;      /* address of uint32_t class_objs[nclasses + 1]: objects per span */
+  uint64_t committed_pages; /* moves: arena pages made read-write */
+  uint64_t huge_bytes;      /* moves: bytes mapped for huge blocks (outside the arena) */
+  uint64_t huge_blocks;     /* moves: huge blocks live */
+  struct hz3_span_layout span;
 };
 
 extern struct hz3_arena_desc hz3_arena_desc;

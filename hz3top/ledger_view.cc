@@ -1,0 +1,57 @@
+// Renderings of the ledger behind ledger_view.h.
+#include "ledger_view.h"
+
+namespace hz3top {
+
+Json ledger_json(const ProcView& v) {
+  if (!v.ledger_ok) return nullptr;
+  const Ledger& g = v.ledger;
+  Json o;
+  o["app_total"] = g.app_total();
+  o["small_used"] = g.small_used;
+  o["app_large"] = g.app_large;
+  o["span_free"] = g.span_free;
+  o["span_waste"] = g.span_waste;
+  o["pageheap_dirty"] = g.pageheap_dirty;
+  o["pageheap_released"] = g.pageheap_released;
+  o["unwalked"] = g.unwalked;
+  o["arena"] = g.arena;
+  o["huge"] = g.huge;
+  o["mapped"] = g.mapped();
+  o["arena_committed"] = g.committed;
+  o["arena_reserved"] = g.reserved;
+  o["small_spans"] = g.small_spans;
+  o["large_blocks"] = g.large_blocks;
+  o["huge_blocks"] = g.huge_blocks;
+  o["free_runs"] = g.free_runs;
+  Json heaps = Json::array();
+  for (auto& [owner, h] : g.owners) {
+    Json x;
+    x["heap"] = owner - 1;
+    x["spans"] = h.spans;
+    x["pages"] = h.pages;
+    x["used"] = h.used;
+    x["free"] = h.free;
+    heaps.push_back(std::move(x));
+  }
+  o["heaps"] = std::move(heaps);
+  return o;
+}
+
+std::vector<LedgerLine> ledger_lines(const Ledger& g) {
+  std::vector<LedgerLine> l = {
+      {' ', g.small_used, "small/medium objects out of spans (application, caches, inboxes)"},
+      {'+', g.app_large, "large blocks (" + std::to_string(g.large_blocks) + ")"},
+      {'+', g.span_free, "free in spans (" + std::to_string(g.small_spans) + " spans)"},
+      {'+', g.span_waste, "span tails no object fits into"},
+      {'+', g.pageheap_dirty, "page heap: free, dirty (resident)"},
+      {'+', g.pageheap_released, "page heap: free, released (not resident)"},
+  };
+  if (g.unwalked) l.push_back({'+', g.unwalked, "changing while read"});
+  l.push_back({'=', g.arena, "arena pages handed out"});
+  l.push_back({'+', g.huge, "huge blocks (" + std::to_string(g.huge_blocks) + ")"});
+  l.push_back({'=', g.mapped(), "mapped (without metadata)"});
+  return l;
+}
+
+}  // namespace hz3top

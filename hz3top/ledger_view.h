@@ -1,0 +1,25 @@
+// The allocator's ledger of one process (tag_census.h's Ledger, read from outside through the
+// arena descriptor) as the reports show it: JSON (docs/hz3top.md, key "ledger") and the lines of
+// the interactive detail view, in malloc_stats()' order (docs/stats.md).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "model.h"
+#include "output.h"
+
+namespace hz3top {
+
+// null when the ledger could not be read (descriptor version 1, no tag map, a failed walk).
+Json ledger_json(const ProcView& v);
+
+struct LedgerLine {
+  char mark;  // ' ' first line, '+' adds up to the next '=' line
+  uint64_t bytes;
+  std::string label;
+};
+std::vector<LedgerLine> ledger_lines(const Ledger& g);
+
+}  // namespace hz3top
