@@ -56,6 +56,17 @@ void* alloc_aligned(size_t align, size_t size) {
 
 void dealloc(void* p) { free_fast(p); }
 
+HZ3_NOINLINE void free_keyed_slow(void* p, uint64_t x) {
+  free_tagged_slow(p, uint32_t(x ^ t_cache.key));
+}
+
+// The free fast path missed its range: the arena of the dynamic layout (arena.h) is classified
+// here, with the same code once the tag is known.
+HZ3_NOINLINE void free_unfixed(void* p) {
+  if (in_arena(p)) return free_tagged(p, lookup_tag(page_index(p)));
+  free_outside(p);
+}
+
 // Usable size of a live block; aborts with `fn` in the message when p is not one.
 size_t usable_size(void* p, const char* fn) {
   if (in_arena(p)) {
