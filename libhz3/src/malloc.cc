@@ -56,6 +56,8 @@ void* alloc_aligned(size_t align, size_t size) {
 
 void dealloc(void* p) { free_fast(p); }
 
+HZ3_NOINLINE void* malloc_refill_size(size_t size) { return malloc_refill(class_of(size)); }
+
 HZ3_NOINLINE void free_keyed_slow(void* p, uint64_t x) {
   free_tagged_slow(p, uint32_t(x ^ t_cache.key));
 }
@@ -156,6 +158,9 @@ void* reallocate(void* p, size_t size) {
 using namespace hz3;
 
 HZ3_EXPORT_C void* HZ3_API(malloc)(size_t size) {
+  if constexpr (!HARDENED) {  // the common sizes first: one compare before the table load
+    if (HZ3_LIKELY(size <= DIRECT_MAX)) return alloc_class_for(CLASS_OF_DIRECT[size], size);
+  }
   if (HZ3_LIKELY(size <= SMALL_LIMIT)) return alloc_small(size);
   return alloc(size);
 }
