@@ -237,6 +237,20 @@ HZ3_FAST_PATH void* alloc_class_for(uint32_t c, size_t size) {
   return malloc_refill_size(size);
 }
 
+// operator new's fast path: a block for size <= DIRECT_MAX from the thread cache, or nullptr
+// (cache empty, or the hardened variant, whose blocks need their canary: the caller's slow path).
+HZ3_FAST_PATH void* alloc_direct_cached(size_t size) {
+  if constexpr (HARDENED) return nullptr;
+  ThreadCache& tc = t_cache;
+  uint32_t c = CLASS_OF_DIRECT[size];
+  void* p = tc.head[c];
+  if (HZ3_LIKELY(p != nullptr)) {
+    tc.head[c] = *static_cast<void**>(p);
+    if constexpr (CHECK) check_on_alloc(p);
+  }
+  return p;
+}
+
 // size <= SMALL_LIMIT.
 HZ3_FAST_PATH void* alloc_small(size_t size) {
   if constexpr (HARDENED) return hard_alloc(class_of(size + HARD_ROOM), size);

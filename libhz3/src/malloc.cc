@@ -54,7 +54,7 @@ void* alloc_aligned(size_t align, size_t size) {
   return p;
 }
 
-void dealloc(void* p) { free_fast(p); }
+void dealloc(void* p) noexcept { free_fast(p); }
 
 HZ3_NOINLINE void* malloc_refill_size(size_t size) { return malloc_refill(class_of(size)); }
 
