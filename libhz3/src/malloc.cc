@@ -106,8 +106,13 @@ void* reallocate(void* p, size_t size) {
     dealloc(p);
     return nullptr;
   }
-  if (HZ3_LIKELY(in_arena(p) && size <= MAX_REQUEST)) {
-    uint32_t raw = lookup_tag(page_index(p));
+  uint32_t raw = 0;
+  bool inside = fixed_lookup(p, &raw);  // the free fast path's lookup; else the dynamic layout
+  if (HZ3_UNLIKELY(!inside) && in_arena(p)) {
+    raw = lookup_tag(page_index(p));
+    inside = true;
+  }
+  if (HZ3_LIKELY(inside && size <= MAX_REQUEST)) {
     uint32_t tag = tag_strip(raw);
     bool sampled = SAMPLING && (raw & TAG_SAMPLED);
     if (HZ3_LIKELY(tag_is_small(tag))) {
@@ -188,7 +193,16 @@ HZ3_EXPORT_C void* HZ3_API(calloc)(size_t n, size_t size) {
   return p;
 }
 
-HZ3_EXPORT_C void* HZ3_API(realloc)(void* p, size_t size) { return reallocate(p, size); }
+HZ3_EXPORT_C void* HZ3_API(realloc)(void* p, size_t size) {
+  if constexpr (!CHECK && !HARDENED) {  // staying in place in its class: no frame, no call
+    uint32_t tag;
+    if (HZ3_LIKELY(fixed_lookup(p, &tag)) && HZ3_LIKELY(tag_is_small(tag))) {  // not sampled
+      size_t old = CLASSES[tag_bin_field(tag)].size;
+      if (HZ3_LIKELY(size - 1 < old) && (size > old / 2 || old <= 128)) return p;  // size != 0
+    }
+  }
+  return reallocate(p, size);
+}
 
 HZ3_EXPORT_C void* HZ3_API(reallocarray)(void* p, size_t n, size_t size) {
   size_t total;
