@@ -81,3 +81,10 @@ $(BUILD)/tests/sample_sites: libhz3/unit/sample_sites.cc
 	@mkdir -p $(@D)
 	$(call msg,CXX,$@)
 	$(Q)$(CXX) $(CXXSTD) -O1 -g -fno-builtin $< -o $@
+
+# libhz3/tests/fixed_arena_block_*: test programs with a page of their own where the fixed layout
+# (src/arena.h) puts the arena or its tag array, so hz3 must fall back to the dynamic one. Not
+# position-independent, so the section stays at that address.
+$(BUILD)/tests/fixed_arena_block_base: HZ3_TESTS_LDLIBS += -no-pie -Wl,--section-start=.hz3_block=0x40000000000
+$(BUILD)/tests/fixed_arena_block_tags: HZ3_TESTS_LDLIBS += -no-pie -Wl,--section-start=.hz3_block=0x100000000
+$(BUILD)/tests/fixed_arena_block_base $(BUILD)/tests/fixed_arena_block_tags: libhz3/tests/fixed_arena.cc

@@ -507,12 +507,20 @@ bool arena_init() {
   LockGuard g(g_init_lock);
   if (g_init_done) return !g_init_failed;
   g_init_done = true;
-  size_t size = size_t{HZ3_ARENA_GIB} << 30;
+  size_t size = ARENA_MAX_BYTES;
   for (; size >= (size_t{HZ3_ARENA_MIN_MIB} << 20); size /= 2) {
     size_t npages = size >> PAGE_SHIFT;
-    void* base = Pal::reserve(size);
+    // The fixed layout when both ranges are free, else the kernel's choice (arena.h).
+    void* base = FIXED_BASE ? Pal::reserve_at(FIXED_BASE, size) : nullptr;
+    void* tags = base ? Pal::map_sparse_at(FIXED_TAGS, npages * sizeof(uint32_t)) : nullptr;
+    bool fixed = tags != nullptr;
+    if (base && !tags) {
+      Pal::unmap(base, size);
+      base = nullptr;
+    }
+    if (!base) base = Pal::reserve(size);
     if (!base) continue;
-    void* tags = Pal::map_sparse(npages * sizeof(uint32_t));
+    if (!tags) tags = Pal::map_sparse(npages * sizeof(uint32_t));
     void* map = tags ? Pal::map_sparse(npages * sizeof(Span*)) : nullptr;
     size_t live_bytes = 0;  // hardened: the size tables, one per class alignment
     for (uint32_t sh = HARD_SHIFT_MIN; sh <= HARD_SHIFT_MAX; sh++) live_bytes += (size >> sh) * 2;
@@ -562,6 +570,7 @@ bool arena_init() {
                            uint16_t(LARGE_GUARD_PAGES),      0};
     // Publish last: a reader that sees size != 0 sees base, tags and map.
     __atomic_store_n(&g_arena.size, uintptr_t(size), __ATOMIC_RELEASE);
+    if (fixed) __atomic_store_n(&g_arena.fixed_pages, uintptr_t(npages), __ATOMIC_RELEASE);
     __atomic_store_n(&hz3_arena_desc.magic, HZ3_DESC_MAGIC, __ATOMIC_RELEASE);
     if (Span* st = page_heap::alloc_large(SCAV_STACK_BYTES >> PAGE_SHIFT, 1))  // untouched: free
       g_scav_stack = reinterpret_cast<void*>(st->start);

@@ -81,8 +81,46 @@ struct ArenaGlobals {
   uintptr_t size;
   uint32_t* tags;  // tags[(p - base) >> PAGE_SHIFT]; read with relaxed atomic loads
   Span** map;      // map[(p - base) >> PAGE_SHIFT]
+  // Pages of the arena when it sits at FIXED_BASE with its tags at FIXED_TAGS (the free fast
+  // path's range), else 0: then every free takes the slow path, which classifies through the
+  // fields above (free_arena_slow).
+  uintptr_t fixed_pages;
 };
-extern ArenaGlobals g_arena;
+// Hidden: the free fast path compares with fixed_pages in place (rip-relative), not through the
+// GOT.
+extern ArenaGlobals g_arena __attribute__((visibility("hidden")));
+
+// The fixed layout. The arena is reserved at FIXED_BASE when the address space there is free
+// (MAP_FIXED_NOREPLACE), and its tag array then at FIXED_TAGS = FIXED_BASE / 1024, which puts the
+// tag of page number n (address >> PAGE_SHIFT) at address 4 * n. So free computes n with one
+// shift, checks n - FIXED_BASE_PAGE against fixed_pages, and loads the tag at a constant
+// displacement: no load of the base or of the tag array's address. A page in that range but past
+// what was reserved is never looked up (fixed_pages is the reserved size); when either placement
+// is refused (another hz3 in the process, a program that mapped there first), fixed_pages stays 0
+// and the arena is placed where the kernel chooses, as a dynamic layout.
+inline constexpr uintptr_t FIXED_BASE = uintptr_t{HZ3_FIXED_BASE_GIB} << 30;
+inline constexpr uintptr_t FIXED_BASE_PAGE = FIXED_BASE >> PAGE_SHIFT;
+inline constexpr uintptr_t FIXED_TAGS = FIXED_BASE_PAGE * sizeof(uint32_t);
+inline constexpr size_t ARENA_MAX_BYTES = size_t{HZ3_ARENA_GIB} << 30;
+static_assert(FIXED_BASE_PAGE < (uintptr_t{1} << 31), "the base page number is a 32-bit immediate");
+static_assert(FIXED_BASE == 0 ||
+                  FIXED_TAGS + (ARENA_MAX_BYTES >> PAGE_SHIFT) * sizeof(uint32_t) <= FIXED_BASE,
+              "the tag array lies below the arena");
+static_assert(FIXED_BASE + ARENA_MAX_BYTES <= (uintptr_t{1} << 47), "inside user space");
+
+// The fast path's lookup of p: whether p is in the fixed arena, and then its tag.
+HZ3_FAST_PATH bool fixed_lookup(const void* p, uint32_t* tag) {
+  uintptr_t n = uintptr_t(p) >> PAGE_SHIFT;
+  if (HZ3_UNLIKELY(n - FIXED_BASE_PAGE >= g_arena.fixed_pages)) return false;
+  if constexpr (PTAG) {
+    *tag =
+        __atomic_load_n(reinterpret_cast<const uint32_t*>(n * sizeof(uint32_t)), __ATOMIC_RELAXED);
+  } else {
+    Span* s = __atomic_load_n(&g_arena.map[n - FIXED_BASE_PAGE], __ATOMIC_RELAXED);
+    *tag = s ? s->tag : 0;
+  }
+  return true;
+}
 
 HZ3_FAST_PATH uint32_t tag_load(size_t idx) {
   return __atomic_load_n(&g_arena.tags[idx], __ATOMIC_RELAXED);

@@ -40,6 +40,30 @@
 #define HZ3_ARENA_MIN_MIB 64
 #endif
 
+// Where the arena is placed when that address range is free (arena.h, the fixed layout): 4 TiB,
+// above what PIE executables, mmap and the stack use by default on x86-64 (0x55…, 0x7f…), above
+// the low 4 GiB that 32-bit-pointer users and compressed-oops heaps want, and below the 8 TiB that
+// keeps its page number a 32-bit immediate. Its tag array goes to 1/1024 of it (4 GiB).
+// 0: never try, always the dynamic layout (every free through the slow path). Sanitizer builds
+// get 0: their shadow memory lies at fixed addresses too (TSan's and ASan's cover 4 TiB), and
+// TSan's mmap interceptor drops an address outside its application ranges, which would turn
+// MAP_FIXED_NOREPLACE into a mapping at address 0.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define HZ3_SANITIZER_BUILD 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
+    __has_feature(memory_sanitizer)
+#define HZ3_SANITIZER_BUILD 1
+#endif
+#endif
+#ifndef HZ3_FIXED_BASE_GIB
+#ifdef HZ3_SANITIZER_BUILD
+#define HZ3_FIXED_BASE_GIB 0
+#else
+#define HZ3_FIXED_BASE_GIB 4096
+#endif
+#endif
+
 // Free pages kept dirty (resident) for reuse before they are given back with madvise. The bound
 // follows the program: a quarter (1 / 2^HZ3_DIRTY_PEAK_SHIFT) of the most pages in use during
 // the last two HZ3_PEAK_WINDOW_MS windows, and never less than HZ3_DIRTY_MIN_MIB, so a program

@@ -99,10 +99,13 @@ struct alignas(64) Heap {
 
 // Slow paths, never inlined.
 void* malloc_refill(uint32_t cls);             // thread cache empty for cls
+void* malloc_refill_size(size_t size);         // the same for cls = class_of(size)
 void* hard_refill(uint32_t cls, size_t size);  // hardened: malloc_refill, then hard_hand_out
 void cache_overflow(uint32_t bin);             // frees_left hit 0
 void free_tagged_slow(void* p, uint32_t tag);  // not a local small block
 void free_outside(void* p);                    // outside the arena: NULL, huge, foreign
+void free_keyed_slow(void* p, uint64_t x);     // free_tagged_slow of the tag x ^ t_cache.key
+void free_unfixed(void* p);  // outside the fixed arena: the dynamic layout's arena, or outside
 
 bool global_init();
 // Heap sampling hooks of the API layer (no-ops unless a tracer samples, see sample.h).
@@ -208,8 +211,8 @@ HZ3_FAST_PATH void hard_check_free_block(void* p, uint32_t bin) {
   if (HZ3_UNLIKELY(bad != 0 || !link_ok)) fatal_pointer("malloc()", "write after free", p);
 }
 
-// Fast paths. Budget: malloc 14 instructions, free 20 (see docs/design.md, measured with
-// callgrind by bench/fastpath).
+// Fast paths. Budget: malloc 11 instructions up to 1 KiB, 15 above; free 16 (see
+// docs/design.md, measured with callgrind by bench/fastpath).
 // One object of class c, nothing written into it (the hardened variant's checks come after).
 HZ3_FAST_PATH void* alloc_class(uint32_t c) {
   ThreadCache& tc = t_cache;
@@ -242,32 +245,83 @@ HZ3_FAST_PATH void* hard_alloc(uint32_t c, size_t size) {
   return hard_refill(c, size);
 }
 
+// One object of class c = class_of(size) for a request of `size` bytes. The refill takes the
+// size, which is still in its argument register, and finds the class again.
+HZ3_FAST_PATH void* alloc_class_for(uint32_t c, size_t size) {
+  ThreadCache& tc = t_cache;
+  void* p = tc.head[c];
+  if (HZ3_LIKELY(p != nullptr)) {
+    tc.head[c] = *static_cast<void**>(p);
+    if constexpr (CHECK) check_on_alloc(p);
+    return p;
+  }
+  return malloc_refill_size(size);
+}
+
+// operator new's fast path: a block for size <= DIRECT_MAX from the thread cache, or nullptr
+// (cache empty, or the hardened variant, whose blocks need their canary: the caller's slow path).
+HZ3_FAST_PATH void* alloc_direct_cached(size_t size) {
+  if constexpr (HARDENED) return nullptr;
+  ThreadCache& tc = t_cache;
+  uint32_t c = CLASS_OF_DIRECT[size];
+  void* p = tc.head[c];
+  if (HZ3_LIKELY(p != nullptr)) {
+    tc.head[c] = *static_cast<void**>(p);
+    if constexpr (CHECK) check_on_alloc(p);
+  }
+  return p;
+}
+
 // size <= SMALL_LIMIT.
 HZ3_FAST_PATH void* alloc_small(size_t size) {
   if constexpr (HARDENED) return hard_alloc(class_of(size + HARD_ROOM), size);
-  return alloc_class(class_of(size));
+  if (HZ3_LIKELY(size <= DIRECT_MAX)) return alloc_class_for(CLASS_OF_DIRECT[size], size);
+  return alloc_class_for(class_of(size), size);
+}
+
+// --tc.frees_left[bin] == 0, for tc = t_cache. GCC 12 addresses an initial-exec TLS array that
+// does not start the TLS block as %fs:8(off, bin + 44, 8), with a lea to form bin + 44; the asm
+// is the one instruction it could have emitted (the offset of t_cache from the thread pointer is
+// the value GCC loads from the GOT anyway, so it stays one load). Clang emits that instruction
+// itself.
+HZ3_FAST_PATH bool frees_left_dec(ThreadCache& tc, uint64_t bin) {
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+  uintptr_t off = uintptr_t(&tc) - uintptr_t(__builtin_thread_pointer());
+  bool zero;
+  asm("subq $1, %%fs:%c[fl](%[off],%[bin],8)"
+      : "=@ccz"(zero)
+      : [off] "r"(off), [bin] "r"(bin), [fl] "i"(__builtin_offsetof(ThreadCache, frees_left))
+      : "memory");
+  return zero;
+#else
+  return --tc.frees_left[bin] == 0;
+#endif
+}
+
+// p's page has `tag` (looked up in the arena).
+HZ3_FAST_PATH void free_tagged(void* p, uint32_t tag32) {
+  uint64_t tag = tag32;
+  ThreadCache& tc = t_cache;
+  uint64_t bin = tag ^ tc.key;
+  if (HZ3_LIKELY(bin < NUM_BINS)) {  // our thread's heap, a small/medium class
+    if constexpr (CHECK) check_on_free(p, uint32_t(tag));
+    if constexpr (HARDENED) hard_on_free(p, uint32_t(bin));
+    *static_cast<void**>(p) = tc.head[bin];
+    tc.head[bin] = p;
+    if (HZ3_UNLIKELY(frees_left_dec(tc, bin))) cache_overflow(uint32_t(bin));
+    return;
+  }
+  // tag ^ key, not tag: the tag need not stay in a register of its own across the xor.
+  return free_keyed_slow(p, bin);
 }
 
 HZ3_FAST_PATH void free_fast(void* p) {
 #if HZ3_TEST_SLOW_FREE_SPINS
   for (int i = 0; i < HZ3_TEST_SLOW_FREE_SPINS; ++i) asm volatile("");
 #endif
-  uintptr_t off = uintptr_t(p) - g_arena.base;
-  if (HZ3_LIKELY(off < g_arena.size)) {
-    uint64_t tag = lookup_tag(off >> PAGE_SHIFT);
-    ThreadCache& tc = t_cache;
-    uint64_t bin = tag ^ tc.key;
-    if (HZ3_LIKELY(bin < NUM_BINS)) {  // our thread's heap, a small/medium class
-      if constexpr (CHECK) check_on_free(p, uint32_t(tag));
-      if constexpr (HARDENED) hard_on_free(p, uint32_t(bin));
-      *static_cast<void**>(p) = tc.head[bin];
-      tc.head[bin] = p;
-      if (HZ3_UNLIKELY(--tc.frees_left[bin] == 0)) cache_overflow(uint32_t(bin));
-      return;
-    }
-    return free_tagged_slow(p, uint32_t(tag));
-  }
-  free_outside(p);
+  uint32_t tag;
+  if (HZ3_LIKELY(fixed_lookup(p, &tag))) return free_tagged(p, tag);
+  free_unfixed(p);
 }
 
 // Moves the blocks other threads pushed to h's inboxes back into its spans. Caller holds

@@ -20,5 +20,5 @@
 namespace hz3 {
 void* alloc(size_t size);
 void* alloc_aligned(size_t align, size_t size);
-void dealloc(void* p);
+void dealloc(void* p) noexcept;  // noexcept: operator delete tail-jumps to it, frameless
 }  // namespace hz3

@@ -54,7 +54,20 @@ void* alloc_aligned(size_t align, size_t size) {
   return p;
 }
 
-void dealloc(void* p) { free_fast(p); }
+void dealloc(void* p) noexcept { free_fast(p); }
+
+HZ3_NOINLINE void* malloc_refill_size(size_t size) { return malloc_refill(class_of(size)); }
+
+HZ3_NOINLINE void free_keyed_slow(void* p, uint64_t x) {
+  free_tagged_slow(p, uint32_t(x ^ t_cache.key));
+}
+
+// The free fast path missed its range: the arena of the dynamic layout (arena.h) is classified
+// here, with the same code once the tag is known.
+HZ3_NOINLINE void free_unfixed(void* p) {
+  if (in_arena(p)) return free_tagged(p, lookup_tag(page_index(p)));
+  free_outside(p);
+}
 
 // Usable size of a live block; aborts with `fn` in the message when p is not one.
 size_t usable_size(void* p, const char* fn) {
@@ -93,8 +106,13 @@ void* reallocate(void* p, size_t size) {
     dealloc(p);
     return nullptr;
   }
-  if (HZ3_LIKELY(in_arena(p) && size <= MAX_REQUEST)) {
-    uint32_t raw = lookup_tag(page_index(p));
+  uint32_t raw = 0;
+  bool inside = fixed_lookup(p, &raw);  // the free fast path's lookup; else the dynamic layout
+  if (HZ3_UNLIKELY(!inside) && in_arena(p)) {
+    raw = lookup_tag(page_index(p));
+    inside = true;
+  }
+  if (HZ3_LIKELY(inside && size <= MAX_REQUEST)) {
     uint32_t tag = tag_strip(raw);
     bool sampled = SAMPLING && (raw & TAG_SAMPLED);
     if (HZ3_LIKELY(tag_is_small(tag))) {
@@ -145,6 +163,9 @@ void* reallocate(void* p, size_t size) {
 using namespace hz3;
 
 HZ3_EXPORT_C void* HZ3_API(malloc)(size_t size) {
+  if constexpr (!HARDENED) {  // the common sizes first: one compare before the table load
+    if (HZ3_LIKELY(size <= DIRECT_MAX)) return alloc_class_for(CLASS_OF_DIRECT[size], size);
+  }
   if (HZ3_LIKELY(size <= SMALL_LIMIT)) return alloc_small(size);
   return alloc(size);
 }
@@ -172,7 +193,16 @@ HZ3_EXPORT_C void* HZ3_API(calloc)(size_t n, size_t size) {
   return p;
 }
 
-HZ3_EXPORT_C void* HZ3_API(realloc)(void* p, size_t size) { return reallocate(p, size); }
+HZ3_EXPORT_C void* HZ3_API(realloc)(void* p, size_t size) {
+  if constexpr (!CHECK && !HARDENED) {  // staying in place in its class: no frame, no call
+    uint32_t tag;
+    if (HZ3_LIKELY(fixed_lookup(p, &tag)) && HZ3_LIKELY(tag_is_small(tag))) {  // not sampled
+      size_t old = CLASSES[tag_bin_field(tag)].size;
+      if (HZ3_LIKELY(size - 1 < old) && (size > old / 2 || old <= 128)) return p;  // size != 0
+    }
+  }
+  return reallocate(p, size);
+}
 
 HZ3_EXPORT_C void* HZ3_API(reallocarray)(void* p, size_t n, size_t size) {
   size_t total;

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <new>
 
+#include "heap.h"
 #include "internal_api.h"
 
 #define HZ3_EXPORT __attribute__((visibility("default")))
@@ -33,9 +34,17 @@ __attribute__((noinline)) void* retry(std::size_t size, std::size_t align) {
   }
 }
 
-inline void* new_impl(std::size_t size) {
+__attribute__((noinline)) void* new_slow(std::size_t size) {
   void* p = hz3::alloc(size);
   return __builtin_expect(p != nullptr, 1) ? p : retry<false>(size, 0);
+}
+
+// The thread cache inline, everything else (refill, large, the new_handler) a tail call: no
+// frame on the fast path.
+inline void* new_impl(std::size_t size) {
+  if (__builtin_expect(size <= hz3::DIRECT_MAX, 1))
+    if (void* p = hz3::alloc_direct_cached(size)) return p;
+  return new_slow(size);
 }
 inline void* new_aligned(std::size_t size, std::align_val_t a) {
   void* p = hz3::alloc_aligned(std::size_t(a), size);

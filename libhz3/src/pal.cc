@@ -20,6 +20,30 @@ void* Pal::reserve(size_t bytes) {
   return p == MAP_FAILED ? nullptr : p;
 }
 
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
+#endif
+
+namespace {
+void* map_exactly(uintptr_t addr, size_t bytes, int prot, int flags) {
+  int saved = errno;  // a refused placement is not an error of the caller's call
+  void* want = reinterpret_cast<void*>(addr);
+  void* p = mmap(want, bytes, prot, flags | MAP_FIXED_NOREPLACE, -1, 0);
+  if (p != MAP_FAILED && p != want) munmap(p, bytes);
+  errno = saved;
+  return p == want ? p : nullptr;
+}
+}  // namespace
+
+void* Pal::reserve_at(uintptr_t addr, size_t bytes) {
+  return map_exactly(addr, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
+}
+
+void* Pal::map_sparse_at(uintptr_t addr, size_t bytes) {
+  return map_exactly(addr, bytes, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
+}
+
 bool Pal::commit(void* p, size_t bytes) { return mprotect(p, bytes, PROT_READ | PROT_WRITE) == 0; }
 
 bool Pal::protect_none(void* p, size_t bytes) {

@@ -12,6 +12,10 @@ struct Pal {
   // Reserves address space that costs no memory until committed (PROT_NONE, MAP_NORESERVE), so
   // a 64 GiB arena is free until used and still fails cleanly under `ulimit -v`.
   static void* reserve(size_t bytes);
+  // The same at exactly `addr` (MAP_FIXED_NOREPLACE): nullptr when anything is mapped in the
+  // range, when it does not fit (`ulimit -v`), or when the kernel placed it elsewhere (kernels
+  // before 4.17 take the flag for a hint; that mapping is undone).
+  static void* reserve_at(uintptr_t addr, size_t bytes);
   // Makes reserved pages usable. mprotect of adjacent ranges merges into one VMA, so growing
   // the committed prefix in large steps keeps /proc/PID/maps short.
   static bool commit(void* p, size_t bytes);
@@ -27,6 +31,7 @@ struct Pal {
   static void* map(size_t bytes);
   // Metadata arrays touched sparsely (tag map, page map): RW but not accounted (MAP_NORESERVE).
   static void* map_sparse(size_t bytes);
+  static void* map_sparse_at(uintptr_t addr, size_t bytes);  // at exactly addr, as reserve_at
   static void unmap(void* p, size_t bytes);
   // Grows or shrinks a huge mapping, moving it when needed (mremap MREMAP_MAYMOVE).
   static void* remap(void* p, size_t old_bytes, size_t new_bytes);
