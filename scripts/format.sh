@@ -24,7 +24,7 @@ if [ -z "$cf" ]; then
   done
 fi
 if [ -z "$cf" ] || ! command -v "$cf" > /dev/null; then
-  echo "format: clang-format-$want_major not found (scripts/deps.sh test installs it)" >&2
+  echo "format: ${cf:-clang-format-$want_major} not found (scripts/deps.sh test installs clang-format-$want_major)" >&2
   exit 2
 fi
 ver=$("$cf" --version 2>/dev/null | sed -n 's/.*clang-format version \([0-9][0-9]*\)\..*/\1/p')
