@@ -33,7 +33,8 @@ REL_UBSAN := -fsanitize=undefined,implicit-conversion,local-bounds,nullability,f
 
 # One core library per flavour: sanitizer flags and the variant's -D flags.
 #   fuzz       ASan + libFuzzer coverage, release configuration
-#   fuzzcheck  the same with HZ3_CHECK=1 (bitmaps, poisoning, HZ3_ASSERT)
+#   fuzzcheck  the same with HZ3_CHECK=1 (bitmaps, poisoning) and every assertion level,
+#              expensive ones included (HZ3_ASSERT_LEVEL=3, libhz3/src/util.h)
 #   tsan       ThreadSanitizer, release configuration (what ships)
 #   ubsan      UBSan, check configuration (a superset of the release code paths)
 REL_FLAVORS := fuzz fuzzcheck tsan ubsan
@@ -42,7 +43,7 @@ REL_SAN_fuzzcheck := -fsanitize=fuzzer-no-link,address
 REL_SAN_tsan := -fsanitize=thread
 REL_SAN_ubsan := $(REL_UBSAN)
 REL_DEF_fuzz :=
-REL_DEF_fuzzcheck := -DHZ3_CHECK=1
+REL_DEF_fuzzcheck := -DHZ3_CHECK=1 -DHZ3_ASSERT_LEVEL=3
 REL_DEF_tsan :=
 REL_DEF_ubsan := -DHZ3_CHECK=1
 

@@ -23,6 +23,18 @@
 #define HZ3_CHECK 0
 #endif
 
+// Which assertions are compiled in (util.h): 0 none, 1 cheap (HZ3_ASSERT), 2 also internal
+// (HZ3_ASSERT_INTERNAL), 3 also expensive (HZ3_ASSERT_EXPENSIVE). Follows the variant: 2 when
+// HZ3_CHECK is set (VARIANT=check), 0 otherwise; -DHZ3_ASSERT_LEVEL=N overrides it (the
+// fuzzcheck build of libhz3/reliability uses 3).
+#ifndef HZ3_ASSERT_LEVEL
+#if HZ3_CHECK
+#define HZ3_ASSERT_LEVEL 2
+#else
+#define HZ3_ASSERT_LEVEL 0
+#endif
+#endif
+
 // VARIANT=hardened: detection at every free instead of speed (docs/hardened.md): double and
 // invalid frees of every class, tail canaries, freed-block poisoning, shuffled refills, guard
 // pages after large and around huge blocks. Everything it adds sits under `if constexpr
