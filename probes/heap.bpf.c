@@ -8,7 +8,13 @@
  * It streams nothing: sampled allocations are rare (one per 512 KiB allocated, on average), and
  * per-site sums are all the view needs. It is separate from hz3.bpf.c so that the counting view
  * does not pay for a stack map and the heap view does not attach the hz3 probes. */
-#include "vmlinux.h"
+/* UAPI headers, not the kernel's BTF: the programs use no kernel type (libbpf reads USDT
+ * arguments from struct pt_regs at offsets it computes in user space), so any build host's
+ * Linux headers build them. */
+#include <linux/types.h>
+#include <linux/bpf.h>
+#include <linux/ptrace.h>
+#include <stdbool.h>
 
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>

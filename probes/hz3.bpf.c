@@ -6,7 +6,13 @@
  * space, because an attached probe already costs ~0.6 us and per-event output would add more.
  *
  * The skeleton (bpftool gen skeleton) is generated into the build folder and never committed. */
-#include "vmlinux.h"
+/* UAPI headers, not the kernel's BTF: the programs use no kernel type (libbpf reads USDT
+ * arguments from struct pt_regs at offsets it computes in user space), so any build host's
+ * Linux headers build them. */
+#include <linux/types.h>
+#include <linux/bpf.h>
+#include <linux/ptrace.h>
+#include <stdbool.h>
 
 /* Each attach of a probe to a process adds argument specs; -p with many pids or a library with
  * many inlined hits sites would exceed libbpf's default of 256. */
