@@ -45,13 +45,34 @@ Q := @
 msg = @printf '  %-8s %s\n' $(1) $(2)
 endif
 
-WARN       := -Wall -Wextra -Wno-unused-parameter
 CXXSTD     := -std=c++20
 OPT        ?= -O2 -g
 
-# Targets each fragment appends to.
+# Flags whose spelling differs between gcc and clang, so `make CC=clang CXX=clang++` builds the
+# same programs (the compiler is asked what it is; `c++` may be either):
+#   CXX_CONSTEXPR_LIMIT  room for the size-class tables computed at compile time
+#   CXX_NO_ALLOC_DCE     keep new/delete pairs the tests make on purpose (gcc elides them even
+#                        with -fno-builtin; clang's -fno-builtin already keeps them)
+#   WARN_MISUSE          silence warnings about the heap misuse test programs commit on purpose
+#   WARN                 clang also warns about statics only used under `if constexpr (false)`,
+#                        which is how the variants compile code out
+CXX_IS_CLANG := $(if $(findstring clang,$(shell $(CXX) --version 2>/dev/null | head -1)),1)
+WARN := -Wall -Wextra -Wno-unused-parameter
+ifeq ($(CXX_IS_CLANG),1)
+CXX_CONSTEXPR_LIMIT := -fconstexpr-steps=100000000
+CXX_NO_ALLOC_DCE :=
+WARN += -Wno-unneeded-internal-declaration
+WARN_MISUSE := -Wno-free-nonheap-object -Wno-mismatched-new-delete
+else
+CXX_CONSTEXPR_LIMIT := -fconstexpr-ops-limit=100000000
+CXX_NO_ALLOC_DCE := -fno-allocation-dce
+WARN_MISUSE := -Wno-free-nonheap-object -Wno-alloc-size-larger-than -Wno-use-after-free \
+               -Wno-mismatched-new-delete
+endif
+
+# Targets each fragment appends to. A fragment's objects also depend on the makefiles that set
+# their flags (this one and the fragment), so a changed flag rebuilds them.
 ALL_TARGETS  :=
-TEST_BINS    :=
 CLEAN_EXTRA  :=
 
 .PHONY: all test test-check demo bench triage install clean format format-check deps \
@@ -59,11 +80,11 @@ CLEAN_EXTRA  :=
 all: lib
 
 include libhz3/libhz3.mk
--include probes/probes.mk
--include hz3top/hz3top.mk
--include bench/bench.mk
--include libhz3/tests/tests.mk
--include libhz3/reliability/reliability.mk
+include probes/probes.mk
+include hz3top/hz3top.mk
+include bench/bench.mk
+include libhz3/tests/tests.mk
+include libhz3/reliability/reliability.mk
 
 all: $(ALL_TARGETS)
 

@@ -6,6 +6,7 @@
 # Objects under $(BUILD)/obj/hz3top/. Independent of VARIANT: the tool attaches to whichever
 # library a process maps.
 
+HZ3TOP_MK := Makefile hz3top/hz3top.mk
 HZ3TOP_OBJDIR := $(BUILD)/obj/hz3top
 HZ3TOP_BIN := $(BUILD)/bin/hz3top
 HZ3TOP_SRCS := main.cc options.cc session.cc collect_bpf.cc collect_perf.cc proc.cc elf_info.cc \
@@ -21,11 +22,10 @@ HZ3TOP_WORKLOAD := $(BUILD)/tests/hz3top_workload
 HZ3TOP_HEAP_SITES := $(BUILD)/tests/hz3top_heap_sites
 
 ALL_TARGETS += $(HZ3TOP_BIN) $(HZ3TOP_UNIT) $(HZ3TOP_WORKLOAD) $(HZ3TOP_HEAP_SITES)
-TEST_BINS += $(HZ3TOP_UNIT) $(HZ3TOP_WORKLOAD) $(HZ3TOP_HEAP_SITES)
 
 # The skeleton is generated; every object may include it through collect_bpf.cc, so make sure
 # it exists before compiling any of them.
-$(HZ3TOP_OBJDIR)/%.o: hz3top/%.cc | $(PROBES_SKEL) $(PROBES_HEAP_SKEL)
+$(HZ3TOP_OBJDIR)/%.o: hz3top/%.cc $(HZ3TOP_MK) | $(PROBES_SKEL) $(PROBES_HEAP_SKEL)
 	$(call msg,CXX,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CXX) $(HZ3TOP_CXXFLAGS) -c $< -o $@
@@ -35,7 +35,7 @@ $(HZ3TOP_BIN): $(HZ3TOP_OBJS)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CXX) $(OPT) $^ -o $@ $(HZ3TOP_LIBS)
 
-$(HZ3TOP_OBJDIR)/tests/unit.o: hz3top/tests/unit.cc
+$(HZ3TOP_OBJDIR)/tests/unit.o: hz3top/tests/unit.cc $(HZ3TOP_MK)
 	$(call msg,CXX,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CXX) $(HZ3TOP_CXXFLAGS) -c $< -o $@
@@ -46,14 +46,14 @@ $(HZ3TOP_UNIT): $(HZ3TOP_OBJDIR)/tests/unit.o $(addprefix $(HZ3TOP_OBJDIR)/,$(HZ
 	$(Q)$(CXX) $(OPT) $^ -o $@ -lelf
 
 # The workload is an ordinary program: the tests run it with LD_PRELOAD=$(HZ3_LIB).
-$(HZ3TOP_WORKLOAD): hz3top/tests/workload.cc
+$(HZ3TOP_WORKLOAD): hz3top/tests/workload.cc $(HZ3TOP_MK)
 	$(call msg,CXX,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CXX) $(CXXSTD) $(OPT) $(WARN) $< -o $@ -lpthread
 
 # Frame pointers and no builtins: sampled stacks must unwind from libhz3 into each site function,
 # and every malloc must reach the library (-O1 keeps the loops from being folded away).
-$(HZ3TOP_HEAP_SITES): hz3top/tests/heap_sites.cc
+$(HZ3TOP_HEAP_SITES): hz3top/tests/heap_sites.cc $(HZ3TOP_MK)
 	$(call msg,CXX,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CXX) $(CXXSTD) -O1 -g -fno-omit-frame-pointer -fno-builtin $(WARN) $< -o $@
