@@ -11,7 +11,7 @@
 #   release   default
 #   check     assertions, double-free / invalid-free detection, pattern fill
 #   noprobes  every USDT probe compiled out
-#   noptag    HZ3_SMALL_V2_PTAG_ENABLE=0: classify pointers through page headers (seed A/B)
+#   noptag    HZ3_SMALL_V2_PTAG_ENABLE=0: classify pointers through page headers (the PTAG A/B comparison)
 #   hardened  double/invalid free of every class, canaries, poisoning, shuffled refills, guard
 #             pages (docs/hardened.md)
 

@@ -5,7 +5,7 @@
 #
 #   make bench                        every workload x allocator, RUNS=10, into docs/benchmarks/
 #   make bench QUICK=1                smoke run (1 run, tiny sizes), into build/bench-quick/
-#   make bench-ptag                   PTAG on vs off (seed S12-4D), docs/benchmarks/ptag-ab.md
+#   make bench-ptag                   the PTAG A/B comparison (on vs off), docs/benchmarks/ptag-ab.md
 #   make triage A=noptag B=release    paired A/B under perf stat and callgrind; exit 1 on regression
 #   make triage-proof                 triage's false-positive and detection proof (docs/bench.md)
 #   make fastpath-golden              rewrite bench/fastpath.golden from the current release build

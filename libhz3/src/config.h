@@ -6,9 +6,11 @@
 #include <cstddef>
 #include <cstdint>
 
-// The seed's A/B gate. 1: free/realloc/usable_size classify a pointer with a range check and one
-// load of the dense page-tag array. 0: the same allocator classifies through the out-of-band page
-// header (the span record reached from the page map), so the seed's PTAG on/off can be rerun.
+// HZ3_SMALL_V2_PTAG_ENABLE is the gate of the PTAG A/B comparison (`make bench-ptag`,
+// docs/benchmarks/ptag-ab.md). 1: free/realloc/usable_size classify a pointer with a range check
+// and one load of the dense page-tag array. 0: the same allocator classifies through the
+// out-of-band page header (the span record reached from the page map), so PTAG on vs off can be
+// rerun (VARIANT=noptag).
 #ifndef HZ3_SMALL_V2_PTAG_ENABLE
 #define HZ3_SMALL_V2_PTAG_ENABLE 1
 #endif
