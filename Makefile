@@ -4,6 +4,7 @@
 #   make                 release library + tools + tests binaries
 #   make VARIANT=check   the variant's library under build/check/lib
 #   make test            install missing Debian packages, build, run every test
+#   make test-clang      build everything with clang in build/clang, run the CLANG_TESTS there
 #   make demo            the main job: a real workload on libhz3 vs glibc, watched by hz3top
 #   make V=1             show full commands
 #
@@ -56,10 +57,12 @@ OPT        ?= -O2 -g
 #   WARN_MISUSE          silence warnings about the heap misuse test programs commit on purpose
 #   WARN                 clang also warns about statics only used under `if constexpr (false)`,
 #                        which is how the variants compile code out
+#   CXXSTD               clang 14 leaves C++14's sized deallocation off unless asked
 CXX_IS_CLANG := $(if $(findstring clang,$(shell $(CXX) --version 2>/dev/null | head -1)),1)
 WARN := -Wall -Wextra -Wno-unused-parameter
 ifeq ($(CXX_IS_CLANG),1)
 CXX_CONSTEXPR_LIMIT := -fconstexpr-steps=100000000
+CXXSTD += -fsized-deallocation
 CXX_NO_ALLOC_DCE :=
 WARN += -Wno-unneeded-internal-declaration
 WARN_MISUSE := -Wno-free-nonheap-object -Wno-mismatched-new-delete
@@ -75,7 +78,7 @@ endif
 ALL_TARGETS  :=
 CLEAN_EXTRA  :=
 
-.PHONY: all test test-check demo bench triage install clean format format-check deps \
+.PHONY: all test test-check test-clang demo bench triage install clean format format-check deps \
         deps-test deps-demo deps-bench lib variants
 all: lib
 
@@ -105,6 +108,17 @@ test: deps-test
 	$(Q)$(MAKE) --no-print-directory variants
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)BUILD=$(BUILD) bash scripts/run-tests.sh $(TESTS)
+
+# `make test-clang`: everything built by clang (CC=clang CXX=clang++) in $(BUILD)/clang, then the
+# tests in CLANG_TESTS (substrings, as for TESTS) run against that build. scripts/tests/t_build.sh
+# in `make test` checks the clang release library only.
+CLANG_TESTS ?= libhz3/unit/t_unit libhz3/tests/t_api libhz3/tests/t_death libhz3/tests/t_stress \
+               libhz3/tests/t_glibc hz3top/tests/t_hz3top_unit hz3top/tests/t_hz3top_counts \
+               probes/tests
+test-clang: deps-test
+	$(Q)$(MAKE) --no-print-directory BUILD=$(BUILD)/clang CC=clang CXX=clang++ variants
+	$(Q)$(MAKE) --no-print-directory BUILD=$(BUILD)/clang CC=clang CXX=clang++ all
+	$(Q)BUILD=$(BUILD)/clang bash scripts/run-tests.sh $(CLANG_TESTS)
 
 demo: deps-demo
 	$(Q)$(MAKE) --no-print-directory all

@@ -16,6 +16,11 @@ HZ3TOP_OBJS := $(addprefix $(HZ3TOP_OBJDIR)/,$(HZ3TOP_SRCS:.cc=.o))
 HZ3TOP_CXXFLAGS := $(CXXSTD) $(OPT) $(WARN) -MMD -MP -Ihz3top -Iprobes -Ilibhz3/include \
                    -I$(PROBES_OBJDIR)
 HZ3TOP_LIBS := -lbpf -lelf -lz -lpfm -lncursesw -ltinfo -lpthread
+# The skeletons declare usdt.bpf.h's .kconfig flag as C's `_Bool`, which g++ accepts in C++ and
+# clang++ does not.
+ifeq ($(CXX_IS_CLANG),1)
+HZ3TOP_CXXFLAGS += -D_Bool=bool
+endif
 
 HZ3TOP_UNIT := $(BUILD)/tests/hz3top_unit
 HZ3TOP_WORKLOAD := $(BUILD)/tests/hz3top_workload
