@@ -4,6 +4,7 @@
 #   make                 release library + tools + tests binaries
 #   make VARIANT=check   the variant's library under build/check/lib
 #   make test            install missing Debian packages, build, run every test
+#   make test-clang      build everything with clang in build/clang, run the CLANG_TESTS there
 #   make demo            the main job: a real workload on libhz3 vs glibc, watched by hz3top
 #   make V=1             show full commands
 #
@@ -11,7 +12,7 @@
 #   release   default
 #   check     assertions, double-free / invalid-free detection, pattern fill
 #   noprobes  every USDT probe compiled out
-#   noptag    HZ3_SMALL_V2_PTAG_ENABLE=0: classify pointers through page headers (seed A/B)
+#   noptag    HZ3_SMALL_V2_PTAG_ENABLE=0: classify pointers through page headers (the PTAG A/B comparison)
 #   hardened  double/invalid free of every class, canaries, poisoning, shuffled refills, guard
 #             pages (docs/hardened.md)
 
@@ -45,25 +46,48 @@ Q := @
 msg = @printf '  %-8s %s\n' $(1) $(2)
 endif
 
-WARN       := -Wall -Wextra -Wno-unused-parameter
 CXXSTD     := -std=c++20
 OPT        ?= -O2 -g
 
-# Targets each fragment appends to.
+# Flags whose spelling differs between gcc and clang, so `make CC=clang CXX=clang++` builds the
+# same programs (the compiler is asked what it is; `c++` may be either):
+#   CXX_CONSTEXPR_LIMIT  room for the size-class tables computed at compile time
+#   CXX_NO_ALLOC_DCE     keep new/delete pairs the tests make on purpose (gcc elides them even
+#                        with -fno-builtin; clang's -fno-builtin already keeps them)
+#   WARN_MISUSE          silence warnings about the heap misuse test programs commit on purpose
+#   WARN                 clang also warns about statics only used under `if constexpr (false)`,
+#                        which is how the variants compile code out
+#   CXXSTD               clang 14 leaves C++14's sized deallocation off unless asked
+CXX_IS_CLANG := $(if $(findstring clang,$(shell $(CXX) --version 2>/dev/null | head -1)),1)
+WARN := -Wall -Wextra -Wno-unused-parameter
+ifeq ($(CXX_IS_CLANG),1)
+CXX_CONSTEXPR_LIMIT := -fconstexpr-steps=100000000
+CXXSTD += -fsized-deallocation
+CXX_NO_ALLOC_DCE :=
+WARN += -Wno-unneeded-internal-declaration
+WARN_MISUSE := -Wno-free-nonheap-object -Wno-mismatched-new-delete
+else
+CXX_CONSTEXPR_LIMIT := -fconstexpr-ops-limit=100000000
+CXX_NO_ALLOC_DCE := -fno-allocation-dce
+WARN_MISUSE := -Wno-free-nonheap-object -Wno-alloc-size-larger-than -Wno-use-after-free \
+               -Wno-mismatched-new-delete
+endif
+
+# Targets each fragment appends to. A fragment's objects also depend on the makefiles that set
+# their flags (this one and the fragment), so a changed flag rebuilds them.
 ALL_TARGETS  :=
-TEST_BINS    :=
 CLEAN_EXTRA  :=
 
-.PHONY: all test test-check demo bench triage install clean format format-check deps \
+.PHONY: all test test-check test-clang demo bench triage install clean format format-check deps \
         deps-test deps-demo deps-bench lib variants
 all: lib
 
 include libhz3/libhz3.mk
--include probes/probes.mk
--include hz3top/hz3top.mk
--include bench/bench.mk
--include libhz3/tests/tests.mk
--include libhz3/reliability/reliability.mk
+include probes/probes.mk
+include hz3top/hz3top.mk
+include bench/bench.mk
+include libhz3/tests/tests.mk
+include libhz3/reliability/reliability.mk
 
 all: $(ALL_TARGETS)
 
@@ -85,6 +109,17 @@ test: deps-test
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)BUILD=$(BUILD) bash scripts/run-tests.sh $(TESTS)
 
+# `make test-clang`: everything built by clang (CC=clang CXX=clang++) in $(BUILD)/clang, then the
+# tests in CLANG_TESTS (substrings, as for TESTS) run against that build. scripts/tests/t_build.sh
+# in `make test` checks the clang release library only.
+CLANG_TESTS ?= libhz3/unit/t_unit libhz3/tests/t_api libhz3/tests/t_death libhz3/tests/t_stress \
+               libhz3/tests/t_glibc hz3top/tests/t_hz3top_unit hz3top/tests/t_hz3top_counts \
+               probes/tests
+test-clang: deps-test
+	$(Q)$(MAKE) --no-print-directory BUILD=$(BUILD)/clang CC=clang CXX=clang++ variants
+	$(Q)$(MAKE) --no-print-directory BUILD=$(BUILD)/clang CC=clang CXX=clang++ all
+	$(Q)BUILD=$(BUILD)/clang bash scripts/run-tests.sh $(CLANG_TESTS)
+
 demo: deps-demo
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)BUILD=$(BUILD) bash scripts/demo.sh
@@ -92,8 +127,10 @@ demo: deps-demo
 clean:
 	rm -rf $(BUILD) $(CLEAN_EXTRA)
 
-FORMAT_SRC = $(shell git ls-files '*.cc' '*.h' '*.hpp' 2>/dev/null | grep -v '\.bpf\.')
+# clang-format 14 over every tracked C++ file (scripts/format.sh; BPF C is kernel style).
+# format-check exits 1 and names each file that needs reformatting; make test runs it too
+# (scripts/tests/t_format.sh).
 format:
-	clang-format -i $(FORMAT_SRC)
+	$(Q)bash scripts/format.sh fix
 format-check:
-	clang-format --dry-run --Werror $(FORMAT_SRC)
+	$(Q)bash scripts/format.sh check

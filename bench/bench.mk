@@ -5,7 +5,7 @@
 #
 #   make bench                        every workload x allocator, RUNS=10, into docs/benchmarks/
 #   make bench QUICK=1                smoke run (1 run, tiny sizes), into build/bench-quick/
-#   make bench-ptag                   PTAG on vs off (seed S12-4D), docs/benchmarks/ptag-ab.md
+#   make bench-ptag                   the PTAG A/B comparison (on vs off), docs/benchmarks/ptag-ab.md
 #   make triage A=noptag B=release    paired A/B under perf stat and callgrind; exit 1 on regression
 #   make triage-proof                 triage's false-positive and detection proof (docs/bench.md)
 #   make fastpath-golden              rewrite bench/fastpath.golden from the current release build
@@ -17,6 +17,7 @@ BENCH_NAMES := ssot xfree prodcons churn larson realloc aligned fastpath \
                largechurn xthread_small xthread_random idle
 BENCH_BINS  := $(addprefix $(BUILD)/bin/bench_,$(BENCH_NAMES))
 BENCH_OBJ   := $(BUILD)/obj/bench
+BENCH_MK    := Makefile bench/bench.mk
 ALL_TARGETS += $(BENCH_BINS)
 
 # -fno-builtin-*: GCC may otherwise delete a malloc/free pair whose block it can prove unused,
@@ -30,7 +31,7 @@ BENCH_PY ?= /usr/bin/python3
 
 # Directories are made in the recipe rather than by shared directory targets, which other
 # fragments may define too.
-$(BUILD)/bin/bench_%: bench/%.cc bench/common.h bench/ring.h
+$(BUILD)/bin/bench_%: bench/%.cc bench/common.h bench/ring.h $(BENCH_MK)
 	$(call msg,CXX,$@)
 	$(Q)mkdir -p $(@D) $(BENCH_OBJ)
 	$(Q)$(CXX) $(BENCH_CXXFLAGS) -MF $(BENCH_OBJ)/$*.d -MT $@ -o $@ $< -ldl

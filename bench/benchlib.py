@@ -160,7 +160,7 @@ def workloads(threads, scale=1.0, ssot_iters=None, quick=False):
         Workload("larson", "bench_larson", ["--threads", t, "--rounds", 10, "--ops", s(3_000_000)],
                  "--ops", False, f"{t} threads, server simulation"),
     ]
-    # The patterns hz3 was measured losing (BRIEF, 2026-12-01). Large-block steps take
+    # The patterns hz3 was measured losing to its peers (2026-12-01, docs/benchmarks/patterns.md). Large-block steps take
     # milliseconds, so largechurn reports steps/s and CPU ms per step; its RSS is sampled for 5 s
     # after the churn, and idle's while its threads wait: the samples are part of the result.
     rss_at = "0,0.2" if quick else "0,1,2,5"

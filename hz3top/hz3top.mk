@@ -8,6 +8,7 @@
 # Objects under $(BUILD)/obj/hz3top/. Independent of VARIANT: the tool attaches to whichever
 # library a process maps.
 
+HZ3TOP_MK := Makefile hz3top/hz3top.mk
 HZ3TOP_OBJDIR := $(BUILD)/obj/hz3top
 HZ3TOP_BIN := $(BUILD)/bin/hz3top
 HZ3TOP_SRCS := main.cc options.cc output.cc ledger_view.cc sparkline.cc session.cc collect_bpf.cc \
@@ -24,6 +25,11 @@ HZ3TOP_VERSION := $(shell sed -n 's/^Version: *//p' libhz3/libhz3.pc.in)
 $(HZ3TOP_OBJDIR)/options.o: HZ3TOP_CXXFLAGS += -DHZ3TOP_VERSION='"$(HZ3TOP_VERSION)"'
 $(HZ3TOP_OBJDIR)/options.o: libhz3/libhz3.pc.in
 HZ3TOP_LIBS := -lbpf -ldw -lelf -lz -lpfm -lncursesw -ltinfo -lpthread
+# The skeletons declare usdt.bpf.h's .kconfig flag as C's `_Bool`, which g++ accepts in C++ and
+# clang++ does not.
+ifeq ($(CXX_IS_CLANG),1)
+HZ3TOP_CXXFLAGS += -D_Bool=bool
+endif
 
 HZ3TOP_UNIT := $(BUILD)/tests/hz3top_unit
 HZ3TOP_WORKLOAD := $(BUILD)/tests/hz3top_workload
@@ -33,11 +39,10 @@ HZ3TOP_HEAP_UNIT := $(BUILD)/tests/hz3top_heap_unit
 HZ3TOP_HEAP_CORE := heap_model.cc heap_render.cc pprof.cc symbolize.cc proc.cc elf_info.cc
 
 ALL_TARGETS += $(HZ3TOP_BIN) $(HZ3TOP_UNIT) $(HZ3TOP_WORKLOAD) $(HZ3TOP_HEAP_SITES) $(HZ3TOP_HEAP_LIB) $(HZ3TOP_HEAP_UNIT)
-TEST_BINS += $(HZ3TOP_UNIT) $(HZ3TOP_WORKLOAD) $(HZ3TOP_HEAP_SITES) $(HZ3TOP_HEAP_LIB) $(HZ3TOP_HEAP_UNIT)
 
 # The skeleton is generated; every object may include it through collect_bpf.cc, so make sure
 # it exists before compiling any of them.
-$(HZ3TOP_OBJDIR)/%.o: hz3top/%.cc | $(PROBES_SKEL) $(PROBES_HEAP_SKEL)
+$(HZ3TOP_OBJDIR)/%.o: hz3top/%.cc $(HZ3TOP_MK) | $(PROBES_SKEL) $(PROBES_HEAP_SKEL)
 	$(call msg,CXX,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CXX) $(HZ3TOP_CXXFLAGS) -c $< -o $@
@@ -47,7 +52,7 @@ $(HZ3TOP_BIN): $(HZ3TOP_OBJS)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CXX) $(OPT) $^ -o $@ $(HZ3TOP_LIBS)
 
-$(HZ3TOP_OBJDIR)/tests/unit.o: hz3top/tests/unit.cc
+$(HZ3TOP_OBJDIR)/tests/unit.o: hz3top/tests/unit.cc $(HZ3TOP_MK)
 	$(call msg,CXX,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CXX) $(HZ3TOP_CXXFLAGS) -c $< -o $@
@@ -57,7 +62,7 @@ $(HZ3TOP_UNIT): $(HZ3TOP_OBJDIR)/tests/unit.o $(addprefix $(HZ3TOP_OBJDIR)/,$(HZ
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CXX) $(OPT) $^ -o $@ -ldw -lelf
 
-$(HZ3TOP_OBJDIR)/tests/heap_unit.o: hz3top/tests/heap_unit.cc
+$(HZ3TOP_OBJDIR)/tests/heap_unit.o: hz3top/tests/heap_unit.cc $(HZ3TOP_MK)
 	$(call msg,CXX,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CXX) $(HZ3TOP_CXXFLAGS) -c $< -o $@
@@ -68,7 +73,7 @@ $(HZ3TOP_HEAP_UNIT): $(HZ3TOP_OBJDIR)/tests/heap_unit.o $(addprefix $(HZ3TOP_OBJ
 	$(Q)$(CXX) $(OPT) $^ -o $@ -ldw -lelf -lz
 
 # The workload is an ordinary program: the tests run it with LD_PRELOAD=$(HZ3_LIB).
-$(HZ3TOP_WORKLOAD): hz3top/tests/workload.cc
+$(HZ3TOP_WORKLOAD): hz3top/tests/workload.cc $(HZ3TOP_MK)
 	$(call msg,CXX,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CXX) $(CXXSTD) $(OPT) $(WARN) $< -o $@ -lpthread
@@ -76,12 +81,12 @@ $(HZ3TOP_WORKLOAD): hz3top/tests/workload.cc
 # Without frame pointers, the executable and its library alike: sampled stacks reach each site
 # function only through DWARF unwinding. No builtins: every malloc must reach the library (-O1
 # keeps the loops from being folded away). -g: the test checks source lines and inlined frames.
-$(HZ3TOP_HEAP_LIB): hz3top/tests/heap_sites_lib.cc hz3top/tests/heap_sites_lib.h
+$(HZ3TOP_HEAP_LIB): hz3top/tests/heap_sites_lib.cc hz3top/tests/heap_sites_lib.h $(HZ3TOP_MK)
 	$(call msg,CXX,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CXX) $(CXXSTD) -O2 -g -fomit-frame-pointer -fno-builtin -fPIC -shared $(WARN) $< -o $@
 
-$(HZ3TOP_HEAP_SITES): hz3top/tests/heap_sites.cc hz3top/tests/heap_sites_lib.h $(HZ3TOP_HEAP_LIB)
+$(HZ3TOP_HEAP_SITES): hz3top/tests/heap_sites.cc hz3top/tests/heap_sites_lib.h $(HZ3TOP_HEAP_LIB) $(HZ3TOP_MK)
 	$(call msg,CXX,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CXX) $(CXXSTD) -O1 -g -fomit-frame-pointer -fno-builtin $(WARN) -Ihz3top/tests $< -o $@ \

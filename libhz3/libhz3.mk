@@ -16,19 +16,19 @@ VARIANT_DEFS_noprobes := -DHZ3_PROBES=0
 VARIANT_DEFS_noptag   := -DHZ3_SMALL_V2_PTAG_ENABLE=0
 VARIANT_DEFS_hardened := -DHZ3_HARDENED=1
 
-CONSTEXPR_LIMIT := $(if $(findstring clang,$(CXX)),-fconstexpr-steps=100000000,-fconstexpr-ops-limit=100000000)
+LIBHZ3_MK := Makefile libhz3/libhz3.mk
 LIBHZ3_CXXFLAGS := $(CXXSTD) $(OPT) $(WARN) -fPIC -fvisibility=hidden -fvisibility-inlines-hidden \
   -ftls-model=initial-exec -fno-rtti -fno-exceptions -fno-plt -fno-semantic-interposition \
   -fno-omit-frame-pointer -momit-leaf-frame-pointer \
   -fno-builtin-malloc -fno-builtin-free -fno-builtin-calloc -fno-builtin-realloc \
-  -fno-stack-protector $(CONSTEXPR_LIMIT) \
+  -fno-stack-protector $(CXX_CONSTEXPR_LIMIT) \
   $(LIBHZ3_INC) $(VARIANT_DEFS_$(VARIANT)) $(HZ3_CPPFLAGS)
 
 lib: $(LIBHZ3_SO) $(LIBHZ3_A)
 ALL_TARGETS += $(LIBHZ3_SO) $(LIBHZ3_A)
 
 $(LIBHZ3_OBJDIR)/new.o: EXTRA_FLAGS := -fexceptions
-$(LIBHZ3_OBJDIR)/%.o: libhz3/src/%.cc $(MAKEFILE_LIST)
+$(LIBHZ3_OBJDIR)/%.o: libhz3/src/%.cc $(LIBHZ3_MK)
 	@mkdir -p $(@D)
 	$(call msg,CXX,$@)
 	$(Q)$(CXX) $(LIBHZ3_CXXFLAGS) $(EXTRA_FLAGS) -MMD -MP -c $< -o $@
@@ -64,20 +64,20 @@ $(BUILD)/tests/unit_test_%: libhz3/unit/unit_test.cc FORCE_VARIANT_LIB
 	$(call msg,CXX,$@)
 	$(Q)$(MAKE) --no-print-directory VARIANT=$* lib >/dev/null
 	$(Q)$(CXX) $(CXXSTD) -O1 -g $(WARN) -fno-builtin $(LIBHZ3_INC) $(VARIANT_DEFS_$*) \
-	  -fconstexpr-ops-limit=100000000 $< -o $@ \
+	  $(CXX_CONSTEXPR_LIMIT) $< -o $@ \
 	  $(if $(filter release,$*),$(BUILD),$(BUILD)/$*)/lib/libhz3.a -lpthread
 .PHONY: FORCE_VARIANT_LIB
 FORCE_VARIANT_LIB:
 
-docs-classes: libhz3/unit/print_classes.cc libhz3/src/sizeclass.h
+docs-classes: libhz3/unit/print_classes.cc libhz3/src/sizeclass.h $(LIBHZ3_MK)
 	@mkdir -p $(BUILD)/tests
-	$(Q)$(CXX) $(CXXSTD) -O1 $(LIBHZ3_INC) -fconstexpr-ops-limit=100000000 $< -o $(BUILD)/tests/print_classes
+	$(Q)$(CXX) $(CXXSTD) -O1 $(LIBHZ3_INC) $(CXX_CONSTEXPR_LIMIT) $< -o $(BUILD)/tests/print_classes
 	$(Q)$(BUILD)/tests/print_classes > docs/size-classes.md
 .PHONY: docs-classes
 
 # Workload with known allocation sites for the heap-sampling test (runs under LD_PRELOAD).
 ALL_TARGETS += $(if $(filter release,$(VARIANT)),$(BUILD)/tests/sample_sites)
-$(BUILD)/tests/sample_sites: libhz3/unit/sample_sites.cc
+$(BUILD)/tests/sample_sites: libhz3/unit/sample_sites.cc $(LIBHZ3_MK)
 	@mkdir -p $(@D)
 	$(call msg,CXX,$@)
 	$(Q)$(CXX) $(CXXSTD) -O1 -g -fno-builtin $< -o $@

@@ -9,7 +9,13 @@
  * Both events are rare (one sample per 512 KiB allocated on average, and one free per sample),
  * so streaming them costs little. It is separate from hz3.bpf.c so that the counting view does
  * not pay for it and the heap view does not attach the hz3 probes. */
-#include "vmlinux.h"
+/* UAPI headers, not the kernel's BTF: the programs use no kernel type (libbpf reads USDT
+ * arguments from struct pt_regs at offsets it computes in user space), so any build host's
+ * Linux headers build them. */
+#include <linux/types.h>
+#include <linux/bpf.h>
+#include <linux/ptrace.h>
+#include <stdbool.h>
 
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -61,14 +67,14 @@ int BPF_USDT(otel_alloc, __u64 ptr, __u64 size, __u64 weight)
 	e->size = size;
 	e->weight = weight;
 	e->ts = bpf_ktime_get_ns();
-	e->regs[0] = ctx->ax;
-	e->regs[1] = ctx->dx;
-	e->regs[2] = ctx->cx;
-	e->regs[3] = ctx->bx;
-	e->regs[4] = ctx->si;
-	e->regs[5] = ctx->di;
-	e->regs[6] = ctx->bp;
-	e->regs[7] = ctx->sp;
+	e->regs[0] = ctx->rax;
+	e->regs[1] = ctx->rdx;
+	e->regs[2] = ctx->rcx;
+	e->regs[3] = ctx->rbx;
+	e->regs[4] = ctx->rsi;
+	e->regs[5] = ctx->rdi;
+	e->regs[6] = ctx->rbp;
+	e->regs[7] = ctx->rsp;
 	e->regs[8] = ctx->r8;
 	e->regs[9] = ctx->r9;
 	e->regs[10] = ctx->r10;
@@ -77,12 +83,12 @@ int BPF_USDT(otel_alloc, __u64 ptr, __u64 size, __u64 weight)
 	e->regs[13] = ctx->r13;
 	e->regs[14] = ctx->r14;
 	e->regs[15] = ctx->r15;
-	e->regs[16] = ctx->ip;
+	e->regs[16] = ctx->rip;
 	n = bpf_get_stack(ctx, e->ips, sizeof(e->ips), BPF_F_USER_STACK);
 	e->nips = n > 0 ? (__u32)(n / sizeof(__u64)) : 0;
 	/* Whole pages from the one holding the stack pointer, until one is not mapped (the top of
 	 * the stack): constant sizes and offsets keep the verifier simple. */
-	base = ctx->sp & ~(__u64)(HZ3_HEAP_STACK_PAGE - 1);
+	base = ctx->rsp & ~(__u64)(HZ3_HEAP_STACK_PAGE - 1);
 	e->stack_base = base;
 	e->stack_len = 0;
 #pragma unroll

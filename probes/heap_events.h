@@ -3,7 +3,7 @@
  * counters. Event layouts and limits only; the probe contract is docs/probes.md ("Heap
  * sampling").
  *
- * Included from BPF C (after vmlinux.h) and from C++ (after <linux/types.h>): __u* types and
+ * Included from BPF C (after <linux/types.h>) and from C++ (after <linux/types.h>): __u* types and
  * explicit padding, so both compilers lay the structs out alike. */
 #ifndef HZ3_HEAP_EVENTS_H
 #define HZ3_HEAP_EVENTS_H

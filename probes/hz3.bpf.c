@@ -6,7 +6,13 @@
  * space, because an attached probe already costs ~0.6 us and per-event output would add more.
  *
  * The skeleton (bpftool gen skeleton) is generated into the build folder and never committed. */
-#include "vmlinux.h"
+/* UAPI headers, not the kernel's BTF: the programs use no kernel type (libbpf reads USDT
+ * arguments from struct pt_regs at offsets it computes in user space), so any build host's
+ * Linux headers build them. */
+#include <linux/types.h>
+#include <linux/bpf.h>
+#include <linux/ptrace.h>
+#include <stdbool.h>
 
 /* Each attach of a probe to a process adds argument specs; -p with many pids or a library with
  * many inlined hits sites would exceed libbpf's default of 256. */
@@ -194,6 +200,13 @@ struct {
 	__type(key, __u32);
 	__type(value, __u32);
 } forked SEC(".maps");
+
+/* The one kernel type used (by -f/--follow only), declared with the field it reads: CO-RE
+ * (preserve_access_index) lets libbpf relocate the offset against the running kernel's BTF at
+ * load time, so the build needs no vmlinux.h. */
+struct task_struct {
+	int tgid;
+} __attribute__((preserve_access_index));
 
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(follow_fork, struct task_struct *parent, struct task_struct *child)

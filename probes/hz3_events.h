@@ -2,7 +2,7 @@
  * that reads their maps (hz3top). It defines the map keys, the counter slots and the limits; it is
  * not the probe contract itself (that is docs/probes.md) and holds no code.
  *
- * Included from BPF C (after vmlinux.h) and from C++ (after <linux/types.h>), so it uses only
+ * Included from BPF C (after <linux/types.h>) and from C++ (after <linux/types.h>), so it uses only
  * the __u* types both sides have, and fixed-size fields with explicit padding so that both
  * compilers lay the structs out the same way. */
 #ifndef HZ3_EVENTS_H

@@ -10,7 +10,8 @@ build=(g++ make clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libpfm4-dev 
 tools=(valgrind linux-perf procps python3 git)
 peers=(libmimalloc2.0 libjemalloc2 libtcmalloc-minimal4)
 case "$mode" in
-  test)  want=("${build[@]}" "${tools[@]}" "${peers[@]}" tmux xz-utils bpftrace python3-matplotlib curl
+  # clang-format-14: the release the C++ tree is formatted with (scripts/format.sh refuses others).
+  test)  want=("${build[@]}" "${tools[@]}" "${peers[@]}" clang-format-14 tmux xz-utils bpftrace python3-matplotlib curl
                 python3-prometheus-client prometheus
                 libclang-rt-14-dev postgresql zstd time sqlite3 libpython3.11-testsuite
                 python3-protobuf protobuf-compiler golang-github-google-pprof-dev golang-go libc6-dbg) ;;

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The test runner behind `make test`. Runs every test script (libhz3/*/t_*.sh, probes/tests,
-# hz3top/tests, bench/tests and scripts/tests — the harness's own self-test), each
-# under a timeout, and counts the result lines they print:
+# hz3top/tests, bench/tests and scripts/tests: the harness's self-test and the build, format and
+# assertion checks), each under the timeout its "# timeout: N" line gives (600 s without one),
+# and counts the result lines they print:
 #   PASS: name            FAIL: name: why            SKIP: name: why
 # A script that exits non-zero without printing a FAIL, or prints no result at all, counts as one
-# failure, and so do substrings that match no script at all. Ends with the line
+# failure, and so does each substring that matches no script. Ends with the line
 # "N passed, M failed[, K skipped]"; exit status 1 if anything failed.
 # Usage: scripts/run-tests.sh [substring …]   (only scripts whose path contains a substring)
 set -u
@@ -21,20 +22,25 @@ export HZ3_LIB_HARDENED=$HZ3_BUILD/hardened/lib/libhz3.so
 export HZ3_BIN=$HZ3_BUILD/bin
 export HZ3_TBIN=$HZ3_BUILD/tests
 
+all=$(ls libhz3/*/t_*.sh probes/tests/t_*.sh hz3top/tests/t_*.sh bench/tests/t_*.sh \
+          scripts/tests/t_*.sh 2>/dev/null | sort)
 scripts=()
-for s in $(ls libhz3/*/t_*.sh probes/tests/t_*.sh hz3top/tests/t_*.sh bench/tests/t_*.sh \
-             scripts/tests/t_*.sh 2>/dev/null | sort); do
+for s in $all; do
   if [ $# -eq 0 ]; then scripts+=("$s"); continue; fi
   for f in "$@"; do case "$s" in *"$f"*) scripts+=("$s"); break ;; esac; done
 done
 
 pass=0 failn=0 skip=0
 failed=()
-# A filter that matches no script must not read as a clean run.
-if [ $# -gt 0 ] && [ ${#scripts[@]} -eq 0 ]; then
-  echo "   FAIL: run-tests: no test script matches: $*"
-  failn=1
-fi
+# A filter that matches no script must not read as a clean run, even beside filters that match.
+for f in "$@"; do
+  hit=0
+  for s in $all; do case "$s" in *"$f"*) hit=1; break ;; esac; done
+  if [ $hit -eq 0 ]; then
+    echo "   FAIL: run-tests: no test script matches: $f"
+    failn=$((failn + 1))
+  fi
+done
 logdir=$HZ3_BUILD/test-logs/run-$$  # per run: concurrent runs must not share logs
 mkdir -p "$logdir"
 for s in "${scripts[@]}"; do

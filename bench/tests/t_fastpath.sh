@@ -3,7 +3,7 @@
 # The fast-path budget: callgrind counts the instructions of free(malloc(64)), free(malloc(8192))
 # and an in-class realloc under the release libhz3 and compares them with bench/fastpath.golden
 # (fails when a path grows past its budget; a deliberate change updates the golden file in the
-# same commit: make fastpath-golden). Also the BRIEF's probe budget: with probes detached, a
+# same commit: make fastpath-golden). Also the probe budget (docs/probes.md): with probes detached, a
 # malloc/free pair of the release build costs at most 1 % more instructions than the noprobes
 # build. About 20 s.
 . "$HZ3_TOP/scripts/testlib.sh"
@@ -16,7 +16,7 @@ if ! command -v valgrind >/dev/null; then
 fi
 
 # The measurement itself must be right before it can judge hz3: glibc's pair is a known quantity
-# (BRIEF: 139 instructions with the Debian build; allow the loop's own few instructions of slack).
+# (139 instructions with the Debian build, measured when the budgets were set; allow the loop's own few instructions of slack).
 g=$($PY "$HZ3_TOP/bench/fastpath.py" measure --build "$HZ3_BUILD" --alloc glibc --path malloc_free_64 2>&1 | awk '$1=="glibc"{print $2}')
 echo "glibc free(malloc(64)): $g instructions per pair"
 awk -v g="$g" 'BEGIN { exit !(g >= 120 && g <= 160) }' && pass fastpath_method_glibc \

@@ -18,6 +18,9 @@
 # sanitizer instruments hz3's code. clang is required for all of them (libFuzzer, TSan).
 
 REL_DIR := libhz3/reliability
+# Every object here depends on the makefiles that set its flags; the arena1g library also uses
+# libhz3.mk's LIBHZ3_CXXFLAGS.
+REL_MK := Makefile $(REL_DIR)/reliability.mk
 REL_OUT := $(BUILD)/reliability
 REL_CLANGXX ?= clang++
 FUZZ_SECONDS ?= 300
@@ -33,7 +36,8 @@ REL_UBSAN := -fsanitize=undefined,implicit-conversion,local-bounds,nullability,f
 
 # One core library per flavour: sanitizer flags and the variant's -D flags.
 #   fuzz       ASan + libFuzzer coverage, release configuration
-#   fuzzcheck  the same with HZ3_CHECK=1 (bitmaps, poisoning, HZ3_ASSERT)
+#   fuzzcheck  the same with HZ3_CHECK=1 (bitmaps, poisoning) and every assertion level,
+#              expensive ones included (HZ3_ASSERT_LEVEL=3, libhz3/src/util.h)
 #   tsan       ThreadSanitizer, release configuration (what ships)
 #   ubsan      UBSan, check configuration (a superset of the release code paths)
 REL_FLAVORS := fuzz fuzzcheck tsan ubsan
@@ -42,13 +46,13 @@ REL_SAN_fuzzcheck := -fsanitize=fuzzer-no-link,address
 REL_SAN_tsan := -fsanitize=thread
 REL_SAN_ubsan := $(REL_UBSAN)
 REL_DEF_fuzz :=
-REL_DEF_fuzzcheck := -DHZ3_CHECK=1
+REL_DEF_fuzzcheck := -DHZ3_CHECK=1 -DHZ3_ASSERT_LEVEL=3
 REL_DEF_tsan :=
 REL_DEF_ubsan := -DHZ3_CHECK=1
 
 define REL_CORE_RULES
 REL_CORE_OBJ_$(1) := $$(patsubst libhz3/src/%.cc,$(REL_OUT)/obj/$(1)/%.o,$(REL_CORE_SRC))
-$(REL_OUT)/obj/$(1)/%.o: libhz3/src/%.cc
+$(REL_OUT)/obj/$(1)/%.o: libhz3/src/%.cc $(REL_MK)
 	$$(call msg,CLANG,$$@)
 	$(Q)mkdir -p $$(@D)
 	$(Q)$(REL_CLANGXX) $(REL_CORE_FLAGS) $(REL_SAN_$(1)) $(REL_DEF_$(1)) -MMD -MP -c $$< -o $$@
@@ -62,10 +66,11 @@ $(foreach f,$(REL_FLAVORS),$(eval $(call REL_CORE_RULES,$(f))))
 # ---- fuzz target ---------------------------------------------------------------------------------
 REL_FUZZ_BINS := $(REL_OUT)/fuzz_diff $(REL_OUT)/fuzz_diff_check
 REL_FUZZ_FLAGS := $(CXXSTD) -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer,address -I$(REL_DIR)
-$(REL_OUT)/fuzz_diff: $(REL_DIR)/fuzz_diff.cc $(REL_DIR)/hz3_prefixed.h $(REL_OUT)/fuzz/libhz3core.a
+$(REL_OUT)/fuzz_diff: $(REL_DIR)/fuzz_diff.cc $(REL_DIR)/hz3_prefixed.h $(REL_OUT)/fuzz/libhz3core.a $(REL_MK)
 	$(call msg,CLANG,$@)
 	$(Q)$(REL_CLANGXX) $(REL_FUZZ_FLAGS) $< $(REL_OUT)/fuzz/libhz3core.a -o $@ -lpthread
-$(REL_OUT)/fuzz_diff_check: $(REL_DIR)/fuzz_diff.cc $(REL_DIR)/hz3_prefixed.h $(REL_OUT)/fuzzcheck/libhz3core.a
+$(REL_OUT)/fuzz_diff_check: $(REL_DIR)/fuzz_diff.cc $(REL_DIR)/hz3_prefixed.h $(REL_OUT)/fuzzcheck/libhz3core.a \
+    $(REL_MK)
 	$(call msg,CLANG,$@)
 	$(Q)$(REL_CLANGXX) $(REL_FUZZ_FLAGS) $< $(REL_OUT)/fuzzcheck/libhz3core.a -o $@ -lpthread
 
@@ -78,27 +83,27 @@ REL_SAN_TFLAGS := $(CXXSTD) -O1 -g -fno-omit-frame-pointer -fno-builtin -pthread
   -fconstexpr-steps=100000000 -I$(REL_DIR) $(LIBHZ3_INC) -Wno-unused-command-line-argument
 
 define REL_SAN_RULES
-$(REL_OUT)/$(1)/unit_test: libhz3/unit/unit_test.cc $(REL_DIR)/redirect.h $(REL_OUT)/$(1)/libhz3core.a
+$(REL_OUT)/$(1)/unit_test: libhz3/unit/unit_test.cc $(REL_DIR)/redirect.h $(REL_OUT)/$(1)/libhz3core.a $(REL_MK)
 	$$(call msg,CLANG,$$@)
 	$(Q)mkdir -p $$(@D)
 	$(Q)$(REL_CLANGXX) $(REL_SAN_TFLAGS) $(REL_SAN_$(1)) $(REL_DEF_$(1)) -include $(REL_DIR)/redirect.h \
 	  $$< $(REL_OUT)/$(1)/libhz3core.a -o $$@ -ldl
 $(REL_OUT)/$(1)/stress_test: libhz3/tests/stress_test.cc libhz3/tests/check.h $(REL_DIR)/redirect.h \
-    $(REL_OUT)/$(1)/libhz3core.a
+    $(REL_OUT)/$(1)/libhz3core.a $(REL_MK)
 	$$(call msg,CLANG,$$@)
 	$(Q)$(REL_CLANGXX) $(REL_SAN_TFLAGS) $(REL_SAN_$(1)) -include $(REL_DIR)/redirect.h \
 	  $$< $(REL_OUT)/$(1)/libhz3core.a -o $$@ -ldl
-$(REL_OUT)/$(1)/san_mt: $(REL_DIR)/san_mt.cc $(REL_DIR)/hz3_prefixed.h $(REL_OUT)/$(1)/libhz3core.a
+$(REL_OUT)/$(1)/san_mt: $(REL_DIR)/san_mt.cc $(REL_DIR)/hz3_prefixed.h $(REL_OUT)/$(1)/libhz3core.a $(REL_MK)
 	$$(call msg,CLANG,$$@)
 	$(Q)$(REL_CLANGXX) $(REL_SAN_TFLAGS) $(REL_SAN_$(1)) $$< $(REL_OUT)/$(1)/libhz3core.a -o $$@ -ldl
 endef
 $(foreach f,tsan ubsan,$(eval $(call REL_SAN_RULES,$(f))))
 
 # ---- LD_PRELOAD programs (built like libhz3/tests: linked normally, never against libhz3) --------
-REL_TEST_CXXFLAGS := $(CXXSTD) -O1 -g -fno-builtin -fno-allocation-dce -fno-omit-frame-pointer \
-  $(WARN) -Wno-alloc-size-larger-than -Ilibhz3/include -Ilibhz3/tests -pthread
+REL_TEST_CXXFLAGS := $(CXXSTD) -O1 -g -fno-builtin $(CXX_NO_ALLOC_DCE) -fno-omit-frame-pointer \
+  $(WARN) $(WARN_MISUSE) -Ilibhz3/include -Ilibhz3/tests -pthread
 REL_PRELOAD_BINS := $(BUILD)/tests/rel_stress $(BUILD)/tests/rel_limits $(BUILD)/tests/rel_regress
-$(BUILD)/tests/rel_%: $(REL_DIR)/%.cc libhz3/tests/check.h
+$(BUILD)/tests/rel_%: $(REL_DIR)/%.cc libhz3/tests/check.h $(REL_MK)
 	$(call msg,CXX,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CXX) $(REL_TEST_CXXFLAGS) $< -o $@ -pthread -ldl
@@ -106,7 +111,7 @@ $(BUILD)/tests/rel_%: $(REL_DIR)/%.cc libhz3/tests/check.h
 # A plugin the limits test dlopens after start: it allocates in its constructor, in dynamic TLS
 # and through its exported functions, and frees in its destructor.
 REL_PLUGIN := $(REL_OUT)/librel_plugin.so
-$(REL_PLUGIN): $(REL_DIR)/plugin.cc
+$(REL_PLUGIN): $(REL_DIR)/plugin.cc $(REL_MK)
 	$(call msg,CXX,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CXX) $(CXXSTD) -O1 -g -fPIC -shared -fno-builtin $(WARN) $< -o $@ -pthread
@@ -116,7 +121,7 @@ REL_ARENA1G_OBJ := $(patsubst libhz3/src/%.cc,$(REL_OUT)/obj/arena1g/%.o,$(wildc
 REL_ARENA1G := $(REL_OUT)/arena1g/libhz3.so
 REL_ARENA1G_FLAGS = $(filter-out $(VARIANT_DEFS_$(VARIANT)),$(LIBHZ3_CXXFLAGS)) -DHZ3_ARENA_GIB=1
 $(REL_OUT)/obj/arena1g/new.o: REL_EXTRA := -fexceptions
-$(REL_OUT)/obj/arena1g/%.o: libhz3/src/%.cc
+$(REL_OUT)/obj/arena1g/%.o: libhz3/src/%.cc $(REL_MK) $(LIBHZ3_MK)
 	$(call msg,CXX,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CXX) $(REL_ARENA1G_FLAGS) $(REL_EXTRA) -MMD -MP -c $< -o $@

@@ -6,9 +6,11 @@
 #include <cstddef>
 #include <cstdint>
 
-// The seed's A/B gate. 1: free/realloc/usable_size classify a pointer with a range check and one
-// load of the dense page-tag array. 0: the same allocator classifies through the out-of-band page
-// header (the span record reached from the page map), so the seed's PTAG on/off can be rerun.
+// HZ3_SMALL_V2_PTAG_ENABLE is the gate of the PTAG A/B comparison (`make bench-ptag`,
+// docs/benchmarks/ptag-ab.md). 1: free/realloc/usable_size classify a pointer with a range check
+// and one load of the dense page-tag array. 0: the same allocator classifies through the
+// out-of-band page header (the span record reached from the page map), so PTAG on vs off can be
+// rerun (VARIANT=noptag).
 #ifndef HZ3_SMALL_V2_PTAG_ENABLE
 #define HZ3_SMALL_V2_PTAG_ENABLE 1
 #endif
@@ -21,6 +23,18 @@
 // VARIANT=check: assertions, double-free and interior-pointer detection, pattern fill.
 #ifndef HZ3_CHECK
 #define HZ3_CHECK 0
+#endif
+
+// Which assertions are compiled in (util.h): 0 none, 1 cheap (HZ3_ASSERT), 2 also internal
+// (HZ3_ASSERT_INTERNAL), 3 also expensive (HZ3_ASSERT_EXPENSIVE). Follows the variant: 2 when
+// HZ3_CHECK is set (VARIANT=check), 0 otherwise; -DHZ3_ASSERT_LEVEL=N overrides it (the
+// fuzzcheck build of libhz3/reliability uses 3).
+#ifndef HZ3_ASSERT_LEVEL
+#if HZ3_CHECK
+#define HZ3_ASSERT_LEVEL 2
+#else
+#define HZ3_ASSERT_LEVEL 0
+#endif
 #endif
 
 // VARIANT=hardened: detection at every free instead of speed (docs/hardened.md): double and

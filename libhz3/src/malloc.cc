@@ -1,5 +1,9 @@
-// The C allocation API with glibc semantics. Only forwarding and argument checking live here;
-// the allocator is heap.h (small/medium), large.h (large/huge) and arena.h (pages, tags).
+// The C allocation API with glibc semantics, over the allocator in heap.h (small/medium),
+// large.h (large/huge) and arena.h (pages, tags). What lives here: the size dispatch between
+// small and large blocks (with the sampling note large blocks need), glibc's argument rules
+// (overflow, ENOMEM, EINVAL, memalign's rounding of alignments, realloc(p, 0)), realloc's
+// in-place-or-move decision and the validation of the pointer it is given, malloc_usable_size,
+// malloc_trim, the __libc_* aliases, and the hits report at exit.
 // Built with -fvisibility=hidden: these functions are the only exported code.
 #include <errno.h>
 #include <stdint.h>

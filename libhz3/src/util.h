@@ -25,11 +25,29 @@ namespace hz3 {
 [[noreturn]] void fatal_pointer(const char* fn, const char* what, const void* p);
 [[noreturn]] void fatal(const char* msg);
 
-#define HZ3_ASSERT(cond)                                        \
-  do {                                                          \
-    if (::hz3::CHECK && HZ3_UNLIKELY(!(cond)))                  \
-      ::hz3::fatal("assertion failed: " #cond " at " __FILE__); \
+// Assertions, in three levels (as mimalloc's mi_assert, mi_assert_internal, mi_assert_expensive).
+// HZ3_ASSERT_LEVEL (config.h) says which are compiled in; the variant chooses it:
+//   HZ3_ASSERT            level >= 1  cheap: O(1), a load and a compare (the span a freed block
+//                                     belongs to is the one its tag names)
+//   HZ3_ASSERT_INTERNAL   level >= 2  the allocator's own bookkeeping on slow paths, at most
+//                                     O(objects the operation touches) (a span's counts after a
+//                                     refill)
+//   HZ3_ASSERT_EXPENSIVE  level >= 3  walks whole structures (every list of a heap, the page
+//                                     heap's runs); for fuzzing and short test runs
+// Release, noprobes, noptag and hardened build level 0, VARIANT=check level 2, the fuzzcheck
+// build of libhz3/reliability level 3. A level not compiled in costs nothing: the condition is
+// still compiled (so it cannot rot) but never evaluated. A failed assertion prints
+// "hz3: assertion failed at FILE:LINE: CONDITION" on stderr without allocating, then aborts.
+#define HZ3_STRINGIFY_(x) #x
+#define HZ3_STRINGIFY(x) HZ3_STRINGIFY_(x)
+#define HZ3_ASSERT_AT_LEVEL(level, cond)                                                    \
+  do {                                                                                      \
+    if (HZ3_ASSERT_LEVEL >= (level) && HZ3_UNLIKELY(!(cond)))                               \
+      ::hz3::fatal("assertion failed at " __FILE__ ":" HZ3_STRINGIFY(__LINE__) ": " #cond); \
   } while (0)
+#define HZ3_ASSERT(cond) HZ3_ASSERT_AT_LEVEL(1, cond)
+#define HZ3_ASSERT_INTERNAL(cond) HZ3_ASSERT_AT_LEVEL(2, cond)
+#define HZ3_ASSERT_EXPENSIVE(cond) HZ3_ASSERT_AT_LEVEL(3, cond)
 
 // Three-state futex mutex (0 free, 1 locked, 2 locked with waiters). Used only on slow paths:
 // page heap, heap adoption, huge-block table. Spins briefly because critical sections are short.

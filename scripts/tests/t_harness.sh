@@ -110,3 +110,16 @@ for m in segv exit3 clean no_such_script; do
     fail "harness/run_tests_reports_$m" "status $rc, last line '$last' (canary ending with $m, or a filter matching no script)"
   fi
 done
+
+# A filter matching no script beside one that matches: the clean canary's two PASS lines, plus
+# one failure that names the unmatched filter.
+(cd "$rt" && env -u HZ3_TOP BUILD=build bash scripts/run-tests.sh t_clean t_no_such_script) \
+  > "$tmp/rt_mixed.out" 2>&1
+rc=$?
+last=$(tail -1 "$tmp/rt_mixed.out")
+if [ $rc -ne 0 ] && [ "$last" = "2 passed, 1 failed" ] &&
+  grep -q 'FAIL: run-tests: no test script matches: t_no_such_script$' "$tmp/rt_mixed.out"; then
+  pass harness/run_tests_reports_unmatched_filter_beside_a_match
+else
+  fail harness/run_tests_reports_unmatched_filter_beside_a_match "status $rc, last line '$last'"
+fi

@@ -249,8 +249,8 @@ def write_markdown(path, s, columns, cases, misuse_cases, results, totals, skipp
               " allocator is switched in with `LD_PRELOAD` (glibc: none), and the runner checks that"
               " the preloaded library really serves `malloc` before it counts anything.")
     md.append("")
-    md.append("These are this project's own %d cases, not the public suite of 116 programs quoted in the"
-              " brief (there: glibc 68, hz3 release 31, hz3 check 47, mimalloc 28, tcmalloc 26,"
+    md.append("These are this project's own %d cases, not the public heap-misuse suite of 116 programs"
+              " measured earlier (there: glibc 68, hz3 release 31, hz3 check 47, mimalloc 28, tcmalloc 26,"
               " jemalloc 22); the totals of the two are not comparable, the ranking roughly is."
               " `libhz3/reliability/t_misuse.sh` (in `make test`) keeps hz3's floor: every case"
               " release catches here stays caught, and check catches a superset."
