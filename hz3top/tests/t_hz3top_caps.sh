@@ -84,7 +84,8 @@ for line in open(sys.argv[1]):
     if line.startswith("{"):
         o = json.loads(line)
         p = [q for q in o["procs"] if q["pid"] == int(sys.argv[2])]
-        ok = p and p[0]["tag_set"] + p[0]["ptag_hit"] > 0 and o["live_source"] == "tagmap" and o["live_pages"] > 0
+        q = p[0] if p else {}
+        ok = q and q["tag_set"] + q["ptag_hit"] > 0 and q["live_source"] == "tagmap" and q["live_pages"] > 0
         if len(sys.argv) > 3: ok = ok and o["perf"]["sampling"] and o["perf"]["samples_alloc"] > 0
         sys.exit(0 if ok else 1)
 sys.exit(1)
