@@ -63,7 +63,7 @@ class HeapRun {
 
   int run(std::atomic<bool>& stop) {
     std::string err;
-    if (!have_trace_privileges(&err)) return fail(err);
+    if (!have_trace_privileges(TraceMode::HEAP, &err)) return fail(err);
     std::vector<std::pair<pid_t, Library>> found;
     for (pid_t pid : o_.pids) {
       Library lib;

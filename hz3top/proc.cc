@@ -16,6 +16,8 @@
 #include <map>
 #include <sstream>
 
+#include "output.h"
+
 namespace hz3top {
 
 bool read_maps(pid_t pid, std::vector<Mapping>* out, std::string* err) {
@@ -226,7 +228,7 @@ FindStatus find_libhz3(pid_t pid, Library* out, std::string* why) {
   return FindStatus::NO_LIBRARY;
 }
 
-bool have_trace_privileges(std::string* why) {
+bool have_trace_privileges(TraceMode mode, std::string* why) {
   __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
   __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
   if (syscall(SYS_capget, &hdr, data) != 0) {
@@ -235,11 +237,21 @@ bool have_trace_privileges(std::string* why) {
   }
   auto has = [&](int cap) { return (data[cap / 32].effective >> (cap % 32)) & 1u; };
   if (has(CAP_SYS_ADMIN)) return true;
+  if (mode == TraceMode::HEAP) {
+    *why =
+        "needs root or CAP_SYS_ADMIN (missing CAP_SYS_ADMIN; the kernel attaches "
+        "its probes through perf events only with it): run with sudo, or grant CAP_SYS_ADMIN "
+        "(e.g. setcap cap_sys_admin+ep hz3top)";
+    return false;
+  }
   if (has(CAP_BPF) && has(CAP_PERFMON)) return true;
   std::string missing;
   if (!has(CAP_BPF)) missing += "CAP_BPF";
   if (!has(CAP_PERFMON)) missing += missing.empty() ? "CAP_PERFMON" : " and CAP_PERFMON";
-  *why = "missing " + missing;
+  *why = std::string(PRIVILEGES_NEEDED) + " (missing " + missing +
+         "): run with sudo, or grant CAP_BPF and CAP_PERFMON (e.g. setcap "
+         "cap_bpf,cap_perfmon+ep hz3top; add cap_sys_ptrace to read the tag map of other "
+         "users' processes)";
   return false;
 }
 

@@ -70,7 +70,18 @@ FindStatus find_libhz3(pid_t pid, Library* out, std::string* why);
 bool compute_load_base(const std::vector<Mapping>& maps, uint64_t dev, uint64_t inode,
                        const ElfInfo& elf, uint64_t* base);
 
-// Root, or CAP_BPF + CAP_PERFMON (CAP_SYS_ADMIN also does). False with the reason otherwise.
-bool have_trace_privileges(std::string* why);
+// What a mode of hz3top attaches with, which decides the capabilities it needs (measured as an
+// unprivileged user with setpriv, docs/hz3top.md "Privileges"):
+//   COUNT: the counting view (-p, --all, perf counting and sampling). Its USDT probes are
+//          attached as one uprobe_multi BPF link each, which CAP_BPF + CAP_PERFMON allow.
+//   HEAP:  `hz3top heap`. libbpf attaches its probes through perf_event_open on the uprobe PMU,
+//          which the kernel allows only with CAP_SYS_ADMIN (CAP_PERFMON is not enough).
+enum class TraceMode { COUNT, HEAP };
+
+// True when the effective capabilities allow MODE (CAP_SYS_ADMIN allows both). False otherwise,
+// with `why` set to the whole error: what is needed, what is missing, and how to grant it
+// ("... run with sudo, or grant CAP_BPF and CAP_PERFMON (e.g. setcap cap_bpf,cap_perfmon+ep
+// hz3top)").
+bool have_trace_privileges(TraceMode mode, std::string* why);
 
 }  // namespace hz3top

@@ -46,10 +46,7 @@ bool Session::start(std::string* err) {
     perf_ok_ = true;
   }
   std::string why;
-  if (!have_trace_privileges(&why)) {
-    *err = std::string(PRIVILEGES_NEEDED) + " (" + why + "): run it with sudo";
-    return false;
-  }
+  if (!have_trace_privileges(TraceMode::COUNT, err)) return false;
 
   // -p: every target must exist and map libhz3 before anything is attached.
   std::vector<std::pair<pid_t, Library>> found;

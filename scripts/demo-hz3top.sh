@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # hz3top's part of `make demo`: shows hz3top's live view of a process running on libhz3.
-# Usage: scripts/demo-hz3top.sh PID [SECONDS]   (scripts/demo.sh passes its demo workload's pid)
+# Usage: scripts/demo-hz3top.sh PID [SECONDS]   (scripts/demo.sh passes the pid of redis-server
+# on libhz3, driven by redis-benchmark)
 # On a terminal it runs the interactive view for SECONDS (default 8); otherwise it prints one
 # plain line per second, then the live pages per size class from one JSON report. Then, either
 # way, two seconds of `hz3top heap` (allocation sites, docs/heap-profiling.md) and one scrape of
@@ -14,7 +15,7 @@ secs=${2:-8}
 
 if [ ! -x "$hz3top" ]; then echo "demo: $hz3top is not built; run 'make'"; exit 0; fi
 if [ "$(id -u)" -ne 0 ]; then
-  echo "demo: hz3top needs root or CAP_BPF+CAP_PERFMON; run 'sudo make demo' to see its view"
+  echo "demo: hz3top needs root (or CAP_BPF+CAP_PERFMON, and CAP_SYS_ADMIN for hz3top heap; docs/hz3top.md); run 'sudo make demo' to see its view"
   exit 0
 fi
 

@@ -15,7 +15,7 @@ case "$mode" in
                 python3-prometheus-client prometheus
                 libclang-rt-14-dev postgresql zstd time sqlite3 libpython3.11-testsuite
                 python3-protobuf protobuf-compiler golang-github-google-pprof-dev golang-go libc6-dbg) ;;
-  demo)  want=("${build[@]}" "${tools[@]}" "${peers[@]}") ;;
+  demo)  want=("${build[@]}" "${tools[@]}" "${peers[@]}" redis-server redis-tools) ;;
   bench) want=("${build[@]}" "${tools[@]}" "${peers[@]}" python3-matplotlib) ;;
   *) echo "usage: $0 test|demo|bench" >&2; exit 2 ;;
 esac
