@@ -183,14 +183,19 @@ void churn(long rounds) {
 
 // --canary: a data race and a signed overflow on purpose, outside the allocator. The scripts
 // run it first: a sanitizer build that does not report these would pass everything else too.
+// Both threads wait (relaxed: no happens-before for TSan) until both run, so their writes
+// overlap in time even on a loaded machine.
 int g_racy;
+std::atomic<int> g_started;
 int canary() {
-  std::thread a([] {
+  auto racer = [] {
+    g_started.fetch_add(1, std::memory_order_relaxed);
+    while (g_started.load(std::memory_order_relaxed) < 2) {
+    }
     for (int i = 0; i < 100000; i++) g_racy++;
-  });
-  std::thread b([] {
-    for (int i = 0; i < 100000; i++) g_racy++;
-  });
+  };
+  std::thread a(racer);
+  std::thread b(racer);
   a.join();
   b.join();
   volatile int big = 0x7FFFFFFF;
