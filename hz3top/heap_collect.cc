@@ -48,7 +48,7 @@ bool HeapCollector::load(bool verbose, Handler handler, std::string* err) {
   }
   if (int rc = heap_bpf__load(skel_)) {
     *err = std::string("failed to load BPF programs: ") + strerror(-rc);
-    if (rc == -EPERM) *err += " (needs root or CAP_BPF+CAP_PERFMON; run hz3top with sudo)";
+    if (rc == -EPERM) *err += " (needs root or CAP_SYS_ADMIN; run hz3top heap with sudo)";
     return false;
   }
   rb_ = ring_buffer__new(bpf_map__fd(skel_->maps.heap_events), on_event, &handler_, nullptr);

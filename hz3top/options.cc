@@ -76,7 +76,8 @@ void add_unique_pids(const std::vector<int>& given, std::vector<pid_t>* pids) {
 int parse_options(int argc, char** argv, Options* o) {
   CLI::App app{
       "hz3top: live view of the hz3 allocator inside running processes, from its USDT probes\n"
-      "(counted by eBPF), its page-tag map and perf events. Needs root or CAP_BPF+CAP_PERFMON.",
+      "(counted by eBPF), its page-tag map and perf events. Needs root or CAP_BPF+CAP_PERFMON "
+      "(hz3top heap: CAP_SYS_ADMIN).",
       "hz3top"};
   app.footer(
       "Examples:\n"
