@@ -8,21 +8,13 @@
 #include <ctime>
 #include <nlohmann/json.hpp>
 
+#include "output.h"
+
 namespace hz3top {
 
 namespace {
 
 using ordered_json = nlohmann::ordered_json;
-
-std::string human_bytes(double b) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  int u = 0;
-  double a = std::fabs(b);
-  while (a >= 1024 && u < 4) a /= 1024, b /= 1024, u++;
-  char buf[32];
-  snprintf(buf, sizeof buf, u ? "%.1f %s" : "%.0f %s", b, units[u]);
-  return buf;
-}
 
 std::string human_secs(double s) {
   char buf[32];
@@ -96,9 +88,9 @@ std::string render_heap_text(const HeapReport& r, size_t top) {
         fmt("%s heap  pid %d %s%s  live ~%s ±%.0f%% (%+.1f MiB since last, %s/s since attach)  "
             "allocated ~%s (%s/s)  samples %llu (%llu live)\n",
             clock, int(p.pid), p.comm.c_str(), p.alive ? "" : " (exited)",
-            human_bytes(p.sums.live_bytes).c_str(), 100 * HeapSite::rel_err(p.sums.live_samples),
-            p.live_delta / 1048576.0, human_bytes(p.growth_rate).c_str(),
-            human_bytes(p.sums.alloc_bytes).c_str(), human_bytes(p.alloc_rate).c_str(),
+            fmt_bytes(p.sums.live_bytes).c_str(), 100 * HeapSite::rel_err(p.sums.live_samples),
+            p.live_delta / 1048576.0, fmt_bytes(p.growth_rate).c_str(),
+            fmt_bytes(p.sums.alloc_bytes).c_str(), fmt_bytes(p.alloc_rate).c_str(),
             static_cast<unsigned long long>(p.sums.alloc_samples),
             static_cast<unsigned long long>(p.sums.live_samples));
     auto table = [&](const char* title, std::vector<const HeapSite*> rows) {
@@ -108,16 +100,16 @@ std::string render_heap_text(const HeapReport& r, size_t top) {
       for (size_t i = 0; i < n; i++) {
         const HeapSite& s = *rows[i];
         std::string where = s.site.where();
-        out += fmt(
-            "  %11s %4.0f%% %11s %11s %9.0f %7s %11s %11s %7llu  %s%s%s\n",
-            human_bytes(s.sums.live_bytes).c_str(), 100 * HeapSite::rel_err(s.sums.live_samples),
-            (s.live_delta >= 0 ? "+" + human_bytes(s.live_delta) : "-" + human_bytes(-s.live_delta))
-                .c_str(),
-            human_bytes(s.growth_rate).c_str(), num(s.sums.live_objects),
-            s.sums.live_samples ? human_secs(s.age_mean).c_str() : "-",
-            human_bytes(s.alloc_rate).c_str(), human_bytes(s.sums.alloc_bytes).c_str(),
-            static_cast<unsigned long long>(s.sums.alloc_samples), s.site.label().c_str(),
-            where.empty() ? "" : " ", where.c_str());
+        out +=
+            fmt("  %11s %4.0f%% %11s %11s %9.0f %7s %11s %11s %7llu  %s%s%s\n",
+                fmt_bytes(s.sums.live_bytes).c_str(), 100 * HeapSite::rel_err(s.sums.live_samples),
+                (s.live_delta >= 0 ? "+" + fmt_bytes(s.live_delta) : "-" + fmt_bytes(-s.live_delta))
+                    .c_str(),
+                fmt_bytes(s.growth_rate).c_str(), num(s.sums.live_objects),
+                s.sums.live_samples ? human_secs(s.age_mean).c_str() : "-",
+                fmt_bytes(s.alloc_rate).c_str(), fmt_bytes(s.sums.alloc_bytes).c_str(),
+                static_cast<unsigned long long>(s.sums.alloc_samples), s.site.label().c_str(),
+                where.empty() ? "" : " ", where.c_str());
       }
     };
     std::vector<const HeapSite*> rows;

@@ -2,54 +2,17 @@
 #include "heap_tui.h"
 
 #include <curses.h>
-#include <langinfo.h>
-#include <signal.h>
-#include <term.h>
-#include <termios.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <clocale>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 
+#include "output.h"
+
 namespace hz3top {
 
 namespace {
-
-// Saved for the crash handler, which may only use async-signal-safe calls: tcsetattr and write
-// of escape strings captured while the terminal was set up.
-termios g_saved_termios;
-bool g_have_termios = false;
-char g_restore_seq[128];
-size_t g_restore_len = 0;
-
-void crash_restore(int sig) {
-  if (g_have_termios) tcsetattr(STDIN_FILENO, TCSANOW, &g_saved_termios);
-  if (g_restore_len) (void)!write(STDOUT_FILENO, g_restore_seq, g_restore_len);
-  signal(sig, SIG_DFL);
-  raise(sig);
-}
-
-void append_cap(const char* name) {
-  const char* s = tigetstr(const_cast<char*>(name));
-  if (!s || s == reinterpret_cast<const char*>(-1)) return;
-  size_t n = strlen(s);
-  if (g_restore_len + n >= sizeof g_restore_seq) return;
-  memcpy(g_restore_seq + g_restore_len, s, n);
-  g_restore_len += n;
-}
-
-std::string bytes(double b) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  int u = 0;
-  double a = std::fabs(b);
-  while (a >= 1024 && u < 4) a /= 1024, b /= 1024, u++;
-  char buf[32];
-  snprintf(buf, sizeof buf, u ? "%.1f %s" : "%.0f %s", b, units[u]);
-  return buf;
-}
 
 void line(int y, int cols, const std::string& s, int attr = 0) {
   if (attr) attron(attr);
@@ -60,33 +23,12 @@ void line(int y, int cols, const std::string& s, int attr = 0) {
 
 }  // namespace
 
-HeapTui::HeapTui() {
-  setlocale(LC_ALL, "");
-  utf8_ = strcmp(nl_langinfo(CODESET), "UTF-8") == 0;
-  g_have_termios = tcgetattr(STDIN_FILENO, &g_saved_termios) == 0;
-  initscr();  // enters the alternate screen (smcup) where the terminal has one
-  cbreak();   // keeps ISIG: Ctrl-C still raises SIGINT, which the stop flag handles
-  noecho();
-  keypad(stdscr, TRUE);
-  curs_set(0);
-  nodelay(stdscr, TRUE);
-  set_escdelay(25);
-  g_restore_len = 0;
-  append_cap("rmcup");
-  append_cap("cnorm");
-  append_cap("sgr0");
-  struct sigaction sa {};
-  sa.sa_handler = crash_restore;
-  sigemptyset(&sa.sa_mask);
-  for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT}) sigaction(sig, &sa, nullptr);
+HeapTui::HeapTui() : screen_(0) {
   line(0, COLS, "hz3top heap: waiting for the first report…");
   refresh();
 }
 
-HeapTui::~HeapTui() {
-  endwin();
-  for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT}) signal(sig, SIG_DFL);
-}
+HeapTui::~HeapTui() = default;
 
 void HeapTui::show(const HeapReport& r) {
   if (paused_ && have_) return;
@@ -159,9 +101,9 @@ void HeapTui::draw_table(int rows, int cols) {
              "pid %d %s%s  live ~%s ±%.0f%%  Δ %s  growth %s/s  allocated ~%s (%s/s)  "
              "samples %llu (%llu live)",
              int(p.pid), p.comm.c_str(), p.alive ? "" : " (exited)",
-             bytes(p.sums.live_bytes).c_str(), 100 * HeapSite::rel_err(p.sums.live_samples),
-             bytes(p.live_delta).c_str(), bytes(p.growth_rate).c_str(),
-             bytes(p.sums.alloc_bytes).c_str(), bytes(p.alloc_rate).c_str(),
+             fmt_bytes(p.sums.live_bytes).c_str(), 100 * HeapSite::rel_err(p.sums.live_samples),
+             fmt_bytes(p.live_delta).c_str(), fmt_bytes(p.growth_rate).c_str(),
+             fmt_bytes(p.sums.alloc_bytes).c_str(), fmt_bytes(p.alloc_rate).c_str(),
              static_cast<unsigned long long>(p.sums.alloc_samples),
              static_cast<unsigned long long>(p.sums.live_samples));
     line(y++, cols, buf, A_BOLD);
@@ -180,10 +122,10 @@ void HeapTui::draw_table(int rows, int cols) {
     const HeapSite& s = *list[i].second;
     std::string where = s.site.where();
     snprintf(buf, sizeof buf, "%7d %10s %3.0f%% %10s %10s %9.0f %6.1f %10s %7llu  %s%s%s",
-             int(p.pid), bytes(s.sums.live_bytes).c_str(),
-             100 * HeapSite::rel_err(s.sums.live_samples), bytes(s.live_delta).c_str(),
-             bytes(s.growth_rate).c_str(), s.sums.live_objects, s.age_mean,
-             bytes(s.alloc_rate).c_str(), static_cast<unsigned long long>(s.sums.alloc_samples),
+             int(p.pid), fmt_bytes(s.sums.live_bytes).c_str(),
+             100 * HeapSite::rel_err(s.sums.live_samples), fmt_bytes(s.live_delta).c_str(),
+             fmt_bytes(s.growth_rate).c_str(), s.sums.live_objects, s.age_mean,
+             fmt_bytes(s.alloc_rate).c_str(), static_cast<unsigned long long>(s.sums.alloc_samples),
              s.site.label().c_str(), where.empty() ? "" : " ", where.c_str());
     line(y++, cols, buf, i == selected_ ? A_STANDOUT : 0);
   }
@@ -197,14 +139,14 @@ void HeapTui::draw_stacks(int rows, int cols) {
   int y = 0;
   char buf[512];
   snprintf(buf, sizeof buf, "pid %d %s  site %s  live ~%s ±%.0f%%  allocated ~%s  %zu stack%s",
-           int(p.pid), p.comm.c_str(), s.site.label().c_str(), bytes(s.sums.live_bytes).c_str(),
-           100 * HeapSite::rel_err(s.sums.live_samples), bytes(s.sums.alloc_bytes).c_str(),
+           int(p.pid), p.comm.c_str(), s.site.label().c_str(), fmt_bytes(s.sums.live_bytes).c_str(),
+           100 * HeapSite::rel_err(s.sums.live_samples), fmt_bytes(s.sums.alloc_bytes).c_str(),
            s.stacks.size(), s.stacks.size() == 1 ? "" : "s");
   line(y++, cols, buf, A_BOLD);
   for (const HeapStack& st : s.stacks) {
     if (y >= rows - 2) break;
     snprintf(buf, sizeof buf, "stack: live ~%s, allocated ~%s, %llu samples, unwound by %s",
-             bytes(st.sums.live_bytes).c_str(), bytes(st.sums.alloc_bytes).c_str(),
+             fmt_bytes(st.sums.live_bytes).c_str(), fmt_bytes(st.sums.alloc_bytes).c_str(),
              static_cast<unsigned long long>(st.sums.alloc_samples),
              st.dwarf ? "DWARF" : "frame pointers");
     line(y++, cols, buf, A_REVERSE);

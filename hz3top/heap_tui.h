@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "heap_model.h"
+#include "terminal.h"
 
 namespace hz3top {
 
@@ -31,7 +32,8 @@ class HeapTui {
   std::vector<std::pair<const HeapProc*, const HeapSite*>> sorted() const;
 
   HeapReport report_;
-  bool have_ = false, paused_ = false, detail_ = false, utf8_ = false;
+  CursesScreen screen_;
+  bool have_ = false, paused_ = false, detail_ = false;
   Sort sort_ = Sort::LIVE;
   size_t selected_ = 0, scroll_ = 0;
   std::pair<pid_t, std::string> selected_key_;  // follows the site across reports

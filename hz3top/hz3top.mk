@@ -14,7 +14,7 @@ HZ3TOP_BIN := $(BUILD)/bin/hz3top
 HZ3TOP_SRCS := main.cc options.cc output.cc ledger_view.cc sparkline.cc session.cc collect_bpf.cc \
                collect_perf.cc proc.cc elf_info.cc tag_census.cc model.cc format.cc tui.cc \
                usdt_spec.cc symbolize.cc openmetrics.cc heap_view.cc heap_options.cc \
-               heap_collect.cc heap_model.cc heap_render.cc pprof.cc heap_tui.cc
+               heap_collect.cc heap_model.cc heap_render.cc pprof.cc heap_tui.cc terminal.cc
 HZ3TOP_CORE := model.cc output.cc ledger_view.cc sparkline.cc format.cc tag_census.cc usdt_spec.cc \
                elf_info.cc symbolize.cc proc.cc openmetrics.cc
 HZ3TOP_OBJS := $(addprefix $(HZ3TOP_OBJDIR)/,$(HZ3TOP_SRCS:.cc=.o))
@@ -36,7 +36,7 @@ HZ3TOP_WORKLOAD := $(BUILD)/tests/hz3top_workload
 HZ3TOP_HEAP_SITES := $(BUILD)/tests/hz3top_heap_sites
 HZ3TOP_HEAP_LIB := $(BUILD)/tests/libhz3top_heap_lib.so
 HZ3TOP_HEAP_UNIT := $(BUILD)/tests/hz3top_heap_unit
-HZ3TOP_HEAP_CORE := heap_model.cc heap_render.cc pprof.cc symbolize.cc proc.cc elf_info.cc
+HZ3TOP_HEAP_CORE := heap_model.cc heap_render.cc output.cc pprof.cc symbolize.cc proc.cc elf_info.cc
 
 ALL_TARGETS += $(HZ3TOP_BIN) $(HZ3TOP_UNIT) $(HZ3TOP_WORKLOAD) $(HZ3TOP_HEAP_SITES) $(HZ3TOP_HEAP_LIB) $(HZ3TOP_HEAP_UNIT)
 

@@ -22,33 +22,11 @@
 #include "format.h"
 #include "ledger_view.h"
 #include "sparkline.h"
+#include "terminal.h"
 
 namespace hz3top {
 
 namespace {
-
-// Saved for the crash handler, which may only use async-signal-safe calls: tcsetattr and write
-// of escape strings captured while the terminal was set up.
-termios g_saved_termios;
-bool g_have_termios = false;
-char g_restore_seq[128];
-size_t g_restore_len = 0;
-
-void crash_restore(int sig) {
-  if (g_have_termios) tcsetattr(STDIN_FILENO, TCSANOW, &g_saved_termios);
-  if (g_restore_len) (void)!write(STDOUT_FILENO, g_restore_seq, g_restore_len);
-  signal(sig, SIG_DFL);
-  raise(sig);
-}
-
-void append_cap(const char* name) {
-  const char* s = tigetstr(const_cast<char*>(name));
-  if (!s || s == reinterpret_cast<const char*>(-1)) return;
-  size_t n = strlen(s);
-  if (g_restore_len + n >= sizeof g_restore_seq) return;
-  memcpy(g_restore_seq + g_restore_len, s, n);
-  g_restore_len += n;
-}
 
 constexpr size_t HISTORY = 120;
 
@@ -128,36 +106,10 @@ void collector(Session& s, const Options& o, std::atomic<bool>& stop, Shared& sh
   }
 }
 
-class Screen {
+// Keys are read every 100 ms at most (the draw loop's pace).
+class Screen : public CursesScreen {
  public:
-  Screen() {
-    setlocale(LC_ALL, "");
-    utf8_ = strcmp(nl_langinfo(CODESET), "UTF-8") == 0;
-    g_have_termios = tcgetattr(STDIN_FILENO, &g_saved_termios) == 0;
-    initscr();  // enters the alternate screen (smcup) where the terminal has one
-    cbreak();   // keeps ISIG: Ctrl-C still raises SIGINT, which the stop flag handles
-    noecho();
-    keypad(stdscr, TRUE);
-    curs_set(0);
-    timeout(100);
-    set_escdelay(25);  // Esc alone must not wait a second for a key sequence that never comes
-    g_restore_len = 0;
-    append_cap("rmcup");
-    append_cap("cnorm");
-    append_cap("sgr0");
-    struct sigaction sa {};
-    sa.sa_handler = crash_restore;
-    sigemptyset(&sa.sa_mask);
-    for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT}) sigaction(sig, &sa, nullptr);
-  }
-  ~Screen() {
-    endwin();
-    for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT}) signal(sig, SIG_DFL);
-  }
-  bool utf8() const { return utf8_; }
-
- private:
-  bool utf8_ = false;
+  Screen() : CursesScreen(100) {}
 };
 
 struct UiState {
