@@ -37,9 +37,11 @@ screen() { tm capture-pane -p -t "$1"; }
 alt() { tm display-message -p -t "$1" '#{alternate_on}'; }
 dead() { tm display-message -p -t "$1" '#{pane_dead}'; }
 # wait_for WIN PATTERN: until the pane shows PATTERN (5 s at most).
+# wait_for WINDOW REGEX [TENTHS]: 5 s unless told (a first report, which needs the BPF programs
+# loaded and attached, can take longer on a loaded machine).
 wait_for() {
   local i
-  for i in $(seq 50); do screen "$1" | grep -qE "$2" && return 0; sleep 0.1; done
+  for i in $(seq "${3:-50}"); do screen "$1" | grep -qE "$2" && return 0; sleep 0.1; done
   return 1
 }
 wait_dead() {
@@ -120,7 +122,7 @@ A=$WL_PID A_IN=$WL_IN A_OUT=$WL_OUT
 start_workload second || { fail tui/workload "second did not start"; exit 0; }
 B=$WL_PID
 tm new-window -d -n two "TERM=xterm-256color exec $HZ3TOP -p $A -p $B 0.3"
-if wait_for two "Bins of $A"; then
+if wait_for two "Bins of $A" 200; then
   tm send-keys -t two Right
   ok=0
   wait_for two "Bins of $B" && ok=1
