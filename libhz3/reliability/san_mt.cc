@@ -185,14 +185,14 @@ void churn(long rounds) {
 // run it first: a sanitizer build that does not report these would pass everything else too.
 // Both threads wait (relaxed: no happens-before for TSan) until both run, so their writes
 // overlap in time even on a loaded machine.
-int g_racy;
+volatile int g_racy;  // volatile: each increment a load and a store TSan sees (no hoisted sum)
 std::atomic<int> g_started;
 int canary() {
   auto racer = [] {
     g_started.fetch_add(1, std::memory_order_relaxed);
     while (g_started.load(std::memory_order_relaxed) < 2) {
     }
-    for (int i = 0; i < 100000; i++) g_racy++;
+    for (int i = 0; i < 100000; i++) g_racy = g_racy + 1;
   };
   std::thread a(racer);
   std::thread b(racer);
