@@ -183,19 +183,21 @@ void churn(long rounds) {
 
 // --canary: a data race and a signed overflow on purpose, outside the allocator. The scripts
 // run it first: a sanitizer build that does not report these would pass everything else too.
-// Both threads wait (relaxed: no happens-before for TSan) until both run, so their writes
-// overlap in time even on a loaded machine.
-volatile int g_racy;  // volatile: each increment a load and a store TSan sees (no hoisted sum)
-std::atomic<int> g_started;
+// Thread a writes, then raises a relaxed flag (no happens-before for TSan); thread b waits for
+// the flag and writes: the two writes race in every run, in a fixed order, so TSan's shadow of
+// a's write is always there when b writes.
+volatile int g_racy;
+std::atomic<int> g_written;
 int canary() {
-  auto racer = [] {
-    g_started.fetch_add(1, std::memory_order_relaxed);
-    while (g_started.load(std::memory_order_relaxed) < 2) {
+  std::thread a([] {
+    g_racy = 1;
+    g_written.store(1, std::memory_order_relaxed);
+  });
+  std::thread b([] {
+    while (g_written.load(std::memory_order_relaxed) == 0) {
     }
-    for (int i = 0; i < 100000; i++) g_racy = g_racy + 1;
-  };
-  std::thread a(racer);
-  std::thread b(racer);
+    g_racy = g_racy + 100000;
+  });
   a.join();
   b.join();
   volatile int big = 0x7FFFFFFF;
