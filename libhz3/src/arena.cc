@@ -324,7 +324,9 @@ void* scavenger_main(void*) {
       idle = g_dirty == 0;
       if (idle) __atomic_store_n(&g_scav_idle, 1, __ATOMIC_RELAXED);
     }
-    Pal::futex_wait(&g_scav_idle, 1, idle ? 0 : HZ3_DIRTY_DECAY_MS / 2);
+    // Idle: sleep until a free sets the word back to 0 and wakes it. Not idle: the word is 0
+    // (only this thread sets it), so wait on 0 for the timeout.
+    Pal::futex_wait(&g_scav_idle, idle ? 1 : 0, idle ? 0 : HZ3_DIRTY_DECAY_MS / 2);
   }
   return nullptr;
 }

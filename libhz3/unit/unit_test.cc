@@ -263,6 +263,36 @@ static void idle_process_releases() {
   EXPECT(dirty1 == 0);
 }
 
+// While pages are dirty the scavenger sleeps between its visits (half the decay time): it must
+// not spin. Waiting on its futex word for a value the word does not hold returns at once, so a
+// wrong expected value turns the timed sleep into a busy loop of futex calls that takes a whole
+// core for as long as anything is dirty (a process that churns large blocks: for good).
+static void scavenger_sleeps_while_dirty() {
+  constexpr int N = 8;
+  void* v[N];
+  for (int round = 0; round < 2; round++) {  // the second round's malloc starts the scavenger
+    for (int i = 0; i < N; i++) {
+      v[i] = malloc(1u << 20);
+      memset(v[i], 1, 1u << 20);
+    }
+    for (int i = 0; i < N; i++) free(v[i]);
+  }
+  free(malloc(1u << 20));  // one more allocation slow path after pages became dirty
+  size_t dirty0 = page_heap::stats().dirty_pages;
+  struct rusage ru0, ru1;
+  getrusage(RUSAGE_SELF, &ru0);           // every thread of the process, the scavenger included
+  usleep(HZ3_DIRTY_DECAY_MS * 1000 / 3);  // shorter than the decay: the pages stay dirty
+  getrusage(RUSAGE_SELF, &ru1);
+  size_t dirty1 = page_heap::stats().dirty_pages;
+  auto us = [](const timeval& t) { return double(t.tv_sec) * 1e6 + double(t.tv_usec); };
+  double cpu_ms =
+      (us(ru1.ru_utime) - us(ru0.ru_utime) + us(ru1.ru_stime) - us(ru0.ru_stime)) / 1000.0;
+  printf("  dirty %zu KiB then %zu KiB; %.1f ms of CPU in %d ms asleep\n", dirty0 * 4, dirty1 * 4,
+         cpu_ms, HZ3_DIRTY_DECAY_MS / 3);
+  EXPECT(dirty0 > 0);  // the scavenger had something to wait for
+  EXPECT(cpu_ms < 0.03 * double(HZ3_DIRTY_DECAY_MS / 3));  // asleep: ~0; spinning: a core
+}
+
 // A tracer attaching and detaching at any instant (its USDT semaphore flips under the thread's
 // feet) must never cost the thread its cache. The semaphore is flipped here by a second thread
 // as fast as it can while this thread refills one class over and over, with 50 blocks of
@@ -410,6 +440,7 @@ int main() {
   run("realloc_in_place", realloc_in_place);
   run("large_churn_reuses_runs", large_churn_reuses_runs);
   run("idle_process_releases", idle_process_releases);
+  run("scavenger_sleeps_while_dirty", scavenger_sleeps_while_dirty);
   run("sampling_flip_keeps_cache", sampling_flip_keeps_cache);
   run("remote_flag_never_lost", remote_flag_never_lost);
   run("fork_lists_every_orphan", fork_lists_every_orphan);
