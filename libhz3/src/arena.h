@@ -10,7 +10,7 @@
 // page-heap lock: a run starts serving a class or a large block (set), or is given back (clear).
 //
 // The page heap hands out runs of pages, coalesces freed runs with free neighbours, and gives
-// free memory back to the OS on a bounded schedule (resident-but-free bounded by a quarter of the
+// free memory back to the OS on a bounded schedule (resident-but-free bounded by half of the
 // recent peak in use, at least HZ3_DIRTY_MIN_MIB; none older than HZ3_DIRTY_DECAY_MS). It is not
 // the per-thread front end (heap.h).
 #pragma once

@@ -79,7 +79,7 @@
 #endif
 
 // Free pages kept dirty (resident) for reuse before they are given back with madvise. The bound
-// follows the program: a quarter (1 / 2^HZ3_DIRTY_PEAK_SHIFT) of the most pages in use during
+// follows the program: half (1 / 2^HZ3_DIRTY_PEAK_SHIFT) of the most pages in use during
 // the last two HZ3_PEAK_WINDOW_MS windows, and never less than HZ3_DIRTY_MIN_MIB, so a program
 // that churns 300 MiB of large blocks reuses freed runs instead of faulting them in again, while
 // a small one keeps at most 16 MiB. No dirty run waits longer than HZ3_DIRTY_DECAY_MS: runs
@@ -89,7 +89,7 @@
 #define HZ3_DIRTY_MIN_MIB 16
 #endif
 #ifndef HZ3_DIRTY_PEAK_SHIFT
-#define HZ3_DIRTY_PEAK_SHIFT 2
+#define HZ3_DIRTY_PEAK_SHIFT 1
 #endif
 #ifndef HZ3_PEAK_WINDOW_MS
 #define HZ3_PEAK_WINDOW_MS 2000

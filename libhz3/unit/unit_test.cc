@@ -166,7 +166,7 @@ static void page_heap_releases() {
   }
   for (size_t i = 0; i < n; i++) free(v[i]);
   page_heap::Stats s = page_heap::stats();
-  // The dirty bound: a quarter of the recent peak in use (64 MiB here, plus a few MiB of the
+  // The dirty bound: half the recent peak in use (64 MiB here, plus a few MiB of the
   // earlier cases), at least HZ3_DIRTY_MIN_MIB.
   size_t bound = ((n * sz + (8u << 20)) >> HZ3_DIRTY_PEAK_SHIFT);
   if (bound < (size_t{HZ3_DIRTY_MIN_MIB} << 20)) bound = size_t{HZ3_DIRTY_MIN_MIB} << 20;
@@ -194,7 +194,7 @@ static void realloc_in_place() {
 
 // Large-block churn keeps freed runs for reuse: 20 live blocks of 5-12 MiB, each step replacing
 // one with a new calloc'ed block that the program writes. With a dirty bound that follows the
-// program (a quarter of its recent peak), the freed block's pages are reused, zeroed by calloc,
+// program (half its recent peak), the freed block's pages are reused, zeroed by calloc,
 // instead of being given back and faulted in again; a fixed 16 MiB bound released nearly every
 // one (each page fault ~2 us).
 static void large_churn_reuses_runs() {
