@@ -14,7 +14,8 @@
 //                a heap, so ids are recycled and thread count is unlimited (past MAX_HEAPS live
 //                threads, new threads share the locked heap 0, as do calls after a thread's cache
 //                is gone).
-// Not here: the page heap and tags (arena.h), large blocks (large.h), the C API (malloc.cc).
+// Not here: the page heap and tags (arena.h), large blocks (large.h), the heap registry,
+// global_init and fork (process.h), the C API (malloc.cc).
 #pragma once
 
 #include <atomic>
@@ -107,7 +108,11 @@ void free_outside(void* p);                    // outside the arena: NULL, huge,
 void free_keyed_slow(void* p, uint64_t x);     // free_tagged_slow of the tag x ^ t_cache.key
 void free_unfixed(void* p);  // outside the fixed arena: the dynamic layout's arena, or outside
 
-bool global_init();
+// The thread-exit key's destructor (process.cc creates the key): a LIVE cache is torn down.
+void thread_exit(void*);
+// Hardened variant: the secrets of g_hard (arena.h) and the seed of the refill shuffle; run by
+// global_init before any block exists.
+void hard_init_secrets();
 // Heap sampling hooks of the API layer (no-ops unless a tracer samples, see sample.h).
 void note_large_alloc(void* p, size_t size);
 void note_realloc(void* p, void* q, size_t size, bool was_sampled);
@@ -130,18 +135,6 @@ inline constexpr size_t HARD_POISON = 16;  // poisoned bytes after the link and 
 // Requests up to this are small/medium blocks; above it, large.
 inline constexpr size_t SMALL_LIMIT = MAX_MEDIUM - HARD_ROOM;
 static_assert(!HARDENED || SMALL_LIMIT < 0xFFFF, "size + 1 of a live block is a uint16");
-
-struct HardSecrets {
-  uint64_t mark;    // marker of a free block: mark ^ address
-  uint64_t poison;  // word pattern of a free block's poisoned bytes
-  uint64_t canary;  // one non-zero byte, repeated
-  // Copies of the arena's base and size / 16, next to the secrets: one base address for all
-  // of malloc's checks. (link - base) rotated right by 4 is below `granules` iff the link is a
-  // 16-byte aligned arena address.
-  uintptr_t base;
-  uintptr_t granules;
-};
-extern HardSecrets g_hard;  // random, set by global_init before the first block exists
 
 HZ3_FAST_PATH uint64_t load8(const char* p) {
   uint64_t v;
@@ -339,23 +332,5 @@ size_t trim_heaps();
 
 // Thread-safe object handout for a thread without a LIVE cache (heap 0, locked).
 void* shared_alloc(uint32_t cls);
-
-// The heap registry at a glance, for tests and statistics: heaps ever created (heap 0
-// included), heaps other than heap 0 marked orphan, and heaps on the orphan list (the ones a new
-// thread can adopt). Outside fork and thread start/exit, orphaned == listed.
-struct HeapCensus {
-  uint32_t heaps, orphaned, listed;
-};
-HeapCensus heap_census();
-
-// Statistics (stats.cc): the registry lock and every heap lock, in id order (as fork_prepare);
-// returns the heaps and their number.
-Heap* const* stats_lock_heaps(uint32_t* count);
-void stats_unlock_heaps();
-
-// fork
-void fork_prepare();
-void fork_parent();
-void fork_child();
 
 }  // namespace hz3

@@ -15,6 +15,7 @@
 #include "large.h"
 #include "outside.h"
 #include "probes.h"
+#include "process.h"
 #include "sample.h"
 
 namespace hz3 {
@@ -22,8 +23,11 @@ namespace hz3 {
 // Larger requests cannot be served and would overflow page rounding (glibc: ENOMEM too).
 constexpr size_t MAX_REQUEST = PTRDIFF_MAX;
 
-// Large blocks bypass the thread cache, so a sampling thread counts them here.
+// Large blocks bypass the thread cache, so a sampling thread counts them here. The process is
+// initialised first (one load once it is): without the arena every block would be huge, and the
+// hardened variant's secrets mark freed large blocks.
 void* large_noted(size_t size, size_t align, bool* zeroed = nullptr) {
+  global_init();
   void* p = large_alloc(size, align, zeroed);
   if (SAMPLING && p) note_large_alloc(p, size);
   return p;

@@ -34,6 +34,7 @@
 #include "large.h"
 #include "outside.h"
 #include "pal.h"
+#include "process.h"
 
 namespace hz3 {
 namespace {
