@@ -7,7 +7,7 @@
 
 #include "addr_map.h"
 #include "arena.h"
-#include "heap.h"
+#include "cache.h"
 #include "pal.h"
 #include "probes.h"
 
