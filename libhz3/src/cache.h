@@ -10,6 +10,9 @@
 
 namespace hz3 {
 
+// UNINIT: the thread has not allocated yet (its first slow path runs thread_init). LIVE: the
+// cache owns a heap. DEAD: torn down at thread exit, or no heap was to be had (MAX_HEAPS live
+// threads); the thread's calls take heap 0's locked slow paths.
 enum class CacheState : uint32_t { UNINIT = 0, LIVE = 1, DEAD = 2 };
 
 // XOR of a tag with a key never yields a bin < NUM_BINS unless the tag's owner field matches,

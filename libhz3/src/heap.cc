@@ -356,9 +356,11 @@ constexpr uint32_t IDLE_DRAIN_KIB = 1024;
 // Hands the chain head..tail (count blocks of class bin) to h.
 void remote_deliver(Heap* h, uint32_t bin, void* head, void* tail, uint32_t count) {
   uint64_t bytes = uint64_t(count) * CLASSES[bin].size;
-  if (h->state.load(std::memory_order_acquire) != CacheState::LIVE) {
+  if (h->state.load(std::memory_order_acquire) != HeapState::LIVE) {
     LockGuard g(h->lock);
-    if (h->orphan) {  // nobody will refill from the inbox: straight back to the spans
+    // Still an orphan (not adopted meanwhile): nobody will refill from the inbox, so straight
+    // back to the spans.
+    if (h->state.load(std::memory_order_relaxed) == HeapState::ORPHAN) {
       drain_inboxes(h);
       return_list(h, bin, head);
       return;
@@ -479,9 +481,8 @@ void cache_teardown(ThreadCache& tc) {
       tc.head[c] = nullptr;
       if (list) return_list(h, c, list);
     }
-    h->orphan = true;
     h->owner_cache.store(nullptr, std::memory_order_relaxed);
-    h->state.store(CacheState::UNINIT, std::memory_order_seq_cst);  // "not LIVE"
+    h->state.store(HeapState::ORPHAN, std::memory_order_seq_cst);
     drain_inboxes(h);
     release_empty_spans(h);
   }

@@ -7,9 +7,10 @@
 //   Heap         the shared half of a thread's allocator: its spans per class and an inbox per
 //                class (lock-free stack) where other threads push the blocks they free. Its id
 //                is the owner field of every page tag of its spans.
-//   Heap states  LIVE: one thread owns it. ORPHAN: its thread exited. Either way its spans are
-//                touched only under heap->lock (slow paths only: the fast paths touch the TLS
-//                cache alone), so other threads can drain its inboxes when its owner is idle. A
+//   Heap states  (HeapState) LIVE: one thread owns it. ORPHAN: none does (its thread exited;
+//                heap 0 always). Either way its spans are touched only under heap->lock (slow
+//                paths only: the fast paths touch the TLS cache alone), so other threads can
+//                drain its inboxes when its owner is idle. A
 //                thread that exits orphans its heap; a new thread adopts an orphan before creating
 //                a heap, so ids are recycled and thread count is unlimited (past MAX_HEAPS live
 //                threads, new threads share the locked heap 0, as do calls after a thread's cache
@@ -29,15 +30,21 @@
 
 namespace hz3 {
 
+// LIVE: one thread's cache owns the heap. ORPHAN: none does (heap 0 always; a heap whose thread
+// exited; in a forked child every heap but the forking thread's), so nobody refills from its
+// inboxes and remote frees go straight back to its spans.
+enum class HeapState : uint32_t { ORPHAN = 0, LIVE = 1 };
+
 struct alignas(64) Heap {
   std::atomic<void*> inbox[NUM_BINS];  // remote frees, per class (MPSC stack)
   // Blocks delivered to each inbox since it was last emptied: approximate (added after the push,
   // reset after the exchange), read only to decide whether a refill can take a whole inbox.
   std::atomic<uint32_t> inbox_objs[NUM_BINS];
   std::atomic<uint32_t> remote_pending;
-  std::atomic<CacheState> state;  // LIVE or ORPHAN (DEAD unused here)
+  // Written under lock (heap_acquire, cache_teardown, fork_child); remote_deliver reads it
+  // without the lock first, then again under it. Zero (ORPHAN) until heap_acquire hands it out.
+  std::atomic<HeapState> state;
   uint32_t id;
-  bool orphan;
   Mutex lock;  // held by whoever touches the spans of an ORPHAN heap
   struct BinSpans {
     Span* partial;     // spans with objects to hand out

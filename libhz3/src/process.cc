@@ -90,9 +90,8 @@ void fork_child() {
     Heap* h = g_heaps[i];
     h->lock.reset_after_fork();
     if (i == 0 || h == mine) continue;
-    h->orphan = true;
     h->owner_cache.store(nullptr, std::memory_order_relaxed);  // that thread's TLS is gone
-    h->state.store(CacheState::UNINIT, std::memory_order_relaxed);
+    h->state.store(HeapState::ORPHAN, std::memory_order_relaxed);
     h->next_orphan = g_orphans;
     g_orphans = h;
   }
@@ -112,13 +111,12 @@ Heap* heap_acquire() {
       g_orphans = h->next_orphan;
     } else {
       h = heap_create_locked();
-      if (h) h->state.store(CacheState::LIVE, std::memory_order_relaxed);
+      if (h) h->state.store(HeapState::LIVE, std::memory_order_relaxed);
       return h;
     }
   }
   LockGuard g(h->lock);
-  h->orphan = false;
-  h->state.store(CacheState::LIVE, std::memory_order_release);
+  h->state.store(HeapState::LIVE, std::memory_order_release);
   drain_inboxes(h);
   return h;
 }
@@ -145,9 +143,8 @@ bool global_init() {
       }
       {
         LockGuard r(g_reg_lock);
-        Heap* h0 = heap_create_locked();  // heap 0: shared, always orphaned, always locked
-        if (!h0) return false;
-        h0->orphan = true;
+        // Heap 0: shared, ORPHAN from its creation on (never acquired), always locked.
+        if (!heap_create_locked()) return false;
       }
       if (pthread_key_create(&g_exit_key, thread_exit) != 0) return false;
       g_global_state.store(1, std::memory_order_release);
@@ -164,7 +161,7 @@ HeapCensus heap_census() {
   LockGuard g(g_reg_lock);
   HeapCensus c{g_heap_count, 0, 0};
   for (uint32_t i = 1; i < g_heap_count; i++)
-    if (g_heaps[i]->orphan) c.orphaned++;
+    if (g_heaps[i]->state.load(std::memory_order_relaxed) == HeapState::ORPHAN) c.orphaned++;
   for (Heap* h = g_orphans; h && c.listed <= g_heap_count; h = h->next_orphan) c.listed++;
   return c;
 }

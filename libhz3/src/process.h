@@ -34,11 +34,11 @@ extern pthread_key_t g_exit_key;  // its destructor is thread_exit (heap.h)
 // An orphan if there is one (its spans come along, its inboxes drained), else a new heap;
 // nullptr past MAX_HEAPS. The heap is LIVE.
 Heap* heap_acquire();
-// Lists an orphaned heap (orphan set, not LIVE) for adoption by the next thread that starts.
+// Lists an ORPHAN heap for adoption by the next thread that starts.
 void heap_orphan_push(Heap* h);
 
 // The heap registry at a glance, for tests and statistics: heaps ever created (heap 0
-// included), heaps other than heap 0 marked orphan, and heaps on the orphan list (the ones a new
+// included), heaps other than heap 0 in state ORPHAN, and heaps on the orphan list (the ones a new
 // thread can adopt). Outside fork and thread start/exit, orphaned == listed.
 struct HeapCensus {
   uint32_t heaps, orphaned, listed;
