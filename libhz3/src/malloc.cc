@@ -3,7 +3,8 @@
 // small and large blocks (with the sampling note large blocks need), glibc's argument rules
 // (overflow, ENOMEM, EINVAL, memalign's rounding of alignments, realloc(p, 0)), realloc's
 // in-place-or-move decision and the validation of the pointer it is given, malloc_usable_size,
-// malloc_trim, the __libc_* aliases, and the hits report at exit.
+// malloc_trim, the __libc_* aliases, the process initialisation (at load and before the first
+// large block) and the hits report at exit.
 // Built with -fvisibility=hidden: these functions are the only exported code.
 #include <errno.h>
 #include <stdint.h>
@@ -307,4 +308,6 @@ HZ3_LIBC_ALIAS(__libc_pvalloc, pvalloc, void*, (size_t))
 
 // Reports the exiting main thread's pending hits, so hz3:hits totals are exact at exit.
 __attribute__((destructor)) static void hz3_at_exit() { flush_hits_at_exit(); }
+// Initialises the process at load, so its arena and fork handlers are in place before main (an
+// allocation before this runs initialises it as well, from its slow path).
 __attribute__((constructor)) static void hz3_at_start() { global_init(); }
