@@ -24,6 +24,7 @@ static_assert(uint8_t(SpanState::FREE_DIRTY) == HZ3_SPAN_FREE_DIRTY &&
 static_assert(sizeof(uintptr_t) == 8 && sizeof(Span*) == 8 && sizeof(Span) < 0x10000);
 
 ArenaGlobals g_arena;  // zero until arena_init: every lookup misses
+HardSecrets g_hard;
 HardBin g_hard_bins[NUM_BINS];
 
 namespace {
@@ -504,6 +505,15 @@ Span* alloc_run(size_t npages, size_t align_pages, bool from_tail = false) {
 }
 
 }  // namespace
+
+// Only the bit changes: a concurrent set or clear of the whole tag cannot happen while the page
+// holds a live (sampled) block.
+void tag_mark_sampled(size_t idx) {
+  __atomic_fetch_or(&g_arena.tags[idx], TAG_SAMPLED, __ATOMIC_RELAXED);
+}
+void tag_unmark_sampled(size_t idx) {
+  __atomic_fetch_and(&g_arena.tags[idx], ~TAG_SAMPLED, __ATOMIC_RELAXED);
+}
 
 bool arena_init() {
   LockGuard g(g_init_lock);

@@ -6,8 +6,9 @@
 //     range check and one load of it;
 //   - a Span* in a parallel page map, used by slow paths to find the record of the run a page
 //     belongs to (and, in the noptag variant, by free itself: the "page header" route).
-// Tags and map entries are written only at page lifecycle events, inside this file, under the
-// page-heap lock: a run starts serving a class or a large block (set), or is given back (clear).
+// Tags and map entries are written only by this unit: at page lifecycle events, under the
+// page-heap lock (a run starts serving a class or a large block: set; it is given back: clear),
+// and the TAG_SAMPLED bit through tag_mark_sampled / tag_unmark_sampled (sample.cc).
 //
 // The page heap hands out runs of pages, coalesces freed runs with free neighbours, and gives
 // free memory back to the OS on a bounded schedule (resident-but-free bounded by half of the
@@ -36,6 +37,9 @@ inline constexpr uint32_t MAX_HEAPS = 0xFFFE;  // owner_field = heap id + 1 <= 0
 // A tag with it never passes the free fast path's compare (tag ^ key >= NUM_BINS).
 inline constexpr uint32_t TAG_SAMPLED = 0x8000;
 constexpr uint32_t tag_strip(uint32_t tag) { return tag & ~TAG_SAMPLED; }
+// Sets / clears TAG_SAMPLED on page idx (atomic RMW, see above). Slow path: sampled blocks only.
+void tag_mark_sampled(size_t idx);
+void tag_unmark_sampled(size_t idx);
 
 constexpr uint32_t tag_encode(uint32_t heap_id, uint32_t bin) { return (heap_id + 1) << 16 | bin; }
 constexpr uint32_t tag_owner_field(uint32_t tag) { return tag >> 16; }
@@ -157,6 +161,20 @@ struct HardBin {
 };
 inline constexpr uint32_t HARD_SHIFT_MIN = 4, HARD_SHIFT_MAX = PAGE_SHIFT;
 extern HardBin g_hard_bins[NUM_BINS];
+
+// Hardened variant: the secrets every check compares with (heap.h's block markers, canaries and
+// poison; large.cc's freed-block marker).
+struct HardSecrets {
+  uint64_t mark;    // marker of a free block: mark ^ address
+  uint64_t poison;  // word pattern of a free block's poisoned bytes
+  uint64_t canary;  // one non-zero byte, repeated
+  // Copies of the arena's base and size / 16, next to the secrets: one base address for all
+  // of malloc's checks. (link - base) rotated right by 4 is below `granules` iff the link is a
+  // 16-byte aligned arena address.
+  uintptr_t base;
+  uintptr_t granules;
+};
+extern HardSecrets g_hard;  // random, set by global_init before the first block exists
 
 // Hardened variant: every large run ends with a PROT_NONE guard page, part of its span (npages
 // counts it) but not of the block. It is made read-write again before the run goes back.

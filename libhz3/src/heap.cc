@@ -1,5 +1,5 @@
-// Thread caches and heaps: refill, overflow, remote frees, thread start and exit, adoption,
-// fork (see heap.h for the vocabulary).
+// Thread caches and heaps: refill, overflow, remote frees, thread start and exit (see heap.h for
+// the vocabulary). The registry of heaps, global_init and fork are in process.cc.
 #include "heap.h"
 
 #include <pthread.h>
@@ -13,13 +13,12 @@
 #include "outside.h"
 #include "pal.h"
 #include "probes.h"
+#include "process.h"
 #include "sample.h"
 
 namespace hz3 {
 
 __thread ThreadCache t_cache __attribute__((tls_model("initial-exec")));
-
-HardSecrets g_hard;
 
 namespace {
 
@@ -32,6 +31,8 @@ uint64_t hard_random() {
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
   return z ^ (z >> 31);
 }
+
+}  // namespace
 
 // Secrets from getrandom (never blocks: GRND_NONBLOCK), else from clocks and addresses.
 void hard_init_secrets() {
@@ -60,18 +61,7 @@ void hard_init_secrets() {
   g_hard_rng.store(r[3], std::memory_order_relaxed);
 }
 
-// Registry of every heap ever created; ids are indices. Guarded by g_reg_lock.
-Mutex g_reg_lock;
-Heap* g_heaps[MAX_HEAPS];
-uint32_t g_heap_count;
-Heap* g_orphans;
-char* g_heap_mem_cur;
-char* g_heap_mem_end;
-
-pthread_key_t g_exit_key;
-std::atomic<int> g_global_state{0};  // 0 none, 1 done
-Mutex g_global_lock;
-std::atomic<bool> g_atfork_done{false};
+namespace {
 
 constexpr uint32_t SCAVENGE_AFTER_RELEASES = 16;  // net span releases (see scavenge)
 
@@ -366,9 +356,11 @@ constexpr uint32_t IDLE_DRAIN_KIB = 1024;
 // Hands the chain head..tail (count blocks of class bin) to h.
 void remote_deliver(Heap* h, uint32_t bin, void* head, void* tail, uint32_t count) {
   uint64_t bytes = uint64_t(count) * CLASSES[bin].size;
-  if (h->state.load(std::memory_order_acquire) != CacheState::LIVE) {
+  if (h->state.load(std::memory_order_acquire) != HeapState::LIVE) {
     LockGuard g(h->lock);
-    if (h->orphan) {  // nobody will refill from the inbox: straight back to the spans
+    // Still an orphan (not adopted meanwhile): nobody will refill from the inbox, so straight
+    // back to the spans.
+    if (h->state.load(std::memory_order_relaxed) == HeapState::ORPHAN) {
       drain_inboxes(h);
       return_list(h, bin, head);
       return;
@@ -450,46 +442,7 @@ void remote_free(ThreadCache& tc, uint32_t tag, Heap* h, uint32_t bin, void* p) 
     remote_flush_all(tc);
 }
 
-// ---- heap registry ----
-
-Heap* heap_create_locked() {
-  if (g_heap_count >= MAX_HEAPS) return nullptr;
-  if (size_t(g_heap_mem_end - g_heap_mem_cur) < sizeof(Heap)) {
-    size_t chunk = 64 * sizeof(Heap);
-    char* c = static_cast<char*>(Pal::map(chunk));
-    if (!c) return nullptr;
-    g_heap_mem_cur = c;
-    g_heap_mem_end = c + chunk;
-  }
-  Heap* h = new (g_heap_mem_cur) Heap();
-  g_heap_mem_cur += sizeof(Heap);
-  h->id = g_heap_count;
-  g_heaps[g_heap_count++] = h;
-  return h;
-}
-
-// An orphan if there is one (its spans come along), else a new heap; nullptr past MAX_HEAPS.
-Heap* heap_acquire() {
-  Heap* h;
-  {
-    LockGuard g(g_reg_lock);
-    h = g_orphans;
-    if (h) {
-      g_orphans = h->next_orphan;
-    } else {
-      h = heap_create_locked();
-      if (h) h->state.store(CacheState::LIVE, std::memory_order_relaxed);
-      return h;
-    }
-  }
-  LockGuard g(h->lock);
-  h->orphan = false;
-  h->state.store(CacheState::LIVE, std::memory_order_release);
-  drain_inboxes(h);
-  return h;
-}
-
-void thread_exit(void*);
+// ---- thread start and exit ----
 
 bool thread_init() {
   ThreadCache& tc = t_cache;
@@ -528,57 +481,26 @@ void cache_teardown(ThreadCache& tc) {
       tc.head[c] = nullptr;
       if (list) return_list(h, c, list);
     }
-    h->orphan = true;
     h->owner_cache.store(nullptr, std::memory_order_relaxed);
-    h->state.store(CacheState::UNINIT, std::memory_order_seq_cst);  // "not LIVE"
+    h->state.store(HeapState::ORPHAN, std::memory_order_seq_cst);
     drain_inboxes(h);
     release_empty_spans(h);
   }
-  LockGuard g(g_reg_lock);
-  h->next_orphan = g_orphans;
-  g_orphans = h;
-}
-
-void thread_exit(void*) {
-  ThreadCache& tc = t_cache;
-  if (tc.state == CacheState::LIVE) cache_teardown(tc);
+  heap_orphan_push(h);
 }
 
 Heap* shared_heap() { return g_heaps[0]; }
 
 }  // namespace
 
+void thread_exit(void*) {
+  ThreadCache& tc = t_cache;
+  if (tc.state == CacheState::LIVE) cache_teardown(tc);
+}
+
 void deliver_remote_frees() {
   ThreadCache& tc = t_cache;
   if (tc.state == CacheState::LIVE) remote_flush_all(tc);
-}
-
-// ---- initialisation ----
-
-bool global_init() {
-  if (HZ3_LIKELY(g_global_state.load(std::memory_order_acquire) == 1)) return true;
-  {
-    LockGuard g(g_global_lock);
-    if (g_global_state.load(std::memory_order_relaxed) == 0) {
-      if constexpr (HARDENED) hard_init_secrets();  // before any block exists
-      arena_init();  // without an arena everything still works through the mmap fallback
-      if constexpr (HARDENED) {
-        g_hard.base = g_arena.base;
-        g_hard.granules = g_arena.size >> 4;  // 0 without an arena: no block to check
-      }
-      {
-        LockGuard r(g_reg_lock);
-        Heap* h0 = heap_create_locked();  // heap 0: shared, always orphaned, always locked
-        if (!h0) return false;
-        h0->orphan = true;
-      }
-      if (pthread_key_create(&g_exit_key, thread_exit) != 0) return false;
-      g_global_state.store(1, std::memory_order_release);
-    }
-  }
-  // Outside the lock: registering may allocate, which re-enters malloc.
-  if (!g_atfork_done.exchange(true)) pthread_atfork(fork_prepare, fork_parent, fork_child);
-  return true;
 }
 
 void flush_hits_at_exit() {
@@ -863,86 +785,10 @@ void check_live(void* p, uint32_t tag, const char* fn) {
   }
 }
 
-// ---- fork ----
-
-void fork_prepare() {
-  g_global_lock.lock();
-  g_reg_lock.lock();
-  for (uint32_t i = 0; i < g_heap_count; i++) g_heaps[i]->lock.lock();
-  large_lock_for_fork();
-  outside_lock_for_fork();
-  page_heap::lock_for_fork();
-  sample_lock_for_fork();
-}
-
-void fork_parent() {
-  sample_unlock_after_fork(false);
-  page_heap::unlock_after_fork(false);
-  outside_unlock_after_fork(false);
-  large_unlock_after_fork(false);
-  for (uint32_t i = g_heap_count; i-- > 0;) g_heaps[i]->lock.unlock();
-  g_reg_lock.unlock();
-  g_global_lock.unlock();
-}
-
-// Only the forking thread lives on in the child. Every span update happens under its heap's
-// lock, which fork_prepare held, so the other threads' heaps are consistent: they become
-// orphans that new threads adopt and remote frees drain. Only the blocks sitting in those
-// threads' caches (bounded by the cache caps) are lost to the child.
-//
-// The orphan list is rebuilt from scratch rather than patched: a heap can be caught between
-// two locked steps of a thread in the parent — orphaned by an exiting thread that had not yet
-// pushed it to the list, or taken off the list by a starting thread that had not yet marked it
-// live — and either way it is on no list. In the child every heap but heap 0 (shared, never
-// listed) and the forking thread's is an orphan, and all of them are listed.
-void fork_child() {
-  sample_unlock_after_fork(true);
-  page_heap::unlock_after_fork(true);
-  outside_unlock_after_fork(true);
-  large_unlock_after_fork(true);
-  Heap* mine = t_cache.state == CacheState::LIVE ? t_cache.heap : nullptr;
-  g_orphans = nullptr;
-  for (uint32_t i = g_heap_count; i-- > 0;) {
-    Heap* h = g_heaps[i];
-    h->lock.reset_after_fork();
-    if (i == 0 || h == mine) continue;
-    h->orphan = true;
-    h->owner_cache.store(nullptr, std::memory_order_relaxed);  // that thread's TLS is gone
-    h->state.store(CacheState::UNINIT, std::memory_order_relaxed);
-    h->next_orphan = g_orphans;
-    g_orphans = h;
-  }
-  g_reg_lock.reset_after_fork();
-  g_global_lock.reset_after_fork();
-}
-
-HeapCensus heap_census() {
-  LockGuard g(g_reg_lock);
-  HeapCensus c{g_heap_count, 0, 0};
-  for (uint32_t i = 1; i < g_heap_count; i++)
-    if (g_heaps[i]->orphan) c.orphaned++;
-  for (Heap* h = g_orphans; h && c.listed <= g_heap_count; h = h->next_orphan) c.listed++;
-  return c;
-}
-
-// ---- statistics ----
-
-Heap* const* stats_lock_heaps(uint32_t* count) {
-  g_reg_lock.lock();
-  for (uint32_t i = 0; i < g_heap_count; i++) g_heaps[i]->lock.lock();
-  *count = g_heap_count;
-  return g_heaps;
-}
-
-void stats_unlock_heaps() {
-  for (uint32_t i = g_heap_count; i-- > 0;) g_heaps[i]->lock.unlock();
-  g_reg_lock.unlock();
-}
-
 // ---- malloc_trim ----
 
 size_t trim_heaps() {
-  if (g_global_state.load(std::memory_order_acquire) != 1) return 0;
+  if (!global_init_done()) return 0;
   ThreadCache& tc = t_cache;
   if (tc.state == CacheState::LIVE) {
     remote_flush_all(tc);

@@ -7,14 +7,16 @@
 //   Heap         the shared half of a thread's allocator: its spans per class and an inbox per
 //                class (lock-free stack) where other threads push the blocks they free. Its id
 //                is the owner field of every page tag of its spans.
-//   Heap states  LIVE: one thread owns it. ORPHAN: its thread exited. Either way its spans are
-//                touched only under heap->lock (slow paths only: the fast paths touch the TLS
-//                cache alone), so other threads can drain its inboxes when its owner is idle. A
+//   Heap states  (HeapState) LIVE: one thread owns it. ORPHAN: none does (its thread exited;
+//                heap 0 always). Either way its spans are touched only under heap->lock (slow
+//                paths only: the fast paths touch the TLS cache alone), so other threads can
+//                drain its inboxes when its owner is idle. A
 //                thread that exits orphans its heap; a new thread adopts an orphan before creating
 //                a heap, so ids are recycled and thread count is unlimited (past MAX_HEAPS live
 //                threads, new threads share the locked heap 0, as do calls after a thread's cache
 //                is gone).
-// Not here: the page heap and tags (arena.h), large blocks (large.h), the C API (malloc.cc).
+// Not here: the page heap and tags (arena.h), large blocks (large.h), the heap registry,
+// global_init and fork (process.h), the C API (malloc.cc).
 #pragma once
 
 #include <atomic>
@@ -22,55 +24,16 @@
 #include <cstdint>
 
 #include "arena.h"
+#include "cache.h"
 #include "sizeclass.h"
 #include "util.h"
 
 namespace hz3 {
 
-enum class CacheState : uint32_t { UNINIT = 0, LIVE = 1, DEAD = 2 };
-
-// XOR of a tag with a key never yields a bin < NUM_BINS unless the tag's owner field matches,
-// so the free fast path needs one compare for "ours, this thread, small class".
-inline constexpr uint64_t KEY_NONE = 0xFFFFu << 16;
-
-// Remote frees not yet handed to their owner: a chain of blocks of one (heap, class), linked
-// through word 0 like every free list (see remote_free).
-struct RemoteBucket {
-  void* head = nullptr;
-  void* tail = nullptr;  // the block whose link is set to the inbox's old head at delivery
-  uint32_t tag = 0;      // (owner field << 16) | class of every block in the chain; 0 = unused
-  uint32_t count = 0;
-};
-inline constexpr uint32_t REMOTE_BUCKETS = 16;  // a power of two
-
-struct ThreadCache {
-  void* head[NUM_BINS] = {};           // hot: malloc pops, free pushes
-  uint64_t frees_left[NUM_BINS] = {};  // hot: local frees until the next bound check (64-bit so
-                                       // its index folds into the same addressing mode as head's)
-  uint64_t key = KEY_NONE;             // (heap id + 1) << 16 while LIVE, else KEY_NONE
-  CacheState state = CacheState::UNINIT;
-  struct Heap* heap = nullptr;
-  uint64_t credit[NUM_BINS] = {};  // value frees_left was last reset to: hits = credit - frees_left
-  uint64_t hits_pending = 0;       // hits not yet reported through hz3:hits
-  uint64_t hits_reported_ms = 0;   // when hits were last reported on time (only while traced)
-  uint64_t walk_due[NUM_BINS] = {};  // local frees left before the next bound check: frees_left
-                                     // counts down chunks of it (shorter while hits are traced)
-  // Remote frees waiting for delivery, by destination (heap, class); their bytes, bounded by
-  // REMOTE_HOLD_BYTES; slow paths since the last delivery of every bucket.
-  RemoteBucket remote[REMOTE_BUCKETS] = {};
-  uint64_t remote_bytes = 0;
-  uint32_t remote_slow = 0;
-  // Heap sampling (sample.h), only while a tracer is attached to otel_memory:alloc. The lists
-  // are parked here and the key is KEY_NONE, so every malloc and free of the thread takes a
-  // slow path that counts bytes; detached, nothing of this is read.
-  bool sampling = false;
-  int64_t sample_left = 0;  // bytes until the next sampled allocation
-  uint64_t rng = 0;
-  void* parked[NUM_BINS] = {};
-};
-
-// initial-exec TLS, constant-initialised: no TLS wrapper call, no __tls_get_addr.
-extern __thread ThreadCache t_cache __attribute__((tls_model("initial-exec")));
+// LIVE: one thread's cache owns the heap. ORPHAN: none does (heap 0 always; a heap whose thread
+// exited; in a forked child every heap but the forking thread's), so nobody refills from its
+// inboxes and remote frees go straight back to its spans.
+enum class HeapState : uint32_t { ORPHAN = 0, LIVE = 1 };
 
 struct alignas(64) Heap {
   std::atomic<void*> inbox[NUM_BINS];  // remote frees, per class (MPSC stack)
@@ -78,9 +41,10 @@ struct alignas(64) Heap {
   // reset after the exchange), read only to decide whether a refill can take a whole inbox.
   std::atomic<uint32_t> inbox_objs[NUM_BINS];
   std::atomic<uint32_t> remote_pending;
-  std::atomic<CacheState> state;  // LIVE or ORPHAN (DEAD unused here)
+  // Written under lock (heap_acquire, cache_teardown, fork_child); remote_deliver reads it
+  // without the lock first, then again under it. Zero (ORPHAN) until heap_acquire hands it out.
+  std::atomic<HeapState> state;
   uint32_t id;
-  bool orphan;
   Mutex lock;  // held by whoever touches the spans of an ORPHAN heap
   struct BinSpans {
     Span* partial;     // spans with objects to hand out
@@ -107,7 +71,11 @@ void free_outside(void* p);                    // outside the arena: NULL, huge,
 void free_keyed_slow(void* p, uint64_t x);     // free_tagged_slow of the tag x ^ t_cache.key
 void free_unfixed(void* p);  // outside the fixed arena: the dynamic layout's arena, or outside
 
-bool global_init();
+// The thread-exit key's destructor (process.cc creates the key): a LIVE cache is torn down.
+void thread_exit(void*);
+// Hardened variant: the secrets of g_hard (arena.h) and the seed of the refill shuffle; run by
+// global_init before any block exists.
+void hard_init_secrets();
 // Heap sampling hooks of the API layer (no-ops unless a tracer samples, see sample.h).
 void note_large_alloc(void* p, size_t size);
 void note_realloc(void* p, void* q, size_t size, bool was_sampled);
@@ -130,18 +98,6 @@ inline constexpr size_t HARD_POISON = 16;  // poisoned bytes after the link and 
 // Requests up to this are small/medium blocks; above it, large.
 inline constexpr size_t SMALL_LIMIT = MAX_MEDIUM - HARD_ROOM;
 static_assert(!HARDENED || SMALL_LIMIT < 0xFFFF, "size + 1 of a live block is a uint16");
-
-struct HardSecrets {
-  uint64_t mark;    // marker of a free block: mark ^ address
-  uint64_t poison;  // word pattern of a free block's poisoned bytes
-  uint64_t canary;  // one non-zero byte, repeated
-  // Copies of the arena's base and size / 16, next to the secrets: one base address for all
-  // of malloc's checks. (link - base) rotated right by 4 is below `granules` iff the link is a
-  // 16-byte aligned arena address.
-  uintptr_t base;
-  uintptr_t granules;
-};
-extern HardSecrets g_hard;  // random, set by global_init before the first block exists
 
 HZ3_FAST_PATH uint64_t load8(const char* p) {
   uint64_t v;
@@ -339,23 +295,5 @@ size_t trim_heaps();
 
 // Thread-safe object handout for a thread without a LIVE cache (heap 0, locked).
 void* shared_alloc(uint32_t cls);
-
-// The heap registry at a glance, for tests and statistics: heaps ever created (heap 0
-// included), heaps other than heap 0 marked orphan, and heaps on the orphan list (the ones a new
-// thread can adopt). Outside fork and thread start/exit, orphaned == listed.
-struct HeapCensus {
-  uint32_t heaps, orphaned, listed;
-};
-HeapCensus heap_census();
-
-// Statistics (stats.cc): the registry lock and every heap lock, in id order (as fork_prepare);
-// returns the heaps and their number.
-Heap* const* stats_lock_heaps(uint32_t* count);
-void stats_unlock_heaps();
-
-// fork
-void fork_prepare();
-void fork_parent();
-void fork_child();
 
 }  // namespace hz3

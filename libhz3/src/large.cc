@@ -6,7 +6,6 @@
 
 #include "addr_map.h"
 #include "arena.h"
-#include "heap.h"
 #include "hz3/hz3.h"
 #include "pal.h"
 #include "probes.h"
@@ -44,7 +43,6 @@ void huge_publish(int64_t blocks, int64_t bytes) {
 }  // namespace
 
 void* large_alloc(size_t size, size_t align, bool* zeroed) {
-  if (HZ3_UNLIKELY(!global_init())) return huge_alloc(size, align);
   page_heap::scavenger_poll();
   size_t npages = pages_for(size);
   if (size < HUGE_THRESHOLD && npages != 0) {

@@ -13,6 +13,7 @@
 namespace hz3 {
 
 // align is a power of two >= 16. *zeroed (optional) tells whether the block reads as zero.
+// Call after global_init (process.h): before it the arena is not there and every block is huge.
 void* large_alloc(size_t size, size_t align, bool* zeroed = nullptr);
 void large_free(void* p, const char* fn);  // p must carry TAG_LARGE; aborts if not a block start
 size_t large_usable(void* p, const char* fn);

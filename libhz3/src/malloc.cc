@@ -3,7 +3,8 @@
 // small and large blocks (with the sampling note large blocks need), glibc's argument rules
 // (overflow, ENOMEM, EINVAL, memalign's rounding of alignments, realloc(p, 0)), realloc's
 // in-place-or-move decision and the validation of the pointer it is given, malloc_usable_size,
-// malloc_trim, the __libc_* aliases, and the hits report at exit.
+// malloc_trim, the __libc_* aliases, the process initialisation (at load and before the first
+// large block) and the hits report at exit.
 // Built with -fvisibility=hidden: these functions are the only exported code.
 #include <errno.h>
 #include <stdint.h>
@@ -15,6 +16,7 @@
 #include "large.h"
 #include "outside.h"
 #include "probes.h"
+#include "process.h"
 #include "sample.h"
 
 namespace hz3 {
@@ -22,8 +24,11 @@ namespace hz3 {
 // Larger requests cannot be served and would overflow page rounding (glibc: ENOMEM too).
 constexpr size_t MAX_REQUEST = PTRDIFF_MAX;
 
-// Large blocks bypass the thread cache, so a sampling thread counts them here.
+// Large blocks bypass the thread cache, so a sampling thread counts them here. The process is
+// initialised first (one load once it is): without the arena every block would be huge, and the
+// hardened variant's secrets mark freed large blocks.
 void* large_noted(size_t size, size_t align, bool* zeroed = nullptr) {
+  global_init();
   void* p = large_alloc(size, align, zeroed);
   if (SAMPLING && p) note_large_alloc(p, size);
   return p;
@@ -303,4 +308,6 @@ HZ3_LIBC_ALIAS(__libc_pvalloc, pvalloc, void*, (size_t))
 
 // Reports the exiting main thread's pending hits, so hz3:hits totals are exact at exit.
 __attribute__((destructor)) static void hz3_at_exit() { flush_hits_at_exit(); }
+// Initialises the process at load, so its arena and fork handlers are in place before main (an
+// allocation before this runs initialises it as well, from its slow path).
 __attribute__((constructor)) static void hz3_at_start() { global_init(); }

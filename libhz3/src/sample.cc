@@ -7,7 +7,7 @@
 
 #include "addr_map.h"
 #include "arena.h"
-#include "heap.h"
+#include "cache.h"
 #include "pal.h"
 #include "probes.h"
 
@@ -59,7 +59,7 @@ void record(void* p, size_t size) {
         g_blocks.erase(g_blocks.find(a));
         return;
       }
-      __atomic_fetch_or(&g_arena.tags[idx], TAG_SAMPLED, __ATOMIC_RELAXED);
+      tag_mark_sampled(idx);
     }
   } else {
     g_outside.fetch_add(1, std::memory_order_relaxed);
@@ -104,7 +104,7 @@ void sample_on_free(void* p) {
     auto* c = g_pages.find(page + 1);
     if (c && --c->value == 0) {
       g_pages.erase(c);
-      __atomic_fetch_and(&g_arena.tags[page - 1], ~TAG_SAMPLED, __ATOMIC_RELAXED);
+      tag_unmark_sampled(page - 1);
     }
   }
   HZ3_PROBE_PROVIDER(otel_memory, free, (uint64_t)a);

@@ -34,6 +34,7 @@
 #include "large.h"
 #include "outside.h"
 #include "pal.h"
+#include "process.h"
 
 namespace hz3 {
 namespace {
@@ -109,12 +110,12 @@ uint64_t count_list(void* p, uint32_t id, uint32_t cls, uint64_t bound) {
 }
 
 void count_heap(Heap* h, HeapAcc& a) {
-  a.live = !h->orphan;
+  a.live = h->state.load(std::memory_order_relaxed) == HeapState::LIVE;
   for (uint32_t c = 1; c < NUM_BINS; c++) {
     void* head = h->inbox[c].load(std::memory_order_acquire);
     if (head) a.inbox[c] = count_list(head, h->id, c, a.used[c]);
   }
-  ThreadCache* tc = h->orphan ? nullptr : h->owner_cache.load(std::memory_order_acquire);
+  ThreadCache* tc = a.live ? h->owner_cache.load(std::memory_order_acquire) : nullptr;
   if (!tc) return;
   for (uint32_t c = 1; c < NUM_BINS; c++) {
     uint64_t bound = uint64_t(CLASSES[c].cache_cap) + CLASSES[c].check_every + 1;

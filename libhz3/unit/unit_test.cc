@@ -19,6 +19,7 @@
 #include "heap.h"
 #include "hz3/hz3.h"
 #include "probes.h"
+#include "process.h"
 #include "sample.h"
 #include "sizeclass.h"
 

@@ -1,0 +1,61 @@
+// The thread cache's layout: ThreadCache (one per thread, in initial-exec TLS), its states and
+// the key its free fast path compares tags with. Only the layout: heap.h runs the cache (fast
+// paths, refills, overflow, thread start and exit; its vocabulary is there), and sample.cc keeps
+// its sampling countdown in it, which is why the layout sits below both.
+#pragma once
+
+#include <cstdint>
+
+#include "sizeclass.h"
+
+namespace hz3 {
+
+// UNINIT: the thread has not allocated yet (its first slow path runs thread_init). LIVE: the
+// cache owns a heap. DEAD: torn down at thread exit, or no heap was to be had (MAX_HEAPS live
+// threads); the thread's calls take heap 0's locked slow paths.
+enum class CacheState : uint32_t { UNINIT = 0, LIVE = 1, DEAD = 2 };
+
+// XOR of a tag with a key never yields a bin < NUM_BINS unless the tag's owner field matches,
+// so the free fast path needs one compare for "ours, this thread, small class".
+inline constexpr uint64_t KEY_NONE = 0xFFFFu << 16;
+
+// Remote frees not yet handed to their owner: a chain of blocks of one (heap, class), linked
+// through word 0 like every free list (see remote_free).
+struct RemoteBucket {
+  void* head = nullptr;
+  void* tail = nullptr;  // the block whose link is set to the inbox's old head at delivery
+  uint32_t tag = 0;      // (owner field << 16) | class of every block in the chain; 0 = unused
+  uint32_t count = 0;
+};
+inline constexpr uint32_t REMOTE_BUCKETS = 16;  // a power of two
+
+struct ThreadCache {
+  void* head[NUM_BINS] = {};           // hot: malloc pops, free pushes
+  uint64_t frees_left[NUM_BINS] = {};  // hot: local frees until the next bound check (64-bit so
+                                       // its index folds into the same addressing mode as head's)
+  uint64_t key = KEY_NONE;             // (heap id + 1) << 16 while LIVE, else KEY_NONE
+  CacheState state = CacheState::UNINIT;
+  struct Heap* heap = nullptr;
+  uint64_t credit[NUM_BINS] = {};  // value frees_left was last reset to: hits = credit - frees_left
+  uint64_t hits_pending = 0;       // hits not yet reported through hz3:hits
+  uint64_t hits_reported_ms = 0;   // when hits were last reported on time (only while traced)
+  uint64_t walk_due[NUM_BINS] = {};  // local frees left before the next bound check: frees_left
+                                     // counts down chunks of it (shorter while hits are traced)
+  // Remote frees waiting for delivery, by destination (heap, class); their bytes, bounded by
+  // REMOTE_HOLD_BYTES; slow paths since the last delivery of every bucket.
+  RemoteBucket remote[REMOTE_BUCKETS] = {};
+  uint64_t remote_bytes = 0;
+  uint32_t remote_slow = 0;
+  // Heap sampling (sample.h), only while a tracer is attached to otel_memory:alloc. The lists
+  // are parked here and the key is KEY_NONE, so every malloc and free of the thread takes a
+  // slow path that counts bytes; detached, nothing of this is read.
+  bool sampling = false;
+  int64_t sample_left = 0;  // bytes until the next sampled allocation
+  uint64_t rng = 0;
+  void* parked[NUM_BINS] = {};
+};
+
+// initial-exec TLS, constant-initialised: no TLS wrapper call, no __tls_get_addr.
+extern __thread ThreadCache t_cache __attribute__((tls_model("initial-exec")));
+
+}  // namespace hz3
