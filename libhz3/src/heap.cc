@@ -6,9 +6,12 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
+#include <cstddef>
 #include <new>
 
+#include "hz3/hz3.h"
 #include "large.h"
 #include "outside.h"
 #include "pal.h"
@@ -505,6 +508,7 @@ bool thread_init() {
   tc.key = uint64_t(h->id + 1) << 16;
   tc.state = CacheState::LIVE;
   h->owner_cache.store(&tc, std::memory_order_release);
+  __atomic_store_n(&h->owner_tid, int32_t(gettid()), __ATOMIC_RELAXED);
   // Any non-NULL value makes the destructor run at thread exit. May allocate (keys >= 32);
   // the cache is LIVE already, so that recursion is an ordinary malloc.
   pthread_setspecific(g_exit_key, &tc);
@@ -572,6 +576,11 @@ bool global_init() {
         if (!h0) return false;
         h0->orphan = true;
       }
+      // Descriptor version 3: the registry, for tracers naming heaps by thread (docs/probes.md).
+      hz3_arena_desc.heap = {uint16_t(sizeof(Heap)), uint16_t(offsetof(Heap, id)),
+                             uint16_t(offsetof(Heap, owner_tid)), uint16_t(offsetof(Heap, orphan))};
+      hz3_arena_desc.heap_count = uintptr_t(&g_heap_count);
+      __atomic_store_n(&hz3_arena_desc.heaps, uintptr_t(g_heaps), __ATOMIC_RELEASE);
       if (pthread_key_create(&g_exit_key, thread_exit) != 0) return false;
       g_global_state.store(1, std::memory_order_release);
     }
@@ -901,6 +910,7 @@ void fork_child() {
   outside_unlock_after_fork(true);
   large_unlock_after_fork(true);
   Heap* mine = t_cache.state == CacheState::LIVE ? t_cache.heap : nullptr;
+  if (mine) mine->owner_tid = int32_t(gettid());  // the child's thread id
   g_orphans = nullptr;
   for (uint32_t i = g_heap_count; i-- > 0;) {
     Heap* h = g_heaps[i];
