@@ -306,10 +306,10 @@ int draw_proc_detail(const std::deque<Report>& history, const UiState& ui, bool 
     std::sort(owners.begin(), owners.end(),
               [](auto& a, auto& b) { return a.second->used > b.second->used; });
     if (!owners.empty() && y < LINES / 2)
-      draw_line(y++, "  small/medium spans by owner:  out of spans    free   spans");
+      draw_line(y++, "  small/medium spans by owner:               out of spans     free   spans");
     for (auto& [owner, h] : owners) {
       if (y >= LINES / 2) break;
-      snprintf(buf, sizeof buf, "    %-28.28s %12s %8s %7llu", heap_owner_label(owner, *h).c_str(),
+      snprintf(buf, sizeof buf, "    %-40.40s %12s %8s %7llu", heap_owner_label(owner, *h).c_str(),
                fmt_bytes(double(h->used)).c_str(), fmt_bytes(double(h->free)).c_str(),
                (unsigned long long)h->spans);
       draw_line(y++, buf);
