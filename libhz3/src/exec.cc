@@ -3,7 +3,9 @@
 // code of the old image runs, so hits not reported before it are lost; other threads' pending
 // hits are lost that way still (they are not running this code). Not an allocator path: nothing
 // here allocates, and a failed exec leaves the thread as it was (the hits are only reported
-// earlier than they would have been).
+// earlier than they would have been). execve and execv go to the kernel; the others to libc's
+// definitions through dlsym(RTLD_NEXT), so in a fully static program (-static with libhz3.a),
+// where dlsym finds nothing, execvp, execvpe, execlp and fexecve fail with ENOSYS.
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdarg.h>

@@ -5,10 +5,11 @@
  * malloc_usable_size, malloc_trim, mallinfo, mallinfo2, malloc_stats, malloc_info, mallopt
  * (docs/stats.md), glibc's aliases __libc_malloc, __libc_free, __libc_calloc,
  * __libc_realloc, __libc_memalign, __libc_valloc, __libc_pvalloc, and every C++ operator
- * new/delete) are served by hz3. This header adds only what the standard headers do not
- * declare: the arena descriptor that tracers (hz3top) read from
- * a live process, and the tag encoding they need to interpret it. It is not an allocation API of
- * its own. */
+ * new/delete) are served by hz3. It also exports the exec family (execve, execv, execvp,
+ * execvpe, execl, execlp, execle, fexecve), which report the calling thread's pending hz3:hits
+ * and then exec as libc does (docs/probes.md). This header adds only what the standard headers do
+ * not declare: the arena descriptor that tracers (hz3top) read from a live process, and the tag
+ * encoding they need to interpret it. It is not an allocation API of its own. */
 #ifndef HZ3_HZ3_H
 #define HZ3_HZ3_H
 
