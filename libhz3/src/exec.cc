@@ -3,12 +3,18 @@
 // code of the old image runs, so hits not reported before it are lost; other threads' pending
 // hits are lost that way still (they are not running this code). Not an allocator path: nothing
 // here allocates, and a failed exec leaves the thread as it was (the hits are only reported
-// earlier than they would have been). execve and execv go to the kernel; the others to libc's
-// definitions through dlsym(RTLD_NEXT), so in a fully static program (-static with libhz3.a),
-// where dlsym finds nothing, execvp, execvpe, execlp and fexecve fail with ENOSYS.
+// earlier than they would have been). execve, execv and fexecve go to the kernel; execvp and
+// execvpe to libc's definitions through dlsym(RTLD_NEXT), or, in a fully static program
+// (-static with libhz3.a) where dlsym finds nothing, to a PATH search of their own that does
+// not run scripts without a #! line through /bin/sh as libc's does.
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -41,10 +47,42 @@ F next_fn(const char* name) {
 
 using ExecV = int (*)(const char*, char* const[]);
 using ExecVE = int (*)(const char*, char* const[], char* const[]);
-using FExecVE = int (*)(int, char* const[], char* const[]);
 
-int no_libc_fn() {
-  errno = ENOSYS;
+int sys_execve(const char* path, char* const argv[], char* const envp[]) {
+  return int(syscall(SYS_execve, path, argv, envp));
+}
+
+// execvpe without libc's: each directory of PATH (default "/bin:/usr/bin") in turn; a file
+// that exists but cannot be run is remembered (EACCES), as POSIX asks.
+int path_execvpe(const char* file, char* const argv[], char* const envp[]) {
+  if (!*file) {
+    errno = ENOENT;
+    return -1;
+  }
+  if (strchr(file, '/')) return sys_execve(file, argv, envp);
+  const char* path = getenv("PATH");
+  if (!path) path = "/bin:/usr/bin";
+  size_t flen = strlen(file);
+  bool denied = false;
+  char buf[PATH_MAX];
+  for (const char* p = path;; p++) {
+    const char* end = strchrnul(p, ':');
+    size_t dlen = size_t(end - p);
+    if (dlen + 1 + flen < sizeof buf) {
+      memcpy(buf, p, dlen);
+      size_t k = dlen;
+      if (dlen) buf[k++] = '/';  // an empty entry is the current directory
+      memcpy(buf + k, file, flen + 1);
+      sys_execve(buf, argv, envp);
+      if (errno == EACCES)
+        denied = true;
+      else if (errno != ENOENT && errno != ENOTDIR)
+        return -1;
+    }
+    if (!*end) break;
+    p = end;
+  }
+  errno = denied ? EACCES : ENOENT;
   return -1;
 }
 
@@ -54,30 +92,38 @@ int no_libc_fn() {
 
 HZ3_API int execve(const char* path, char* const argv[], char* const envp[]) {
   hz3::flush_hits_at_exit();
-  return int(syscall(SYS_execve, path, argv, envp));
+  return sys_execve(path, argv, envp);
 }
 
 HZ3_API int execv(const char* path, char* const argv[]) {
   hz3::flush_hits_at_exit();
-  return int(syscall(SYS_execve, path, argv, environ));
+  return sys_execve(path, argv, environ);
 }
 
 HZ3_API int execvp(const char* file, char* const argv[]) {
   hz3::flush_hits_at_exit();
   static ExecV real = next_fn<ExecV>("execvp");
-  return real ? real(file, argv) : no_libc_fn();
+  return real ? real(file, argv) : path_execvpe(file, argv, environ);
 }
 
 HZ3_API int execvpe(const char* file, char* const argv[], char* const envp[]) {
   hz3::flush_hits_at_exit();
   static ExecVE real = next_fn<ExecVE>("execvpe");
-  return real ? real(file, argv, envp) : no_libc_fn();
+  return real ? real(file, argv, envp) : path_execvpe(file, argv, envp);
 }
 
+// As libc: execveat on the descriptor itself, else its /proc/self/fd path (kernels before 3.19).
 HZ3_API int fexecve(int fd, char* const argv[], char* const envp[]) {
   hz3::flush_hits_at_exit();
-  static FExecVE real = next_fn<FExecVE>("fexecve");
-  return real ? real(fd, argv, envp) : no_libc_fn();
+  if (fd < 0) {
+    errno = EINVAL;
+    return -1;
+  }
+  syscall(SYS_execveat, fd, "", argv, envp, AT_EMPTY_PATH);
+  if (errno != ENOSYS) return -1;
+  char path[32];
+  snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+  return sys_execve(path, argv, envp);
 }
 
 HZ3_API int execl(const char* path, const char* arg, ...) {
