@@ -6,6 +6,7 @@
 # libhz3 wraps (execve execv execvp execvpe execl execlp execle fexecve; docs/probes.md). Without
 # the wrappers, no code of the old image runs after the exec and the hits never arrive. First a
 # control that exits instead (exit already reports pending hits): it shows the tracer counts.
+# A case whose bpftrace says it could not attach (seen once under load) runs once more.
 set -u
 source "$HZ3_TOP/scripts/testlib.sh"
 source "$HZ3_TOP/hz3top/tests/lib.sh"
@@ -18,10 +19,17 @@ cc -O1 -o "$T/exec_hits" "$HZ3_TOP/probes/tests/exec_hits.c" ||
 L=$HZ3_LIB N=20
 true_bin=/usr/bin/true
 
-for fn in exit execve execv execvp execvpe execl execlp execle fexecve; do
+# one_case FN: the workload through FN under bpftrace; sets rc (its exit status) and hits.
+one_case() {
+  local fn=$1 pid bt _
   rm -f "$T/go"
-  LD_PRELOAD=$L "$T/exec_hits" $N "$true_bin" "$T/go" $fn 2>"$T/$fn.err" &
+  LD_PRELOAD=$L "$T/exec_hits" $N "$true_bin" "$T/go" "$fn" 2>"$T/$fn.err" &
   pid=$!
+  # bpftrace resolves the library in the process's maps: wait until the loader has mapped it.
+  for _ in $(seq 200); do
+    grep -q libhz3 "/proc/$pid/maps" 2>/dev/null && break
+    sleep 0.01
+  done
   timeout 30 bpftrace -B line -p "$pid" -e "
 usdt:$L:hz3:hits { @hits += arg0; }
 END { printf(\"hits %d\\n\", @hits); }
@@ -37,6 +45,12 @@ END { printf(\"hits %d\\n\", @hits); }
   rc=$?
   wait "$bt"
   hits=$(sed -n 's/^hits \([0-9]*\)$/\1/p' "$T/$fn.bt")
+}
+
+for fn in exit execve execv execvp execvpe execl execlp execle fexecve; do
+  one_case "$fn"
+  # A load burst can make bpftrace's attach fail (it says so); that is not the allocator's doing.
+  if grep -q 'Error attaching probe' "$T/$fn.bterr"; then one_case "$fn"; fi
   if [ $rc -ne 0 ]; then
     fail "hits_at_exec/$fn" "exit status $rc: $(head -2 "$T/$fn.err")"
   elif [ "${hits:-0}" -ge $N ]; then
