@@ -13,7 +13,8 @@ int parse_heap_options(int argc, char** argv, HeapOptions* o) {
       "hz3top heap: allocation sites by estimated live bytes, growth and allocation rate, from\n"
       "libhz3's sampled otel_memory:alloc/free USDT probes (stacks unwound with DWARF CFI or "
       "frame\n"
-      "pointers, symbolized with libdw). Needs root or CAP_BPF+CAP_PERFMON.",
+      "pointers, symbolized with libdw). Needs root or CAP_SYS_ADMIN (measured on kernel 6.18:\n"
+      "CAP_BPF+CAP_PERFMON+CAP_SYS_PTRACE is refused, the uprobe PMU asks for CAP_SYS_ADMIN).",
       "hz3top heap"};
   app.footer(
       "Examples:\n"

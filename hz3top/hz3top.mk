@@ -2,7 +2,8 @@
 #   $(BUILD)/bin/hz3top               the tool (needs probes/probes.mk's skeleton)
 #   $(BUILD)/tests/hz3top_unit        unit tests of rates and formatting (no BPF, no root)
 #   $(BUILD)/tests/hz3top_workload    a workload with known operation counts for the tests
-#   $(BUILD)/tests/hz3top_heap_sites  a workload with known allocation sites (hz3top heap test)
+#   $(BUILD)/tests/hz3top_heap_sites  a workload with known allocation sites (hz3top heap test),
+#                                     and with --leak a leaking service (make demo)
 #   $(BUILD)/tests/libhz3top_heap_lib.so  its library without frame pointers
 #   $(BUILD)/tests/hz3top_heap_unit   unit tests of the heap view (no BPF, no root)
 # Objects under $(BUILD)/obj/hz3top/. Independent of VARIANT: the tool attaches to whichever

@@ -32,6 +32,11 @@ Json ledger_json(const ProcView& v) {
     x["pages"] = h.pages;
     x["used"] = h.used;
     x["free"] = h.free;
+    if (h.owner_known) {
+      x["owner"] = owner == 1 ? "shared" : h.orphan ? "orphan" : "thread";
+      x["tid"] = h.orphan || h.tid <= 0 ? Json(nullptr) : Json(h.tid);
+      x["thread"] = h.orphan || h.thread.empty() ? Json(nullptr) : Json(h.thread);
+    }
     heaps.push_back(std::move(x));
   }
   o["heaps"] = std::move(heaps);
@@ -52,6 +57,14 @@ std::vector<LedgerLine> ledger_lines(const Ledger& g) {
   l.push_back({'+', g.huge, "huge blocks (" + std::to_string(g.huge_blocks) + ")"});
   l.push_back({'=', g.mapped(), "mapped (without metadata)"});
   return l;
+}
+
+std::string heap_owner_label(uint32_t owner, const OwnerLedger& h) {
+  std::string s = "heap " + std::to_string(owner - 1);
+  if (!h.owner_known) return s;
+  if (owner == 1) return s + " (shared)";
+  if (h.orphan) return s + " (orphan)";
+  return s + " tid " + std::to_string(h.tid) + " " + (h.thread.empty() ? "(exited)" : h.thread);
 }
 
 }  // namespace hz3top

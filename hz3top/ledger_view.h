@@ -22,4 +22,8 @@ struct LedgerLine {
 };
 std::vector<LedgerLine> ledger_lines(const Ledger& g);
 
+// "heap 3 tid 1234 worker", "heap 0 (shared)", "heap 5 (orphan)"; "heap 3" alone when the
+// descriptor does not name owners (version 2).
+std::string heap_owner_label(uint32_t owner, const OwnerLedger& h);
+
 }  // namespace hz3top

@@ -76,8 +76,9 @@ void add_unique_pids(const std::vector<int>& given, std::vector<pid_t>* pids) {
 int parse_options(int argc, char** argv, Options* o) {
   CLI::App app{
       "hz3top: live view of the hz3 allocator inside running processes, from its USDT probes\n"
-      "(counted by eBPF), its page-tag map and perf events. Needs root or CAP_BPF+CAP_PERFMON "
-      "(hz3top heap: CAP_SYS_ADMIN).",
+      "(counted by eBPF), its page-tag map and perf events. Needs root or CAP_BPF+CAP_PERFMON, "
+      "and CAP_SYS_PTRACE for other users' processes (measured on kernel 6.18; hz3top heap: "
+      "CAP_SYS_ADMIN).",
       "hz3top"};
   app.footer(
       "Examples:\n"

@@ -273,8 +273,8 @@ void Session::check_exec(pid_t pid, Target& t) {
                                      pid, ElfInfo::runtime(lib.load_base, *lib.elf.arena_desc))
                                : nullptr;
   notes_.push_back(old + " exec'd " + comm + " (" + lib.maps_path +
-                   "): live memory is the new image's; hits its old image had not reported yet "
-                   "are lost");
+                   "): live memory is the new image's; hits its old image's other threads had "
+                   "not reported yet are lost (the exec'ing thread reports its own)");
   t.lib = std::move(lib);
 }
 

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
+#include <fstream>
 
 namespace hz3top {
 
@@ -28,9 +29,10 @@ bool ArenaReader::read_mem(uint64_t addr, void* buf, size_t len, std::string* er
 }
 
 namespace {
-// Version 1's descriptor ends at max_heaps; later versions only append fields.
+// Version 1's descriptor ends at max_heaps, version 2's at span; later versions only append.
 constexpr size_t DESC_V1_BYTES = offsetof(struct hz3_arena_desc, map);
-static_assert(DESC_V1_BYTES == 64);
+constexpr size_t DESC_V2_BYTES = offsetof(struct hz3_arena_desc, heaps);
+static_assert(DESC_V1_BYTES == 64 && DESC_V2_BYTES == 120);
 // The run-record fields hz3top reads, each inside the record.
 bool layout_ok(const struct hz3_span_layout& l) {
   return l.size > 0 && l.size <= 4096 && l.off_start + 8u <= l.size &&
@@ -44,11 +46,10 @@ bool layout_ok(const struct hz3_span_layout& l) {
 bool ArenaReader::read_desc_raw(struct hz3_arena_desc* d, std::string* err) const {
   *d = {};
   if (!read_mem(desc_addr_, d, DESC_V1_BYTES, err)) return false;
-  if (d->magic == HZ3_DESC_MAGIC && d->version >= 2 &&
-      !read_mem(desc_addr_ + DESC_V1_BYTES, reinterpret_cast<char*>(d) + DESC_V1_BYTES,
-                sizeof *d - DESC_V1_BYTES, err))
-    return false;
-  return true;
+  if (d->magic != HZ3_DESC_MAGIC || d->version < 2) return true;
+  size_t end = d->version == 2 ? DESC_V2_BYTES : sizeof *d;
+  return read_mem(desc_addr_ + DESC_V1_BYTES, reinterpret_cast<char*>(d) + DESC_V1_BYTES,
+                  end - DESC_V1_BYTES, err);
 }
 
 bool ArenaReader::same_image() const {
@@ -190,6 +191,39 @@ bool ArenaReader::walk_runs(uint64_t hwm, Census* out, std::string* err) {
   return true;
 }
 
+bool ArenaReader::read_owners(Ledger* g, std::string* err) const {
+  const struct hz3_heap_layout& L = desc_.heap;
+  if (!desc_.heaps || !desc_.heap_count || L.size == 0 || L.off_owner_tid + 4u > L.size ||
+      L.off_state + 4u > L.size || L.off_id + 4u > L.size)
+    return false;
+  uint32_t count = 0;
+  if (!read_mem(desc_.heap_count, &count, sizeof count, err)) return false;
+  count = std::min(count, desc_.max_heaps);
+  std::vector<uint64_t> heaps(count);
+  if (count && !read_mem(desc_.heaps, heaps.data(), count * sizeof(uint64_t), err)) return false;
+  for (auto& [owner, o] : g->owners) {
+    uint32_t id = owner - 1;
+    if (owner == 0 || id >= count || !heaps[id]) continue;
+    uint32_t got_id = 0;
+    int32_t tid = 0;
+    uint32_t state = 0;
+    if (!read_mem(heaps[id] + L.off_id, &got_id, 4, err) ||
+        !read_mem(heaps[id] + L.off_owner_tid, &tid, 4, err) ||
+        !read_mem(heaps[id] + L.off_state, &state, 4, err))
+      return false;
+    if (got_id != id) continue;  // not a heap we can read
+    o.owner_known = true;
+    o.orphan = state != 1;  // hz3.h: 1 while a thread owns the heap
+    o.tid = tid;
+    o.thread.clear();
+    if (tid > 0 && !o.orphan) {
+      std::ifstream f("/proc/" + std::to_string(pid_) + "/task/" + std::to_string(tid) + "/comm");
+      std::getline(f, o.thread);
+    }
+  }
+  return true;
+}
+
 bool ArenaReader::census(Census* out, std::string* err) {
   *out = Census{};
   not_initialised_ = false;
@@ -234,11 +268,18 @@ bool ArenaReader::census(Census* out, std::string* err) {
     desc_.committed_pages = d.committed_pages;
     desc_.huge_bytes = d.huge_bytes;
     desc_.huge_blocks = d.huge_blocks;
+    if (desc_.version >= 3) {  // published after the arena, with heap 0
+      desc_.heaps = d.heaps;
+      desc_.heap_count = d.heap_count;
+      desc_.heap = d.heap;
+    }
     std::string why;
     if (!walk_runs(hwm, out, &why)) {
       out->runs_ok = false;
       out->large_npages.clear();
       out->ledger = Ledger{};
+    } else if (desc_.version >= 3 && !read_owners(&out->ledger, &why)) {
+      for (auto& [owner, o] : out->ledger.owners) o.owner_known = false;
     }
   }
   return true;

@@ -15,11 +15,17 @@
 
 namespace hz3top {
 
-// One owner heap's share of the small/medium spans (owner field = heap id + 1).
+// One owner heap's share of the small/medium spans (owner field = heap id + 1), and with a
+// version 3 descriptor who owns the heap: the thread that took it last, its name from
+// /proc/PID/task/TID/comm (empty when that thread is gone), or none (orphan; heap 0 always).
 struct OwnerLedger {
   uint64_t spans = 0, pages = 0;
-  uint64_t used = 0;  // bytes of objects outside its spans: application, its cache, inboxes
-  uint64_t free = 0;  // bytes of objects in its spans not handed out
+  uint64_t used = 0;         // bytes of objects outside its spans: application, its cache, inboxes
+  uint64_t free = 0;         // bytes of objects in its spans not handed out
+  bool owner_known = false;  // the registry was read (descriptor version 3)
+  bool orphan = false;
+  int32_t tid = 0;
+  std::string thread;
 };
 
 // The allocator's ledger read from outside (descriptor version 2): every run of pages below the
@@ -85,6 +91,8 @@ class ArenaReader {
   struct hz3_arena_desc desc_ {};
   bool read_desc_raw(struct hz3_arena_desc* d, std::string* err) const;
   bool walk_runs(uint64_t hwm, Census* out, std::string* err);
+  // Version 3: names the owners of `g.owners` from the heap registry; false leaves them unnamed.
+  bool read_owners(Ledger* g, std::string* err) const;
 
   std::vector<uint32_t> class_size_;
   std::vector<uint32_t> class_objs_;

@@ -300,6 +300,20 @@ int draw_proc_detail(const std::deque<Report>& history, const UiState& ui, bool 
                l.label.c_str());
       draw_line(y++, buf);
     }
+    // Owners by the bytes their spans have handed out (application, their caches, inboxes).
+    std::vector<std::pair<uint32_t, const OwnerLedger*>> owners;
+    for (auto& [owner, h] : last->ledger.owners) owners.emplace_back(owner, &h);
+    std::sort(owners.begin(), owners.end(),
+              [](auto& a, auto& b) { return a.second->used > b.second->used; });
+    if (!owners.empty() && y < LINES / 2)
+      draw_line(y++, "  small/medium spans by owner:               out of spans     free   spans");
+    for (auto& [owner, h] : owners) {
+      if (y >= LINES / 2) break;
+      snprintf(buf, sizeof buf, "    %-40.40s %12s %8s %7llu", heap_owner_label(owner, *h).c_str(),
+               fmt_bytes(double(h->used)).c_str(), fmt_bytes(double(h->free)).c_str(),
+               (unsigned long long)h->spans);
+      draw_line(y++, buf);
+    }
   } else {
     draw_line(y++, "  (no allocator ledger: the library's descriptor is older than version 2)");
   }

@@ -4,8 +4,13 @@
 # each the median of either side, the median of the per-pair ratios and their spread (lowest and
 # highest pair). redis-server from Debian is one of them: started on a free port of 127.0.0.1
 # under each allocator and driven by redis-benchmark. Then (as root, when hz3top is built) it
-# shows hz3top's live view of that redis-server on libhz3 while redis-benchmark drives it.
-# Takes about 1-2 minutes on two cores (REPS=2 REDIS_N=30000: under a minute).
+# shows hz3top's live view of that redis-server on libhz3 while redis-benchmark drives it, and
+# `hz3top heap` finding the leaking function of a service with a known leak (scripts/demo-heap.sh).
+# Last, `make triage` comparing the release library with the slowfree one (a fixed delay on every
+# free, bench/bench.mk): the verdict must be REGRESSION (TRIAGE_RUNS pairs, default 8, of SSOT
+# small with TRIAGE_ITERS = 2,000,000; its verdict and make's exit 1 are printed). Takes about
+# 1-2 minutes on two cores plus the slowfree build (REPS=2 REDIS_N=30000: under 1.5 minutes; the
+# leak part 5 s, the triage part 5-15 s). Checks nothing: a part that cannot run says why.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=$top/${BUILD:-build}
@@ -172,3 +177,25 @@ if [ -f "$top/scripts/demo-hz3top.sh" ]; then
   wait "$load" 2>/dev/null || true
 fi
 stop_redis
+
+# hz3top heap finding a leak (needs root; the script says so otherwise).
+echo
+bash "$top/scripts/demo-heap.sh" || echo "demo: the leak demo failed (exit $?)"
+
+# make triage catching a deliberately slowed library. Its verdict gates are CPU time per op and
+# callgrind's instructions per op (deterministic), so a loaded machine cannot hide the slowdown;
+# wall-clock ops/s is shown beside them, not gated.
+echo
+triage_runs=${TRIAGE_RUNS:-8} triage_iters=${TRIAGE_ITERS:-2000000}
+echo "make triage A=release B=slowfree RUNS=$triage_runs ITERS=$triage_iters (slowfree: the release"
+echo "sources with a fixed delay loop in every free; bench/bench.mk, docs/bench.md):"
+rc=0
+# make's own flags of `make demo` (its jobserver) are not this make's.
+out=$(env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -C "$top" --no-print-directory triage \
+  BUILD="$build" A=release B=slowfree RUNS="$triage_runs" ITERS="$triage_iters" \
+  TRIAGE_ARGS="--no-fastpath --cg-ops 50000 --probes off" 2>&1) || rc=$?
+echo "$out" | sed -n '/^== /,$p' | sed -e '/^triage: exit 1 (regression)$/d' -e 's/^/  /'
+case $rc in
+  1) echo "make triage exited 1 (regression), as it must for this pair" ;;
+  *) echo "demo: make triage exited $rc, expected 1 (regression): $(echo "$out" | grep '^triage:' | tail -3)" ;;
+esac

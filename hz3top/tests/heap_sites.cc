@@ -16,12 +16,18 @@
 //   heap_sites STARTFILE STOPFILE
 // waits for STARTFILE to exist, allocates, prints "truth KEY=VALUE…", then holds its blocks
 // until STOPFILE exists and exits without freeing them.
+//
+//   heap_sites --leak STOPFILE
+// a service with a leak, for `make demo` (scripts/demo-heap.sh): until STOPFILE exists, serves
+// up to 1,000 requests a second; each allocates and frees 16 small buffers and, in
+// site_leak_session_cache, keeps a 16 KiB block that nothing frees (up to 16 MiB/s of growth).
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <string_view>
 #include <vector>
 
 #include "heap_sites_lib.h"
@@ -113,11 +119,42 @@ bool exists(const char* path) {
   return stat(path, &st) == 0;
 }
 
+constexpr size_t LEAK_SIZE = 16384, LEAK_REQUEST_BUFFERS = 16, LEAK_REQUEST_US = 1000;
+std::vector<void*> g_leak;
+
+// The leaking site: a session cache that is filled on every request and never evicted.
+__attribute__((noinline)) void site_leak_session_cache() {
+  void* p = malloc(LEAK_SIZE);
+  static_cast<char*>(p)[0] = 1;
+  g_leak.push_back(p);
+}
+
+// One request: buffers freed before it returns (nothing live), then the leak.
+__attribute__((noinline)) void serve_request() {
+  void* volatile bufs[LEAK_REQUEST_BUFFERS];
+  for (size_t i = 0; i < LEAK_REQUEST_BUFFERS; i++) {
+    bufs[i] = malloc(256 + 64 * i);
+    static_cast<char*>(bufs[i])[0] = 1;
+  }
+  for (size_t i = 0; i < LEAK_REQUEST_BUFFERS; i++) free(bufs[i]);
+  site_leak_session_cache();
+}
+
+int leak_main(const char* stopfile) {
+  g_leak.reserve(1 << 20);
+  while (!exists(stopfile)) {
+    serve_request();
+    usleep(LEAK_REQUEST_US);
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 3 && std::string_view(argv[1]) == "--leak") return leak_main(argv[2]);
   if (argc != 3) {
-    fprintf(stderr, "usage: heap_sites STARTFILE STOPFILE\n");
+    fprintf(stderr, "usage: heap_sites STARTFILE STOPFILE | heap_sites --leak STOPFILE\n");
     return 2;
   }
   g_keep.reserve(KEEP_N);

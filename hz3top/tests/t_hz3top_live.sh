@@ -7,6 +7,9 @@
 #   live/V/ledger        the ledger hz3top reads from outside equals the one malloc_stats()
 #                        printed inside the idle process a moment before, line by line (with
 #                        20000 small blocks and 2 huge ones held too);
+#   live/heap_owners     the ledger names each heap's owner (descriptor version 3): the main
+#                        thread's heap by the process's pid and name, a worker thread's (named
+#                        hz3wl-worker, holding 5000 x 64 B) by its thread id and name;
 #   live/exit            a watched process that exits holding 20 MiB: the final report says it
 #                        exited and holds 0 bytes, ledger included;
 #   live/exec            a watched process that execs (through a symlink: a new name) is reported
@@ -98,6 +101,29 @@ for v in check noptag hardened; do
   var=HZ3_LIB_${v^^}
   if [ -f "${!var}" ]; then pre_attach "$v" "${!var}"; else skip "live/$v" "no library at ${!var} (make variants)"; fi
 done
+
+# ---- heaps named by their owner threads ----
+if start_workload owners && wl "small 1000" && wl "worker 5000"; then
+  wtid=${WL_REPLY#ok worker }
+  "$HZ3TOP" -p "$WL_PID" --json --once --no-perf 0.2 >"$T/owners.json" 2>"$T/owners.err"
+  r=$(json_check "$T/owners.json" <<PY
+heaps = (proc(last).get('ledger') or {}).get('heaps', [])
+main = [h for h in heaps if h.get('tid') == $WL_PID]
+work = [h for h in heaps if h.get('tid') == $wtid]
+expect(len(main) == 1 and main[0].get('thread') == 'hz3top_workload'
+       and main[0].get('owner') == 'thread', f"main thread's heap: {main} in {heaps}")
+expect(len(work) == 1 and work[0].get('thread') == 'hz3wl-worker'
+       and work[0].get('owner') == 'thread' and work[0]['used'] >= 5000 * 64,
+       f"worker's heap (tid $wtid): {work} in {heaps}")
+if main and work: note(f"heap {main[0]['heap']} tid $WL_PID, heap {work[0]['heap']} tid $wtid")
+PY
+)
+  is_ok "$r" && pass "live/heap_owners $r" || fail live/heap_owners "$r $(head -2 "$T/owners.err")"
+  wl exit
+  workload_exited live/heap_owners
+else
+  fail live/heap_owners "workload answered '$WL_REPLY'"
+fi
 
 # ---- exit: 0 live in the final report ----
 start_workload ex || { fail live/workload "did not start: $(cat "$T/ex.err")"; exit 0; }

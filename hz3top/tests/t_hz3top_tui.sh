@@ -6,7 +6,8 @@
 # Ctrl-C, after a crash (SIGSEGV), and when the target exits, which also leaves the final
 # report on the normal screen. The owners table shows the held large blocks; ? shows the keys,
 # d changes the interval (and rejects 0), Enter's detail has sparklines of hit rate and live
-# bytes and the allocator's ledger, and the left/right arrows choose the process.
+# bytes, the allocator's ledger and its heaps by owner thread (the workload's main thread by its
+# thread id and name), and the left/right arrows choose the process.
 set -u
 source "$HZ3_TOP/scripts/testlib.sh"
 source "$HZ3_TOP/hz3top/tests/lib.sh"
@@ -21,7 +22,7 @@ tm -f /dev/null new-session -d -s keep -x 150 -y 45 "sleep 600" || { fail tui "t
 tm set-option -g remain-on-exit on
 
 start_workload tui || { fail tui/workload "did not start"; exit 0; }
-wl "hold 2"
+wl "hold 2" && wl "small 100"
 
 # open NAME: a window running hz3top on the workload; waits for its first report.
 open() {
@@ -105,7 +106,8 @@ wait_for main 'note: interval must be' && screen main | head -1 | grep -q 'inter
   pass tui/key_interval_rejects_0 || fail tui/key_interval_rejects_0 "$(screen main | head -4 | tr '\n' '|')"
 tm send-keys -t main Enter
 if wait_for main "Process: pid $WL_PID" && wait_for main '^  hit/s' && wait_for main '^  live ' &&
-   wait_for main 'arena pages handed out' && wait_for main 'Detail: large allocations'; then
+   wait_for main 'arena pages handed out' && wait_for main "heap 1 tid $WL_PID hz3top_workload" &&
+   wait_for main 'Detail: large allocations'; then
   pass tui/detail_sparklines_and_ledger
 else
   fail tui/detail_sparklines_and_ledger "$(screen main | head -14 | tr '\n' '|')"

@@ -17,6 +17,8 @@
 //   badfree     free a pointer into the middle of a large block: libhz3 misses (tag 0) and
 //               aborts; the test checks that hz3top saw the miss
 //   thread      start a thread that sleeps until the process exits; answers its thread id
+//   worker N    start a thread named "hz3wl-worker" that allocates N small (64 B) blocks, keeps
+//               them and sleeps until the process exits; answers its thread id
 //   fork N      fork a child that waits for SIGUSR1, then does N large malloc+free pairs and
 //               exits 0; answers the child's pid (the parent goes on taking commands)
 //   exit        exit 0
@@ -99,6 +101,20 @@ pid_t g_thread_tid = 0;
 
 void* sleeper(void*) {
   __atomic_store_n(&g_thread_tid, pid_t(syscall(SYS_gettid)), __ATOMIC_RELEASE);
+  for (;;) pause();
+}
+
+pid_t g_worker_tid = 0;
+
+void* worker(void* arg) {
+  pthread_setname_np(pthread_self(), "hz3wl-worker");
+  long n = reinterpret_cast<long>(arg);
+  for (long i = 0; i < n; i++) {
+    char* volatile p = static_cast<char*>(malloc(64));
+    if (!p) _exit(4);
+    p[0] = 1;
+  }
+  __atomic_store_n(&g_worker_tid, pid_t(syscall(SYS_gettid)), __ATOMIC_RELEASE);
   for (;;) pause();
 }
 
@@ -185,6 +201,11 @@ int main() {
       if (pthread_create(&t, nullptr, sleeper, nullptr) != 0) return 4;
       while (!__atomic_load_n(&g_thread_tid, __ATOMIC_ACQUIRE)) usleep(1000);
       say_ok("thread", g_thread_tid);
+    } else if (sscanf(line, "worker %ld", &a) == 1) {
+      pthread_t t;
+      if (pthread_create(&t, nullptr, worker, reinterpret_cast<void*>(a)) != 0) return 4;
+      while (!__atomic_load_n(&g_worker_tid, __ATOMIC_ACQUIRE)) usleep(1000);
+      say_ok("worker", g_worker_tid);
     } else if (sscanf(line, "fork %ld", &a) == 1) {
       // SIGUSR1 blocked before the fork, so the child cannot miss it.
       sigset_t usr1;

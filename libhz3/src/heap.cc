@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <new>
 
@@ -458,6 +459,7 @@ bool thread_init() {
   tc.key = uint64_t(h->id + 1) << 16;
   tc.state = CacheState::LIVE;
   h->owner_cache.store(&tc, std::memory_order_release);
+  __atomic_store_n(&h->owner_tid, int32_t(gettid()), __ATOMIC_RELAXED);
   // Any non-NULL value makes the destructor run at thread exit. May allocate (keys >= 32);
   // the cache is LIVE already, so that recursion is an ordinary malloc.
   pthread_setspecific(g_exit_key, &tc);

@@ -59,6 +59,9 @@ struct alignas(64) Heap {
   // The owner's cache while LIVE (set at thread start, cleared under lock at thread exit), so
   // statistics can walk its lists; nothing on the allocation paths reads it.
   std::atomic<ThreadCache*> owner_cache;
+  // Thread id of the thread that took the heap last (at its start; the forking thread's in a
+  // fork child); 0 for heap 0. Only tracers read it (hz3_arena_desc.heaps, docs/probes.md).
+  int32_t owner_tid;
 };
 
 // Slow paths, never inlined.

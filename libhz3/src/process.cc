@@ -2,11 +2,14 @@
 #include "process.h"
 
 #include <pthread.h>
+#include <unistd.h>
 
+#include <cstddef>
 #include <new>
 
 #include "arena.h"
 #include "heap.h"
+#include "hz3/hz3.h"
 #include "large.h"
 #include "outside.h"
 #include "pal.h"
@@ -85,6 +88,7 @@ void fork_child() {
   outside_unlock_after_fork(true);
   large_unlock_after_fork(true);
   Heap* mine = t_cache.state == CacheState::LIVE ? t_cache.heap : nullptr;
+  if (mine) mine->owner_tid = int32_t(gettid());  // the child's thread id
   g_orphans = nullptr;
   for (uint32_t i = g_heap_count; i-- > 0;) {
     Heap* h = g_heaps[i];
@@ -146,6 +150,11 @@ bool global_init() {
         // Heap 0: shared, ORPHAN from its creation on (never acquired), always locked.
         if (!heap_create_locked()) return false;
       }
+      // Descriptor version 3: the registry, for tracers naming heaps by thread (docs/probes.md).
+      hz3_arena_desc.heap = {uint16_t(sizeof(Heap)), uint16_t(offsetof(Heap, id)),
+                             uint16_t(offsetof(Heap, owner_tid)), uint16_t(offsetof(Heap, state))};
+      hz3_arena_desc.heap_count = uintptr_t(&g_heap_count);
+      __atomic_store_n(&hz3_arena_desc.heaps, uintptr_t(g_heaps), __ATOMIC_RELEASE);
       if (pthread_key_create(&g_exit_key, thread_exit) != 0) return false;
       g_global_state.store(1, std::memory_order_release);
     }

@@ -5,10 +5,11 @@
  * malloc_usable_size, malloc_trim, mallinfo, mallinfo2, malloc_stats, malloc_info, mallopt
  * (docs/stats.md), glibc's aliases __libc_malloc, __libc_free, __libc_calloc,
  * __libc_realloc, __libc_memalign, __libc_valloc, __libc_pvalloc, and every C++ operator
- * new/delete) are served by hz3. This header adds only what the standard headers do not
- * declare: the arena descriptor that tracers (hz3top) read from
- * a live process, and the tag encoding they need to interpret it. It is not an allocation API of
- * its own. */
+ * new/delete) are served by hz3. It also exports the exec family (execve, execv, execvp,
+ * execvpe, execl, execlp, execle, fexecve), which report the calling thread's pending hz3:hits
+ * and then exec as libc does (docs/probes.md). This header adds only what the standard headers do
+ * not declare: the arena descriptor that tracers (hz3top) read from a live process, and the tag
+ * encoding they need to interpret it. It is not an allocation API of its own. */
 #ifndef HZ3_HZ3_H
 #define HZ3_HZ3_H
 
@@ -29,7 +30,7 @@ extern "C" {
 #define HZ3_TAG_OWNER_MAX 0xFFFEu   /* owner_field = heap id + 1 <= this */
 
 #define HZ3_DESC_MAGIC 0x414E455241335A48ull /* "HZ3ARENA" little-endian */
-#define HZ3_DESC_VERSION 2u
+#define HZ3_DESC_VERSION 3u
 
 /* Run states as the page map's records store them (hz3_span_layout.off_state, one byte). */
 #define HZ3_SPAN_FREE_DIRTY 0u    /* free run of the page heap, resident */
@@ -53,10 +54,23 @@ struct hz3_span_layout {
   uint16_t reserved_;
 };
 
+/* Where the fields of a heap (an entry of the heap registry) lie: byte offsets into a heap of
+ * `size` bytes. Heap ids are registry indices; a small span's owner field is its heap's id + 1. */
+struct hz3_heap_layout {
+  uint16_t size;          /* sizeof the heap */
+  uint16_t off_id;        /* uint32_t: the heap's id */
+  uint16_t off_owner_tid; /* int32_t: thread id of the thread that took the heap last (at its
+                             start; the forking thread's in a fork child); 0 for heap 0 */
+  uint16_t off_state;     /* uint32_t: 1 while a thread owns the heap, 0 while none does
+                             (always for heap 0, the shared heap of threads past max_heaps and
+                             of calls without a cache) */
+};
+
 /* Published once the arena is reserved. Fields never change afterwards except those marked
  * "moves", which are written with relaxed stores at page-heap or huge-block events (never on
  * the malloc/free fast paths); a reader copies the descriptor and gets a racy but bounded
- * snapshot. Version 2 adds everything after max_heaps; the first 64 bytes are version 1's. */
+ * snapshot. Version 2 adds map … span; version 3 adds heaps … heap; the first 64 bytes are
+ * version 1's. */
 struct hz3_arena_desc {
   uint64_t magic;      /* HZ3_DESC_MAGIC once initialised, 0 before */
   uint32_t version;    /* HZ3_DESC_VERSION */
@@ -76,6 +90,11 @@ struct hz3_arena_desc {
   uint64_t huge_bytes;      /* moves: bytes mapped for huge blocks (outside the arena) */
   uint64_t huge_blocks;     /* moves: huge blocks live */
   struct hz3_span_layout span;
+  /* version 3 */
+  uint64_t heaps;      /* address of the heap registry: uint64_t heaps[max_heaps], the address of
+                          each heap created (index = id); 0 until heap 0 exists */
+  uint64_t heap_count; /* address of uint32_t: heaps created (moves: only grows) */
+  struct hz3_heap_layout heap;
 };
 
 extern struct hz3_arena_desc hz3_arena_desc;
