@@ -66,10 +66,10 @@ void route_libbpf_log(bool verbose) {
   libbpf_set_print(libbpf_log);
 }
 
-std::string bpf_load_error(int rc, bool verbose) {
+std::string bpf_load_error(int rc, bool verbose, const char* needs, const char* cmd) {
   std::string err = std::string("failed to load BPF programs: ") + strerror(-rc);
   if (rc == -EPERM)
-    err += std::string(" (") + PRIVILEGES_NEEDED + "; run hz3top with sudo)";
+    err += std::string(" (") + needs + "; run " + cmd + " with sudo)";
   else if (!verbose)
     err += " (run with -v for the verifier log)";
   return err;

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "model.h"
+#include "output.h"
 #include "proc.h"
 
 struct hz3_bpf;
@@ -27,9 +28,11 @@ namespace hz3top {
 // clearly) the one-line errors hz3top prints, and a non-root EPERM is blamed on RLIMIT_MEMLOCK,
 // which misleads. Every view that loads BPF programs calls this before loading.
 void route_libbpf_log(bool verbose);
-// The one-line error for a failed skeleton load (`rc` as the skeleton's load returned it): the
-// privileges to run with on EPERM, else where to look (-v for the verifier log).
-std::string bpf_load_error(int rc, bool verbose);
+// The one-line error for a failed skeleton load (`rc` as the skeleton's load returned it): on
+// EPERM the privileges `needs` and that `cmd` runs with sudo, else where to look (-v for the
+// verifier log).
+std::string bpf_load_error(int rc, bool verbose, const char* needs = PRIVILEGES_NEEDED,
+                           const char* cmd = "hz3top");
 
 // Calls fn(key) for every key of `map`, walking it with bpf_map__get_next_key. A walk of a live
 // hash map may miss or repeat keys added or deleted meanwhile; delete after the walk, not during.

@@ -11,18 +11,13 @@
 #include <cstdio>
 #include <cstring>
 
+#include "collect_bpf.h"
 #include "heap.skel.h"
 #include "heap_events.h"
 
 namespace hz3top {
 
 namespace {
-
-bool g_verbose = false;
-
-int libbpf_log(enum libbpf_print_level, const char* fmt, va_list ap) {
-  return g_verbose ? vfprintf(stderr, fmt, ap) : 0;
-}
 
 int on_event(void* ctx, void* data, size_t size) {
   (*static_cast<HeapCollector::Handler*>(ctx))(data, size);
@@ -38,17 +33,15 @@ HeapCollector::~HeapCollector() {
 }
 
 bool HeapCollector::load(bool verbose, Handler handler, std::string* err) {
-  g_verbose = verbose;
   handler_ = std::move(handler);
-  libbpf_set_print(libbpf_log);
+  route_libbpf_log(verbose);
   skel_ = heap_bpf__open();
   if (!skel_) {
     *err = std::string("failed to open BPF skeleton: ") + strerror(errno);
     return false;
   }
   if (int rc = heap_bpf__load(skel_)) {
-    *err = std::string("failed to load BPF programs: ") + strerror(-rc);
-    if (rc == -EPERM) *err += " (needs root or CAP_SYS_ADMIN; run hz3top heap with sudo)";
+    *err = bpf_load_error(rc, verbose, HEAP_PRIVILEGES_NEEDED, "hz3top heap");
     return false;
   }
   rb_ = ring_buffer__new(bpf_map__fd(skel_->maps.heap_events), on_event, &handler_, nullptr);

@@ -5,7 +5,6 @@
 #include <cmath>
 #include <cstdarg>
 #include <cstdio>
-#include <ctime>
 #include <nlohmann/json.hpp>
 
 #include "output.h"
@@ -15,17 +14,6 @@ namespace hz3top {
 namespace {
 
 using ordered_json = nlohmann::ordered_json;
-
-std::string human_secs(double s) {
-  char buf[32];
-  if (s < 60)
-    snprintf(buf, sizeof buf, "%.1fs", s);
-  else if (s < 3600)
-    snprintf(buf, sizeof buf, "%.0fm", s / 60);
-  else
-    snprintf(buf, sizeof buf, "%.1fh", s / 3600);
-  return buf;
-}
 
 std::string fmt(const char* f, ...) __attribute__((format(printf, 1, 2)));
 std::string fmt(const char* f, ...) {
@@ -78,16 +66,12 @@ ordered_json stack_json(const HeapStack& s) {
 
 std::string render_heap_text(const HeapReport& r, size_t top) {
   std::string out;
-  time_t secs = time_t(r.wall);
-  struct tm tm;
-  localtime_r(&secs, &tm);
-  char clock[16];
-  strftime(clock, sizeof clock, "%H:%M:%S", &tm);
+  std::string clock = fmt_clock(r.wall);
   for (const HeapProc& p : r.procs) {
     out +=
         fmt("%s heap  pid %d %s%s  live ~%s ±%.0f%% (%+.1f MiB since last, %s/s since attach)  "
             "allocated ~%s (%s/s)  samples %llu (%llu live)\n",
-            clock, int(p.pid), p.comm.c_str(), p.alive ? "" : " (exited)",
+            clock.c_str(), int(p.pid), p.comm.c_str(), p.alive ? "" : " (exited)",
             fmt_bytes(p.sums.live_bytes).c_str(), 100 * HeapSite::rel_err(p.sums.live_samples),
             p.live_delta / 1048576.0, fmt_bytes(p.growth_rate).c_str(),
             fmt_bytes(p.sums.alloc_bytes).c_str(), fmt_bytes(p.alloc_rate).c_str(),
@@ -106,7 +90,7 @@ std::string render_heap_text(const HeapReport& r, size_t top) {
                 (s.live_delta >= 0 ? "+" + fmt_bytes(s.live_delta) : "-" + fmt_bytes(-s.live_delta))
                     .c_str(),
                 fmt_bytes(s.growth_rate).c_str(), num(s.sums.live_objects),
-                s.sums.live_samples ? human_secs(s.age_mean).c_str() : "-",
+                s.sums.live_samples ? fmt_duration(s.age_mean).c_str() : "-",
                 fmt_bytes(s.alloc_rate).c_str(), fmt_bytes(s.sums.alloc_bytes).c_str(),
                 static_cast<unsigned long long>(s.sums.alloc_samples), s.site.label().c_str(),
                 where.empty() ? "" : " ", where.c_str());

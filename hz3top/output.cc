@@ -73,6 +73,18 @@ std::string fmt_clock(double unix_seconds, bool tenths) {
   return buf;
 }
 
+std::string fmt_duration(double s) {
+  if (!std::isfinite(s) || s < 0) return "-";
+  char buf[32];
+  if (s < 59.95)
+    snprintf(buf, sizeof buf, "%.1fs", s);
+  else if (s < 3570)
+    snprintf(buf, sizeof buf, "%.0fm", s / 60);
+  else
+    snprintf(buf, sizeof buf, "%.1fh", s / 3600);
+  return buf;
+}
+
 Json json_number(double v) {
   if (!std::isfinite(v)) return nullptr;
   if (v == 0) return 0.0;

@@ -25,6 +25,9 @@ std::string fmt_bytes(double bytes);
 std::string fmt_pct(std::optional<double> ratio, int decimals = 1);
 // A unix time as local HH:MM:SS; with `tenths`, HH:MM:SS.t (tells sub-second intervals apart).
 std::string fmt_clock(double unix_seconds, bool tenths = false);
+// A duration: "12.3s" below a minute, "45m" below an hour, "1.5h" above (as each rounds: 59.97 s
+// is "1m", not "60.0s"); "-" for a negative, NaN or infinite one.
+std::string fmt_duration(double seconds);
 
 // ---- JSON ----
 
@@ -49,6 +52,8 @@ std::string json_escape(const std::string& s);
 
 // What hz3top needs to load BPF programs and open perf events.
 constexpr const char* PRIVILEGES_NEEDED = "needs root or CAP_BPF+CAP_PERFMON";
+// What `hz3top heap` needs besides: its probes attach through perf events (proc.h).
+constexpr const char* HEAP_PRIVILEGES_NEEDED = "needs root or CAP_SYS_ADMIN";
 // The one-line usage error "PROG: WHAT (see PROG --help)" on stderr; returns 2, the exit status
 // of a usage error.
 int usage_error(const char* prog, const std::string& what);

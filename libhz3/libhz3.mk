@@ -69,18 +69,11 @@ $(BUILD)/tests/unit_test_%: libhz3/unit/unit_test.cc FORCE_VARIANT_LIB
 .PHONY: FORCE_VARIANT_LIB
 FORCE_VARIANT_LIB:
 
-docs-classes: libhz3/unit/print_classes.cc libhz3/src/sizeclass.h $(LIBHZ3_MK)
+docs-classes: libhz3/tools/print_classes.cc libhz3/src/sizeclass.h $(LIBHZ3_MK)
 	@mkdir -p $(BUILD)/tests
 	$(Q)$(CXX) $(CXXSTD) -O1 $(LIBHZ3_INC) $(CXX_CONSTEXPR_LIMIT) $< -o $(BUILD)/tests/print_classes
 	$(Q)$(BUILD)/tests/print_classes > docs/size-classes.md
 .PHONY: docs-classes
-
-# Workload with known allocation sites for the heap-sampling test (runs under LD_PRELOAD).
-ALL_TARGETS += $(if $(filter release,$(VARIANT)),$(BUILD)/tests/sample_sites)
-$(BUILD)/tests/sample_sites: libhz3/unit/sample_sites.cc $(LIBHZ3_MK)
-	@mkdir -p $(@D)
-	$(call msg,CXX,$@)
-	$(Q)$(CXX) $(CXXSTD) -O1 -g -fno-builtin $< -o $@
 
 # libhz3/tests/fixed_arena_block_*: test programs with a page of their own where the fixed layout
 # (src/arena.h) puts the arena or its tag array, so hz3 must fall back to the dynamic one. Not

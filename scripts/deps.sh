@@ -14,7 +14,8 @@ case "$mode" in
   test)  want=("${build[@]}" "${tools[@]}" "${peers[@]}" clang-format-14 tmux xz-utils bpftrace python3-matplotlib curl
                 python3-prometheus-client prometheus
                 libclang-rt-14-dev postgresql zstd time sqlite3 libpython3.11-testsuite
-                python3-protobuf protobuf-compiler golang-github-google-pprof-dev golang-go libc6-dbg) ;;
+                python3-protobuf protobuf-compiler golang-github-google-pprof-dev golang-go libc6-dbg
+                python3-pytest) ;;
   demo)  want=("${build[@]}" "${tools[@]}" "${peers[@]}" redis-server redis-tools) ;;
   bench) want=("${build[@]}" "${tools[@]}" "${peers[@]}" python3-matplotlib) ;;
   *) echo "usage: $0 test|demo|bench" >&2; exit 2 ;;

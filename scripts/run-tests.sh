@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test runner behind `make test`. Runs every test script (libhz3/*/t_*.sh, probes/tests,
-# hz3top/tests, bench/tests and scripts/tests: the harness's self-test and the build, format and
-# assertion checks), each under the timeout its "# timeout: N" line gives (600 s without one),
+# hz3top/tests, bench/tests and scripts/tests: the harness's self-test and the build, install,
+# format, layer and assertion checks), each under the timeout its "# timeout: N" line gives (600 s without one),
 # and counts the result lines they print:
 #   PASS: name            FAIL: name: why            SKIP: name: why
 # A script that exits non-zero without printing a FAIL, or prints no result at all, counts as one

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "expect.h"
 #include "heap_model.h"
 #include "heap_render.h"
 #include "pprof.h"
@@ -21,15 +22,7 @@ using namespace hz3top;
 
 namespace {
 
-bool g_ok;
-
-#define EXPECT(cond)                                                        \
-  do {                                                                      \
-    if (!(cond)) {                                                          \
-      fprintf(stderr, "  %s:%d: expected %s\n", __FILE__, __LINE__, #cond); \
-      g_ok = false;                                                         \
-    }                                                                       \
-  } while (0)
+using test::g_ok;
 
 std::string hex(const std::string& b) {
   std::string out;
@@ -212,10 +205,7 @@ void source_lines_and_inlines() {
 }  // namespace
 
 int main() {
-  struct {
-    const char* name;
-    std::function<void()> fn;
-  } cases[] = {
+  const test::Cases cases = {
       {"proto_wire_format", proto_wire_format},
       {"gzip_round_trip", gzip_round_trip},
       {"wrappers_match", wrappers_match},
@@ -224,16 +214,5 @@ int main() {
       {"pprof_message", pprof_message},
       {"source_lines_and_inlines", source_lines_and_inlines},
   };
-  int failed = 0;
-  for (auto& c : cases) {
-    g_ok = true;
-    c.fn();
-    fflush(stderr);
-    printf(g_ok ? "PASS: hz3top_heap_unit/%s\n"
-                : "FAIL: hz3top_heap_unit/%s: unmet expectations on stderr\n",
-           c.name);
-    failed += !g_ok;
-    fflush(stdout);
-  }
-  return failed ? 1 : 0;
+  return test::run_cases("hz3top_heap_unit", cases);
 }

@@ -28,6 +28,26 @@ require_tracing live
 
 MIB=$((1 << 20))
 
+# watch NAME: starts workload NAME and `hz3top --json 0.2` on it in the background (TOP is its
+# pid; its output goes to $T/NAME.json and $T/NAME.top.err), then waits until it attached.
+# Status 1, after a FAIL line, when either did not start.
+watch() {
+  local name=$1
+  start_workload "$name" || { fail live/workload "did not start: $(cat "$T/$name.err")"; return 1; }
+  "$HZ3TOP" -p "$WL_PID" --json 0.2 >"$T/$name.json" 2>"$T/$name.top.err" &
+  TOP=$!
+  wait_attached "$WL_PID" 10 ||
+    { fail live/attach "semaphores not raised: $(head -3 "$T/$name.top.err")"; return 1; }
+}
+# unwatch NAME: the workload exits (checked as live/NAME_exit) and hz3top ends with its final
+# report; rc is hz3top's exit status.
+unwatch() {
+  wl exit
+  wait_pid "$TOP" 15
+  rc=$?
+  workload_exited "live/$1_exit"
+}
+
 # ---- 100 x 1 MiB before attach, and the ledger against malloc_stats, in every variant ----
 pre_attach() {
   local v=$1 lib=$2 rc r
@@ -126,16 +146,10 @@ else
 fi
 
 # ---- exit: 0 live in the final report ----
-start_workload ex || { fail live/workload "did not start: $(cat "$T/ex.err")"; exit 0; }
-"$HZ3TOP" -p "$WL_PID" --json 0.2 >"$T/ex.json" 2>"$T/ex.top.err" &
-TOP=$!
-wait_attached "$WL_PID" 10 || { fail live/attach "semaphores not raised: $(head -3 "$T/ex.top.err")"; exit 0; }
+watch ex || exit 0
 wl "hold 20"
 sleep 0.5
-wl exit
-wait_pid "$TOP" 15
-rc=$?
-workload_exited live/ex_exit
+unwatch ex
 r=$(json_check "$T/ex.json" <<PY
 held = [l for l in lines if proc(l)['live_bytes'] >= 20 * $MIB]
 expect(held, 'no report with the 20 MiB held')
@@ -149,10 +163,7 @@ PY
 
 # ---- exec: new name, new image's memory ----
 ln -s "$(readlink -f "$WORKLOAD")" "$T/wl-after-exec"
-start_workload exe || { fail live/workload "did not start: $(cat "$T/exe.err")"; exit 0; }
-"$HZ3TOP" -p "$WL_PID" --json 0.2 >"$T/exe.json" 2>"$T/exe.top.err" &
-TOP=$!
-wait_attached "$WL_PID" 10 || { fail live/attach "semaphores not raised: $(head -3 "$T/exe.top.err")"; exit 0; }
+watch exe || exit 0
 wl "hold 30"
 sleep 0.6
 echo "exec $T/wl-after-exec" >&"$WL_IN"
@@ -160,10 +171,7 @@ read -r -t 20 -u "$WL_OUT" line
 [ "$line" = ready ] || fail live/exec "no ready after exec: '$line' $(tail -2 "$T/exe.err")"
 wl "hold 5"
 sleep 0.8
-wl exit
-wait_pid "$TOP" 15
-rc=$?
-workload_exited live/exe_exit
+unwatch exe
 r=$(json_check "$T/exe.json" <<PY
 before = [l for l in lines if proc(l)['comm'] == 'hz3top_workload' and proc(l)['live_bytes'] >= 30 * $MIB]
 expect(before, 'no report with the 30 MiB held before exec')
@@ -181,19 +189,13 @@ notes=$(grep -c "exec'd wl-after-exec" "$T/exe.top.err")
   fail live/exec "rc $rc, $notes notes: $r $(head -3 "$T/exe.top.err")"
 
 # ---- exec of a program without libhz3: 0 live from then on ----
-start_workload bare || { fail live/workload "did not start: $(cat "$T/bare.err")"; exit 0; }
-"$HZ3TOP" -p "$WL_PID" --json 0.2 >"$T/bare.json" 2>"$T/bare.top.err" &
-TOP=$!
-wait_attached "$WL_PID" 10 || { fail live/attach "semaphores not raised: $(head -3 "$T/bare.top.err")"; exit 0; }
+watch bare || exit 0
 wl "hold 10"
 sleep 0.6
 echo "bareexec $T/wl-after-exec" >&"$WL_IN"
 read -r -t 20 -u "$WL_OUT" line
 sleep 0.8
-wl exit
-wait_pid "$TOP" 15
-rc=$?
-workload_exited live/bare_exit
+unwatch bare
 r=$(json_check "$T/bare.json" <<PY
 expect([l for l in lines if proc(l)['live_bytes'] >= 10 * $MIB], 'no report with the 10 MiB held')
 after = [l for l in lines if proc(l)['comm'] == 'wl-after-exec']

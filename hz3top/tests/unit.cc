@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "expect.h"
 #include "format.h"
 #include "model.h"
 #include "openmetrics.h"
@@ -23,24 +24,7 @@ using namespace hz3top;
 
 namespace {
 
-bool g_ok;
-
-#define EXPECT(cond)                                                        \
-  do {                                                                      \
-    if (!(cond)) {                                                          \
-      fprintf(stderr, "  %s:%d: expected %s\n", __FILE__, __LINE__, #cond); \
-      g_ok = false;                                                         \
-    }                                                                       \
-  } while (0)
-#define EXPECT_EQ_STR(a, b)                                                               \
-  do {                                                                                    \
-    std::string x_ = (a), y_ = (b);                                                       \
-    if (x_ != y_) {                                                                       \
-      fprintf(stderr, "  %s:%d: %s is \"%s\", expected \"%s\"\n", __FILE__, __LINE__, #a, \
-              x_.c_str(), y_.c_str());                                                    \
-      g_ok = false;                                                                       \
-    }                                                                                     \
-  } while (0)
+using test::g_ok;
 
 bool near(double a, double b) { return std::fabs(a - b) <= 1e-9 * std::max(1.0, std::fabs(b)); }
 bool near(std::optional<double> a, double b) { return a && near(*a, b); }
@@ -336,6 +320,18 @@ void clock_times() {
   EXPECT_EQ_STR(fmt_clock(1700000059.0, true), "22:14:19.0");
 }
 
+void durations() {
+  EXPECT_EQ_STR(fmt_duration(0), "0.0s");
+  EXPECT_EQ_STR(fmt_duration(12.34), "12.3s");
+  EXPECT_EQ_STR(fmt_duration(59.97), "1m");  // not "60.0s"
+  EXPECT_EQ_STR(fmt_duration(45 * 60 + 10), "45m");
+  EXPECT_EQ_STR(fmt_duration(3569), "59m");
+  EXPECT_EQ_STR(fmt_duration(3590), "1.0h");  // not "60m"
+  EXPECT_EQ_STR(fmt_duration(5400), "1.5h");
+  EXPECT_EQ_STR(fmt_duration(-1), "-");
+  EXPECT_EQ_STR(fmt_duration(NAN), "-");
+}
+
 void percent_and_bins() {
   EXPECT_EQ_STR(fmt_pct(std::nullopt), "-");
   EXPECT_EQ_STR(fmt_pct(0.9995, 2), "99.95");
@@ -614,7 +610,7 @@ void openmetrics_text() {
 }  // namespace
 
 int main() {
-  const std::vector<std::pair<const char*, std::function<void()>>> cases = {
+  const test::Cases cases = {
       {"rate_formula", rate_formula},
       {"ratio_formula", ratio_formula},
       {"view_deltas_over_measured_time", view_deltas_over_measured_time},
@@ -633,6 +629,7 @@ int main() {
       {"byte_sizes", byte_sizes},
       {"percent_and_bins", percent_and_bins},
       {"clock_times", clock_times},
+      {"durations", durations},
       {"json_strings", json_strings},
       {"json_replaces_invalid_utf8_in_comm", json_replaces_invalid_utf8_in_comm},
       {"json_numbers", json_numbers},
@@ -645,18 +642,5 @@ int main() {
       {"symbolizes_own_function", symbolizes_own_function},
       {"openmetrics_text", openmetrics_text},
   };
-  int failed = 0;
-  for (auto& [name, fn] : cases) {
-    g_ok = true;
-    fn();
-    fflush(stderr);
-    if (g_ok) {
-      printf("PASS: hz3top_unit/%s\n", name);
-    } else {
-      printf("FAIL: hz3top_unit/%s: unmet expectations on stderr\n", name);
-      failed++;
-    }
-    fflush(stdout);
-  }
-  return failed ? 1 : 0;
+  return test::run_cases("hz3top_unit", cases);
 }

@@ -17,9 +17,9 @@ namespace hz3 {
 struct Heap;
 
 // Once per process (later calls: one load): hardened secrets, the arena, heap 0, the thread-exit
-// key, then the fork handlers. False when heap 0 or the key could not be made; then threads use
-// heap 0's locked slow paths (or the mmap fallback). Called by a thread's first slow path, by the
-// library's constructor and before the first large block.
+// key, then the fork handlers. False when heap 0 or the key could not be made (out of memory):
+// small allocations then return NULL, large ones still work. Called by a thread's first slow
+// path, by the library's constructor, before the first large block and by statistics.
 bool global_init();
 bool global_init_done();  // global_init has completed
 

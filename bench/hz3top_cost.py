@@ -2,7 +2,7 @@
 """Measures what hz3top costs on this machine (docs/hz3top.md, "Costs"). Not a test: it
 asserts nothing and is not run by `make test`; run it as root after `make all variants`:
 
-    python3 hz3top/tests/measure.py [--pairs 7] [--iters 20000000]
+    python3 bench/hz3top_cost.py [--pairs 7] [--iters 20000000]
 
 1. Latency, against hz3top_workload on real libhz3: from starting `hz3top -p PID` to its
    probes being attached (semaphores raised) and to its first report (interval 0.1 s and 1 s);
@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 
-TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.environ.get("HZ3_BUILD", os.path.join(TOP, "build"))
 HZ3TOP = os.path.join(BUILD, "bin", "hz3top")
 LIB = os.environ.get("HZ3_LIB", os.path.join(BUILD, "lib", "libhz3.so"))
@@ -179,7 +179,7 @@ def main():
     ap.add_argument("--latency-runs", type=int, default=5)
     a = ap.parse_args()
     if os.geteuid() != 0:
-        sys.exit("measure.py: needs root (BPF and perf_event_open)")
+        sys.exit("hz3top_cost.py: needs root (BPF and perf_event_open)")
     print(f"latency (median of {a.latency_runs}), seconds:")
     for k, v in latency(a.latency_runs).items():
         print(f"  {k:18s} {v:7.3f}")

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The pytest bridge (scripts/pytest_lines.py through testlib.sh's run_pytest): a pytest file with
+# a passing, a failing and a skipped test prints exactly one PASS, FAIL and SKIP line named
+# GROUP/test, with the recorded detail and the assertion's message, and pytest exits 1.
+# timeout: 60
+set -u
+top=${HZ3_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
+export HZ3_TOP=$top
+. "$top/scripts/testlib.sh"
+if ! /usr/bin/python3 -c 'import pytest' 2>/dev/null; then
+  skip pytest_lines/bridge "pytest not installed (scripts/deps.sh test installs python3-pytest)"
+  exit 0
+fi
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+cat >"$dir/test_bridge.py" <<'PY'
+import pytest
+RESULT_GROUP = "bridge"
+def test_ok(record_property):
+    record_property("detail", "two is 2")
+    assert 1 + 1 == 2
+def test_bad():
+    assert 1 + 1 == 3, "one and one is not three"
+@pytest.mark.skip(reason="not here")
+def test_skipped():
+    pass
+PY
+out=$(run_pytest "$dir/test_bridge.py" 2>&1)
+rc=$?
+lines=$(echo "$out" | grep -E '^(PASS|FAIL|SKIP): ')
+# The FAIL line's tail is pytest's rendering of the assertion: only its message is checked.
+if [ $rc -eq 1 ] && [ "$(echo "$lines" | wc -l)" -eq 3 ] &&
+  [ "$(echo "$lines" | sed -n 1p)" = "PASS: bridge/ok (two is 2)" ] &&
+  echo "$lines" | sed -n 2p | grep -q '^FAIL: bridge/bad: AssertionError: one and one is not three' &&
+  [ "$(echo "$lines" | sed -n 3p)" = "SKIP: bridge/skipped: not here" ]; then
+  pass pytest_lines/bridge
+else
+  fail pytest_lines/bridge "exit $rc (want 1), lines: $(echo "$lines" | tr '\n' '|')"
+fi
