@@ -240,6 +240,31 @@ static void large_churn_reuses_runs() {
   for (int i = 0; i < LIVE; i++) free(v[i]);
 }
 
+// While some pages are dirty the scavenger sleeps between its visits: a process that sleeps
+// with dirty pages uses (almost) no CPU time.
+static void scavenger_sleeps_while_dirty() {
+  void* big = malloc(4u << 20);
+  memset(big, 1, 4u << 20);
+  free(big);           // dirty pages, younger than the decay time
+  free(malloc(3000));  // an allocation slow path: starts the scavenger if it is not running
+  if (page_heap::stats().dirty_pages == 0) {
+    g_skip_why = "no dirty pages to keep the scavenger awake";
+    return;
+  }
+  rusage ru0, ru1;
+  getrusage(RUSAGE_SELF, &ru0);
+  usleep(HZ3_DIRTY_DECAY_MS * 1000 / 4);  // no allocator call from here on
+  getrusage(RUSAGE_SELF, &ru1);
+  auto us = [](const rusage& r) {
+    return (r.ru_utime.tv_sec + r.ru_stime.tv_sec) * 1000000L + r.ru_utime.tv_usec +
+           r.ru_stime.tv_usec;
+  };
+  long cpu_us = us(ru1) - us(ru0);
+  printf("  %ld us of CPU time during a %d ms sleep with dirty pages\n", cpu_us,
+         HZ3_DIRTY_DECAY_MS / 4);
+  EXPECT(cpu_us < HZ3_DIRTY_DECAY_MS * 1000L / 4 / 10);  // under 10 % of the sleep
+}
+
 // An idle process comes down: after a mass free and no further allocator call, the scavenger
 // thread releases every dirty run once it is older than the decay time.
 static void idle_process_releases() {
@@ -409,6 +434,7 @@ int main() {
   run("page_heap_releases", page_heap_releases);
   run("realloc_in_place", realloc_in_place);
   run("large_churn_reuses_runs", large_churn_reuses_runs);
+  run("scavenger_sleeps_while_dirty", scavenger_sleeps_while_dirty);
   run("idle_process_releases", idle_process_releases);
   run("sampling_flip_keeps_cache", sampling_flip_keeps_cache);
   run("remote_flag_never_lost", remote_flag_never_lost);
