@@ -323,10 +323,10 @@ void* scavenger_main(void*) {
       LockGuard g(g_lock);
       maybe_release(Pal::now_ms());
       idle = g_dirty == 0;
-      if (idle) __atomic_store_n(&g_scav_idle, 1, __ATOMIC_RELAXED);
+      __atomic_store_n(&g_scav_idle, idle ? 1 : 0, __ATOMIC_RELAXED);
     }
-    // Idle: sleep until a free sets the word back to 0 and wakes it. Not idle: the word is 0
-    // (only this thread sets it), so wait on 0 for the timeout.
+    // The word's value as just stored: a wait on any other value returns at once, and the loop
+    // would spin on g_lock while pages are dirty.
     Pal::futex_wait(&g_scav_idle, idle ? 1 : 0, idle ? 0 : HZ3_DIRTY_DECAY_MS / 2);
   }
   return nullptr;

@@ -4,6 +4,7 @@
 // its sampling countdown in it, which is why the layout sits below both.
 #pragma once
 
+#include <array>
 #include <cstdint>
 
 #include "sizeclass.h"
@@ -29,8 +30,34 @@ struct RemoteBucket {
 };
 inline constexpr uint32_t REMOTE_BUCKETS = 16;  // a power of two
 
+// Magazines: the medium classes (above MAX_SMALL) are cached in a bounded array of pointers per
+// class instead of a list, so a free writes nothing into the block (a cold line for a medium
+// block), the bound is an index compare and holds on every free (the array full is the cap), and
+// refill and flush move a batch in one slow path. Small classes keep lists: their blocks share
+// lines, the list push is the shortest free (bench/fastpath.golden), and their caps are many
+// objects. HZ3_MAGAZINES=0 caches every class in a list.
+inline constexpr uint32_t FIRST_MAG_BIN = MAGAZINES ? class_of(MAX_SMALL) + 1 : NUM_BINS;
+inline constexpr bool is_mag_bin(uint32_t bin) { return MAGAZINES && bin >= FIRST_MAG_BIN; }
+// Index in ThreadCache::mag_slots of each magazine's first slot; the slot before it is a
+// sentinel that stays nullptr, so a pop reads it when the magazine is empty.
+inline constexpr std::array<uint64_t, NUM_BINS> MAG_BASE = [] {
+  std::array<uint64_t, NUM_BINS> b{};
+  uint64_t at = 1;
+  for (uint32_t c = FIRST_MAG_BIN; c < NUM_BINS; c++) {
+    b[c] = at;
+    at += CLASSES[c].cache_cap + 1;
+  }
+  return b;
+}();
+inline constexpr std::array<uint64_t, NUM_BINS> MAG_END = [] {
+  std::array<uint64_t, NUM_BINS> e{};
+  for (uint32_t c = FIRST_MAG_BIN; c < NUM_BINS; c++) e[c] = MAG_BASE[c] + CLASSES[c].cache_cap;
+  return e;
+}();
+inline constexpr uint64_t MAG_SLOTS = FIRST_MAG_BIN < NUM_BINS ? MAG_END[NUM_BINS - 1] : 1;
+
 struct ThreadCache {
-  void* head[NUM_BINS] = {};           // hot: malloc pops, free pushes
+  void* head[NUM_BINS] = {};           // hot: malloc pops, free pushes (list classes)
   uint64_t frees_left[NUM_BINS] = {};  // hot: local frees until the next bound check (64-bit so
                                        // its index folds into the same addressing mode as head's)
   uint64_t key = KEY_NONE;             // (heap id + 1) << 16 while LIVE, else KEY_NONE
@@ -53,6 +80,12 @@ struct ThreadCache {
   int64_t sample_left = 0;  // bytes until the next sampled allocation
   uint64_t rng = 0;
   void* parked[NUM_BINS] = {};
+  // Magazines (medium classes): mag_slots[MAG_BASE[c] .. mag_top[c]) are cached blocks of class
+  // c, most recent last; the magazine is full at mag_top[c] == MAG_END[c] (mag_end[c], in TLS
+  // for a one-instruction compare). A sampling thread keeps them empty and uses parked lists.
+  std::array<uint64_t, NUM_BINS> mag_top = MAG_BASE;  // hot
+  std::array<uint64_t, NUM_BINS> mag_end = MAG_END;
+  void* mag_slots[MAG_SLOTS] = {};
 };
 
 // initial-exec TLS, constant-initialised: no TLS wrapper call, no __tls_get_addr.

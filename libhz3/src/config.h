@@ -109,6 +109,21 @@
 #define HZ3_CACHE_MAX_OBJS 1024
 #endif
 
+// 1: the medium classes are cached in per-thread arrays of pointers (magazines, heap.h), bounded
+// on every free; 0: every class in a list, bounded every check_every frees.
+#ifndef HZ3_MAGAZINES
+#define HZ3_MAGAZINES 1
+#endif
+
+// Bytes a magazine class may keep per thread, and objects at least, whatever their size. The
+// magazine is bounded on every free, so this is what an idle thread keeps per class.
+#ifndef HZ3_MAG_BIN_BYTES
+#define HZ3_MAG_BIN_BYTES (128 * 1024)
+#endif
+#ifndef HZ3_MAG_MIN_OBJS
+#define HZ3_MAG_MIN_OBJS 16
+#endif
+
 // Local frees between two checks of a cache list's bound, at least (see sizeclass.h).
 #ifndef HZ3_CHECK_EVERY_MIN
 #define HZ3_CHECK_EVERY_MIN 64
@@ -143,5 +158,6 @@ inline constexpr size_t HUGE_THRESHOLD = size_t{HZ3_HUGE_MIB} << 20;
 inline constexpr bool PTAG = HZ3_SMALL_V2_PTAG_ENABLE != 0;
 inline constexpr bool CHECK = HZ3_CHECK != 0;
 inline constexpr bool HARDENED = HZ3_HARDENED != 0;
+inline constexpr bool MAGAZINES = HZ3_MAGAZINES != 0;
 
 }  // namespace hz3

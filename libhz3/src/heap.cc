@@ -110,6 +110,9 @@ void report_hits_on_time(ThreadCache& tc) {
   report_hits(tc);
 }
 
+void return_list(Heap* h, uint32_t bin, void* list);
+void mag_flush_all_locked(ThreadCache& tc, Heap* h);
+
 // Sampling mode (sample.h): park the lists and take the key away, so that every malloc and free
 // of this thread reaches a slow path that counts bytes. Entering and leaving depend only on the
 // thread's own state (tc.sampling): the semaphore that says whether a tracer wants samples can
@@ -117,6 +120,10 @@ void report_hits_on_time(ThreadCache& tc) {
 // say which state the thread is in.
 void enter_sampling(ThreadCache& tc) {
   if (tc.sampling) return;
+  if (MAGAZINES) {  // magazine classes sample through parked lists too: start them empty
+    LockGuard g(tc.heap->lock);
+    mag_flush_all_locked(tc, tc.heap);
+  }
   for (uint32_t c = 1; c < NUM_BINS; c++) {
     tc.parked[c] = tc.head[c];
     tc.head[c] = nullptr;
@@ -128,6 +135,13 @@ void enter_sampling(ThreadCache& tc) {
 
 void leave_sampling(ThreadCache& tc) {
   if (!tc.sampling) return;
+  if (MAGAZINES) {  // the magazine classes' parked lists go back to their spans
+    LockGuard g(tc.heap->lock);
+    for (uint32_t c = FIRST_MAG_BIN; c < NUM_BINS; c++) {
+      return_list(tc.heap, c, tc.parked[c]);
+      tc.parked[c] = nullptr;
+    }
+  }
   for (uint32_t c = 1; c < NUM_BINS; c++) {
     tc.head[c] = tc.parked[c];
     tc.parked[c] = nullptr;
@@ -200,11 +214,23 @@ void return_list(Heap* h, uint32_t bin, void* list) {
   }
 }
 
-// Hands out up to n objects of cls from the heap's spans as a linked list; *got says how many.
-void* take_from_spans(Heap* h, uint32_t cls, uint32_t n, uint32_t* got) {
+// Check variant: the bytes after the link word that check_on_alloc verifies (a freed block has
+// them all poisoned by check_on_free; a carved one gets them here).
+constexpr size_t CHECK_POISON_AT = sizeof(void*), CHECK_POISON_VERIFIED = 16;
+constexpr uint8_t CHECK_POISON = 0xDF;
+size_t check_poison_verified(size_t size) {
+  return size - CHECK_POISON_AT < CHECK_POISON_VERIFIED ? size - CHECK_POISON_AT
+                                                        : CHECK_POISON_VERIFIED;
+}
+void check_poison_carved(void* p, size_t size) {
+  memset(static_cast<char*>(p) + CHECK_POISON_AT, CHECK_POISON, check_poison_verified(size));
+}
+
+// Hands out up to n objects of cls from the heap's spans into out[0 .. n); returns how many.
+// Bump-carved blocks are not written (the hardened variant marks them free).
+uint32_t take_from_spans_into(Heap* h, uint32_t cls, uint32_t n, void** out) {
   const ClassInfo& k = CLASSES[cls];
   Heap::BinSpans& b = h->bins[cls];
-  void* list = nullptr;
   uint32_t taken = 0;
   while (taken < n) {
     Span* s = b.partial;
@@ -218,40 +244,61 @@ void* take_from_spans(Heap* h, uint32_t cls, uint32_t n, uint32_t* got) {
     while (taken < n && s->free_list) {
       void* p = s->free_list;
       s->free_list = *static_cast<void**>(p);
-      *static_cast<void**>(p) = list;
-      list = p;
+      out[taken++] = p;
       s->used++;
-      taken++;
     }
     while (taken < n && s->bump < s->bump_end) {
       void* p = reinterpret_cast<void*>(s->bump);
       if constexpr (HARDENED) hard_mark_free(p, cls);  // never handed out: free from now on
+      if constexpr (CHECK) check_poison_carved(p, k.size);
       __atomic_store_n(&s->bump, s->bump + k.size, __ATOMIC_RELAXED);
-      *static_cast<void**>(p) = list;
-      list = p;
+      out[taken++] = p;
       s->used++;
-      taken++;
     }
     if (!s->free_list && s->bump >= s->bump_end) partial_remove(b, s);  // full
   }
   if constexpr (HARDENED) {
     // Hand the batch out in a random order (Fisher-Yates), so addresses are not predictable.
-    if (taken > 1 && taken <= 64) {
-      void* v[64];
-      uint32_t m = 0;
-      for (void* q = list; q; q = *static_cast<void**>(q)) v[m++] = q;
-      for (uint32_t i = m - 1; i > 0; i--) {
-        uint32_t j = uint32_t(hard_random() % (i + 1));
-        void* t = v[i];
-        v[i] = v[j];
-        v[j] = t;
-      }
-      for (uint32_t i = 0; i < m; i++) *static_cast<void**>(v[i]) = i + 1 < m ? v[i + 1] : nullptr;
-      list = v[0];
+    for (uint32_t i = taken; i-- > 1;) {
+      uint32_t j = uint32_t(hard_random() % (i + 1));
+      void* t = out[i];
+      out[i] = out[j];
+      out[j] = t;
     }
   }
-  *got = taken;
-  return list;
+  return taken;
+}
+
+constexpr uint32_t MAX_BATCH = 64;  // refill_batch's bound
+
+// The same as a linked list (n <= MAX_BATCH), out[0] first; *got says how many.
+void* take_from_spans(Heap* h, uint32_t cls, uint32_t n, uint32_t* got) {
+  void* v[MAX_BATCH];
+  uint32_t m = take_from_spans_into(h, cls, n < MAX_BATCH ? n : MAX_BATCH, v);
+  for (uint32_t i = 0; i < m; i++) *static_cast<void**>(v[i]) = i + 1 < m ? v[i + 1] : nullptr;
+  *got = m;
+  return m ? v[0] : nullptr;
+}
+
+// ---- magazines (heap.h) ----
+
+uint64_t mag_count(const ThreadCache& tc, uint32_t bin) { return tc.mag_top[bin] - MAG_BASE[bin]; }
+
+// Gives all but the `keep` most recent blocks of bin's magazine back to their spans (the
+// oldest: the ones least likely in cache). Caller holds the heap's lock.
+void mag_flush_locked(ThreadCache& tc, Heap* h, uint32_t bin, uint64_t keep) {
+  uint64_t n = mag_count(tc, bin);
+  if (n <= keep) return;
+  void** m = &tc.mag_slots[MAG_BASE[bin]];
+  uint64_t out = n - keep;
+  for (uint64_t i = 0; i < out; i++) return_to_span(h, bin, m[i]);
+  for (uint64_t i = 0; i < keep; i++) m[i] = m[out + i];
+  tc.mag_top[bin] = MAG_BASE[bin] + keep;
+}
+
+// Empties every magazine. Caller holds the heap's lock.
+void mag_flush_all_locked(ThreadCache& tc, Heap* h) {
+  for (uint32_t c = FIRST_MAG_BIN; c < NUM_BINS; c++) mag_flush_locked(tc, h, c, 0);
 }
 
 }  // namespace
@@ -483,6 +530,7 @@ void cache_teardown(ThreadCache& tc) {
       tc.head[c] = nullptr;
       if (list) return_list(h, c, list);
     }
+    mag_flush_all_locked(tc, h);
     h->owner_cache.store(nullptr, std::memory_order_relaxed);
     h->state.store(HeapState::ORPHAN, std::memory_order_seq_cst);
     drain_inboxes(h);
@@ -533,6 +581,35 @@ void* shared_alloc(uint32_t cls) {
 }
 
 namespace {
+
+// Fills cls's magazine (empty) and returns one object from it: the whole inbox of the class
+// when it fits the cap (the rest back to the spans), else a batch from the spans.
+void* mag_refill(ThreadCache& tc, uint32_t cls) {
+  Heap* h = tc.heap;
+  const uint32_t cap = CLASSES[cls].cache_cap;
+  void** m = &tc.mag_slots[MAG_BASE[cls]];
+  uint32_t n = 0;
+  {
+    LockGuard g(h->lock);
+    h->owner_epoch.store(h->owner_epoch.load(std::memory_order_relaxed) + 1,
+                         std::memory_order_relaxed);  // "the owner is active" (remote_free)
+    if (h->remote_pending.load(std::memory_order_relaxed)) {
+      uint32_t objs;
+      void* list = take_inboxes(h, cls, &objs);
+      while (list && n < cap) {
+        m[n++] = list;
+        list = *static_cast<void**>(list);
+      }
+      if (list) return_list(h, cls, list);
+    }
+    if (n == 0) n = take_from_spans_into(h, cls, refill_batch(cls), m);
+  }
+  if (n == 0) return outside_alloc(cls);  // arena exhausted: slower, not failed
+  tc.mag_top[cls] = MAG_BASE[cls] + n - 1;
+  void* p = m[n - 1];
+  if constexpr (CHECK) check_on_alloc(p);
+  return p;
+}
 
 // Fills `slot` (the class's cache list, empty) and returns one object from it.
 void* refill_into(ThreadCache& tc, uint32_t cls, void*& slot) {
@@ -603,6 +680,7 @@ HZ3_NOINLINE void* malloc_refill(uint32_t cls) {
   bool was_sampling = tc.sampling;
   if (HZ3_UNLIKELY(sync_sampling(tc))) return malloc_sampling(tc, cls);
   if (HZ3_UNLIKELY(was_sampling)) return alloc_class(cls);  // lists are back
+  if (is_mag_bin(cls)) return mag_refill(tc, cls);
   return refill_into(tc, cls, tc.head[cls]);
 }
 
@@ -626,6 +704,7 @@ HZ3_NOINLINE void scavenge(ThreadCache& tc) {
     slot = nullptr;
     if (list) return_list(h, c, list);
   }
+  mag_flush_all_locked(tc, h);
   h->spans_released = 0;
 }
 
@@ -639,7 +718,7 @@ HZ3_NOINLINE void cache_overflow(uint32_t bin) {
   const ClassInfo& k = CLASSES[bin];
   bool traced = HZ3_PROBE_ENABLED(hits);
   if (tc.walk_due[bin] == 0) {
-    cache_bound(tc, bin);
+    if (!is_mag_bin(bin) || tc.sampling) cache_bound(tc, bin);  // a magazine bounds itself
     tc.walk_due[bin] = k.check_every;
   }
   uint64_t next = tc.walk_due[bin];
@@ -676,6 +755,20 @@ void cache_bound(ThreadCache& tc, uint32_t bin) {
   }
 }
 
+// A local free of p (class bin) found the magazine full: the older half goes back to the
+// spans, then p is cached and counted like any local free.
+HZ3_NOINLINE void mag_full(void* p, uint32_t bin) {
+  ThreadCache& tc = t_cache;
+  Heap* h = tc.heap;
+  {
+    LockGuard g(h->lock);
+    if (h->remote_pending.load(std::memory_order_relaxed)) drain_inboxes(h);
+    mag_flush_locked(tc, h, bin, CLASSES[bin].cache_cap / 2);
+  }
+  tc.mag_slots[tc.mag_top[bin]++] = p;
+  if (--tc.frees_left[bin] == 0) cache_overflow(bin);
+}
+
 HZ3_NOINLINE void free_tagged_slow(void* p, uint32_t tag) {
   ThreadCache& tc = t_cache;
   if (tag & TAG_SAMPLED) {  // the page holds the start of a sampled block: is p that block?
@@ -708,6 +801,14 @@ HZ3_NOINLINE void free_tagged_slow(void* p, uint32_t tag) {
   if constexpr (HARDENED) hard_on_free(p, bin);  // local (sampling) and remote frees alike
   if (tc.state == CacheState::LIVE && tag_owner_field(tag) == tc.heap->id + 1) {
     // Our own block, here because the thread samples or the page has a sampled block.
+    if (is_mag_bin(bin) && !tc.sampling) {
+      uint64_t top = tc.mag_top[bin];
+      if (top == MAG_END[bin]) return mag_full(p, bin);
+      tc.mag_slots[top] = p;
+      tc.mag_top[bin] = top + 1;
+      if (--tc.frees_left[bin] == 0) cache_overflow(bin);
+      return;
+    }
     void*& list = cache_list(tc, bin);
     *static_cast<void**>(p) = list;
     list = p;
@@ -762,6 +863,14 @@ void check_on_alloc(void* p) {
     uint64_t bit = uint64_t{1} << (k & 63);
     uint64_t old = __atomic_fetch_or(&s->alloc_bits[k / 64], bit, __ATOMIC_RELAXED);
     if (old & bit) fatal_pointer("malloc()", "heap corruption: block handed out twice", p);
+    // Write after free: the first poisoned bytes after the link word must be intact (a
+    // magazine's block has no link a stray write could break, so nothing else would notice).
+    static_assert(CHECK_POISON_VERIFIED == 16 && CHECK_POISON_AT == 8 && CLASSES[1].size == 16);
+    constexpr uint64_t POISON8 = 0x0101010101010101ull * CHECK_POISON;
+    const char* b = static_cast<const char*>(p) + CHECK_POISON_AT;
+    bool two = CLASSES[tag_bin_field(tag)].size > 16;  // 8 verified bytes in a 16-byte block
+    if (load8(b) != POISON8 || (two && load8(b + 8) != POISON8))
+      fatal_pointer("malloc()", "write after free", p);
   }
 }
 
@@ -774,7 +883,7 @@ void check_on_free(void* p, uint32_t tag) {
     uint64_t old = __atomic_fetch_and(&s->alloc_bits[k / 64], ~bit, __ATOMIC_RELAXED);
     if (!(old & bit)) fatal_pointer("free()", "double free", p);
     // Poison all but the link word: a use after free reads 0xDF bytes, not stale data.
-    memset(static_cast<char*>(p) + sizeof(void*), 0xDF, size - sizeof(void*));
+    memset(static_cast<char*>(p) + CHECK_POISON_AT, CHECK_POISON, size - CHECK_POISON_AT);
   }
 }
 

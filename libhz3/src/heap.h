@@ -1,9 +1,10 @@
 // The front end: per-thread caches (TLS, no locks, no atomics) and the heaps they belong to.
 //
 // Vocabulary
-//   ThreadCache  one per thread, in initial-exec TLS: a LIFO free list per size class, and a
-//                countdown of local frees per class that bounds the list and doubles as the
-//                exact count of tag-map hits (reported in batches through hz3:hits).
+//   ThreadCache  one per thread, in initial-exec TLS: a LIFO free list per small class, a
+//                magazine (bounded array of pointers) per medium class, and a countdown of local
+//                frees per class that bounds the lists and is the exact count of tag-map hits
+//                (reported in batches through hz3:hits).
 //   Heap         the shared half of a thread's allocator: its spans per class and an inbox per
 //                class (lock-free stack) where other threads push the blocks they free. Its id
 //                is the owner field of every page tag of its spans.
@@ -69,6 +70,7 @@ void* malloc_refill(uint32_t cls);             // thread cache empty for cls
 void* malloc_refill_size(size_t size);         // the same for cls = class_of(size)
 void* hard_refill(uint32_t cls, size_t size);  // hardened: malloc_refill, then hard_hand_out
 void cache_overflow(uint32_t bin);             // frees_left hit 0
+void mag_full(void* p, uint32_t bin);          // a local free of p finds bin's magazine full
 void free_tagged_slow(void* p, uint32_t tag);  // not a local small block
 void free_outside(void* p);                    // outside the arena: NULL, huge, foreign
 void free_keyed_slow(void* p, uint64_t x);     // free_tagged_slow of the tag x ^ t_cache.key
@@ -144,6 +146,7 @@ HZ3_FAST_PATH size_t hard_check_live(void* p, uint32_t bin, const char* fn, cons
 // poison).
 HZ3_FAST_PATH void hard_mark_free(void* p, uint32_t bin) {
   uint64_t* w = static_cast<uint64_t*>(p);
+  w[0] = 0;  // the link word of a block no list links (a magazine's): a valid null link
   w[1] = g_hard.mark ^ uintptr_t(p);
   static_assert(HARD_POISON == 16 && CLASSES[1].size == 16 && CLASSES[2].size >= 16 + HARD_POISON);
   if (bin != 1) w[2] = w[3] = g_hard.poison;
@@ -172,15 +175,33 @@ HZ3_FAST_PATH void hard_check_free_block(void* p, uint32_t bin) {
 
 // Fast paths. Budget: malloc 11 instructions up to 1 KiB, 15 above; free 16 (see
 // docs/design.md, measured with callgrind by bench/fastpath).
-// One object of class c, nothing written into it (the hardened variant's checks come after).
-HZ3_FAST_PATH void* alloc_class(uint32_t c) {
-  ThreadCache& tc = t_cache;
-  void* p = tc.head[c];
-  if (HZ3_LIKELY(p != nullptr)) {
-    tc.head[c] = *static_cast<void**>(p);
-    if constexpr (CHECK) check_on_alloc(p);
-    return p;
+// The one pop of every allocation fast path: a cached block of class c, nothing written into
+// it, or nullptr when the cache has none. MAG: c is a magazine class (else a list class), known
+// at the call site when the size is; cache_pop dispatches on c.
+template <bool MAG>
+HZ3_FAST_PATH void* cache_pop_kind(ThreadCache& tc, uint32_t c) {
+  void* p;
+  if constexpr (MAG) {
+    uint64_t top = tc.mag_top[c];
+    p = tc.mag_slots[top - 1];  // the sentinel (nullptr) when empty
+    if (HZ3_LIKELY(p != nullptr)) tc.mag_top[c] = top - 1;
+  } else {
+    p = tc.head[c];
+    if (HZ3_LIKELY(p != nullptr)) tc.head[c] = *static_cast<void**>(p);
   }
+  if constexpr (CHECK)
+    if (p) check_on_alloc(p);
+  return p;
+}
+
+HZ3_FAST_PATH void* cache_pop(ThreadCache& tc, uint32_t c) {
+  if (is_mag_bin(c)) return cache_pop_kind<true>(tc, c);
+  return cache_pop_kind<false>(tc, c);
+}
+
+// One object of class c (the hardened variant's checks come after).
+HZ3_FAST_PATH void* alloc_class(uint32_t c) {
+  if (void* p = cache_pop(t_cache, c); HZ3_LIKELY(p != nullptr)) return p;
   return malloc_refill(c);
 }
 
@@ -195,25 +216,17 @@ HZ3_FAST_PATH void* hard_hand_out(void* p, uint32_t c, size_t size) {
 // Hardened: a block of class c for a request of `size` bytes (size + HARD_ROOM <= class size).
 // The refill is a tail call, so the fast path needs no stack frame.
 HZ3_FAST_PATH void* hard_alloc(uint32_t c, size_t size) {
-  ThreadCache& tc = t_cache;
-  void* p = tc.head[c];
-  if (HZ3_LIKELY(p != nullptr)) {
-    tc.head[c] = *static_cast<void**>(p);
-    return hard_hand_out(p, c, size);
-  }
+  if (void* p = cache_pop(t_cache, c); HZ3_LIKELY(p != nullptr)) return hard_hand_out(p, c, size);
   return hard_refill(c, size);
 }
 
 // One object of class c = class_of(size) for a request of `size` bytes. The refill takes the
-// size, which is still in its argument register, and finds the class again.
+// size, which is still in its argument register, and finds the class again. MAG as for
+// cache_pop_kind; without it, c's kind is found from c.
+template <int MAG = -1>
 HZ3_FAST_PATH void* alloc_class_for(uint32_t c, size_t size) {
-  ThreadCache& tc = t_cache;
-  void* p = tc.head[c];
-  if (HZ3_LIKELY(p != nullptr)) {
-    tc.head[c] = *static_cast<void**>(p);
-    if constexpr (CHECK) check_on_alloc(p);
-    return p;
-  }
+  void* p = MAG < 0 ? cache_pop(t_cache, c) : cache_pop_kind<(MAG > 0)>(t_cache, c);
+  if (HZ3_LIKELY(p != nullptr)) return p;
   return malloc_refill_size(size);
 }
 
@@ -221,21 +234,16 @@ HZ3_FAST_PATH void* alloc_class_for(uint32_t c, size_t size) {
 // (cache empty, or the hardened variant, whose blocks need their canary: the caller's slow path).
 HZ3_FAST_PATH void* alloc_direct_cached(size_t size) {
   if constexpr (HARDENED) return nullptr;
-  ThreadCache& tc = t_cache;
-  uint32_t c = CLASS_OF_DIRECT[size];
-  void* p = tc.head[c];
-  if (HZ3_LIKELY(p != nullptr)) {
-    tc.head[c] = *static_cast<void**>(p);
-    if constexpr (CHECK) check_on_alloc(p);
-  }
-  return p;
+  static_assert(DIRECT_MAX <= MAX_SMALL, "direct sizes are list classes");
+  return cache_pop_kind<false>(t_cache, CLASS_OF_DIRECT[size]);
 }
 
 // size <= SMALL_LIMIT.
 HZ3_FAST_PATH void* alloc_small(size_t size) {
   if constexpr (HARDENED) return hard_alloc(class_of(size + HARD_ROOM), size);
-  if (HZ3_LIKELY(size <= DIRECT_MAX)) return alloc_class_for(CLASS_OF_DIRECT[size], size);
-  return alloc_class_for(class_of(size), size);
+  if (HZ3_LIKELY(size <= DIRECT_MAX)) return alloc_class_for<0>(CLASS_OF_DIRECT[size], size);
+  if (size <= MAX_SMALL) return alloc_class_for<0>(class_of(size), size);
+  return alloc_class_for < MAGAZINES ? 1 : 0 > (class_of(size), size);
 }
 
 // --tc.frees_left[bin] == 0, for tc = t_cache. GCC 12 addresses an initial-exec TLS array that
@@ -262,11 +270,21 @@ HZ3_FAST_PATH void free_tagged(void* p, uint32_t tag32) {
   uint64_t tag = tag32;
   ThreadCache& tc = t_cache;
   uint64_t bin = tag ^ tc.key;
-  if (HZ3_LIKELY(bin < NUM_BINS)) {  // our thread's heap, a small/medium class
+  if (HZ3_LIKELY(bin < FIRST_MAG_BIN)) {  // our thread's heap, a list class
     if constexpr (CHECK) check_on_free(p, uint32_t(tag));
     if constexpr (HARDENED) hard_on_free(p, uint32_t(bin));
     *static_cast<void**>(p) = tc.head[bin];
     tc.head[bin] = p;
+    if (HZ3_UNLIKELY(frees_left_dec(tc, bin))) cache_overflow(uint32_t(bin));
+    return;
+  }
+  if (HZ3_LIKELY(bin < NUM_BINS)) {  // our thread's heap, a magazine class
+    if constexpr (CHECK) check_on_free(p, uint32_t(tag));
+    if constexpr (HARDENED) hard_on_free(p, uint32_t(bin));
+    uint64_t top = tc.mag_top[bin];
+    if (HZ3_UNLIKELY(top == tc.mag_end[bin])) return mag_full(p, uint32_t(bin));
+    tc.mag_slots[top] = p;
+    tc.mag_top[bin] = top + 1;
     if (HZ3_UNLIKELY(frees_left_dec(tc, bin))) cache_overflow(uint32_t(bin));
     return;
   }

@@ -65,6 +65,10 @@ constexpr std::array<ClassInfo, NUM_BINS> make_classes() {
     uint32_t pages = span_pages_for(sz);
     uint32_t cap = uint32_t(HZ3_CACHE_BIN_BYTES) / sz;
     cap = cap < 4 ? 4 : (cap > HZ3_CACHE_MAX_OBJS ? HZ3_CACHE_MAX_OBJS : cap);
+    if (HZ3_MAGAZINES && sz > MAX_SMALL) {  // a magazine class (heap.h): its array's length
+      cap = uint32_t(HZ3_MAG_BIN_BYTES) / sz;
+      cap = cap < HZ3_MAG_MIN_OBJS ? HZ3_MAG_MIN_OBJS : cap;
+    }
     // Checking the bound costs a walk of the list, a cache miss per node for medium blocks:
     // at least HZ3_CHECK_EVERY_MIN frees apart, so a class whose cap is tiny (64 KiB blocks: 4)
     // does not pay it every few frees (SSOT medium: -11 % instructions and D1 misses going

@@ -11,7 +11,8 @@
 //   - inboxes change only by pushes (a CAS that prepends) without the lock, and are emptied
 //     only under it, so the list read from its head is stable and counted exactly;
 //   - a thread cache is changed by its owner's fast paths without any lock. The caller's own
-//     cache is counted exactly; another thread's lists are followed with relaxed loads, at
+//     cache is counted exactly; another thread's magazines count as their fill (one relaxed
+//     load of the top, at most the cap); its lists are followed with relaxed loads, at
 //     most cache_cap + check_every + 1 nodes per list, and every node must lie in a live span
 //     of that heap and class (tag and span record checked; such pages stay mapped while we
 //     hold the heap lock, so every read is safe). That count is a racy snapshot: it can miss
@@ -123,6 +124,11 @@ void count_heap(Heap* h, HeapAcc& a) {
     for (void** slot : {&tc->head[c], &tc->parked[c]}) {
       void* p = __atomic_load_n(slot, __ATOMIC_RELAXED);
       if (p) a.cached[c] += count_list(p, h->id, c, bound);
+    }
+    if (is_mag_bin(c)) {  // a magazine: its fill, read once, at most its cap
+      uint64_t top = __atomic_load_n(&tc->mag_top[c], __ATOMIC_RELAXED);
+      uint64_t n = top > MAG_BASE[c] ? top - MAG_BASE[c] : 0;
+      a.cached[c] += n < CLASSES[c].cache_cap ? n : CLASSES[c].cache_cap;
     }
   }
 }

@@ -241,6 +241,41 @@ static void large_churn_reuses_runs() {
   for (int i = 0; i < LIVE; i++) free(v[i]);
 }
 
+// A medium class is cached in a magazine: local frees fill it up to its cap and never past it
+// (the older half goes back to the spans when it is full), and a free writes nothing into the
+// block (release: the check variant poisons it, the hardened one marks it).
+static void magazine_holds_its_cap() {
+  const uint32_t c = class_of(8192 + HARD_ROOM);  // the hardened variant's canary room
+  if (!is_mag_bin(c)) {
+    g_skip_why = "this build caches medium classes in lists";
+    return;
+  }
+  const uint32_t cap = CLASSES[c].cache_cap;
+  std::vector<void*> v(3 * cap);
+  for (void*& p : v) {
+    p = malloc(8192);
+    memset(p, 0x5A, 64);
+  }
+  uint64_t most = 0, least_after_full = cap;
+  bool full = false;
+  for (void* p : v) {
+    free(p);
+    uint64_t n = t_cache.mag_top[c] - MAG_BASE[c];
+    most = n > most ? n : most;
+    if (full && n < least_after_full) least_after_full = n;
+    full = full || n == cap;
+  }
+  printf("  cap %u: at most %llu cached, at least %llu after the first time full\n", cap,
+         (unsigned long long)most, (unsigned long long)least_after_full);
+  EXPECT(most == cap);
+  EXPECT(least_after_full >= cap / 2);
+  if (!CHECK && !HARDENED) {
+    uint64_t w;
+    memcpy(&w, v.back(), sizeof w);  // cached, so still mapped and ours to read
+    EXPECT(w == 0x5A5A5A5A5A5A5A5Aull);
+  }
+}
+
 // An idle process comes down: after a mass free and no further allocator call, the scavenger
 // thread releases every dirty run once it is older than the decay time.
 static void idle_process_releases() {
@@ -440,8 +475,9 @@ int main() {
   run("page_heap_releases", page_heap_releases);
   run("realloc_in_place", realloc_in_place);
   run("large_churn_reuses_runs", large_churn_reuses_runs);
-  run("idle_process_releases", idle_process_releases);
+  run("magazine_holds_its_cap", magazine_holds_its_cap);
   run("scavenger_sleeps_while_dirty", scavenger_sleeps_while_dirty);
+  run("idle_process_releases", idle_process_releases);
   run("sampling_flip_keeps_cache", sampling_flip_keeps_cache);
   run("remote_flag_never_lost", remote_flag_never_lost);
   run("fork_lists_every_orphan", fork_lists_every_orphan);
