@@ -11,9 +11,7 @@ set -u
 source "$HZ3_TOP/scripts/testlib.sh"
 source "$HZ3_TOP/hz3top/tests/lib.sh"
 require_tracing hits_at_exec
-if ! command -v bpftrace >/dev/null; then
-  fail hits_at_exec "bpftrace is not installed (scripts/deps.sh test installs it)"; exit 0
-fi
+require_bpftrace hits_at_exec
 cc -O1 -o "$T/exec_hits" "$HZ3_TOP/probes/tests/exec_hits.c" ||
   { fail hits_at_exec "cannot compile probes/tests/exec_hits.c"; exit 0; }
 L=$HZ3_LIB N=20

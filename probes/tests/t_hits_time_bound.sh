@@ -9,9 +9,7 @@ set -u
 source "$HZ3_TOP/scripts/testlib.sh"
 source "$HZ3_TOP/hz3top/tests/lib.sh"
 require_tracing hits_time_bound
-if ! command -v bpftrace >/dev/null; then
-  fail hits_time_bound "bpftrace is not installed (scripts/deps.sh test installs it)"; exit 0
-fi
+require_bpftrace hits_time_bound
 cc -O1 -o "$T/quiet" "$HZ3_TOP/probes/tests/quiet_hits.c" ||
   { fail hits_time_bound "cannot compile probes/tests/quiet_hits.c"; exit 0; }
 

@@ -9,9 +9,7 @@ set -u
 source "$HZ3_TOP/scripts/testlib.sh"
 source "$HZ3_TOP/hz3top/tests/lib.sh"
 require_tracing probes_bpftrace
-if ! command -v bpftrace >/dev/null; then
-  fail probes_bpftrace "bpftrace is not installed (scripts/deps.sh test installs it)"; exit 0
-fi
+require_bpftrace probes_bpftrace
 
 N=25 M=50000 K=2
 start_workload wl || { fail probes_bpftrace/workload "did not start"; exit 0; }
