@@ -43,6 +43,18 @@ struct RemoteBucket {
 };
 inline constexpr uint32_t REMOTE_BUCKETS = 16;  // a power of two
 
+// A class's allocation countdown while the thread samples (heap.cc, "Heap sampling"). Between
+// two slow paths of the class, the fast path pops at most upper + (chunk - frees_left) blocks,
+// and exactly that many minus the blocks on head[] now: so at a refill (head empty) or after a
+// walk of the list the pops are known, and left counts them off.
+struct SampleClass {
+  int64_t left;    // allocations of the class, from the last count, until the sampled one (>= 1)
+  int64_t upper;   // blocks on head[] at the last count + frees of finished chunks since, + blocks
+                   // added and - blocks removed other than by malloc and free
+  uint64_t chunk;  // frees_left when it was last set
+  uint32_t shift;  // left was drawn with mean HZ3_SAMPLE_MEAN_BYTES << shift
+};
+
 struct ThreadCache {
   void* head[NUM_BINS] = {};           // hot: malloc pops, free pushes
   uint64_t frees_left[NUM_BINS] = {};  // hot: local frees until the next bound check (64-bit so
@@ -60,13 +72,19 @@ struct ThreadCache {
   RemoteBucket remote[REMOTE_BUCKETS] = {};
   uint64_t remote_bytes = 0;
   uint32_t remote_slow = 0;
-  // Heap sampling (sample.h), only while a tracer is attached to otel_memory:alloc. The lists
-  // are parked here and the key is KEY_NONE, so every malloc and free of the thread takes a
-  // slow path that counts bytes; detached, nothing of this is read.
+  // Heap sampling (sample.h), only while a tracer is attached to otel_memory:alloc; detached,
+  // nothing of this is read. The key and the lists stay as they are: a class's slow paths bound
+  // how many fast-path pops can happen before its next slow path (sample_rebound in heap.cc), so
+  // the allocation a countdown picks is always served by a slow path.
   bool sampling = false;
-  int64_t sample_left = 0;  // bytes until the next sampled allocation
+  uint8_t sample_shift = 0;       // current mean: HZ3_SAMPLE_MEAN_BYTES << sample_shift
+  uint8_t sample_left_shift = 0;  // the mean sample_left was drawn with
+  uint32_t pace_samples = 0;      // samples in the pacing window that began at pace_start_ms
+  uint64_t pace_start_ms = 0;
+  int64_t sample_left = 0;  // bytes of large blocks until the next sampled one
   uint64_t rng = 0;
-  void* parked[NUM_BINS] = {};
+  SampleClass samp[NUM_BINS] = {};
+  void* parked[NUM_BINS] = {};  // blocks of each class cut off head[] by sample_rebound
 };
 
 // initial-exec TLS, constant-initialised: no TLS wrapper call, no __tls_get_addr.

@@ -263,6 +263,15 @@ static void idle_process_releases() {
   EXPECT(dirty1 == 0);
 }
 
+// A large block's malloc always reaches a slow path, where a thread brings its sampling mode in
+// line with the semaphore (volatile: the compiler may drop a malloc/free pair otherwise).
+#if HZ3_PROBES
+static void large_slow_path() {
+  void* volatile p = malloc(1 << 20);
+  free(p);
+}
+#endif
+
 // A tracer attaching and detaching at any instant (its USDT semaphore flips under the thread's
 // feet) must never cost the thread its cache. The semaphore is flipped here by a second thread
 // as fast as it can while this thread refills one class over and over, with 50 blocks of
@@ -297,18 +306,85 @@ static void sampling_flip_keeps_cache() {
   stop = true;
   flipper.join();
   __atomic_store_n(&otel_memory_alloc_semaphore, 0, __ATOMIC_RELAXED);
-  free(malloc(2048));  // one more slow path in ordinary mode
+  large_slow_path();  // one more slow path in ordinary mode
   // Every object of that span outside it must still be in our cache (none is live).
   uint32_t cached = 0;
-  for (void* p = t_cache.sampling ? t_cache.parked[c64] : t_cache.head[c64]; p;
-       p = *static_cast<void**>(p))
-    if (map_load(page_index(p)) == span) cached++;
+  for (void* list : {t_cache.head[c64], t_cache.parked[c64]})
+    for (void* p = list; p; p = *static_cast<void**>(p))
+      if (map_load(page_index(p)) == span) cached++;
   if (span->used != cached)
     printf("  span of 64 B blocks: %u used, %u of them in the cache\n", span->used, cached);
   EXPECT(!t_cache.sampling);
   EXPECT(span->used == cached);
 #else
   g_skip_why = "probes compiled out: no semaphore to flip";
+#endif
+}
+
+// While a tracer samples (the semaphore raised by hand, as the kernel does), each class counts
+// its allocations down and only the allocation its countdown picks leaves the fast path: the
+// count read at a sampled allocation says exactly which later allocation of the class is the next
+// sample (its page gets TAG_SAMPLED; each sample is freed at once, so the bit marks only the
+// newest), and nearly every other allocation is a pop from a non-empty list. Two shapes: blocks
+// kept live (the list refills in batches) and free(malloc()) churn (each malloc pops the block
+// just freed, so the frees must be bounded too).
+static void sampling_countdown_keeps_fast_path() {
+#if HZ3_PROBES
+  if (!SAMPLING) {
+    g_skip_why = "this variant does not sample";
+    return;
+  }
+  const size_t req = 64;
+  const uint32_t c = class_of(req + HARD_ROOM);
+  static void* keep[400000];
+  free(malloc(req));
+  __atomic_store_n(&otel_memory_alloc_semaphore, 1, __ATOMIC_RELAXED);
+  large_slow_path();  // where the thread starts sampling
+  EXPECT(t_cache.sampling);
+  for (int shape = 0; shape < 2; shape++) {
+    // The next sample is the expect-th malloc from here: left counts from the last slow path of
+    // the class, and the pops since are those it allowed less the blocks still on the list.
+    const SampleClass& s = t_cache.samp[c];
+    uint32_t len = 0;
+    for (void* q = t_cache.head[c]; q; q = *static_cast<void**>(q)) len++;
+    int64_t expect = s.left - (s.upper + int64_t(s.chunk - t_cache.frees_left[c]) - len);
+    uint64_t since = 0, mallocs = 0, pops = 0, samples = 0, misplaced = 0;
+    for (uint64_t i = 0; i < 400000 && samples < (shape ? 40 : 8); i++) {
+      bool pop = t_cache.head[c] != nullptr;
+      void* p = malloc(req);
+      mallocs++;
+      since++;
+      pops += pop;
+      if (tag_load(page_index(p)) & TAG_SAMPLED) {
+        if (int64_t(since) != expect || pop) {
+          printf("  shape %d: sampled malloc %llu of the countdown, expected %lld (%s)\n", shape,
+                 (unsigned long long)since, (long long)expect, pop ? "a fast-path pop" : "slow");
+          misplaced++;
+        }
+        expect = s.left;  // drawn at this allocation's slow path
+        since = 0;
+        samples++;
+        free(p);
+        p = nullptr;
+      }
+      if (shape == 0)
+        keep[i] = p;
+      else
+        free(p);
+    }
+    printf("  shape %d: %llu mallocs, %llu samples, %.1f %% popped by the fast path\n", shape,
+           (unsigned long long)mallocs, (unsigned long long)samples, 100.0 * pops / mallocs);
+    EXPECT(samples >= 3);
+    EXPECT(misplaced == 0);
+    EXPECT(pops >= mallocs * 95 / 100);
+    if (shape == 0)
+      for (uint64_t i = 0; i < mallocs; i++) free(keep[i]);
+  }
+  __atomic_store_n(&otel_memory_alloc_semaphore, 0, __ATOMIC_RELAXED);
+  large_slow_path();  // in ordinary mode: the thread stops sampling
+  EXPECT(!t_cache.sampling);
+#else
+  g_skip_why = "probes compiled out: no semaphore to raise";
 #endif
 }
 
@@ -411,6 +487,7 @@ int main() {
   run("large_churn_reuses_runs", large_churn_reuses_runs);
   run("idle_process_releases", idle_process_releases);
   run("sampling_flip_keeps_cache", sampling_flip_keeps_cache);
+  run("sampling_countdown_keeps_fast_path", sampling_countdown_keeps_fast_path);
   run("remote_flag_never_lost", remote_flag_never_lost);
   run("fork_lists_every_orphan", fork_lists_every_orphan);
   return g_failed ? 1 : 0;
