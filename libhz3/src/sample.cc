@@ -1,4 +1,4 @@
-// The sampled-block set and the sampling countdown (see sample.h).
+// The sampled-block set, the draws of the sampling countdowns and the pacing (see sample.h).
 #include "sample.h"
 
 #include <math.h>
