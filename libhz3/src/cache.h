@@ -62,11 +62,12 @@ inline constexpr uint64_t MAG_SLOTS = FIRST_MAG_BIN < NUM_BINS ? MAG_END[NUM_BIN
 // refill (nothing cached) or after a count of the cache the pops are known, and left counts
 // them off.
 struct SampleClass {
-  int64_t left;    // allocations of the class, from the last count, until the sampled one (>= 1)
-  int64_t upper;   // blocks cached at the last count + frees of finished chunks since, + blocks
-                   // added and - blocks removed other than by malloc and free
-  uint64_t chunk;  // frees_left when it was last set
-  uint32_t shift;  // left was drawn with mean HZ3_SAMPLE_MEAN_BYTES << shift
+  int64_t left;     // allocations of the class, from the last count, until the sampled one (>= 1)
+  int64_t upper;    // blocks cached at the last count + frees of finished chunks since, + blocks
+                    // added and - blocks removed other than by malloc and free
+  uint64_t chunk;   // frees_left when it was last set
+  uint32_t shift;   // left was drawn with mean HZ3_SAMPLE_MEAN_BYTES << shift
+  uint64_t parked;  // blocks on parked[] (at most the class's cache_cap)
 };
 
 struct ThreadCache {

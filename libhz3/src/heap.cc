@@ -154,30 +154,44 @@ void sample_note_removed(ThreadCache& tc, uint32_t c, uint64_t n) {
 }
 
 // Moves class c's cached blocks beyond the `keep` most recently cached ones to parked[c]:
-// head[c]'s after its first `keep`, or the magazine's oldest.
+// head[c]'s after its first `keep`, or the magazine's oldest. parked[c] holds at most the
+// class's cap: a cut that would take it past the cap goes back to the spans instead (a thread
+// that frees many blocks of a class just before its sample would otherwise keep them all).
 void park_after(ThreadCache& tc, uint32_t c, int64_t keep) {
+  SampleClass& s = tc.samp[c];
+  const uint64_t cap = CLASSES[c].cache_cap;
+  void* rest;
+  uint64_t n = 0;
   if (is_mag_bin(c)) {
-    uint64_t n = mag_count(tc, c), k = uint64_t(keep);
-    if (n <= k) return;
+    uint64_t count = mag_count(tc, c), k = uint64_t(keep);
+    if (count <= k) return;
     void** m = &tc.mag_slots[MAG_BASE[c]];
-    uint64_t out = n - k;
-    for (uint64_t i = 0; i < out; i++) {
-      *static_cast<void**>(m[i]) = tc.parked[c];
-      tc.parked[c] = m[i];
+    n = count - k;
+    rest = nullptr;
+    for (uint64_t i = 0; i < n; i++) {  // linked newest first
+      *static_cast<void**>(m[i]) = rest;
+      rest = m[i];
     }
-    for (uint64_t i = 0; i < k; i++) m[i] = m[out + i];
+    for (uint64_t i = 0; i < k; i++) m[i] = m[n + i];
     tc.mag_top[c] = MAG_BASE[c] + k;
+  } else {
+    void** link = &tc.head[c];
+    for (int64_t i = 0; i < keep && *link; i++) link = static_cast<void**>(*link);
+    rest = *link;
+    *link = nullptr;
+    if (!rest) return;
+    n = list_len(rest);
+  }
+  if (s.parked + n > cap) {
+    LockGuard g(tc.heap->lock);
+    return_list(tc.heap, c, rest);
     return;
   }
-  void** link = &tc.head[c];
-  for (int64_t i = 0; i < keep && *link; i++) link = static_cast<void**>(*link);
-  void* rest = *link;
-  *link = nullptr;
-  if (!rest) return;
   void* tail = rest;
   while (*static_cast<void**>(tail)) tail = *static_cast<void**>(tail);
   *static_cast<void**>(tail) = tc.parked[c];
   tc.parked[c] = rest;
+  s.parked += n;
 }
 
 // The cache of c holds len blocks and samp[c].left counts from now: bound the pops until the
@@ -229,6 +243,7 @@ HZ3_NOINLINE void enter_sampling(ThreadCache& tc) {
   for (uint32_t c = 1; c < NUM_BINS; c++) {
     SampleClass& s = tc.samp[c];
     s.left = sample_draw_count(tc, CLASSES[c].size, &s.shift);
+    s.parked = 0;  // parked[c] is empty outside sampling
     sample_rebound(tc, c, cached_count(tc, c));
   }
 }
@@ -798,6 +813,7 @@ HZ3_NOINLINE void* malloc_sampling(ThreadCache& tc, uint32_t cls) {
       tc.head[cls] = len ? first : nullptr;
     }
     tc.parked[cls] = q;
+    s.parked -= len + 1;
     if constexpr (CHECK) check_on_alloc(p);
   } else if (mag) {
     p = mag_refill(tc, cls);
@@ -851,6 +867,7 @@ HZ3_NOINLINE void scavenge(ThreadCache& tc) {
     if (list) sample_note_removed(tc, c, return_list(h, c, list));  // gone without a pop
     if (tc.parked[c]) return_list(h, c, tc.parked[c]);
     tc.parked[c] = nullptr;
+    tc.samp[c].parked = 0;
   }
   mag_flush_all_locked(tc, h);
   h->spans_released = 0;

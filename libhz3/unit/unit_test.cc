@@ -495,6 +495,64 @@ static void sampling_countdown_keeps_fast_path() {
 #endif
 }
 
+// A sampling thread that frees many blocks of a class just before the class's sample (its
+// countdown at 1: every bound leaves nothing in the cache) must not keep them all in parked[]:
+// at most the class's cap waits there, the rest goes back to the spans. And the countdown still
+// picks the allocation it names.
+static void sampling_parks_at_most_cap() {
+#if HZ3_PROBES
+  if (!SAMPLING) {
+    g_skip_why = "this variant does not sample";
+    return;
+  }
+  for (size_t req : {size_t(64), size_t(8192)}) {
+    const uint32_t c = class_of(req + HARD_ROOM);
+    const uint32_t cap = CLASSES[c].cache_cap;
+    std::vector<void*> v(8 * cap);
+    for (void*& p : v) p = malloc(req);  // before sampling: not counted
+    __atomic_store_n(&otel_memory_alloc_semaphore, 1, __ATOMIC_RELAXED);
+    large_slow_path();
+    EXPECT(t_cache.sampling);
+    const SampleClass& s = t_cache.samp[c];
+    int64_t expect =
+        s.left - (s.upper + int64_t(s.chunk - t_cache.frees_left[c]) - int64_t(cached_now(c)));
+    int64_t since = 0;
+    uint64_t steps = 0;
+    while (expect - since > 1 && steps++ < 100000000) {  // churn up to the allocation before
+      void* p = malloc(req);
+      since++;
+      if (tag_load(page_index(p)) & TAG_SAMPLED) {
+        expect = s.left;
+        since = 0;
+      }
+      free(p);
+    }
+    for (void* p : v) free(p);
+    uint64_t parked = 0;
+    for (void* q = t_cache.parked[c]; q; q = *static_cast<void**>(q)) parked++;
+    const uint64_t parked_count = s.parked;
+    void* p = malloc(req);  // the allocation the countdown picks
+    bool sampled = tag_load(page_index(p)) & TAG_SAMPLED;
+    printf(
+        "  %zu B: %zu blocks freed at the sample's door: %llu parked (cap %u), cached %llu, "
+        "next malloc %s\n",
+        req, v.size(), (unsigned long long)parked, cap, (unsigned long long)cached_now(c),
+        sampled ? "sampled" : "not sampled");
+    EXPECT(expect - since == 1);
+    EXPECT(parked <= cap);
+    EXPECT(parked == parked_count);  // the count the bound uses
+    EXPECT(sampled);
+    free(p);
+    __atomic_store_n(&otel_memory_alloc_semaphore, 0, __ATOMIC_RELAXED);
+    large_slow_path();
+    EXPECT(!t_cache.sampling);
+    EXPECT(t_cache.parked[c] == nullptr);
+  }
+#else
+  g_skip_why = "probes compiled out: no semaphore to raise";
+#endif
+}
+
 // The remote-free flag protocol (drain_inboxes): after a drain that raced with a push, either
 // the push was drained or the flag is set. A second thread frees one of our blocks (a push to
 // our inbox) at the moment we drain; then, with both quiet, a non-empty inbox must have the
@@ -597,6 +655,7 @@ int main() {
   run("idle_process_releases", idle_process_releases);
   run("sampling_flip_keeps_cache", sampling_flip_keeps_cache);
   run("sampling_countdown_keeps_fast_path", sampling_countdown_keeps_fast_path);
+  run("sampling_parks_at_most_cap", sampling_parks_at_most_cap);
   run("remote_flag_never_lost", remote_flag_never_lost);
   run("fork_lists_every_orphan", fork_lists_every_orphan);
   return g_failed ? 1 : 0;
