@@ -56,6 +56,20 @@ inline constexpr std::array<uint64_t, NUM_BINS> MAG_END = [] {
 }();
 inline constexpr uint64_t MAG_SLOTS = FIRST_MAG_BIN < NUM_BINS ? MAG_END[NUM_BINS - 1] : 1;
 
+// A class's allocation countdown while the thread samples (heap.cc, "heap sampling"). Between
+// two slow paths of the class, the fast path pops at most upper + (chunk - frees_left) blocks,
+// and exactly that many minus the blocks cached now (on head[], or in the magazine): so at a
+// refill (nothing cached) or after a count of the cache the pops are known, and left counts
+// them off.
+struct SampleClass {
+  int64_t left;     // allocations of the class, from the last count, until the sampled one (>= 1)
+  int64_t upper;    // blocks cached at the last count + frees of finished chunks since, + blocks
+                    // added and - blocks removed other than by malloc and free
+  uint64_t chunk;   // frees_left when it was last set
+  uint32_t shift;   // left was drawn with mean HZ3_SAMPLE_MEAN_BYTES << shift
+  uint64_t parked;  // blocks on parked[] (at most the class's cache_cap)
+};
+
 struct ThreadCache {
   void* head[NUM_BINS] = {};           // hot: malloc pops, free pushes (list classes)
   uint64_t frees_left[NUM_BINS] = {};  // hot: local frees until the next bound check (64-bit so
@@ -73,16 +87,25 @@ struct ThreadCache {
   RemoteBucket remote[REMOTE_BUCKETS] = {};
   uint64_t remote_bytes = 0;
   uint32_t remote_slow = 0;
-  // Heap sampling (sample.h), only while a tracer is attached to otel_memory:alloc. The lists
-  // are parked here and the key is KEY_NONE, so every malloc and free of the thread takes a
-  // slow path that counts bytes; detached, nothing of this is read.
+  // Heap sampling (sample.h), only while a tracer is attached to otel_memory:alloc; detached,
+  // nothing of this is read. The key, the lists and the magazines stay as they are: a class's
+  // slow paths bound how many fast-path pops can happen before its next slow path
+  // (sample_rebound in heap.cc), so the allocation a countdown picks is always served by a slow
+  // path.
   bool sampling = false;
-  int64_t sample_left = 0;  // bytes until the next sampled allocation
+  uint8_t sample_shift = 0;       // current mean: HZ3_SAMPLE_MEAN_BYTES << sample_shift
+  uint8_t sample_left_shift = 0;  // the mean sample_left was drawn with
+  uint32_t pace_samples = 0;      // samples in the pacing window that began at pace_start_ms
+  uint64_t pace_start_ms = 0;
+  int64_t sample_left = 0;  // bytes of large blocks until the next sampled one
   uint64_t rng = 0;
+  SampleClass samp[NUM_BINS] = {};
+  // Blocks of each class cut off head[] or out of the magazine by sample_rebound, linked
+  // through word 0.
   void* parked[NUM_BINS] = {};
   // Magazines (medium classes): mag_slots[MAG_BASE[c] .. mag_top[c]) are cached blocks of class
   // c, most recent last; the magazine is full at mag_top[c] == MAG_END[c] (mag_end[c], in TLS
-  // for a one-instruction compare). A sampling thread keeps them empty and uses parked lists.
+  // for a one-instruction compare).
   std::array<uint64_t, NUM_BINS> mag_top = MAG_BASE;  // hot
   std::array<uint64_t, NUM_BINS> mag_end = MAG_END;
   void* mag_slots[MAG_SLOTS] = {};

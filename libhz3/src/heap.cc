@@ -110,47 +110,179 @@ void report_hits_on_time(ThreadCache& tc) {
   report_hits(tc);
 }
 
-void return_list(Heap* h, uint32_t bin, void* list);
-void mag_flush_all_locked(ThreadCache& tc, Heap* h);
+uint32_t return_list(Heap* h, uint32_t bin, void* list);
+void return_to_span(Heap* h, uint32_t bin, void* p);
 
-// Sampling mode (sample.h): park the lists and take the key away, so that every malloc and free
-// of this thread reaches a slow path that counts bytes. Entering and leaving depend only on the
-// thread's own state (tc.sampling): the semaphore that says whether a tracer wants samples can
-// flip at any instant, so it is read once per decision (sync_sampling) and never trusted to
-// say which state the thread is in.
-void enter_sampling(ThreadCache& tc) {
-  if (tc.sampling) return;
-  if (MAGAZINES) {  // magazine classes sample through parked lists too: start them empty
-    LockGuard g(tc.heap->lock);
-    mag_flush_all_locked(tc, tc.heap);
-  }
-  for (uint32_t c = 1; c < NUM_BINS; c++) {
-    tc.parked[c] = tc.head[c];
-    tc.head[c] = nullptr;
-  }
-  tc.key = KEY_NONE;
-  tc.sampling = true;
-  tc.sample_left = sample_first_interval(tc);
+// ---- heap sampling (sample.h) ----
+//
+// While a tracer samples, class c counts its allocations down (samp[c].left, a geometric draw:
+// sample.h) and the allocation the count reaches must take a slow path, with nothing counted on
+// the fast path. The fast path pops only what the class's cache holds (head[c]'s list, or c's
+// magazine) and what local frees push, so every slow path of c bounds both: with `upper` blocks
+// poppable now and frees_left frees until the next overflow, at most upper + frees_left - 1 <=
+// left - 1 pops happen before the next slow path of c (a refill, or the overflow that the last of
+// those frees calls), and the left-th allocation is a refill. Blocks beyond the bound wait in
+// parked[c] (a list, for magazine classes too), where refills take them first. A refill finds
+// the cache empty, so the pops since the last count are exactly upper + the chunk's frees; an
+// overflow counts them from the blocks cached now: a magazine's count is its fill (no walk), a
+// list is walked, but only once the bound leaves no room for the next chunk of frees. Most of
+// the time left is far larger than what the cache can hold (8192 allocations of a 64 B class at
+// the 512 KiB mean), nothing is cut and no chunk shortened: the thread takes the slow paths of a
+// detached one, plus a few near each sample. A magazine class's other slow path, mag_full, only
+// takes blocks out of the magazine (off `upper`), so it needs no bound of its own.
+//
+// Entering and leaving depend only on the thread's own state (tc.sampling): the semaphore that
+// says whether a tracer wants samples can flip at any instant, so it is read once per decision
+// (sync_sampling) and never trusted to say which state the thread is in.
+
+uint32_t list_len(void* p) {
+  uint32_t n = 0;
+  for (; p; p = *static_cast<void**>(p)) n++;
+  return n;
 }
 
-void leave_sampling(ThreadCache& tc) {
-  if (!tc.sampling) return;
-  if (MAGAZINES) {  // the magazine classes' parked lists go back to their spans
+uint64_t mag_count(const ThreadCache& tc, uint32_t bin) { return tc.mag_top[bin] - MAG_BASE[bin]; }
+
+// Blocks of class c in the thread's cache (parked[c] aside).
+int64_t cached_count(const ThreadCache& tc, uint32_t c) {
+  return is_mag_bin(c) ? int64_t(mag_count(tc, c)) : int64_t(list_len(tc.head[c]));
+}
+
+// Blocks of class c left the cache other than by malloc (trim, flush, scavenge): off `upper`.
+void sample_note_removed(ThreadCache& tc, uint32_t c, uint64_t n) {
+  if (SAMPLING && tc.sampling) tc.samp[c].upper -= int64_t(n);
+}
+
+// Moves class c's cached blocks beyond the `keep` most recently cached ones to parked[c]:
+// head[c]'s after its first `keep`, or the magazine's oldest. parked[c] holds at most the
+// class's cap: a cut that would take it past the cap goes back to the spans instead (a thread
+// that frees many blocks of a class just before its sample would otherwise keep them all).
+void park_after(ThreadCache& tc, uint32_t c, int64_t keep) {
+  SampleClass& s = tc.samp[c];
+  const uint64_t cap = CLASSES[c].cache_cap;
+  void* rest;
+  uint64_t n = 0;
+  if (is_mag_bin(c)) {
+    uint64_t count = mag_count(tc, c), k = uint64_t(keep);
+    if (count <= k) return;
+    void** m = &tc.mag_slots[MAG_BASE[c]];
+    n = count - k;
+    rest = nullptr;
+    for (uint64_t i = 0; i < n; i++) {  // linked newest first
+      *static_cast<void**>(m[i]) = rest;
+      rest = m[i];
+    }
+    for (uint64_t i = 0; i < k; i++) m[i] = m[n + i];
+    tc.mag_top[c] = MAG_BASE[c] + k;
+  } else {
+    void** link = &tc.head[c];
+    for (int64_t i = 0; i < keep && *link; i++) link = static_cast<void**>(*link);
+    rest = *link;
+    *link = nullptr;
+    if (!rest) return;
+    n = list_len(rest);
+  }
+  if (s.parked + n > cap) {
     LockGuard g(tc.heap->lock);
-    for (uint32_t c = FIRST_MAG_BIN; c < NUM_BINS; c++) {
-      return_list(tc.heap, c, tc.parked[c]);
-      tc.parked[c] = nullptr;
+    return_list(tc.heap, c, rest);
+    return;
+  }
+  void* tail = rest;
+  while (*static_cast<void**>(tail)) tail = *static_cast<void**>(tail);
+  *static_cast<void**>(tail) = tc.parked[c];
+  tc.parked[c] = rest;
+  s.parked += n;
+}
+
+// The cache of c holds len blocks and samp[c].left counts from now: bound the pops until the
+// next slow path of c to left - 1, shortening the chunk of frees first (to half of left: each
+// later slow path then counts off about as many allocations as it allows) and then the cache.
+void sample_rebound(ThreadCache& tc, uint32_t c, int64_t len) {
+  SampleClass& s = tc.samp[c];
+  uint64_t f = tc.frees_left[c];
+  if (len + int64_t(f) > s.left) {
+    uint64_t fmax = s.left / 2 > 1 ? uint64_t(s.left / 2) : 1;
+    if (f > fmax) {
+      collect_hits(tc, c);  // hits stay exact: credit - frees_left restarts from the new chunk
+      tc.frees_left[c] = tc.credit[c] = f = fmax;
+    }
+    int64_t keep = s.left - int64_t(f);  // >= 0
+    if (len > keep) {
+      park_after(tc, c, keep);
+      len = keep;
     }
   }
-  for (uint32_t c = 1; c < NUM_BINS; c++) {
-    tc.head[c] = tc.parked[c];
-    tc.parked[c] = nullptr;
+  s.upper = len;
+  s.chunk = f;
+}
+
+// cache_overflow of class c while sampling: the chunk's frees are done and frees_left was reset
+// to the next chunk (blocks cache_bound, mag_full or scavenge took out are already off
+// `upper`). A magazine is counted every time (its fill is at hand); a list only when the bound
+// leaves no room for the whole next chunk.
+void sample_after_overflow(ThreadCache& tc, uint32_t c) {
+  SampleClass& s = tc.samp[c];
+  s.upper += int64_t(s.chunk);
+  if (!is_mag_bin(c) && s.upper + int64_t(tc.frees_left[c]) <= s.left) {
+    s.chunk = tc.frees_left[c];
+    return;
   }
-  tc.key = uint64_t(tc.heap->id + 1) << 16;
+  int64_t len = cached_count(tc, c);
+  s.left -= s.upper - len;  // the pops since the last count
+  HZ3_ASSERT(s.left >= 1);
+  sample_rebound(tc, c, len);
+}
+
+HZ3_NOINLINE void enter_sampling(ThreadCache& tc) {
+  if (tc.sampling) return;
+  tc.sampling = true;
+  tc.sample_shift = 0;
+  tc.pace_samples = 0;
+  tc.pace_start_ms = 0;
+  sample_start_bytes(tc);
+  for (uint32_t c = 1; c < NUM_BINS; c++) {
+    SampleClass& s = tc.samp[c];
+    s.left = sample_draw_count(tc, CLASSES[c].size, &s.shift);
+    s.parked = 0;  // parked[c] is empty outside sampling
+    sample_rebound(tc, c, cached_count(tc, c));
+  }
+}
+
+// The parked blocks go back: onto head[] for a list class; into the magazine as far as it has
+// room for a magazine class, the rest to their spans.
+HZ3_NOINLINE void leave_sampling(ThreadCache& tc) {
+  if (!tc.sampling) return;
+  for (uint32_t c = 1; c < NUM_BINS; c++) {
+    void* p = tc.parked[c];
+    if (!p) continue;
+    tc.parked[c] = nullptr;
+    if (is_mag_bin(c)) {
+      uint64_t top = tc.mag_top[c];
+      for (; p && top < MAG_END[c]; p = *static_cast<void**>(p)) tc.mag_slots[top++] = p;
+      tc.mag_top[c] = top;
+      if (p) {
+        LockGuard g(tc.heap->lock);
+        return_list(tc.heap, c, p);
+      }
+      continue;
+    }
+    void* tail = p;
+    while (*static_cast<void**>(tail)) tail = *static_cast<void**>(tail);
+    *static_cast<void**>(tail) = tc.head[c];
+    tc.head[c] = p;
+  }
   tc.sampling = false;
 }
 
 // Brings a LIVE thread's mode in line with the tracer; returns whether it now samples.
+bool sync_sampling(ThreadCache& tc);
+
+// The end of cache_overflow of class c while the thread samples or a tracer wants it to.
+HZ3_NOINLINE void sampling_at_overflow(ThreadCache& tc, uint32_t c) {
+  if (tc.sampling) sample_after_overflow(tc, c);
+  sync_sampling(tc);
+}
+
 bool sync_sampling(ThreadCache& tc) {
   bool want = sampling_wanted();
   if (HZ3_UNLIKELY(want != tc.sampling)) {
@@ -160,11 +292,6 @@ bool sync_sampling(ThreadCache& tc) {
       leave_sampling(tc);
   }
   return tc.sampling;
-}
-
-// The list a local free pushes to and malloc pops from.
-void*& cache_list(ThreadCache& tc, uint32_t bin) {
-  return tc.sampling ? tc.parked[bin] : tc.head[bin];
 }
 
 // ---- spans of one heap (caller holds heap->lock) ----
@@ -206,12 +333,15 @@ void return_to_span(Heap* h, uint32_t bin, void* p) {
   }
 }
 
-void return_list(Heap* h, uint32_t bin, void* list) {
+uint32_t return_list(Heap* h, uint32_t bin, void* list) {
+  uint32_t n = 0;
   while (list) {
     void* next = *static_cast<void**>(list);
     return_to_span(h, bin, list);
     list = next;
+    n++;
   }
+  return n;
 }
 
 // Check variant: the bytes after the link word that check_on_alloc verifies (a freed block has
@@ -282,8 +412,6 @@ void* take_from_spans(Heap* h, uint32_t cls, uint32_t n, uint32_t* got) {
 
 // ---- magazines (heap.h) ----
 
-uint64_t mag_count(const ThreadCache& tc, uint32_t bin) { return tc.mag_top[bin] - MAG_BASE[bin]; }
-
 // Gives all but the `keep` most recent blocks of bin's magazine back to their spans (the
 // oldest: the ones least likely in cache). Caller holds the heap's lock.
 void mag_flush_locked(ThreadCache& tc, Heap* h, uint32_t bin, uint64_t keep) {
@@ -294,6 +422,7 @@ void mag_flush_locked(ThreadCache& tc, Heap* h, uint32_t bin, uint64_t keep) {
   for (uint64_t i = 0; i < out; i++) return_to_span(h, bin, m[i]);
   for (uint64_t i = 0; i < keep; i++) m[i] = m[out + i];
   tc.mag_top[bin] = MAG_BASE[bin] + keep;
+  sample_note_removed(tc, bin, out);  // gone without a pop
 }
 
 // Empties every magazine. Caller holds the heap's lock.
@@ -611,8 +740,10 @@ void* mag_refill(ThreadCache& tc, uint32_t cls) {
   return p;
 }
 
-// Fills `slot` (the class's cache list, empty) and returns one object from it.
-void* refill_into(ThreadCache& tc, uint32_t cls, void*& slot) {
+// Fills `slot` (the class's cache list, empty) and returns one object from it; *count (if
+// asked) says how many blocks the list holds then.
+void* refill_into(ThreadCache& tc, uint32_t cls, void*& slot, uint32_t* count = nullptr) {
+  uint32_t got = 0;
   Heap* h = tc.heap;
   void* list = nullptr;
   {
@@ -641,28 +772,60 @@ void* refill_into(ThreadCache& tc, uint32_t cls, void*& slot) {
       }
     }
     if (!list) {
-      uint32_t got = 0;
       list = take_from_spans(h, cls, refill_batch(cls), &got);
       if (!got) list = nullptr;
     }
   }
+  if (count) *count = 0;
   if (!list) return outside_alloc(cls);  // arena exhausted: slower, not failed
   slot = *static_cast<void**>(list);
+  if (count) *count = got ? got - 1 : list_len(slot);  // an inbox is walked
   if constexpr (CHECK) check_on_alloc(list);
   return list;
 }
 
-// Every malloc of a sampling thread (sync_sampling said so): pop from the parked list, count
-// the bytes.
+// A refill of a sampling thread (sync_sampling said so): the class's cache (head[cls] or its
+// magazine) is empty, so every block the fast path could pop since the last count was popped.
+// Counts them off, serves this allocation from parked[cls] or the heap (sampling it if the count
+// reaches it), and bounds the fast path again.
 HZ3_NOINLINE void* malloc_sampling(ThreadCache& tc, uint32_t cls) {
+  SampleClass& s = tc.samp[cls];
+  s.left -= s.upper + int64_t(s.chunk - tc.frees_left[cls]);
+  HZ3_ASSERT(s.left >= 1);
+  const bool mag = is_mag_bin(cls);
   void* p = tc.parked[cls];
-  if (p) {
-    tc.parked[cls] = *static_cast<void**>(p);
+  uint32_t len = 0;
+  if (p) {  // up to a batch of what the bound cut off goes back into the cache
+    void* q = *static_cast<void**>(p);
+    uint32_t batch = refill_batch(cls);
+    if (mag) {
+      void** m = &tc.mag_slots[MAG_BASE[cls]];
+      for (; q && len < batch; len++, q = *static_cast<void**>(q)) m[len] = q;
+      tc.mag_top[cls] = MAG_BASE[cls] + len;
+    } else {
+      void* first = q;
+      void* last = nullptr;
+      for (; q && len < batch; len++) {
+        last = q;
+        q = *static_cast<void**>(q);
+      }
+      if (last) *static_cast<void**>(last) = nullptr;
+      tc.head[cls] = len ? first : nullptr;
+    }
+    tc.parked[cls] = q;
+    s.parked -= len + 1;
     if constexpr (CHECK) check_on_alloc(p);
+  } else if (mag) {
+    p = mag_refill(tc, cls);
+    len = uint32_t(mag_count(tc, cls));
   } else {
-    p = refill_into(tc, cls, tc.parked[cls]);
+    p = refill_into(tc, cls, tc.head[cls], &len);
   }
-  sample_note_alloc(tc, p, CLASSES[cls].size);
+  if (--s.left == 0) {  // this allocation
+    sample_take(tc, p, CLASSES[cls].size, s.shift);
+    s.left = sample_draw_count(tc, CLASSES[cls].size, &s.shift);
+  }
+  sample_rebound(tc, cls, len);
   return p;
 }
 
@@ -679,7 +842,7 @@ HZ3_NOINLINE void* malloc_refill(uint32_t cls) {
   if (HZ3_PROBE_ENABLED(hits)) report_hits_on_time(tc);
   bool was_sampling = tc.sampling;
   if (HZ3_UNLIKELY(sync_sampling(tc))) return malloc_sampling(tc, cls);
-  if (HZ3_UNLIKELY(was_sampling)) return alloc_class(cls);  // lists are back
+  if (HZ3_UNLIKELY(was_sampling)) return alloc_class(cls);  // parked blocks are back
   if (is_mag_bin(cls)) return mag_refill(tc, cls);
   return refill_into(tc, cls, tc.head[cls]);
 }
@@ -699,10 +862,12 @@ HZ3_NOINLINE void scavenge(ThreadCache& tc) {
   Heap* h = tc.heap;
   LockGuard g(h->lock);
   for (uint32_t c = 1; c < NUM_BINS; c++) {
-    void*& slot = cache_list(tc, c);
-    void* list = slot;
-    slot = nullptr;
-    if (list) return_list(h, c, list);
+    void* list = tc.head[c];
+    tc.head[c] = nullptr;
+    if (list) sample_note_removed(tc, c, return_list(h, c, list));  // gone without a pop
+    if (tc.parked[c]) return_list(h, c, tc.parked[c]);
+    tc.parked[c] = nullptr;
+    tc.samp[c].parked = 0;
   }
   mag_flush_all_locked(tc, h);
   h->spans_released = 0;
@@ -710,15 +875,16 @@ HZ3_NOINLINE void scavenge(ThreadCache& tc) {
 
 void cache_bound(ThreadCache& tc, uint32_t bin);
 
-// Every `credit` local frees: count them as hits, and every check_every of them check the
-// class's bound (cache_bound).
-HZ3_NOINLINE void cache_overflow(uint32_t bin) {
-  ThreadCache& tc = t_cache;
+// cache_overflow's work. `watched`: a tracer is attached to hz3:hits, or the thread samples or
+// a tracer wants it to; cache_overflow tests that once, so the common case carries none of the
+// tests below.
+template <bool watched>
+HZ3_FAST_PATH void overflow_body(ThreadCache& tc, uint32_t bin) {
   collect_hits(tc, bin);
   const ClassInfo& k = CLASSES[bin];
-  bool traced = HZ3_PROBE_ENABLED(hits);
+  bool traced = watched && HZ3_PROBE_ENABLED(hits);
   if (tc.walk_due[bin] == 0) {
-    if (!is_mag_bin(bin) || tc.sampling) cache_bound(tc, bin);  // a magazine bounds itself
+    if (!is_mag_bin(bin)) cache_bound(tc, bin);  // a magazine bounds itself
     tc.walk_due[bin] = k.check_every;
   }
   uint64_t next = tc.walk_due[bin];
@@ -730,7 +896,23 @@ HZ3_NOINLINE void cache_overflow(uint32_t bin) {
   else if (tc.hits_pending >= HZ3_HIT_BATCH)
     report_hits(tc);
   if (HZ3_UNLIKELY(tc.heap->spans_released >= SCAVENGE_AFTER_RELEASES)) scavenge(tc);
-  sync_sampling(tc);
+  if constexpr (watched) {
+    if (SAMPLING && (tc.sampling || sampling_wanted())) sampling_at_overflow(tc, bin);
+  }
+}
+
+HZ3_NOINLINE void cache_overflow_watched(ThreadCache& tc, uint32_t bin) {
+  overflow_body<true>(tc, bin);
+}
+
+// Every `credit` local frees: count them as hits, and every check_every of them check the
+// class's bound (cache_bound). While the thread samples, also bound the pops until the class's
+// next slow path (see "heap sampling").
+HZ3_NOINLINE void cache_overflow(uint32_t bin) {
+  ThreadCache& tc = t_cache;
+  if (HZ3_UNLIKELY(HZ3_PROBE_ENABLED(hits) | (SAMPLING && (tc.sampling | sampling_wanted()))))
+    return cache_overflow_watched(tc, bin);
+  overflow_body<false>(tc, bin);
 }
 
 // Trims the class's list to half its cap if it is over the cap. Walks at most cache_cap + 1
@@ -739,7 +921,7 @@ void cache_bound(ThreadCache& tc, uint32_t bin) {
   const ClassInfo& k = CLASSES[bin];
   uint32_t keep = k.cache_cap / 2;
   uint32_t n = 1;
-  void* cut = cache_list(tc, bin);  // the keep-th node, where the list is cut if too long
+  void* cut = tc.head[bin];  // the keep-th node, where the list is cut if too long
   void* q = cut;
   while (n <= k.cache_cap && *static_cast<void**>(q)) {
     q = *static_cast<void**>(q);
@@ -751,7 +933,7 @@ void cache_bound(ThreadCache& tc, uint32_t bin) {
     Heap* h = tc.heap;
     LockGuard g(h->lock);
     if (h->remote_pending.load(std::memory_order_relaxed)) drain_inboxes(h);
-    return_list(h, bin, rest);
+    sample_note_removed(tc, bin, return_list(h, bin, rest));  // gone without a pop
   }
 }
 
@@ -800,8 +982,8 @@ HZ3_NOINLINE void free_tagged_slow(void* p, uint32_t tag) {
   uint32_t bin = tag_bin_field(tag);
   if constexpr (HARDENED) hard_on_free(p, bin);  // local (sampling) and remote frees alike
   if (tc.state == CacheState::LIVE && tag_owner_field(tag) == tc.heap->id + 1) {
-    // Our own block, here because the thread samples or the page has a sampled block.
-    if (is_mag_bin(bin) && !tc.sampling) {
+    // Our own block, here because the page holds a sampled block: the fast path's push.
+    if (is_mag_bin(bin)) {
       uint64_t top = tc.mag_top[bin];
       if (top == MAG_END[bin]) return mag_full(p, bin);
       tc.mag_slots[top] = p;
@@ -809,9 +991,8 @@ HZ3_NOINLINE void free_tagged_slow(void* p, uint32_t tag) {
       if (--tc.frees_left[bin] == 0) cache_overflow(bin);
       return;
     }
-    void*& list = cache_list(tc, bin);
-    *static_cast<void**>(p) = list;
-    list = p;
+    *static_cast<void**>(p) = tc.head[bin];
+    tc.head[bin] = p;
     if (--tc.frees_left[bin] == 0) cache_overflow(bin);
     return;
   }

@@ -1,4 +1,4 @@
-// The sampled-block set and the sampling countdown (see sample.h).
+// The sampled-block set, the draws of the sampling countdowns and the pacing (see sample.h).
 #include "sample.h"
 
 #include <math.h>
@@ -38,13 +38,60 @@ uint64_t next_random(uint64_t& s) {  // xorshift64*
   return s * 0x2545F4914F6CDD1Dull;
 }
 
-int64_t draw_interval(uint64_t& rng) {
+double mean_of(uint32_t shift) {
+  return double(HZ3_SAMPLE_MEAN_BYTES) * double(uint64_t{1} << shift);
+}
+
+// Exp(mean) bytes.
+double draw_bytes(uint64_t& rng, double mean) {
   double u = double(next_random(rng) >> 11) * 0x1.0p-53;  // [0, 1)
-  double v = -log(1.0 - u) * double(HZ3_SAMPLE_MEAN_BYTES);
+  return -log1p(-u) * mean;
+}
+
+int64_t draw_interval(uint64_t& rng, double mean) {
+  double v = draw_bytes(rng, mean);
   return v < 1.0 ? 1 : int64_t(v);
 }
 
-void record(void* p, size_t size) {
+// Windows of a second per thread, HZ3_SAMPLE_MAX_RATE samples each. A thread that fills the
+// budget before its window ends multiplies its mean by the power of two nearest below its rate
+// over the budget's (at least 2); one that has used a quarter of the budget at over four times
+// the budget's rate does so at once, so a thread allocating at 1000x the budget sends the tracer
+// a few hundred samples, not thousands (hz3top's ring buffer holds ~1000). A window that closes
+// with under a quarter of the budget halves the mean. Runs only at samples, so the clock read
+// (the coarse clock: a few ns, 4 ms ticks) is nothing beside the probe.
+constexpr uint64_t PACE_WINDOW_MS = 1000;
+constexpr uint64_t PACE_BUDGET = uint64_t(HZ3_SAMPLE_MAX_RATE) * PACE_WINDOW_MS / 1000;
+static_assert(PACE_BUDGET >= 4, "HZ3_SAMPLE_MAX_RATE too small for the pacing window");
+
+void pace(ThreadCache& tc) {
+  uint64_t now = Pal::now_ms();
+  if (tc.pace_start_ms == 0) tc.pace_start_ms = now;
+  uint64_t elapsed = now - tc.pace_start_ms;
+  uint64_t n = ++tc.pace_samples;
+  uint32_t up = 0;
+  if (n > PACE_BUDGET || n == PACE_BUDGET / 4) {
+    uint64_t e = elapsed < 4 ? 4 : elapsed;                   // at least one tick of the clock
+    uint64_t ratio = n * PACE_WINDOW_MS / (PACE_BUDGET * e);  // rate over the budget's
+    uint32_t lg = ratio ? 63 - uint32_t(__builtin_clzll(ratio)) : 0;
+    if (n > PACE_BUDGET)
+      up = lg > 1 ? lg : 1;
+    else if (lg >= 2)
+      up = lg;
+  }
+  if (up) {
+    uint32_t shift = tc.sample_shift + up;
+    tc.sample_shift = uint8_t(shift < HZ3_SAMPLE_MAX_SHIFT ? shift : HZ3_SAMPLE_MAX_SHIFT);
+  } else if (elapsed >= PACE_WINDOW_MS) {
+    if (n < PACE_BUDGET / 4 && tc.sample_shift > 0) tc.sample_shift--;
+  } else {
+    return;
+  }
+  tc.pace_samples = 0;
+  tc.pace_start_ms = now;
+}
+
+void record(void* p, size_t size, double mean) {
   uintptr_t a = uintptr_t(p);
   bool inside = in_arena(p);
   size_t idx = inside ? page_index(p) : 0;
@@ -64,30 +111,32 @@ void record(void* p, size_t size) {
   } else {
     g_outside.fetch_add(1, std::memory_order_relaxed);
   }
-  double mean = double(HZ3_SAMPLE_MEAN_BYTES), s = double(size);
-  [[maybe_unused]] uint64_t weight = uint64_t(s / (1.0 - exp(-s / mean)) + 0.5);
+  double s = double(size);
+  [[maybe_unused]] uint64_t weight = uint64_t(s / -expm1(-s / mean) + 0.5);
   // Fired under the lock so a racing free of p cannot report free before alloc.
   HZ3_PROBE_PROVIDER(otel_memory, alloc, (uint64_t)a, (uint64_t)size, weight);
 }
 
 }  // namespace
 
-bool sampling_wanted() {
-#if HZ3_PROBES
-  // The kernel writes the semaphore when a tracer attaches or leaves, at any instant: an atomic
-  // load says so (and is still one plain load).
-  return SAMPLING && __atomic_load_n(&otel_memory_alloc_semaphore, __ATOMIC_RELAXED) != 0;
-#else
-  return false;
-#endif
+int64_t sample_draw_count(ThreadCache& tc, uint32_t size, uint32_t* shift) {
+  *shift = tc.sample_shift;
+  double k = ceil(draw_bytes(tc.rng, mean_of(tc.sample_shift)) / double(size));
+  return k < 1.0 ? 1 : (k > 0x1.0p62 ? int64_t{1} << 62 : int64_t(k));
+}
+
+void sample_take(ThreadCache& tc, void* p, size_t size, uint32_t shift) {
+  if constexpr (!SAMPLING) return;
+  record(p, size, mean_of(shift));
+  pace(tc);
 }
 
 void sample_note_alloc(ThreadCache& tc, void* p, size_t size) {
   if constexpr (!SAMPLING) return;
   tc.sample_left -= int64_t(size);
   if (tc.sample_left > 0) return;
-  record(p, size);
-  tc.sample_left = draw_interval(tc.rng);
+  sample_take(tc, p, size, tc.sample_left_shift);
+  sample_start_bytes(tc);
 }
 
 void sample_on_free(void* p) {
@@ -110,7 +159,10 @@ void sample_on_free(void* p) {
   HZ3_PROBE_PROVIDER(otel_memory, free, (uint64_t)a);
 }
 
-int64_t sample_first_interval(ThreadCache& tc) { return draw_interval(tc.rng); }
+void sample_start_bytes(ThreadCache& tc) {
+  tc.sample_left_shift = tc.sample_shift;
+  tc.sample_left = draw_interval(tc.rng, mean_of(tc.sample_shift));
+}
 
 bool sampled_outside_any() { return SAMPLING && g_outside.load(std::memory_order_relaxed) != 0; }
 

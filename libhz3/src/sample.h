@@ -2,13 +2,23 @@
 // design expects: `otel_memory:alloc(ptr, size, weighted_bytes)` on sampled allocations and
 // `otel_memory:free(ptr)` when a sampled block is freed or reallocated.
 //
-// Sampling is by bytes: each thread counts allocated bytes down from an exponentially
-// distributed interval (mean HZ3_SAMPLE_MEAN_BYTES), and the allocation that crosses zero is
-// sampled with the unbiased weight size / (1 - exp(-size / mean)) (jemalloc's estimator): summing
-// weights of live samples estimates live bytes. A thread samples only while a tracer is attached
-// to otel_memory:alloc (its USDT semaphore is raised): it notices at its next slow path, parks its
-// cache lists and sends every malloc and free through the slow path until the tracer goes. So
-// detached, the cost is nil on the fast paths and one load in slow paths.
+// Sampling is by bytes: every allocated byte starts a sample with the same small probability,
+// so an allocation of s bytes is sampled with probability q = 1 - exp(-s / mean) and weighs
+// s / q (jemalloc's estimator): summing weights of live samples estimates live bytes. For a size
+// class that is the same as counting its allocations down from K = ceil(Exp(mean) / s), a
+// geometric number (heap.cc keeps one such countdown per class, so the fast path counts
+// nothing); large blocks count their bytes down from an exponential interval on their own slow
+// path. A thread samples only while a tracer is attached to otel_memory:alloc (its USDT
+// semaphore is raised), from its next slow path on. Detached, nothing of this runs and the fast
+// paths are the same instructions as in the noprobes build.
+//
+// Pacing: each sample costs the traced thread a uprobe trap and a stack copy (a few us) and the
+// tracer an unwind, so a thread that samples more than HZ3_SAMPLE_MAX_RATE times a second
+// multiplies its mean by a power of two (up to HZ3_SAMPLE_MAX_SHIFT doublings in all) and halves
+// it again, down to HZ3_SAMPLE_MEAN_BYTES, after a second with less than a quarter of that. The
+// mean changes only when a countdown is drawn, and each sample weighs what the mean of its own
+// countdown gives, so the estimate stays unbiased (JFR throttles its allocation samples the same
+// way).
 //
 // A sampled block's start page gets TAG_SAMPLED in its tag; a free on such a page misses the fast
 // path and looks the pointer up in the sampled set here. No load is added to the common free.
@@ -19,9 +29,16 @@
 #include <cstdint>
 
 #include "config.h"
+#include "probes.h"
 
 #ifndef HZ3_SAMPLE_MEAN_BYTES
 #define HZ3_SAMPLE_MEAN_BYTES (512 * 1024)
+#endif
+#ifndef HZ3_SAMPLE_MAX_RATE
+#define HZ3_SAMPLE_MAX_RATE 2000  // samples per second and thread before the mean grows
+#endif
+#ifndef HZ3_SAMPLE_MAX_SHIFT
+#define HZ3_SAMPLE_MAX_SHIFT 12  // the mean grows to at most HZ3_SAMPLE_MEAN_BYTES << 12 (2 GiB)
 #endif
 
 namespace hz3 {
@@ -30,15 +47,29 @@ struct ThreadCache;
 
 inline constexpr bool SAMPLING = HZ3_PROBES && PTAG;
 
-// True while a tracer is attached to otel_memory:alloc.
-bool sampling_wanted();
-// Counts an allocation of the calling thread (in sampling mode) and samples it when due.
+// True while a tracer is attached to otel_memory:alloc. The kernel writes the semaphore when a
+// tracer attaches or leaves, at any instant: an atomic load says so (and is one plain load).
+inline bool sampling_wanted() {
+#if HZ3_PROBES
+  return SAMPLING && __atomic_load_n(&otel_memory_alloc_semaphore, __ATOMIC_RELAXED) != 0;
+#else
+  return false;
+#endif
+}
+// Allocations of a class of `size` bytes until the next sampled one (>= 1), drawn with the
+// thread's current mean; *shift says which.
+int64_t sample_draw_count(ThreadCache& tc, uint32_t size, uint32_t* shift);
+// Samples p (a block of `size` usable bytes) drawn with mean HZ3_SAMPLE_MEAN_BYTES << shift: fires
+// otel_memory:alloc with its weight, and paces the thread.
+void sample_take(ThreadCache& tc, void* p, size_t size, uint32_t shift);
+// Counts a large allocation of the calling thread (in sampling mode) down from the byte interval
+// and samples it when due.
 void sample_note_alloc(ThreadCache& tc, void* p, size_t size);
 // p lies on a page tagged TAG_SAMPLED (or outside the arena while huge blocks are sampled): if
 // p itself is sampled, fire otel_memory:free and forget it.
 void sample_on_free(void* p);
-// The countdown a thread starts from when it enters sampling mode.
-int64_t sample_first_interval(ThreadCache& tc);
+// Starts the large-block byte countdown when a thread enters sampling mode.
+void sample_start_bytes(ThreadCache& tc);
 // Whether any huge (outside-arena) block is sampled: free_outside checks only then.
 bool sampled_outside_any();
 

@@ -120,7 +120,8 @@ void count_heap(Heap* h, HeapAcc& a) {
   if (!tc) return;
   for (uint32_t c = 1; c < NUM_BINS; c++) {
     uint64_t bound = uint64_t(CLASSES[c].cache_cap) + CLASSES[c].check_every + 1;
-    // The lists are in head[] normally, in parked[] while the thread samples (heap.h).
+    // A class's list is head[]; while the thread samples, the blocks its bound cut off the list
+    // or the magazine wait in parked[] (heap.cc, "heap sampling").
     for (void** slot : {&tc->head[c], &tc->parked[c]}) {
       void* p = __atomic_load_n(slot, __ATOMIC_RELAXED);
       if (p) a.cached[c] += count_list(p, h->id, c, bound);

@@ -329,6 +329,15 @@ static void scavenger_sleeps_while_dirty() {
   EXPECT(cpu_ms < 0.03 * double(HZ3_DIRTY_DECAY_MS / 3));  // asleep: ~0; spinning: a core
 }
 
+// A large block's malloc always reaches a slow path, where a thread brings its sampling mode in
+// line with the semaphore (volatile: the compiler may drop a malloc/free pair otherwise).
+#if HZ3_PROBES
+static void large_slow_path() {
+  void* volatile p = malloc(1 << 20);
+  free(p);
+}
+#endif
+
 // A tracer attaching and detaching at any instant (its USDT semaphore flips under the thread's
 // feet) must never cost the thread its cache. The semaphore is flipped here by a second thread
 // as fast as it can while this thread refills one class over and over, with 50 blocks of
@@ -363,18 +372,184 @@ static void sampling_flip_keeps_cache() {
   stop = true;
   flipper.join();
   __atomic_store_n(&otel_memory_alloc_semaphore, 0, __ATOMIC_RELAXED);
-  free(malloc(2048));  // one more slow path in ordinary mode
+  large_slow_path();  // one more slow path in ordinary mode
   // Every object of that span outside it must still be in our cache (none is live).
   uint32_t cached = 0;
-  for (void* p = t_cache.sampling ? t_cache.parked[c64] : t_cache.head[c64]; p;
-       p = *static_cast<void**>(p))
-    if (map_load(page_index(p)) == span) cached++;
+  for (void* list : {t_cache.head[c64], t_cache.parked[c64]})
+    for (void* p = list; p; p = *static_cast<void**>(p))
+      if (map_load(page_index(p)) == span) cached++;
   if (span->used != cached)
     printf("  span of 64 B blocks: %u used, %u of them in the cache\n", span->used, cached);
   EXPECT(!t_cache.sampling);
   EXPECT(span->used == cached);
 #else
   g_skip_why = "probes compiled out: no semaphore to flip";
+#endif
+}
+
+// While a tracer samples (the semaphore raised by hand, as the kernel does), each class counts
+// its allocations down and only the allocation its countdown picks leaves the fast path: the
+// count read at a sampled allocation says exactly which later allocation of the class is the next
+// sample (its page gets TAG_SAMPLED; each sample is freed at once, so the bit marks only the
+// newest), and nearly every other allocation is a pop from a non-empty cache. Two shapes: blocks
+// kept live (the cache refills in batches) and free(malloc()) churn (each malloc pops the block
+// just freed, so the frees must be bounded too). Two classes: 64 B (a list) and 8 KiB (a
+// magazine, where the build has them: its fill counts the cached blocks).
+#if HZ3_PROBES
+static uint64_t cached_now(uint32_t c) {
+  if (is_mag_bin(c)) return t_cache.mag_top[c] - MAG_BASE[c];
+  uint64_t n = 0;
+  for (void* q = t_cache.head[c]; q; q = *static_cast<void**>(q)) n++;
+  return n;
+}
+
+static void countdown_of_class(size_t req) {
+  const uint32_t c = class_of(req + HARD_ROOM);
+  // Sized for ~8 samples of blocks kept (the mean is 512 KiB) and bounded in bytes.
+  const uint64_t limit = (64u << 20) / CLASSES[c].size;
+  std::vector<void*> keep(limit);
+  const uint32_t cap = CLASSES[c].cache_cap;
+  const uint64_t batch = cap / 2 < 1 ? 1 : (cap / 2 > 64 ? 64 : cap / 2);  // heap.cc refill_batch
+  for (int shape = 0; shape < 2; shape++) {
+    // The next sample is the expect-th malloc from here: left counts from the last slow path of
+    // the class, and the pops since are those it allowed less the blocks cached now.
+    const SampleClass& s = t_cache.samp[c];
+    int64_t len = int64_t(cached_now(c));
+    int64_t expect = s.left - (s.upper + int64_t(s.chunk - t_cache.frees_left[c]) - len);
+    uint64_t since = 0, mallocs = 0, pops = 0, samples = 0, misplaced = 0;
+    for (uint64_t i = 0; i < limit && samples < (shape ? 40 : 8); i++) {
+      bool pop = cached_now(c) != 0;
+      void* p = malloc(req);
+      mallocs++;
+      since++;
+      pops += pop;
+      if (tag_load(page_index(p)) & TAG_SAMPLED) {
+        if (int64_t(since) != expect || pop) {
+          printf("  %zu B shape %d: sampled malloc %llu of the countdown, expected %lld (%s)\n",
+                 req, shape, (unsigned long long)since, (long long)expect,
+                 pop ? "a fast-path pop" : "slow");
+          misplaced++;
+        }
+        expect = s.left;  // drawn at this allocation's slow path
+        since = 0;
+        samples++;
+        free(p);
+        p = nullptr;
+      }
+      if (shape == 0)
+        keep[i] = p;
+      else
+        free(p);
+    }
+    // Blocks kept: a detached thread refills once per batch, and near each sample the bound
+    // halves what a refill may keep, which costs at most log2(batch) + 2 more refills. Churn: a
+    // detached thread never refills.
+    uint64_t lg = 63 - uint64_t(__builtin_clzll(batch));
+    uint64_t slow = mallocs - pops;
+    uint64_t slow_max = shape == 0 ? mallocs / batch + 1 + samples * (lg + 2) : mallocs / 20;
+    printf(
+        "  %zu B (%s) shape %d: %llu mallocs, %llu samples, %.1f %% popped by the fast path, "
+        "%llu slow (at most %llu)\n",
+        req, is_mag_bin(c) ? "magazine" : "list", shape, (unsigned long long)mallocs,
+        (unsigned long long)samples, 100.0 * double(pops) / double(mallocs),
+        (unsigned long long)slow, (unsigned long long)slow_max);
+    EXPECT(samples >= 3);
+    EXPECT(misplaced == 0);
+    EXPECT(slow <= slow_max);
+    if (shape == 0)
+      for (uint64_t i = 0; i < mallocs; i++) free(keep[i]);
+  }
+}
+#endif
+
+static void sampling_countdown_keeps_fast_path() {
+#if HZ3_PROBES
+  if (!SAMPLING) {
+    g_skip_why = "this variant does not sample";
+    return;
+  }
+  free(malloc(64));
+  free(malloc(8192));
+  __atomic_store_n(&otel_memory_alloc_semaphore, 1, __ATOMIC_RELAXED);
+  large_slow_path();  // where the thread starts sampling
+  EXPECT(t_cache.sampling);
+  countdown_of_class(64);
+  countdown_of_class(8192);
+  // Leaving puts the parked blocks back: a magazine holds no more than its cap, and nothing is
+  // sampled any more.
+  const uint32_t m = class_of(8192 + HARD_ROOM);
+  const uint64_t most =
+      is_mag_bin(m) ? CLASSES[m].cache_cap : ~uint64_t{0};  // a list: bounded at its checks
+  __atomic_store_n(&otel_memory_alloc_semaphore, 0, __ATOMIC_RELAXED);
+  large_slow_path();  // in ordinary mode: the thread stops sampling
+  EXPECT(!t_cache.sampling);
+  for (uint32_t c = 1; c < NUM_BINS; c++) EXPECT(t_cache.parked[c] == nullptr);
+  EXPECT(cached_now(m) <= most);
+  void* v[64];
+  for (void*& p : v) p = malloc(8192);
+  for (void* p : v) EXPECT(!(tag_load(page_index(p)) & TAG_SAMPLED));
+  for (void* p : v) free(p);
+  EXPECT(cached_now(m) <= most);
+#else
+  g_skip_why = "probes compiled out: no semaphore to raise";
+#endif
+}
+
+// A sampling thread that frees many blocks of a class just before the class's sample (its
+// countdown at 1: every bound leaves nothing in the cache) must not keep them all in parked[]:
+// at most the class's cap waits there, the rest goes back to the spans. And the countdown still
+// picks the allocation it names.
+static void sampling_parks_at_most_cap() {
+#if HZ3_PROBES
+  if (!SAMPLING) {
+    g_skip_why = "this variant does not sample";
+    return;
+  }
+  for (size_t req : {size_t(64), size_t(8192)}) {
+    const uint32_t c = class_of(req + HARD_ROOM);
+    const uint32_t cap = CLASSES[c].cache_cap;
+    std::vector<void*> v(8 * cap);
+    for (void*& p : v) p = malloc(req);  // before sampling: not counted
+    __atomic_store_n(&otel_memory_alloc_semaphore, 1, __ATOMIC_RELAXED);
+    large_slow_path();
+    EXPECT(t_cache.sampling);
+    const SampleClass& s = t_cache.samp[c];
+    int64_t expect =
+        s.left - (s.upper + int64_t(s.chunk - t_cache.frees_left[c]) - int64_t(cached_now(c)));
+    int64_t since = 0;
+    uint64_t steps = 0;
+    while (expect - since > 1 && steps++ < 100000000) {  // churn up to the allocation before
+      void* p = malloc(req);
+      since++;
+      if (tag_load(page_index(p)) & TAG_SAMPLED) {
+        expect = s.left;
+        since = 0;
+      }
+      free(p);
+    }
+    for (void* p : v) free(p);
+    uint64_t parked = 0;
+    for (void* q = t_cache.parked[c]; q; q = *static_cast<void**>(q)) parked++;
+    const uint64_t parked_count = s.parked;
+    void* p = malloc(req);  // the allocation the countdown picks
+    bool sampled = tag_load(page_index(p)) & TAG_SAMPLED;
+    printf(
+        "  %zu B: %zu blocks freed at the sample's door: %llu parked (cap %u), cached %llu, "
+        "next malloc %s\n",
+        req, v.size(), (unsigned long long)parked, cap, (unsigned long long)cached_now(c),
+        sampled ? "sampled" : "not sampled");
+    EXPECT(expect - since == 1);
+    EXPECT(parked <= cap);
+    EXPECT(parked == parked_count);  // the count the bound uses
+    EXPECT(sampled);
+    free(p);
+    __atomic_store_n(&otel_memory_alloc_semaphore, 0, __ATOMIC_RELAXED);
+    large_slow_path();
+    EXPECT(!t_cache.sampling);
+    EXPECT(t_cache.parked[c] == nullptr);
+  }
+#else
+  g_skip_why = "probes compiled out: no semaphore to raise";
 #endif
 }
 
@@ -479,6 +654,8 @@ int main() {
   run("scavenger_sleeps_while_dirty", scavenger_sleeps_while_dirty);
   run("idle_process_releases", idle_process_releases);
   run("sampling_flip_keeps_cache", sampling_flip_keeps_cache);
+  run("sampling_countdown_keeps_fast_path", sampling_countdown_keeps_fast_path);
+  run("sampling_parks_at_most_cap", sampling_parks_at_most_cap);
   run("remote_flag_never_lost", remote_flag_never_lost);
   run("fork_lists_every_orphan", fork_lists_every_orphan);
   return g_failed ? 1 : 0;
