@@ -141,6 +141,14 @@ uint32_t list_len(void* p) {
   return n;
 }
 
+// Puts the (non-empty) list in front of head.
+void list_prepend(void*& head, void* list) {
+  void* tail = list;
+  while (*static_cast<void**>(tail)) tail = *static_cast<void**>(tail);
+  *static_cast<void**>(tail) = head;
+  head = list;
+}
+
 uint64_t mag_count(const ThreadCache& tc, uint32_t bin) { return tc.mag_top[bin] - MAG_BASE[bin]; }
 
 // Blocks of class c in the thread's cache (parked[c] aside).
@@ -187,10 +195,7 @@ void park_after(ThreadCache& tc, uint32_t c, int64_t keep) {
     return_list(tc.heap, c, rest);
     return;
   }
-  void* tail = rest;
-  while (*static_cast<void**>(tail)) tail = *static_cast<void**>(tail);
-  *static_cast<void**>(tail) = tc.parked[c];
-  tc.parked[c] = rest;
+  list_prepend(tc.parked[c], rest);
   s.parked += n;
 }
 
@@ -266,10 +271,7 @@ HZ3_NOINLINE void leave_sampling(ThreadCache& tc) {
       }
       continue;
     }
-    void* tail = p;
-    while (*static_cast<void**>(tail)) tail = *static_cast<void**>(tail);
-    *static_cast<void**>(tail) = tc.head[c];
-    tc.head[c] = p;
+    list_prepend(tc.head[c], p);
   }
   tc.sampling = false;
 }
