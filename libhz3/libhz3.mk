@@ -63,7 +63,7 @@ $(BUILD)/tests/unit_test_%: libhz3/unit/unit_test.cc FORCE_VARIANT_LIB
 	@mkdir -p $(@D)
 	$(call msg,CXX,$@)
 	$(Q)$(MAKE) --no-print-directory VARIANT=$* lib >/dev/null
-	$(Q)$(CXX) $(CXXSTD) -O1 -g $(WARN) -fno-builtin $(LIBHZ3_INC) $(VARIANT_DEFS_$*) \
+	$(Q)$(CXX) $(CXXSTD) -O1 -g $(WARN) -fno-builtin $(LIBHZ3_INC) $(VARIANT_DEFS_$*) $(HZ3_CPPFLAGS) \
 	  $(CXX_CONSTEXPR_LIMIT) $< -o $@ \
 	  $(if $(filter release,$*),$(BUILD),$(BUILD)/$*)/lib/libhz3.a -lpthread
 .PHONY: FORCE_VARIANT_LIB

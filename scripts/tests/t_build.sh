@@ -6,6 +6,8 @@
 #   build/clang_lib, build/clang_lib_serves_api_test  `make CC=clang CXX=clang++ lib` builds the
 #       release library, and the API test program (built by gcc in the main build) passes with it
 #       preloaded. The whole tree with clang is `make test-clang` (README).
+#   build/lists_only_unit  HZ3_CPPFLAGS=-DHZ3_MAGAZINES=0 (every class cached in a list) builds
+#       the library and its unit tests with the same flags, and the unit tests pass.
 # timeout: 400
 set -u
 top=${HZ3_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -39,6 +41,25 @@ if [ $rc -eq 0 ] && [ -s "$tmp/probes/obj/probes/hz3.skel.h" ] &&
   pass "build/probes_without_kernel_btf ($hidden)"
 else
   fail build/probes_without_kernel_btf "exit $rc ($hidden): $(tail -4 "$tmp/probes.log" | tr '\n' ' ')"
+fi
+
+# --- a compile-time variant through HZ3_CPPFLAGS: library and unit tests alike -------------
+# The unit tests compile the allocator's headers themselves: built without the library's -D flags
+# they would disagree with it about its layout (which classes are magazines) and fail on garbage.
+lo=$tmp/lists
+if make -s --no-print-directory -j2 BUILD="$lo" HZ3_CPPFLAGS=-DHZ3_MAGAZINES=0 \
+  "$lo/tests/unit_test_release" > "$tmp/lists.log" 2>&1; then
+  timeout 300 "$lo/tests/unit_test_release" > "$tmp/lists_unit.log" 2>&1
+  rc=$?
+  np=$(grep -c '^PASS' "$tmp/lists_unit.log")
+  nf=$(grep -c '^FAIL' "$tmp/lists_unit.log")
+  if [ $rc -eq 0 ] && [ "$nf" -eq 0 ] && [ "$np" -gt 0 ]; then
+    pass "build/lists_only_unit ($np cases)"
+  else
+    fail build/lists_only_unit "status $rc, $nf FAIL lines: $(grep -m2 '^FAIL' "$tmp/lists_unit.log" | tr '\n' ' ')"
+  fi
+else
+  fail build/lists_only_unit "$(grep -m3 -E 'error' "$tmp/lists.log" | tr '\n' ' ')"
 fi
 
 # --- the library with clang -----------------------------------------------------------------
