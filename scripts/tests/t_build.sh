@@ -16,6 +16,22 @@ cd "$top"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
+# cases_pass NAME LOG CMD…: runs a test program (output to LOG) and passes NAME when it exits 0
+# with some PASS lines and no FAIL line.
+cases_pass() {
+  local name=$1 log=$2 rc np nf
+  shift 2
+  "$@" > "$log" 2>&1
+  rc=$?
+  np=$(grep -c '^PASS' "$log")
+  nf=$(grep -c '^FAIL' "$log")
+  if [ $rc -eq 0 ] && [ "$nf" -eq 0 ] && [ "$np" -gt 0 ]; then
+    pass "$name ($np cases)"
+  else
+    fail "$name" "status $rc, $nf FAIL lines: $(grep -m2 '^FAIL' "$log" | tr '\n' ' ')"
+  fi
+}
+
 # --- BPF without the kernel's BTF -----------------------------------------------------------
 real_bpftool=$(command -v bpftool)
 cat > "$tmp/bpftool" << EOF
@@ -49,15 +65,7 @@ fi
 lo=$tmp/lists
 if make -s --no-print-directory -j2 BUILD="$lo" HZ3_CPPFLAGS=-DHZ3_MAGAZINES=0 \
   "$lo/tests/unit_test_release" > "$tmp/lists.log" 2>&1; then
-  timeout 300 "$lo/tests/unit_test_release" > "$tmp/lists_unit.log" 2>&1
-  rc=$?
-  np=$(grep -c '^PASS' "$tmp/lists_unit.log")
-  nf=$(grep -c '^FAIL' "$tmp/lists_unit.log")
-  if [ $rc -eq 0 ] && [ "$nf" -eq 0 ] && [ "$np" -gt 0 ]; then
-    pass "build/lists_only_unit ($np cases)"
-  else
-    fail build/lists_only_unit "status $rc, $nf FAIL lines: $(grep -m2 '^FAIL' "$tmp/lists_unit.log" | tr '\n' ' ')"
-  fi
+  cases_pass build/lists_only_unit "$tmp/lists_unit.log" timeout 300 "$lo/tests/unit_test_release"
 else
   fail build/lists_only_unit "$(grep -m3 -E 'error' "$tmp/lists.log" | tr '\n' ' ')"
 fi
@@ -85,12 +93,5 @@ if [ ! -x "$api" ]; then
   skip build/clang_lib_serves_api_test "$api not built (make all)"
   exit 0
 fi
-LD_PRELOAD=$cl/lib/libhz3.so timeout 120 "$api" clang --hz3 > "$tmp/api.log" 2>&1
-rc=$?
-np=$(grep -c '^PASS' "$tmp/api.log")
-nf=$(grep -c '^FAIL' "$tmp/api.log")
-if [ $rc -eq 0 ] && [ "$nf" -eq 0 ] && [ "$np" -gt 0 ]; then
-  pass "build/clang_lib_serves_api_test ($np cases)"
-else
-  fail build/clang_lib_serves_api_test "status $rc, $nf FAIL lines: $(grep -m2 '^FAIL' "$tmp/api.log" | tr '\n' ' ')"
-fi
+cases_pass build/clang_lib_serves_api_test "$tmp/api.log" \
+  env LD_PRELOAD="$cl/lib/libhz3.so" timeout 120 "$api" clang --hz3
