@@ -22,13 +22,6 @@ require_tracing() {
   if [ ! -f "${LIB:-$HZ3_LIB}" ]; then fail "$name" "no library at ${LIB:-$HZ3_LIB} (make variants)"; exit 0; fi
 }
 
-# require_bpftrace NAME: the test NAME fails (and its script ends) without bpftrace, which the
-# test dependencies install.
-require_bpftrace() {
-  command -v bpftrace >/dev/null && return 0
-  fail "$1" "bpftrace is not installed (scripts/deps.sh test installs it)"; exit 0
-}
-
 # start_workload NAME [LIB]: runs the workload preloaded with LIB (default $HZ3_LIB); sets
 # WL_PID, WL_IN (fd to send commands) and WL_OUT (fd to read answers). Waits for "ready".
 start_workload() {

@@ -8,7 +8,7 @@
 . "$(dirname "$0")/lib.sh"
 name=fork/sampling
 is_root || { skip $name "needs root to load BPF (run make test as root)"; exit 0; }
-command -v bpftrace >/dev/null || { skip $name "bpftrace not installed"; exit 0; }
+require_bpftrace $name
 need_bin $name "$HZ3_TBIN/fork_sampling" || exit 0
 need_lib $name "$HZ3_LIB" || exit 0
 lib=$(readlink -f "$HZ3_LIB")

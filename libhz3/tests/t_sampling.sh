@@ -7,7 +7,7 @@
 . "$HZ3_TOP/scripts/testlib.sh"
 prog=$HZ3_TBIN/sample_sites
 is_root || { skip sampling/estimates "needs root to load BPF (run make test as root)"; exit 0; }
-command -v bpftrace >/dev/null || { skip sampling/estimates "bpftrace not installed"; exit 0; }
+require_bpftrace sampling/estimates
 [ -x "$prog" ] || { fail sampling/estimates "$prog not built"; exit 0; }
 lib=$(readlink -f "$HZ3_LIB")
 tmp=$(mktemp -d); trap 'kill $bt 2>/dev/null; rm -rf "$tmp"' EXIT

@@ -1,15 +1,17 @@
 // probes/tests/t_hits_at_exec.sh: waits for argv[3] to exist (the tracer attached), does argv[1]
 // malloc+free pairs of 64 B (fewer than a report chunk, so no slow path reports them), then
 // execs argv[2] through the exec function named by argv[4] (execve, execv, execvp, execl, ...;
-// "exit": returns from main instead),
-// with an empty environment where the function takes one: the new image has no libhz3, so only
-// this image's hits are counted.
+// "exit": returns from main instead; "syscall": the execve system call itself, past libhz3's
+// wrappers, the negative control), with an empty environment where the function takes one and
+// LD_PRELOAD removed for the others: the new image has no libhz3, so only this image's hits
+// are counted.
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -31,7 +33,9 @@ int main(int argc, char** argv) {
   if (!strcmp(fn, "exit")) return 0;  // the control: exit reports pending hits without wrappers
   char* args[] = {(char*)prog, NULL};
   char* env[] = {NULL};
-  if (!strcmp(fn, "execve")) execve(prog, args, env);
+  unsetenv("LD_PRELOAD");  // execv, execvp, execl, execlp pass this environment on
+  if (!strcmp(fn, "syscall")) syscall(SYS_execve, prog, args, env);
+  else if (!strcmp(fn, "execve")) execve(prog, args, env);
   else if (!strcmp(fn, "execv")) execv(prog, args);
   else if (!strcmp(fn, "execvp")) execvp(prog, args);
   else if (!strcmp(fn, "execvpe")) execvpe(prog, args, env);

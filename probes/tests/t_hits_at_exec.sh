@@ -5,7 +5,9 @@
 # libhz3 must report those 20 hits through hz3:hits before the exec, through each exec function
 # libhz3 wraps (execve execv execvp execvpe execl execlp execle fexecve; docs/probes.md). Without
 # the wrappers, no code of the old image runs after the exec and the hits never arrive. First a
-# control that exits instead (exit already reports pending hits): it shows the tracer counts.
+# control that exits instead (exit already reports pending hits): it shows the tracer counts;
+# then the execve system call made directly, past the wrappers: its hits must be lost, which
+# shows the check can fail.
 # A case whose bpftrace says it could not attach (seen once under load) runs once more.
 set -u
 source "$HZ3_TOP/scripts/testlib.sh"
@@ -45,12 +47,18 @@ END { printf(\"hits %d\\n\", @hits); }
   hits=$(sed -n 's/^hits \([0-9]*\)$/\1/p' "$T/$fn.bt")
 }
 
-for fn in exit execve execv execvp execvpe execl execlp execle fexecve; do
+for fn in exit syscall execve execv execvp execvpe execl execlp execle fexecve; do
   one_case "$fn"
   # A load burst can make bpftrace's attach fail (it says so); that is not the allocator's doing.
   if grep -q 'Error attaching probe' "$T/$fn.bterr"; then one_case "$fn"; fi
   if [ $rc -ne 0 ]; then
     fail "hits_at_exec/$fn" "exit status $rc: $(head -2 "$T/$fn.err")"
+  elif [ "$fn" = syscall ]; then  # past the wrappers: the hits must be lost, or nothing is tested
+    if [ -n "$hits" ] && [ "$hits" -lt $N ]; then
+      pass "hits_at_exec/unwrapped_exec_loses_hits ($hits of $N reported)"
+    else
+      fail "hits_at_exec/unwrapped_exec_loses_hits" "${hits:-no} hits reported, want < $N"
+    fi
   elif [ "${hits:-0}" -ge $N ]; then
     pass "hits_at_exec/$fn ($hits hits reported of $N)"
   else
