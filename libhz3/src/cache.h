@@ -56,6 +56,14 @@ inline constexpr std::array<uint64_t, NUM_BINS> MAG_END = [] {
 }();
 inline constexpr uint64_t MAG_SLOTS = FIRST_MAG_BIN < NUM_BINS ? MAG_END[NUM_BINS - 1] : 1;
 
+// Blocks a refill takes from the spans for class cls (when its inbox has none): half the cap,
+// 1 to REFILL_BATCH_MAX.
+inline constexpr uint32_t REFILL_BATCH_MAX = 64;
+constexpr uint32_t refill_batch(uint32_t cls) {
+  uint32_t b = CLASSES[cls].cache_cap / 2;
+  return b < 1 ? 1 : (b > REFILL_BATCH_MAX ? REFILL_BATCH_MAX : b);
+}
+
 // A class's allocation countdown while the thread samples (heap.cc, "heap sampling"). Between
 // two slow paths of the class, the fast path pops at most upper + (chunk - frees_left) blocks,
 // and exactly that many minus the blocks cached now (on head[], or in the magazine): so at a

@@ -66,11 +66,6 @@ namespace {
 
 constexpr uint32_t SCAVENGE_AFTER_RELEASES = 16;  // net span releases (see scavenge)
 
-constexpr uint32_t refill_batch(uint32_t cls) {
-  uint32_t b = CLASSES[cls].cache_cap / 2;
-  return b < 1 ? 1 : (b > 64 ? 64 : b);
-}
-
 void report_hits(ThreadCache& tc) {
   uint64_t n = tc.hits_pending;
   if (n == 0) return;
@@ -401,12 +396,10 @@ uint32_t take_from_spans_into(Heap* h, uint32_t cls, uint32_t n, void** out) {
   return taken;
 }
 
-constexpr uint32_t MAX_BATCH = 64;  // refill_batch's bound
-
-// The same as a linked list (n <= MAX_BATCH), out[0] first; *got says how many.
+// The same as a linked list (n <= REFILL_BATCH_MAX), out[0] first; *got says how many.
 void* take_from_spans(Heap* h, uint32_t cls, uint32_t n, uint32_t* got) {
-  void* v[MAX_BATCH];
-  uint32_t m = take_from_spans_into(h, cls, n < MAX_BATCH ? n : MAX_BATCH, v);
+  void* v[REFILL_BATCH_MAX];
+  uint32_t m = take_from_spans_into(h, cls, n < REFILL_BATCH_MAX ? n : REFILL_BATCH_MAX, v);
   for (uint32_t i = 0; i < m; i++) *static_cast<void**>(v[i]) = i + 1 < m ? v[i + 1] : nullptr;
   *got = m;
   return m ? v[0] : nullptr;

@@ -409,7 +409,7 @@ static void countdown_of_class(size_t req) {
   const uint64_t limit = (64u << 20) / CLASSES[c].size;
   std::vector<void*> keep(limit);
   const uint32_t cap = CLASSES[c].cache_cap;
-  const uint64_t batch = cap / 2 < 1 ? 1 : (cap / 2 > 64 ? 64 : cap / 2);  // heap.cc refill_batch
+  const uint64_t batch = refill_batch(c);
   for (int shape = 0; shape < 2; shape++) {
     // The next sample is the expect-th malloc from here: left counts from the last slow path of
     // the class, and the pops since are those it allowed less the blocks cached now.
