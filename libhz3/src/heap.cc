@@ -230,6 +230,7 @@ void sample_after_overflow(ThreadCache& tc, uint32_t c) {
   int64_t len = cached_count(tc, c);
   s.left -= s.upper - len;  // the pops since the last count
   HZ3_ASSERT(s.left >= 1);
+  if (s.left < 1) s.left = 1;  // a miscount costs one early sample, not the class's samples
   sample_rebound(tc, c, len);
 }
 
@@ -787,6 +788,7 @@ HZ3_NOINLINE void* malloc_sampling(ThreadCache& tc, uint32_t cls) {
   SampleClass& s = tc.samp[cls];
   s.left -= s.upper + int64_t(s.chunk - tc.frees_left[cls]);
   HZ3_ASSERT(s.left >= 1);
+  if (s.left < 1) s.left = 1;  // as in sample_after_overflow
   const bool mag = is_mag_bin(cls);
   void* p = tc.parked[cls];
   uint32_t len = 0;

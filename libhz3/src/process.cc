@@ -46,7 +46,9 @@ Heap* heap_create_locked() {
   Heap* h = new (g_heap_mem_cur) Heap();
   g_heap_mem_cur += sizeof(Heap);
   h->id = g_heap_count;
-  g_heaps[g_heap_count++] = h;
+  g_heaps[g_heap_count] = h;
+  // Tracers read the count through the descriptor without the lock: the pointer first.
+  __atomic_store_n(&g_heap_count, g_heap_count + 1, __ATOMIC_RELEASE);
   return h;
 }
 
@@ -151,6 +153,7 @@ bool global_init() {
         if (!heap_create_locked()) return false;
       }
       // Descriptor version 3: the registry, for tracers naming heaps by thread (docs/probes.md).
+      static_assert(sizeof(Heap) <= 0xFFFF, "the descriptor holds Heap's size in 16 bits");
       hz3_arena_desc.heap = {uint16_t(sizeof(Heap)), uint16_t(offsetof(Heap, id)),
                              uint16_t(offsetof(Heap, owner_tid)), uint16_t(offsetof(Heap, state))};
       hz3_arena_desc.heap_count = uintptr_t(&g_heap_count);

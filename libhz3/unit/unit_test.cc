@@ -408,7 +408,6 @@ static void countdown_of_class(size_t req) {
   // Sized for ~8 samples of blocks kept (the mean is 512 KiB) and bounded in bytes.
   const uint64_t limit = (64u << 20) / CLASSES[c].size;
   std::vector<void*> keep(limit);
-  const uint32_t cap = CLASSES[c].cache_cap;
   const uint64_t batch = refill_batch(c);
   for (int shape = 0; shape < 2; shape++) {
     // The next sample is the expect-th malloc from here: left counts from the last slow path of

@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
-"""hz3top/tests/attach_cost.py — what watching costs: ops/s of a workload on libhz3 with no tracer
+"""bench/hz3top_attach_cost.py — what watching costs: ops/s of a workload on libhz3 with no tracer
 against the same with hz3top's counting view attached (`hz3top -p PID --json`, default options:
 the probes, the tag-map reads and perf counting), in interleaved pairs (detached, attached, then
 attached, detached, ...). Prints per workload the median of either side, the median of the
 per-pair ratios attached/detached with the lowest and highest pair, and the CPU time per op of
 the workload process (user+sys) the same way. Not a test (asserts nothing, not run by make test); docs/hz3top.md, "Costs", quotes it. The
-latency and per-event costs are measure.py's.
+latency and per-event costs are bench/hz3top_cost.py's.
 
-  hz3top/tests/attach_cost.py [--build build] [--pairs 10] [--iters 20000000] [--redis-n 100000]
+  bench/hz3top_attach_cost.py [--build build] [--pairs 10] [--iters 20000000] [--redis-n 100000]
                        [--only ssot|redis]
 SSOT mixed: bench_ssot --size mixed, hz3top attached (its stderr says "attached") before the
 workload's loop starts (--ready-file/--go-file). redis: one redis-server on libhz3 on a free port
