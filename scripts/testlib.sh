@@ -51,38 +51,3 @@ run_pytest() {
     /usr/bin/python3 -m pytest -q -p no:cacheprovider -o console_output_style=classic -p pytest_lines \
       "$f" "$@"
 }
-# exit_verdict NAME RC LOG: after a test program ran with its output in LOG (its result lines
-# already printed), turns what its exit status says into a FAIL of NAME when the lines alone
-# would hide it: death by a signal (unless its last FAIL line already names the crash or
-# timeout), a timeout (124/137 from timeout(1)), a non-zero exit without any FAIL line, or a
-# clean exit with no result line at all. Status 1 when it printed a FAIL.
-exit_verdict() {
-  local name=$1 rc=$2 log=$3
-  if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
-    fail "$name" "timed out (status $rc)"
-  elif [ "$rc" -gt 128 ]; then
-    grep '^FAIL: ' "$log" | tail -1 | grep -qE ': (crashed|timed out)' && return 1
-    fail "$name" "killed by signal $((rc - 128)) ($(kill -l $((rc - 128)) 2>/dev/null)) after $(grep -c '^PASS: ' "$log") PASS lines"
-  elif [ "$rc" -ne 0 ]; then
-    grep -q '^FAIL: ' "$log" && return 1
-    fail "$name" "exited with status $rc without a FAIL line"
-  elif ! grep -qE '^(PASS|FAIL|SKIP): ' "$log"; then
-    fail "$name" "exited 0 but printed no result line"
-  else
-    return 0
-  fi
-  return 1
-}
-# run_pytest FILE [ARG…]: runs the pytest file FILE with scripts/pytest_lines.py, which prints
-# each test's PASS/FAIL/SKIP line; pytest's exit status (5: it collected no test). One SKIP when
-# pytest is missing.
-run_pytest() {
-  local f=$1; shift
-  if ! /usr/bin/python3 -c 'import pytest' 2>/dev/null; then
-    skip "pytest/$(basename "$f" .py)" "pytest not installed (scripts/deps.sh test installs python3-pytest)"
-    return 0
-  fi
-  PYTHONPATH="$HZ3_TOP/scripts${PYTHONPATH:+:$PYTHONPATH}" \
-    /usr/bin/python3 -m pytest -q -p no:cacheprovider -o console_output_style=classic -p pytest_lines \
-      "$f" "$@"
-}
