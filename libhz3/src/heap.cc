@@ -440,41 +440,42 @@ void hard_bad_live(void* p, uint32_t bin, const char* fn, const char* freed) {
   fatal_pointer(fn, "invalid pointer", p);
 }
 
-// Moves every block other threads pushed to this heap back into its spans (take_inboxes: all
-// but those of class `keep`, which it returns as a list).
+// Moves every block other threads pushed to this heap back into its spans.
 //
-// remote_pending says "some inbox may be non-empty"; refills and bound checks look at it before
-// scanning the inboxes, so it must never read 0 while an inbox holds a block that no drain will
-// see. The protocol is a store-then-load on each side: a freer pushes (inbox RMW) and then
-// reads the flag, setting it if clear; the drainer clears the flag (RMW) and then reads the
-// inboxes. Every one of those four operations is seq_cst, so they fall in one total order
-// that respects each thread's program order: either the drainer's inbox read comes after the
-// push (it sees and drains the block), or the freer's flag read comes after the clear (it sees
-// 0 and sets the flag again). With relaxed operations the clear could still sit in the
-// drainer's store buffer while it reads an inbox (x86 reorders a store with a later load), and
-// both sides would miss each other. On x86 this costs nothing extra: the push and the clear
-// are locked instructions anyway and seq_cst loads are plain loads.
+// Bit b of remote_pending says "inbox[b] may be non-empty"; refills look at their class's bit
+// and drains at the set bits only, so a bit must never read 0 while its inbox holds a block
+// that no later take will see. The protocol is a store-then-load on each side: a freer pushes
+// (inbox RMW) and then reads the bits, setting its class's bit if clear (RMW); a taker clears
+// the bit (RMW) and then reads the inbox. Every one of those operations is seq_cst, so they
+// fall in one total order that respects each thread's program order: either the taker's inbox
+// read comes after the push (it sees and takes the block), or the freer's read of the bits
+// comes after the clear (it sees the bit clear and sets it again). With relaxed operations the
+// clear could still sit in the taker's store buffer while it reads the inbox (x86 reorders a
+// store with a later load), and both sides would miss each other. On x86 this costs nothing
+// extra: the push and the clear are locked instructions anyway and seq_cst loads are plain
+// loads.
 void drain_inboxes(Heap* h) {
-  uint32_t n;
-  take_inboxes(h, 0, &n);
-}
-
-void* take_inboxes(Heap* h, uint32_t keep, uint32_t* kept_objs) {
-  h->remote_pending.exchange(0, std::memory_order_seq_cst);
-  void* kept = nullptr;
-  *kept_objs = 0;
-  for (uint32_t bin = 1; bin < NUM_BINS; bin++) {
+  uint64_t m = h->remote_pending.exchange(0, std::memory_order_seq_cst);
+  for (; m; m &= m - 1) {
+    uint32_t bin = uint32_t(__builtin_ctzll(m));
     if (h->inbox[bin].load(std::memory_order_seq_cst) == nullptr) continue;
     void* list = h->inbox[bin].exchange(nullptr, std::memory_order_acquire);
-    uint32_t n = h->inbox_objs[bin].exchange(0, std::memory_order_relaxed);
-    if (bin == keep) {
-      kept = list;
-      *kept_objs = n;
-    } else {
-      return_list(h, bin, list);
-    }
+    h->inbox_objs[bin].store(0, std::memory_order_relaxed);
+    return_list(h, bin, list);
   }
-  return kept;
+}
+
+// The inboxes of other classes are left alone: each is taken whole by its own class's next
+// refill, instead of going back to the spans now and coming out of them again then.
+void* take_inbox(Heap* h, uint32_t bin, uint32_t* objs) {
+  const uint64_t bit = uint64_t{1} << bin;
+  *objs = 0;
+  if (!(h->remote_pending.load(std::memory_order_relaxed) & bit)) return nullptr;
+  h->remote_pending.fetch_and(~bit, std::memory_order_seq_cst);
+  if (h->inbox[bin].load(std::memory_order_seq_cst) == nullptr) return nullptr;
+  void* list = h->inbox[bin].exchange(nullptr, std::memory_order_acquire);
+  *objs = h->inbox_objs[bin].exchange(0, std::memory_order_relaxed);
+  return list;
 }
 
 namespace {
@@ -539,15 +540,24 @@ void remote_deliver(Heap* h, uint32_t bin, void* head, void* tail, uint32_t coun
       return;
     }
   }
-  std::atomic<void*>& box = h->inbox[bin];
-  void* old = box.load(std::memory_order_relaxed);
-  do {
-    *static_cast<void**>(tail) = old;
-  } while (
-      !box.compare_exchange_weak(old, head, std::memory_order_seq_cst, std::memory_order_relaxed));
-  h->inbox_objs[bin].fetch_add(count, std::memory_order_relaxed);
-  if (!h->remote_pending.load(std::memory_order_seq_cst))  // see drain_inboxes for the protocol
-    h->remote_pending.store(1, std::memory_order_relaxed);
+  // The inbox holds a refill's worth already (the owner has not allocated the class since):
+  // more would only go back to the spans at that refill, so these go there now, by this thread.
+  if (h->inbox_objs[bin].load(std::memory_order_relaxed) >= CLASSES[bin].cache_cap &&
+      h->lock.try_lock()) {
+    return_list(h, bin, head);
+    h->lock.unlock();
+  } else {
+    std::atomic<void*>& box = h->inbox[bin];
+    void* old = box.load(std::memory_order_relaxed);
+    do {
+      *static_cast<void**>(tail) = old;
+    } while (!box.compare_exchange_weak(old, head, std::memory_order_seq_cst,
+                                        std::memory_order_relaxed));
+    h->inbox_objs[bin].fetch_add(count, std::memory_order_relaxed);
+    const uint64_t bit = uint64_t{1} << bin;  // see drain_inboxes for the protocol
+    if (!(h->remote_pending.load(std::memory_order_seq_cst) & bit))
+      h->remote_pending.fetch_or(bit, std::memory_order_seq_cst);
+  }
   // Idle check: KiB delivered since the owner's last refill (low half of idle_probe), under
   // that refill's owner_epoch (high half). Races between deliverers only blur the count.
   uint64_t epoch = h->owner_epoch.load(std::memory_order_relaxed);
@@ -718,15 +728,13 @@ void* mag_refill(ThreadCache& tc, uint32_t cls) {
     LockGuard g(h->lock);
     h->owner_epoch.store(h->owner_epoch.load(std::memory_order_relaxed) + 1,
                          std::memory_order_relaxed);  // "the owner is active" (remote_free)
-    if (h->remote_pending.load(std::memory_order_relaxed)) {
-      uint32_t objs;
-      void* list = take_inboxes(h, cls, &objs);
-      while (list && n < cap) {
-        m[n++] = list;
-        list = *static_cast<void**>(list);
-      }
-      if (list) return_list(h, cls, list);
+    uint32_t objs;
+    void* list = take_inbox(h, cls, &objs);
+    while (list && n < cap) {
+      m[n++] = list;
+      list = *static_cast<void**>(list);
     }
+    if (list) return_list(h, cls, list);
     if (n == 0) n = take_from_spans_into(h, cls, refill_batch(cls), m);
   }
   if (n == 0) return outside_alloc(cls);  // arena exhausted: slower, not failed
@@ -746,26 +754,24 @@ void* refill_into(ThreadCache& tc, uint32_t cls, void*& slot, uint32_t* count = 
     LockGuard g(h->lock);  // span state is shared with threads that drain our inboxes
     h->owner_epoch.store(h->owner_epoch.load(std::memory_order_relaxed) + 1,
                          std::memory_order_relaxed);  // "the owner is active" (remote_free)
-    if (h->remote_pending.load(std::memory_order_relaxed)) {
-      // Blocks other threads freed to us: this class's go straight into the cache (bounded by
-      // its cap), the others back to their spans so empty spans can be given back.
-      uint32_t objs;
-      list = take_inboxes(h, cls, &objs);
-      // A whole inbox that fits goes into the cache as it is; otherwise it is cut at the cap
-      // (a walk, a cache miss per block: each was last written by the thread that freed it).
-      // The count may be off by a delivery in flight, so the cache may exceed its cap by one
-      // batch until its next bound check.
-      if (list && objs > CLASSES[cls].cache_cap) {
-        uint32_t cap = CLASSES[cls].cache_cap, n = 1;
-        void* last = list;
-        while (n < cap && *static_cast<void**>(last)) {
-          last = *static_cast<void**>(last);
-          n++;
-        }
-        void* rest = *static_cast<void**>(last);
-        *static_cast<void**>(last) = nullptr;
-        if (rest) return_list(h, cls, rest);
+    // Blocks other threads freed to us of this class go straight into the cache (bounded by
+    // its cap); other classes' inboxes wait for their own refills (take_inbox).
+    uint32_t objs;
+    list = take_inbox(h, cls, &objs);
+    // A whole inbox that fits goes into the cache as it is; otherwise it is cut at the cap
+    // (a walk, a cache miss per block: each was last written by the thread that freed it).
+    // The count may be off by a delivery in flight, so the cache may exceed its cap by one
+    // batch until its next bound check.
+    if (list && objs > CLASSES[cls].cache_cap) {
+      uint32_t cap = CLASSES[cls].cache_cap, n = 1;
+      void* last = list;
+      while (n < cap && *static_cast<void**>(last)) {
+        last = *static_cast<void**>(last);
+        n++;
       }
+      void* rest = *static_cast<void**>(last);
+      *static_cast<void**>(last) = nullptr;
+      if (rest) return_list(h, cls, rest);
     }
     if (!list) {
       list = take_from_spans(h, cls, refill_batch(cls), &got);
@@ -929,7 +935,6 @@ void cache_bound(ThreadCache& tc, uint32_t bin) {
     *static_cast<void**>(cut) = nullptr;
     Heap* h = tc.heap;
     LockGuard g(h->lock);
-    if (h->remote_pending.load(std::memory_order_relaxed)) drain_inboxes(h);
     sample_note_removed(tc, bin, return_list(h, bin, rest));  // gone without a pop
   }
 }
@@ -941,7 +946,6 @@ HZ3_NOINLINE void mag_full(void* p, uint32_t bin) {
   Heap* h = tc.heap;
   {
     LockGuard g(h->lock);
-    if (h->remote_pending.load(std::memory_order_relaxed)) drain_inboxes(h);
     mag_flush_locked(tc, h, bin, CLASSES[bin].cache_cap / 2);
   }
   tc.mag_slots[tc.mag_top[bin]++] = p;

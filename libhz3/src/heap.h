@@ -41,7 +41,8 @@ struct alignas(64) Heap {
   // Blocks delivered to each inbox since it was last emptied: approximate (added after the push,
   // reset after the exchange), read only to decide whether a refill can take a whole inbox.
   std::atomic<uint32_t> inbox_objs[NUM_BINS];
-  std::atomic<uint32_t> remote_pending;
+  // Bit b set: inbox[b] may hold blocks (the protocol is at drain_inboxes in heap.cc).
+  std::atomic<uint64_t> remote_pending;
   // Written under lock (heap_acquire, cache_teardown, fork_child); remote_deliver reads it
   // without the lock first, then again under it. Zero (ORPHAN) until heap_acquire hands it out.
   std::atomic<HeapState> state;
@@ -301,10 +302,14 @@ HZ3_FAST_PATH void free_fast(void* p) {
   free_unfixed(p);
 }
 
+static_assert(NUM_BINS <= 64, "remote_pending has a bit per class");
+
 // Moves the blocks other threads pushed to h's inboxes back into its spans. Caller holds
 // h->lock.
 void drain_inboxes(Heap* h);
-void* take_inboxes(Heap* h, uint32_t keep, uint32_t* kept_objs);
+// Takes class bin's inbox as a list (nullptr when empty); *objs: its approximate length.
+// Caller holds h->lock.
+void* take_inbox(Heap* h, uint32_t bin, uint32_t* objs);
 
 // Hands every remote free the calling thread still holds to its owner (statistics, trim).
 void deliver_remote_frees();

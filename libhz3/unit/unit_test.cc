@@ -553,10 +553,10 @@ static void sampling_parks_at_most_cap() {
 }
 
 // The remote-free flag protocol (drain_inboxes): after a drain that raced with a push, either
-// the push was drained or the flag is set. A second thread frees one of our blocks (a push to
-// our inbox) at the moment we drain; then, with both quiet, a non-empty inbox must have the
-// flag set. With relaxed operations x86 lets the drain's clear of the flag pass its reads of
-// the inboxes, and the two sides can miss each other.
+// the push was drained or the class's bit is set. A second thread frees one of our blocks (a push
+// to our inbox) at the moment we drain; then, with both quiet, a non-empty inbox must have the flag
+// set. With relaxed operations x86 lets the drain's clear of the flag pass its reads of the
+// inboxes, and the two sides can miss each other.
 static void remote_flag_never_lost() {
   malloc(64);  // a LIVE cache and heap for this thread
   Heap* h = t_cache.heap;
@@ -575,7 +575,7 @@ static void remote_flag_never_lost() {
   int stale = 0;
   for (int r = 1; r <= ROUNDS; r++) {
     handoff.store(malloc(64), std::memory_order_relaxed);
-    h->remote_pending.store(1);  // as if an earlier push had set it
+    h->remote_pending.store(uint64_t{1} << bin);  // as if an earlier push had set it
     go.store(r, std::memory_order_release);
     {
       LockGuard g(h->lock);
@@ -583,7 +583,7 @@ static void remote_flag_never_lost() {
     }
     while (done.load(std::memory_order_acquire) != r) {
     }
-    if (h->inbox[bin].load() != nullptr && h->remote_pending.load() == 0) stale++;
+    if (h->inbox[bin].load() != nullptr && !(h->remote_pending.load() >> bin & 1)) stale++;
     LockGuard g(h->lock);
     drain_inboxes(h);
   }
@@ -591,6 +591,78 @@ static void remote_flag_never_lost() {
   if (stale)
     printf("  %d of %d rounds left a block in the inbox with the flag clear\n", stale, ROUNDS);
   EXPECT(stale == 0);
+}
+
+// Another thread frees `blocks` (ours) and exits, which delivers what its remote table holds.
+static void free_in_other_thread(const std::vector<void*>& blocks) {
+  std::thread([&] {
+    for (void* p : blocks) free(p);
+  }).join();
+}
+
+// Allocates from class c until its cache list is empty; the blocks are appended to `keep`.
+static void empty_cache_list(uint32_t c, size_t size, std::vector<void*>& keep) {
+  while (t_cache.head[c]) keep.push_back(malloc(size));
+}
+
+// Remote frees of a class wait in its inbox for that class's refill: a refill of another class
+// leaves them there (it used to send them back to the spans, from which the class's next refill
+// took them out again), and the class's own refill makes the whole inbox its cache list.
+static void inbox_waits_for_its_class() {
+  const size_t size_a = 64, size_b = 256;
+  const uint32_t a = class_of(size_a + HARD_ROOM), b = class_of(size_b + HARD_ROOM);
+  if (is_mag_bin(a) || is_mag_bin(b)) {
+    g_skip_why = "list classes only";
+    return;
+  }
+  std::vector<void*> keep, theirs;
+  keep.push_back(malloc(size_a));  // a LIVE cache and heap for this thread
+  Heap* h = t_cache.heap;
+  {
+    LockGuard g(h->lock);
+    drain_inboxes(h);
+  }
+  for (int i = 0; i < 100; i++) theirs.push_back(malloc(size_b));
+  free_in_other_thread(theirs);
+  EXPECT(h->inbox[b].load() != nullptr);
+  empty_cache_list(a, size_a, keep);
+  keep.push_back(malloc(size_a));  // a refill of class a
+  EXPECT(h->inbox[b].load() != nullptr);
+  EXPECT(h->remote_pending.load() >> b & 1);
+  empty_cache_list(b, size_b, keep);
+  void* p = malloc(size_b);  // a refill of class b: its inbox, newest delivery first
+  EXPECT(h->inbox[b].load() == nullptr);
+  bool theirs_p = false;
+  for (void* q : theirs) theirs_p |= q == p;
+  EXPECT(theirs_p);
+  uint32_t listed = 0;
+  for (void* q = t_cache.head[b]; q && listed < 1000; q = *static_cast<void**>(q)) listed++;
+  EXPECT(listed + 1 >= 100);  // the whole inbox (and what the list held, none) is cached
+  free(p);
+  for (void* q : keep) free(q);
+}
+
+// An owner that does not allocate a class does not collect more of its remote frees than a
+// refill could cache: past the class's cap, delivering threads give them back to the spans.
+static void inbox_holds_at_most_a_refill() {
+  const size_t size = 1024;
+  const uint32_t c = class_of(size + HARD_ROOM);
+  malloc(16);  // a LIVE cache and heap for this thread
+  Heap* h = t_cache.heap;
+  {
+    LockGuard g(h->lock);
+    drain_inboxes(h);
+  }
+  std::vector<void*> theirs;
+  for (int i = 0; i < 600; i++) theirs.push_back(malloc(size));  // 600 KiB: not yet "idle"
+  free_in_other_thread(theirs);
+  uint32_t waiting = h->inbox_objs[c].load();
+  if (waiting > CLASSES[c].cache_cap + 128)
+    printf("  %u blocks wait in the inbox, cap %u\n", waiting, CLASSES[c].cache_cap);
+  EXPECT(waiting >= 1);
+  EXPECT(waiting <= CLASSES[c].cache_cap + 128);
+  LockGuard g(h->lock);
+  drain_inboxes(h);
 }
 
 // fork while threads are starting and exiting: in the child every heap but heap 0 and the
@@ -656,6 +728,8 @@ int main() {
   run("sampling_countdown_keeps_fast_path", sampling_countdown_keeps_fast_path);
   run("sampling_parks_at_most_cap", sampling_parks_at_most_cap);
   run("remote_flag_never_lost", remote_flag_never_lost);
+  run("inbox_waits_for_its_class", inbox_waits_for_its_class);
+  run("inbox_holds_at_most_a_refill", inbox_holds_at_most_a_refill);
   run("fork_lists_every_orphan", fork_lists_every_orphan);
   return g_failed ? 1 : 0;
 }
