@@ -29,6 +29,9 @@ struct RemoteBucket {
   uint32_t count = 0;
 };
 inline constexpr uint32_t REMOTE_BUCKETS = 16;  // a power of two
+// A bucket is delivered when it holds this many blocks or bytes (heap.cc, remote_free).
+inline constexpr uint32_t REMOTE_BATCH_OBJS = 128;
+inline constexpr uint64_t REMOTE_BATCH_BYTES = 32 * 1024;
 
 // Magazines: the medium classes (above MAX_SMALL) are cached in a bounded array of pointers per
 // class instead of a list, so a free writes nothing into the block (a cold line for a medium

@@ -521,8 +521,6 @@ size_t release_empty_spans(Heap* h) {
 // thread, so frees that rotate over several idle owners drain each of them. An active owner is
 // left alone: its refills reuse the inbox blocks directly, which is cheaper than sending them
 // back to spans (and spans back to the page heap).
-constexpr uint32_t REMOTE_BATCH_OBJS = 128;
-constexpr uint64_t REMOTE_BATCH_BYTES = 32 * 1024;
 constexpr uint64_t REMOTE_HOLD_BYTES = 256 * 1024;
 constexpr uint32_t REMOTE_FLUSH_SLOW_PATHS = 16;
 constexpr uint32_t IDLE_DRAIN_KIB = 1024;

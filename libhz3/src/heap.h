@@ -43,6 +43,7 @@ struct alignas(64) Heap {
   std::atomic<uint32_t> inbox_objs[NUM_BINS];
   // Bit b set: inbox[b] may hold blocks (the protocol is at drain_inboxes in heap.cc).
   std::atomic<uint64_t> remote_pending;
+  static_assert(NUM_BINS <= 64, "remote_pending has a bit per class");
   // Written under lock (heap_acquire, cache_teardown, fork_child); remote_deliver reads it
   // without the lock first, then again under it. Zero (ORPHAN) until heap_acquire hands it out.
   std::atomic<HeapState> state;
@@ -301,8 +302,6 @@ HZ3_FAST_PATH void free_fast(void* p) {
   if (HZ3_LIKELY(fixed_lookup(p, &tag))) return free_tagged(p, tag);
   free_unfixed(p);
 }
-
-static_assert(NUM_BINS <= 64, "remote_pending has a bit per class");
 
 // Moves the blocks other threads pushed to h's inboxes back into its spans. Caller holds
 // h->lock.
