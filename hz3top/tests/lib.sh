@@ -4,6 +4,7 @@
 HZ3TOP=${HZ3_BIN:-build/bin}/hz3top
 WORKLOAD=${HZ3_TBIN:-build/tests}/hz3top_workload
 T=$(mktemp -d /tmp/hz3top-test.XXXXXX)
+export HZ3_T=$T  # where the pytest checks (test_*.py, hz3top_json.py) find the script's files
 WL_PIDS=()
 cleanup_all() {
   local p
