@@ -40,7 +40,7 @@ else
 fi
 
 # pytest_checks: only the named tests run, with the given variables in their environment, and a
-# @pytest.mark.name("…{VAR}…") names the result line from them; a name that matches no test is a
+# @pytest.mark.name("…{VAR}…") names the result line from them and from the test's parameters; a name that matches no test is a
 # FAIL of the file, not a silent pass.
 cat >"$dir/test_checks.py" <<'PY'
 import os
@@ -51,13 +51,17 @@ def test_named():
     assert os.environ["HZ3_V"] == "release"
 def test_other():
     assert os.environ.get("HZ3_OTHER") == "1"
+@pytest.mark.name("checks/{HZ3_V}/{what}")
+@pytest.mark.parametrize("what", ["one", "two"])
+def test_param(what):
+    pass
 def test_not_run():
     assert False, "this test was not asked for"
 PY
-out=$(pytest_checks "$dir/test_checks.py" named other -- HZ3_V=release HZ3_OTHER=1 2>&1)
+out=$(pytest_checks "$dir/test_checks.py" named other param -- HZ3_V=release HZ3_OTHER=1 2>&1)
 rc=$?
 lines=$(echo "$out" | grep -E '^(PASS|FAIL|SKIP): ')
-if [ $rc -eq 0 ] && [ "$lines" = "$(printf 'PASS: checks/release/named\nPASS: checks/other')" ]; then
+if [ $rc -eq 0 ] && [ "$lines" = "$(printf 'PASS: checks/release/named\nPASS: checks/other\nPASS: checks/release/one\nPASS: checks/release/two')" ]; then
   pass pytest_lines/checks_by_name_with_variables
 else
   fail pytest_lines/checks_by_name_with_variables "status $rc (want 0), lines: $(echo "$lines" | tr '\n' '|')"
