@@ -40,14 +40,16 @@ exit_verdict() {
 }
 # run_pytest FILE [ARG…]: runs the pytest file FILE with scripts/pytest_lines.py, which prints
 # each test's PASS/FAIL/SKIP line; pytest's exit status (5: it collected no test). One SKIP when
-# pytest is missing.
+# pytest is missing. No __pycache__ is written into the tree.
 run_pytest() {
   local f=$1; shift
   if ! /usr/bin/python3 -c 'import pytest' 2>/dev/null; then
     skip "pytest/$(basename "$f" .py)" "pytest not installed (scripts/deps.sh test installs python3-pytest)"
     return 0
   fi
-  PYTHONPATH="$HZ3_TOP/scripts${PYTHONPATH:+:$PYTHONPATH}" \
+  local scripts
+  scripts=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)  # pytest_lines.py's folder
+  PYTHONPATH="$scripts${PYTHONPATH:+:$PYTHONPATH}" PYTHONDONTWRITEBYTECODE=1 \
     /usr/bin/python3 -m pytest -q -p no:cacheprovider -o console_output_style=classic -p pytest_lines \
       "$f" "$@"
 }
