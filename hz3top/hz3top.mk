@@ -6,6 +6,7 @@
 #                                     and with --leak a leaking service (make demo)
 #   $(BUILD)/tests/libhz3top_heap_lib.so  its library without frame pointers
 #   $(BUILD)/tests/hz3top_heap_unit   unit tests of the heap view (no BPF, no root)
+# The unit tests use libhz3/tests/check.h, the assertion style of every C++ test program.
 # Objects under $(BUILD)/obj/hz3top/. Independent of VARIANT: the tool attaches to whichever
 # library a process maps.
 
@@ -56,7 +57,7 @@ $(HZ3TOP_BIN): $(HZ3TOP_OBJS)
 $(HZ3TOP_OBJDIR)/tests/unit.o: hz3top/tests/unit.cc $(HZ3TOP_MK)
 	$(call msg,CXX,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CXX) $(HZ3TOP_CXXFLAGS) -c $< -o $@
+	$(Q)$(CXX) $(HZ3TOP_CXXFLAGS) -Ilibhz3/tests -c $< -o $@
 
 $(HZ3TOP_UNIT): $(HZ3TOP_OBJDIR)/tests/unit.o $(addprefix $(HZ3TOP_OBJDIR)/,$(HZ3TOP_CORE:.cc=.o))
 	$(call msg,LINK,$@)
@@ -66,7 +67,7 @@ $(HZ3TOP_UNIT): $(HZ3TOP_OBJDIR)/tests/unit.o $(addprefix $(HZ3TOP_OBJDIR)/,$(HZ
 $(HZ3TOP_OBJDIR)/tests/heap_unit.o: hz3top/tests/heap_unit.cc $(HZ3TOP_MK)
 	$(call msg,CXX,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CXX) $(HZ3TOP_CXXFLAGS) -c $< -o $@
+	$(Q)$(CXX) $(HZ3TOP_CXXFLAGS) -Ilibhz3/tests -c $< -o $@
 
 $(HZ3TOP_HEAP_UNIT): $(HZ3TOP_OBJDIR)/tests/heap_unit.o $(addprefix $(HZ3TOP_OBJDIR)/,$(HZ3TOP_HEAP_CORE:.cc=.o))
 	$(call msg,LINK,$@)
