@@ -372,12 +372,13 @@ uint64_t ArenaReader::walk_chain(uint64_t head, uint32_t want, uint64_t bound, b
 }
 
 // Reads every heap's inboxes and, for heaps a thread owns, that thread's cache (lists walked,
-// magazines by their fill) and remote buckets. A cache is read twice: a list head, a magazine's
-// fill or a bucket that differs between the two reads, and a chain that does not end cleanly
-// (a link that is not a block of that heap and class, or more blocks than the class's bound),
-// were changing while read: their blocks go to unwalked. The counts of each (heap, class) are
-// then clamped to the objects outside its spans, in the order inboxes, caches, remote buckets,
-// changing, so that the ledger adds up whatever the target did meanwhile.
+// magazines by their fill) and remote buckets (their counts). Magazine fills and bucket counts
+// are single words of one copy of the cache. Chains are changing while read when their head
+// differs after the walk (an inbox's re-read; a cache's list heads in a second copy of the
+// cache), or when the walk does not end cleanly (a link that is not a block of that heap and
+// class, or more blocks than the bound): their blocks go to unwalked. The counts of each (heap,
+// class) are then clamped to the objects outside its spans, in the order inboxes, caches, remote
+// buckets, changing, so that the ledger adds up whatever the target did meanwhile.
 bool ArenaReader::split_small(Ledger* g, std::string* err) {
   const struct hz3_cache_layout& C = desc_.cache;
   const struct hz3_heap_layout& H = desc_.heap;
@@ -432,16 +433,14 @@ bool ArenaReader::split_small(Ledger* g, std::string* err) {
       continue;  // a thread starting or exiting: its cache is not this heap's now
     // First pass: the counts of this read; the second read says which of them held still.
     std::vector<uint64_t> n_head(nb), n_parked(nb), n_mag(nb);
-    std::vector<bool> ok_head(nb, true), ok_parked(nb, true), ok_mag(nb, true);
+    std::vector<bool> ok_head(nb, true), ok_parked(nb, true);
     for (uint32_t bin = 1; bin < nb; bin++) {
       const struct hz3_class_cache& k = class_cache_[bin];
       const uint32_t key = (owner << 16) | bin;
       if (k.kind == HZ3_CACHE_MAGAZINE) {
         uint64_t top = get64(tc, C.off_mag_top + 8 * bin);
         if (top >= k.mag_base && top - k.mag_base <= k.max_blocks)
-          n_mag[bin] = top - k.mag_base;
-        else
-          ok_mag[bin] = false;  // not a fill we can read
+          n_mag[bin] = top - k.mag_base;  // else not a fill we can read: none counted
       }
       bool clean;
       if (uint64_t p = get64(tc, C.off_head + 8 * bin)) {
@@ -456,19 +455,17 @@ bool ArenaReader::split_small(Ledger* g, std::string* err) {
     if (!read_mem(tca, tc2.data(), C.size, &why)) tc2.assign(C.size, 0);
     for (uint32_t bin = 1; bin < nb; bin++) {
       const uint32_t key = (owner << 16) | bin;
-      size_t h = C.off_head + 8 * bin, pk = C.off_parked + 8 * bin, m = C.off_mag_top + 8 * bin;
+      size_t h = C.off_head + 8 * bin, pk = C.off_parked + 8 * bin;
       (ok_head[bin] && get64(tc, h) == get64(tc2, h) ? cached : changing)[key] += n_head[bin];
       (ok_parked[bin] && get64(tc, pk) == get64(tc2, pk) ? cached : changing)[key] += n_parked[bin];
-      (ok_mag[bin] && get64(tc, m) == get64(tc2, m) ? cached : changing)[key] += n_mag[bin];
+      cached[key] += n_mag[bin];  // one word, read at one instant
     }
     for (uint32_t b = 0; b < C.remote_buckets; b++) {
       size_t at = C.off_remote + size_t(b) * C.remote_size;
       uint32_t tag = get32(tc, at + C.off_rb_tag), n = get32(tc, at + C.off_rb_count);
       if (!tag || !n || !get64(tc, at + C.off_rb_head)) continue;
-      const uint32_t key = tag_key_of(tag);
-      bool same = memcmp(tc.data() + at, tc2.data() + at, C.remote_size) == 0;
-      (same ? remote : changing)[key] += n;
-      if (same) held[owner] += n * uint64_t(class_size(HZ3_TAG_BIN(tag)));
+      remote[tag_key_of(tag)] += n;
+      held[owner] += n * uint64_t(class_size(HZ3_TAG_BIN(tag)));
     }
   }
   pages_.clear();
