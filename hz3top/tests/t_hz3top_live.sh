@@ -19,7 +19,8 @@
 #                        as such, with the new name, and live memory of the new image only;
 #   live/openmetrics_exit with --openmetrics, a process that exited with 20 MiB held is
 #                        scraped at hz3_live_bytes 0 (its series stays for the scrape window);
-#   live/openmetrics_ledger the ledger on /metrics: its arena lines add up to line="arena";
+#   live/openmetrics_ledger the ledger on /metrics: its arena lines add up to line="arena", the
+#                        objects out of spans split (line="app_small" …, no line="small_used");
 #   live/exec_without_libhz3 an exec of a program without libhz3 (no LD_PRELOAD): 0 live after;
 #   live/exit_dropped    of two watched processes, the one that exited is reported once more,
 #                        then no longer until the final report, which lists every process
@@ -244,6 +245,7 @@ for l in open(sys.argv[1]):
 parts = sum(v for k, v in g.items() if k not in ('arena', 'huge'))
 if not g: print('no hz3_ledger_bytes samples')
 elif parts != g['arena'] or g['app_large'] < 20 * 2**20: print(f'ledger {g}')
+elif 'app_small' not in g or 'small_used' in g: print(f'not split: {sorted(g)}')
 else: print(f"ok (arena {g['arena']:.0f}, large {g['app_large']:.0f})")
 PY
 )

@@ -9,7 +9,7 @@
 # bytes, the allocator's ledger (remote frees held by another thread and waiting in the inbox,
 # exactly) and its heaps by owner thread (the workload's main thread by its thread id and name,
 # the thread holding remote frees with what it holds), and the left/right arrows choose the
-# process.
+# process; up/down choose the bin whose detail Enter opens.
 set -u
 source "$HZ3_TOP/scripts/testlib.sh"
 source "$HZ3_TOP/hz3top/tests/lib.sh"
@@ -119,6 +119,17 @@ if wait_for main "Process: pid $WL_PID" && wait_for main '^  hit/s' && wait_for 
 else
   fail tui/detail_sparklines_and_ledger "$(screen main | head -14 | tr '\n' '|')"
 fi
+tm send-keys -t main Escape
+wait_for main 'Bins of' || true
+# Down selects the next bin (a small class: large is the top row by live bytes), Up the first.
+tm send-keys -t main Down Enter
+ok=0
+wait_for main 'Detail: bin [0-9]+ \([0-9]+ [KMG]?i?B\) of pid' && ok=1
+tm send-keys -t main Escape
+wait_for main 'Bins of' || true
+tm send-keys -t main Up Enter
+wait_for main 'Detail: large allocations' || ok=0
+[ $ok = 1 ] && pass tui/arrows_select_bin || fail tui/arrows_select_bin "$(screen main | grep 'Detail:')"
 tm send-keys -t main Escape
 wait_for main 'Bins of' || true
 
