@@ -6,6 +6,7 @@
 #                                     and with --leak a leaking service (make demo)
 #   $(BUILD)/tests/libhz3top_heap_lib.so  its library without frame pointers
 #   $(BUILD)/tests/hz3top_heap_unit   unit tests of the heap view (no BPF, no root)
+#   $(BUILD)/tests/hz3top_reader_unit unit tests of the arena reader on a fake arena (no root)
 # Objects under $(BUILD)/obj/hz3top/. Independent of VARIANT: the tool attaches to whichever
 # library a process maps.
 
@@ -63,6 +64,19 @@ $(HZ3TOP_UNIT): $(HZ3TOP_OBJDIR)/tests/unit.o $(addprefix $(HZ3TOP_OBJDIR)/,$(HZ
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CXX) $(OPT) $^ -o $@ -ldw -lelf
 
+HZ3TOP_READER_UNIT := $(BUILD)/tests/hz3top_reader_unit
+ALL_TARGETS += $(HZ3TOP_READER_UNIT)
+
+$(HZ3TOP_OBJDIR)/tests/reader_unit.o: hz3top/tests/reader_unit.cc $(HZ3TOP_MK)
+	$(call msg,CXX,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CXX) $(HZ3TOP_CXXFLAGS) -c $< -o $@
+
+$(HZ3TOP_READER_UNIT): $(HZ3TOP_OBJDIR)/tests/reader_unit.o $(addprefix $(HZ3TOP_OBJDIR)/,$(HZ3TOP_CORE:.cc=.o))
+	$(call msg,LINK,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CXX) $(OPT) $^ -o $@ -ldw -lelf
+
 $(HZ3TOP_OBJDIR)/tests/heap_unit.o: hz3top/tests/heap_unit.cc $(HZ3TOP_MK)
 	$(call msg,CXX,$@)
 	$(Q)mkdir -p $(@D)
@@ -96,4 +110,5 @@ $(HZ3TOP_HEAP_SITES): hz3top/tests/heap_sites.cc hz3top/tests/heap_sites_lib.h $
 .PHONY: hz3top
 hz3top: $(HZ3TOP_BIN)
 
--include $(HZ3TOP_OBJS:.o=.d) $(HZ3TOP_OBJDIR)/tests/unit.d $(HZ3TOP_OBJDIR)/tests/heap_unit.d
+-include $(HZ3TOP_OBJS:.o=.d) $(HZ3TOP_OBJDIR)/tests/unit.d $(HZ3TOP_OBJDIR)/tests/heap_unit.d \
+  $(HZ3TOP_OBJDIR)/tests/reader_unit.d

@@ -6,10 +6,7 @@
 #                        (descriptor version 2), none unsized; V = each library variant;
 #   live/V/ledger        the ledger hz3top reads from outside equals the one malloc_stats()
 #                        printed inside the idle process a moment before, line by line (with
-#                        20000 small blocks and 2 huge ones held too), the objects out of spans
-#                        split into application, thread caches, inboxes and the remote frees
-#                        another thread holds (app_small + remote_pending = malloc_stats' first
-#                        line; 256 blocks in the inbox, 44 held, by the thread that freed them);
+#                        20000 small blocks and 2 huge ones held too);
 #   live/heap_owners     the ledger names each heap's owner (descriptor version 3): the main
 #                        thread's heap by the process's pid and name, a worker thread's (named
 #                        hz3wl-worker, holding 5000 x 64 B) by its thread id and name;
@@ -19,8 +16,7 @@
 #                        as such, with the new name, and live memory of the new image only;
 #   live/openmetrics_exit with --openmetrics, a process that exited with 20 MiB held is
 #                        scraped at hz3_live_bytes 0 (its series stays for the scrape window);
-#   live/openmetrics_ledger the ledger on /metrics: its arena lines add up to line="arena", the
-#                        objects out of spans split (line="app_small" …, no line="small_used");
+#   live/openmetrics_ledger the ledger on /metrics: its arena lines add up to line="arena";
 #   live/exec_without_libhz3 an exec of a program without libhz3 (no LD_PRELOAD): 0 live after;
 #   live/exit_dropped    of two watched processes, the one that exited is reported once more,
 #                        then no longer until the final report, which lists every process
@@ -54,14 +50,9 @@ unwatch() {
 
 # ---- 100 x 1 MiB before attach, and the ledger against malloc_stats, in every variant ----
 pre_attach() {
-  local v=$1 lib=$2 rc r xtid
+  local v=$1 lib=$2 rc r
   start_workload "pre-$v" "$lib" || { fail "live/$v/workload" "did not start: $(cat "$T/pre-$v.err")"; return; }
-  # Besides: 64 B and 8 KiB blocks in the main thread's cache (a list and a magazine), and 300
-  # of its 64 B blocks freed by another thread: 256 delivered to its inbox (two batches of 128),
-  # 44 waiting in that thread's remote bucket. malloc_stats runs in the main thread.
-  wl "hold 100" && wl "small 20000" && wl "huge 2" && wl "alloc 100 8192" && wl "freesome 10" &&
-    wl "alloc 60 1024" && wl "alloc 2500 64" && wl "freesome 400" && wl "xfree 300" &&
-    xtid=${WL_REPLY#ok xfree } && wl stats ||
+  wl "hold 100" && wl "small 20000" && wl "huge 2" && wl stats ||
     { fail "live/$v/workload" "workload answered '$WL_REPLY'"; return; }
   "$HZ3TOP" -p "$WL_PID" --json --once 0.2 >"$T/pre-$v.json" 2>"$T/pre-$v.top.err"
   rc=$?
@@ -83,10 +74,43 @@ PY
   [ $rc -eq 0 ] && is_ok "$r" && pass "live/$v/before_attach $r" ||
     fail "live/$v/before_attach" "rc $rc: $r $(head -2 "$T/pre-$v.top.err")"
 
-  # The ledger line by line, small/medium objects split into application, remote frees parked
-  # in the xfree thread, thread caches and inboxes (descriptor version 4).
-  r=$(python3 "$HZ3_TOP/hz3top/tests/ledger_check.py" "$T/pre-$v.err" "$T/pre-$v.json" --split \
-    --huge-blocks 2 --remote-objs 44 --inbox-objs 256 --holder-tid "$xtid" 2>&1)
+  # malloc_stats lines: "<mark> <bytes> (<MiB> MiB)  <label>".
+  r=$(python3 - "$T/pre-$v.err" "$T/pre-$v.json" <<'PY'
+import json, re, sys
+stats = {}
+for l in open(sys.argv[1]):
+    m = re.match(r'^[ +=]\s+(\d+) \(\s*[\d.]+ MiB\)  (.*)$', l.rstrip('\n'))
+    if m: stats[m.group(2)] = int(m.group(1))
+def line(prefix):
+    v = [b for k, b in stats.items() if k.startswith(prefix)]
+    return v[0] if v else None
+rep = [json.loads(l) for l in open(sys.argv[2]) if l.strip()][-1]['procs'][0]
+g = rep.get('ledger')
+problems = []
+if not g:
+    print('no ledger in the report'); sys.exit(0)
+want = {
+    'small_used': (line('in use by application: small/medium'), line('in thread caches'), line('in remote-free inboxes')),
+    'app_large': (line('in use by application: large'),),
+    'span_free': (line('free in spans'),),
+    'span_waste': (line('span tails'),),
+    'pageheap': (line('page heap: free, dirty'), line('page heap: free, released')),
+    'arena': (line('arena pages handed out'),),
+    'huge': (line('huge blocks'),),
+}
+if any(x is None for v in want.values() for x in v):
+    print(f'malloc_stats lines missing: {stats}'); sys.exit(0)
+got = {'small_used': g['small_used'], 'app_large': g['app_large'], 'span_free': g['span_free'],
+       'span_waste': g['span_waste'], 'pageheap': g['pageheap_dirty'] + g['pageheap_released'],
+       'arena': g['arena'], 'huge': g['huge']}
+for k, parts in want.items():
+    if got[k] != sum(parts): problems.append(f'{k} {got[k]} != malloc_stats {sum(parts)}')
+if g['unwalked']: problems.append(f"unwalked {g['unwalked']}")
+if g['huge_blocks'] != 2: problems.append(f"huge_blocks {g['huge_blocks']}")
+if not g['heaps']: problems.append('no heaps')
+print('; '.join(problems) if problems else f"ok (app_total {g['app_total']}, arena {g['arena']}, huge {g['huge']}, {len(g['heaps'])} heaps)")
+PY
+)
   is_ok "$r" && pass "live/$v/ledger $r" || fail "live/$v/ledger" "$r"
   wl release
   wl exit
@@ -245,7 +269,6 @@ for l in open(sys.argv[1]):
 parts = sum(v for k, v in g.items() if k not in ('arena', 'huge'))
 if not g: print('no hz3_ledger_bytes samples')
 elif parts != g['arena'] or g['app_large'] < 20 * 2**20: print(f'ledger {g}')
-elif 'app_small' not in g or 'small_used' in g: print(f'not split: {sorted(g)}')
 else: print(f"ok (arena {g['arena']:.0f}, large {g['app_large']:.0f})")
 PY
 )
