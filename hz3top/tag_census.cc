@@ -81,6 +81,7 @@ bool ArenaReader::read_desc(std::string* err) {
   if (d.version >= 2 && !layout_ok(d.span)) d.map = 0;  // a layout we cannot read: no walk
   desc_ = d;
   class_size_.assign(d.nclasses + 1, 0);
+  class_cache_.clear();  // version 4: read again once heaps is published (split_small)
   if (d.class_size && d.nclasses &&
       !read_mem(d.class_size, class_size_.data(), class_size_.size() * sizeof(uint32_t), err))
     return false;

@@ -179,8 +179,9 @@ struct FakeArena {
     return block(idx[0]);
   }
   void set_link(int i, uint64_t next) { memcpy(base + i * 64, &next, 8); }
-  Ledger read() {
-    ArenaReader r(getpid(), uint64_t(uintptr_t(&d)));
+  Ledger read(ArenaReader* reader = nullptr) {
+    ArenaReader own(getpid(), uint64_t(uintptr_t(&d)));
+    ArenaReader& r = reader ? *reader : own;
     Census c;
     std::string err;
     if (!r.census(&c, &err) || !c.runs_ok) fprintf(stderr, "  census: %s\n", err.c_str());
@@ -260,6 +261,22 @@ void ledger_split_refuses_bad_chains() {
   }
 }
 
+// The same reader after the target exec'd (a new image: another tag map, another class table):
+// the new image's cache kinds are used, not the ones read before.
+void ledger_split_rereads_the_class_table_after_exec() {
+  FakeArena a;
+  ArenaReader r(getpid(), uint64_t(uintptr_t(&a.d)));
+  Ledger g = a.read(&r);
+  EXPECT(g.thread_caches == 5 * 64 + 3 * 128);
+  uint32_t tags2[8];
+  memcpy(tags2, a.tags, sizeof tags2);
+  struct hz3_class_cache cc2[3] = {{}, {HZ3_CACHE_LIST, 0, 10, 0}, {HZ3_CACHE_LIST, 0, 10, 0}};
+  a.d.tags = uint64_t(uintptr_t(tags2));
+  a.d.class_cache = uint64_t(uintptr_t(cc2));
+  g = a.read(&r);  // bin 2 is a list now, and its list is empty: its magazine fill is not read
+  EXPECT(g.split && g.thread_caches == 5 * 64 && adds_up(g));
+}
+
 }  // namespace
 
 int main() {
@@ -269,6 +286,8 @@ int main() {
       {"ledger_split_reads_caches_inboxes_and_buckets",
        ledger_split_reads_caches_inboxes_and_buckets},
       {"ledger_split_refuses_bad_chains", ledger_split_refuses_bad_chains},
+      {"ledger_split_rereads_the_class_table_after_exec",
+       ledger_split_rereads_the_class_table_after_exec},
   };
   int failed = 0;
   for (auto& [name, fn] : cases) {
