@@ -81,7 +81,7 @@ ALL_TARGETS += $(HZ3TOP_READER_UNIT)
 $(HZ3TOP_OBJDIR)/tests/reader_unit.o: hz3top/tests/reader_unit.cc $(HZ3TOP_MK)
 	$(call msg,CXX,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CXX) $(HZ3TOP_CXXFLAGS) -c $< -o $@
+	$(Q)$(CXX) $(HZ3TOP_CXXFLAGS) -Ilibhz3/tests -c $< -o $@
 
 $(HZ3TOP_READER_UNIT): $(HZ3TOP_OBJDIR)/tests/reader_unit.o $(addprefix $(HZ3TOP_OBJDIR)/,$(HZ3TOP_CORE:.cc=.o))
 	$(call msg,LINK,$@)

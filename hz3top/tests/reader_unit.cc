@@ -3,18 +3,18 @@
 // hz3top reads a real target. No root, no libhz3: the descriptor gives every offset, so the
 // records here have shapes of their own. Covers what a live process cannot show on demand:
 // older descriptors that end at an unreadable page, and cache chains that are not what a cache
-// holds (they count as changing while read, and the ledger still adds up). Prints one
-// PASS/FAIL line per case, in the format scripts/run-tests.sh counts.
+// holds (they count as changing while read, and the ledger still adds up). One PASS/FAIL line
+// per case (libhz3/tests/check.h).
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <cstddef>
-#include <cstdio>
 #include <cstring>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "check.h"
 #include "hz3/hz3.h"
 #include "ledger_view.h"
 #include "tag_census.h"
@@ -23,22 +23,13 @@ using namespace hz3top;
 
 namespace {
 
-bool g_ok;
-#define EXPECT(cond)                                                        \
-  do {                                                                      \
-    if (!(cond)) {                                                          \
-      fprintf(stderr, "  %s:%d: expected %s\n", __FILE__, __LINE__, #cond); \
-      g_ok = false;                                                         \
-    }                                                                       \
-  } while (0)
-
 // A descriptor of `version` whose fields end exactly at a page that cannot be read: the reader
 // must read no more than that version's fields.
-bool read_desc_at_page_end(uint32_t version, size_t bytes) {
+void read_desc_at_page_end(uint32_t version, size_t bytes) {
   long page = sysconf(_SC_PAGESIZE);
   char* m = static_cast<char*>(
       mmap(nullptr, size_t(page) * 2, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
-  if (m == MAP_FAILED) return false;
+  REQUIRE(m != MAP_FAILED);
   mprotect(m + page, size_t(page), PROT_NONE);
   char* at = m + page - bytes;
   struct hz3_arena_desc d {};
@@ -50,16 +41,15 @@ bool read_desc_at_page_end(uint32_t version, size_t bytes) {
   memcpy(at, &d, bytes);
   ArenaReader r(getpid(), uint64_t(uintptr_t(at)));
   std::string err;
-  bool ok = r.read_desc(&err) && r.desc().version == version;
-  if (!ok) fprintf(stderr, "  version %u at a page end: %s\n", version, err.c_str());
+  if (CHECKF(r.read_desc(&err), "version %u at a page end: %s", version, err.c_str()))
+    CHECK_EQ(r.desc().version, version);
   munmap(m, size_t(page) * 2);
-  return ok;
 }
 
 void reads_older_descriptors_only_up_to_their_fields() {
-  EXPECT(read_desc_at_page_end(2, offsetof(struct hz3_arena_desc, heaps)));
-  EXPECT(read_desc_at_page_end(3, offsetof(struct hz3_arena_desc, class_cache)));
-  EXPECT(read_desc_at_page_end(4, sizeof(struct hz3_arena_desc)));
+  read_desc_at_page_end(2, offsetof(struct hz3_arena_desc, heaps));
+  read_desc_at_page_end(3, offsetof(struct hz3_arena_desc, class_cache));
+  read_desc_at_page_end(4, sizeof(struct hz3_arena_desc));
 }
 
 // A version 4 arena of 8 pages laid out with records of this test's own shape (the descriptor
@@ -184,7 +174,7 @@ struct FakeArena {
     ArenaReader& r = reader ? *reader : own;
     Census c;
     std::string err;
-    if (!r.census(&c, &err) || !c.runs_ok) fprintf(stderr, "  census: %s\n", err.c_str());
+    if (CHECKF(r.census(&c, &err), "census: %s", err.c_str())) CHECK(c.runs_ok);
     return c.ledger;
   }
 };
@@ -199,24 +189,36 @@ bool adds_up(const Ledger& g) {
 void ledger_split_reads_caches_inboxes_and_buckets() {
   FakeArena a;
   Ledger g = a.read();
-  EXPECT(g.split);
-  EXPECT(g.thread_caches == 5 * 64 + 3 * 128 && g.cached_objs == 8);
-  EXPECT(g.inboxes == 4 * 64 && g.inbox_objs == 4);
-  EXPECT(g.remote_pending == 2 * 64 && g.remote_objs == 2);
-  EXPECT(g.app_small == (40 - 5 - 4 - 2) * 64 + (20 - 3) * 128);
-  EXPECT(g.unwalked == 0 && g.pageheap_dirty == 6 * HZ3_PAGE_SIZE && adds_up(g));
+  CHECK(g.split);
+  CHECK_EQ(g.thread_caches, 5 * 64 + 3 * 128);
+  CHECK_EQ(g.cached_objs, 8);
+  CHECK_EQ(g.inboxes, 4 * 64);
+  CHECK_EQ(g.inbox_objs, 4);
+  CHECK_EQ(g.remote_pending, 2 * 64);
+  CHECK_EQ(g.remote_objs, 2);
+  CHECK_EQ(g.app_small, (40 - 5 - 4 - 2) * 64 + (20 - 3) * 128);
+  CHECK_EQ(g.unwalked, 0);
+  CHECK_EQ(g.pageheap_dirty, 6 * HZ3_PAGE_SIZE);
+  CHECK(adds_up(g));
   const OwnerLedger& o = g.owners[1];
-  EXPECT(o.split && o.cached == g.thread_caches && o.inbox == g.inboxes &&
-         o.remote_pending == g.remote_pending && o.remote_held == g.remote_pending &&
-         o.app == g.app_small);
-  EXPECT(o.owner_known && !o.orphan && o.tid == gettid());
+  CHECK(o.split);
+  CHECK_EQ(o.cached, g.thread_caches);
+  CHECK_EQ(o.inbox, g.inboxes);
+  CHECK_EQ(o.remote_pending, g.remote_pending);
+  CHECK_EQ(o.remote_held, g.remote_pending);
+  CHECK_EQ(o.app, g.app_small);
+  CHECK(o.owner_known && !o.orphan);
+  CHECK_EQ(o.tid, gettid());
   std::vector<LedgerLine> lines = ledger_lines(g);
-  EXPECT(lines.size() >= 4 && lines[0].bytes == g.app_small && lines[1].bytes == g.remote_pending &&
-         lines[2].bytes == g.thread_caches && lines[3].bytes == g.inboxes);
+  REQUIRE(lines.size() >= 4);
+  CHECK_EQ(lines[0].bytes, g.app_small);
+  CHECK_EQ(lines[1].bytes, g.remote_pending);
+  CHECK_EQ(lines[2].bytes, g.thread_caches);
+  CHECK_EQ(lines[3].bytes, g.inboxes);
   // An unsplit ledger (an older descriptor) shows small_used alone.
   Ledger old = g;
   old.split = false;
-  EXPECT(ledger_lines(old)[0].bytes == g.small_used);
+  CHECK_EQ(ledger_lines(old)[0].bytes, g.small_used);
 }
 
 // Chains that cannot be what the cache holds go to unwalked, and the ledger still adds up.
@@ -225,39 +227,53 @@ void ledger_split_refuses_bad_chains() {
     FakeArena a;  // the list's third link points out of the arena
     a.set_link(2, uint64_t(uintptr_t(&a)));
     Ledger g = a.read();
-    EXPECT(g.thread_caches == 3 * 128 && g.unwalked == 3 * 64 && adds_up(g));
+    CHECK_EQ(g.thread_caches, 3 * 128);
+    CHECK_EQ(g.unwalked, 3 * 64);
+    CHECK(adds_up(g));
   }
   {
     FakeArena a;  // a cycle: the walk stops at the class's bound (10)
     a.set_link(4, a.block(0));
     Ledger g = a.read();
-    EXPECT(g.thread_caches == 3 * 128 && g.unwalked == 10 * 64 && adds_up(g));
+    CHECK_EQ(g.thread_caches, 3 * 128);
+    CHECK_EQ(g.unwalked, 10 * 64);
+    CHECK(adds_up(g));
   }
   {
     FakeArena a;  // a link into the 128 B span: tagged with another class
     a.set_link(1, uint64_t(uintptr_t(a.base)) + HZ3_PAGE_SIZE);
     Ledger g = a.read();
-    EXPECT(g.thread_caches == 3 * 128 && g.unwalked == 2 * 64 && adds_up(g));
+    CHECK_EQ(g.thread_caches, 3 * 128);
+    CHECK_EQ(g.unwalked, 2 * 64);
+    CHECK(adds_up(g));
   }
   {
     FakeArena a;  // a link between two object boundaries
     a.set_link(0, a.block(1) + 16);
     Ledger g = a.read();
-    EXPECT(g.thread_caches == 3 * 128 && g.unwalked == 1 * 64 && adds_up(g));
+    CHECK_EQ(g.thread_caches, 3 * 128);
+    CHECK_EQ(g.unwalked, 1 * 64);
+    CHECK(adds_up(g));
   }
   {
     FakeArena a;  // an inbox longer than the span's objects outside it: clamped to them
     a.recs[0].used = 6;
     Ledger g = a.read();
-    EXPECT(g.inboxes == 4 * 64 && g.thread_caches == 2 * 64 + 3 * 128 && g.remote_pending == 0 &&
-           g.unwalked == 0 && adds_up(g));
+    CHECK_EQ(g.inboxes, 4 * 64);
+    CHECK_EQ(g.thread_caches, 2 * 64 + 3 * 128);
+    CHECK_EQ(g.remote_pending, 0);
+    CHECK_EQ(g.unwalked, 0);
+    CHECK(adds_up(g));
   }
   {
     FakeArena a;  // a cache that is not this heap's: not read
     a.tc.heap = 0;
     Ledger g = a.read();
-    EXPECT(g.split && g.thread_caches == 0 && g.remote_pending == 0 && g.inboxes == 4 * 64 &&
-           adds_up(g));
+    CHECK(g.split);
+    CHECK_EQ(g.thread_caches, 0);
+    CHECK_EQ(g.remote_pending, 0);
+    CHECK_EQ(g.inboxes, 4 * 64);
+    CHECK(adds_up(g));
   }
 }
 
@@ -267,19 +283,22 @@ void ledger_split_rereads_the_class_table_after_exec() {
   FakeArena a;
   ArenaReader r(getpid(), uint64_t(uintptr_t(&a.d)));
   Ledger g = a.read(&r);
-  EXPECT(g.thread_caches == 5 * 64 + 3 * 128);
+  CHECK_EQ(g.thread_caches, 5 * 64 + 3 * 128);
   uint32_t tags2[8];
   memcpy(tags2, a.tags, sizeof tags2);
   struct hz3_class_cache cc2[3] = {{}, {HZ3_CACHE_LIST, 0, 10, 0}, {HZ3_CACHE_LIST, 0, 10, 0}};
   a.d.tags = uint64_t(uintptr_t(tags2));
   a.d.class_cache = uint64_t(uintptr_t(cc2));
   g = a.read(&r);  // bin 2 is a list now, and its list is empty: its magazine fill is not read
-  EXPECT(g.split && g.thread_caches == 5 * 64 && adds_up(g));
+  CHECK(g.split);
+  CHECK_EQ(g.thread_caches, 5 * 64);
+  CHECK(adds_up(g));
 }
 
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
+  hz3::test::init("hz3top_reader_unit", argc, argv);
   const std::pair<const char*, void (*)()> cases[] = {
       {"reads_older_descriptors_only_up_to_their_fields",
        reads_older_descriptors_only_up_to_their_fields},
@@ -289,15 +308,6 @@ int main() {
       {"ledger_split_rereads_the_class_table_after_exec",
        ledger_split_rereads_the_class_table_after_exec},
   };
-  int failed = 0;
-  for (auto& [name, fn] : cases) {
-    g_ok = true;
-    fn();
-    fflush(stderr);
-    printf(g_ok ? "PASS: hz3top_reader_unit/%s\n"
-                : "FAIL: hz3top_reader_unit/%s: unmet expectations on stderr\n",
-           name);
-    failed += !g_ok;
-  }
-  return failed ? 1 : 0;
+  for (auto& [name, fn] : cases) hz3::test::run_case(name, fn);
+  return hz3::test::finish();
 }
