@@ -597,6 +597,22 @@ HZ3_FAST_PATH void remote_flush_paced(ThreadCache& tc) {
   if (tc.remote_bytes != 0 && ++tc.remote_slow >= REMOTE_FLUSH_SLOW_PATHS) remote_flush_all(tc);
 }
 
+// The bucket of a (heap, class) in the freeing thread's table.
+constexpr uint32_t remote_bucket_index(uint32_t tag) {
+  return (tag_bin_field(tag) + tag_owner_field(tag) * 7) & (REMOTE_BUCKETS - 1);
+}
+
+// Blocks a bucket of class c holds when it is delivered: REMOTE_BATCH_OBJS, or fewer once they
+// reach REMOTE_BATCH_BYTES.
+constexpr auto REMOTE_BATCH_LIMIT = [] {
+  std::array<uint32_t, NUM_BINS> t{};
+  for (uint32_t c = 1; c < NUM_BINS; c++) {
+    uint64_t by_bytes = (REMOTE_BATCH_BYTES + CLASSES[c].size - 1) / CLASSES[c].size;
+    t[c] = uint32_t(by_bytes < REMOTE_BATCH_OBJS ? by_bytes : REMOTE_BATCH_OBJS);
+  }
+  return t;
+}();
+
 // Block p of class bin, owned by heap h (tag = its page tag, sampled bit stripped), freed by
 // this thread.
 void remote_free(ThreadCache& tc, uint32_t tag, Heap* h, uint32_t bin, void* p) {
@@ -605,8 +621,7 @@ void remote_free(ThreadCache& tc, uint32_t tag, Heap* h, uint32_t bin, void* p) 
     remote_deliver(h, bin, p, p, 1);
     return;
   }
-  uint32_t owner = tag_owner_field(tag);
-  RemoteBucket& b = tc.remote[(bin + owner * 7) & (REMOTE_BUCKETS - 1)];
+  RemoteBucket& b = tc.remote[remote_bucket_index(tag)];
   if (b.tag != tag) {
     if (b.head) bucket_flush(tc, b);
     b.tag = tag;
@@ -615,15 +630,24 @@ void remote_free(ThreadCache& tc, uint32_t tag, Heap* h, uint32_t bin, void* p) 
   *static_cast<void**>(p) = b.head;
   b.head = p;
   b.count++;
-  uint64_t size = CLASSES[bin].size;
-  tc.remote_bytes += size;
-  if (b.count >= REMOTE_BATCH_OBJS || uint64_t(b.count) * size >= REMOTE_BATCH_BYTES)
+  tc.remote_bytes += CLASSES[bin].size;
+  if (b.count >= REMOTE_BATCH_LIMIT[bin])
     bucket_flush(tc, b);
   else if (tc.remote_bytes > REMOTE_HOLD_BYTES)
     remote_flush_all(tc);
 }
 
 // ---- thread start and exit ----
+
+// The common remote free joined a bucket that was already collecting for its destination;
+// deliver what the bounds say must go, and report the hits.
+HZ3_NOINLINE void remote_free_bounds(ThreadCache& tc, RemoteBucket& b) {
+  if (b.count >= REMOTE_BATCH_LIMIT[tag_bin_field(b.tag)])
+    bucket_flush(tc, b);
+  else if (tc.remote_bytes > REMOTE_HOLD_BYTES)
+    remote_flush_all(tc);
+  if (tc.hits_pending >= HZ3_HIT_BATCH) report_hits(tc);
+}
 
 bool thread_init() {
   ThreadCache& tc = t_cache;
@@ -948,6 +972,35 @@ HZ3_NOINLINE void mag_full(void* p, uint32_t bin) {
   }
   tc.mag_slots[tc.mag_top[bin]++] = p;
   if (--tc.frees_left[bin] == 0) cache_overflow(bin);
+}
+
+// A free that the fast path did not keep (x = tag ^ t_cache.key). Most are remote frees of a
+// LIVE thread into a bucket already collecting for that heap and class: that case is done
+// here with no call (the bucket's delivery aside); everything else goes to free_tagged_slow.
+HZ3_NOINLINE void free_keyed_slow(void* p, uint64_t x) {
+  ThreadCache& tc = t_cache;
+  uint32_t tag = uint32_t(x ^ tc.key);
+  if constexpr (!CHECK && !HARDENED) {
+    // A decodable small tag that is not ours (ours would have been a fast-path push) and
+    // carries no TAG_SAMPLED bit (it lies in the class field, so tag_is_small rejects it).
+    if (HZ3_LIKELY(tag_is_small(tag) && tc.state == CacheState::LIVE)) {
+      uint32_t bin = tag_bin_field(tag);
+      RemoteBucket& b = tc.remote[remote_bucket_index(tag)];
+      if (HZ3_LIKELY(b.tag == tag)) {
+        *static_cast<void**>(p) = b.head;
+        b.head = p;
+        b.count++;
+        tc.remote_bytes += CLASSES[bin].size;
+        tc.hits_pending++;
+        if (HZ3_UNLIKELY((b.count >= REMOTE_BATCH_LIMIT[bin]) |
+                         (tc.remote_bytes > REMOTE_HOLD_BYTES) |
+                         (tc.hits_pending >= HZ3_HIT_BATCH)))
+          remote_free_bounds(tc, b);
+        return;
+      }
+    }
+  }
+  free_tagged_slow(p, tag);
 }
 
 HZ3_NOINLINE void free_tagged_slow(void* p, uint32_t tag) {

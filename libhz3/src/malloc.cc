@@ -67,10 +67,6 @@ void dealloc(void* p) noexcept { free_fast(p); }
 
 HZ3_NOINLINE void* malloc_refill_size(size_t size) { return malloc_refill(class_of(size)); }
 
-HZ3_NOINLINE void free_keyed_slow(void* p, uint64_t x) {
-  free_tagged_slow(p, uint32_t(x ^ t_cache.key));
-}
-
 // The free fast path missed its range: the arena of the dynamic layout (arena.h) is classified
 // here, with the same code once the tag is known.
 HZ3_NOINLINE void free_unfixed(void* p) {
