@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Heap sampling through the otel_memory USDT probes, counted by real eBPF (bpftrace): the
 # weighted bytes of sampled allocations estimate what a workload with known sites allocated and
-# still holds. Mean interval 512 KiB; each bound below is >= 4 standard deviations of the
-# estimator for that site's sample count, so a failure means a bias, not bad luck.
+# still holds. Mean interval 512 KiB, raised by the pacing while the workload samples fast; each
+# bound is 4 standard deviations of the estimator (from the samples' own weights, and never under
+# the one at the base mean), so a failure means a bias, not bad luck.
 # timeout: 120
 . "$HZ3_TOP/scripts/testlib.sh"
 prog=$HZ3_TBIN/sample_sites
@@ -12,8 +13,8 @@ require_bpftrace sampling/estimates
 lib=$(readlink -f "$HZ3_LIB")
 tmp=$(mktemp -d); trap 'kill $bt 2>/dev/null; rm -rf "$tmp"' EXIT
 cat > "$tmp/otel.bt" <<BT
-usdt:$lib:otel_memory:alloc { @w[arg0] = arg2; @sz[arg0] = arg1; @alloc[arg1] = sum(arg2); @n = count(); }
-usdt:$lib:otel_memory:free /@w[arg0]/ { @freed[@sz[arg0]] = sum(@w[arg0]); delete(@w[arg0]); delete(@sz[arg0]); }
+usdt:$lib:otel_memory:alloc { @w[arg0] = arg2; @sz[arg0] = arg1; @alloc[arg1, arg2] = count(); @n = count(); }
+usdt:$lib:otel_memory:free /@w[arg0]/ { @freed[@sz[arg0], @w[arg0]] = count(); delete(@w[arg0]); delete(@sz[arg0]); }
 BT
 bpftrace "$tmp/otel.bt" > "$tmp/bt.out" 2>&1 &
 bt=$!
