@@ -3,6 +3,7 @@
 // itself runs on hz3. Prints one PASS/FAIL line per case (scripts/run-tests.sh counts them).
 // Not the API conformance suite (libhz3/tests/).
 #include <malloc.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -656,6 +657,90 @@ static void pacing_holds_rate() {
 #endif
 }
 
+// The pacing keeps the estimate unbiased: a thread allocates 4 KiB and 64 B blocks (each freed
+// at once), in turns fast enough for the pacing to raise the mean and slow enough for it to fall
+// (a few changes in all, each redrawing the 64 B countdown at a 4 KiB sample). Each sampled block
+// (TAG_SAMPLED on its page right after malloc: nothing else on it is live) weighs
+// s / (1 - exp(-s / mean)), s its class's block size, with the mean of its class's countdown,
+// read before the malloc; per
+// class the weights must sum to the bytes allocated within 4 standard deviations (estimated from
+// the weights: sum of w (w - s), never under the base mean's). A redraw that kept a countdown
+// drawn with one mean and gave its sample another's weight would miss this.
+static void pacing_keeps_estimate() {
+#if HZ3_PROBES
+  if (!SAMPLING) {
+    g_skip_why = "this variant does not sample";
+    return;
+  }
+  std::thread([] {
+    free(malloc(4096));
+    __atomic_store_n(&otel_memory_alloc_semaphore, 1, __ATOMIC_RELAXED);
+    large_slow_path();
+    EXPECT(t_cache.sampling);
+    const size_t sizes[2] = {4096, 64};
+    uint32_t cls[2];
+    double bytes[2];               // the class's block size: what the probe's weight is made of
+    for (int k = 0; k < 2; k++) {  // the class a request lands in (the hardened build's is larger)
+      void* p = malloc(sizes[k]);
+      cls[k] = tag_bin_field(tag_strip(tag_load(page_index(p))));
+      bytes[k] = double(CLASSES[cls[k]].size);
+      free(p);
+    }
+    double est[2] = {0, 0}, var[2] = {0, 0}, truth[2] = {0, 0};
+    uint64_t samples[2] = {0, 0}, changes = 0;
+    uint32_t shift = t_cache.sample_shift, top = shift;
+    auto one = [&](int k) {
+      uint32_t sh = t_cache.samp[cls[k]].shift;
+      void* p = malloc(sizes[k]);
+      truth[k] += bytes[k];
+      if (tag_load(page_index(p)) & TAG_SAMPLED) {
+        double s = bytes[k];
+        double w = s / -expm1(-s / (double(HZ3_SAMPLE_MEAN_BYTES) * double(uint64_t{1} << sh)));
+        est[k] += w;
+        var[k] += w * (w - s);
+        samples[k]++;
+      }
+      free(p);
+    };
+    uint64_t start = cpu_us_now(), n = 0;
+    volatile uint64_t sink = 0;
+    bool slow = false;
+    for (;;) {
+      uint64_t now = (n++ & 63) == 0 ? cpu_us_now() : 0;
+      if (now && now - start >= 1000000) break;
+      if (now) slow = (now - start) / 250000 % 2 == 1;  // 250 ms fast, 250 ms slow, twice
+      if (slow) {                                       // ~2 us of other work per round
+        uint64_t t0 = cpu_us_now();
+        while (cpu_us_now() - t0 < 2) sink = sink + 1;
+      }
+      one(0);
+      for (int i = 0; i < 8; i++) one(1);
+      if (t_cache.sample_shift != shift) {
+        changes++;
+        shift = t_cache.sample_shift;
+        top = shift > top ? shift : top;
+      }
+    }
+    __atomic_store_n(&otel_memory_alloc_semaphore, 0, __ATOMIC_RELAXED);
+    large_slow_path();
+    printf("  mean changed %llu times (highest shift %u)\n", (unsigned long long)changes, top);
+    EXPECT(changes >= 1 && top >= 2);
+    for (int k = 0; k < 2; k++) {
+      double s = bytes[k], p = -expm1(-s / double(HZ3_SAMPLE_MEAN_BYTES));
+      double base_var = truth[k] / s * s * s * (1 - p) / p;
+      double sd = sqrt(var[k] > base_var ? var[k] : base_var);
+      printf("  %zu B: %llu samples, estimate %.4g vs %.4g bytes (%+.1f %%, 4 sd = %.1f %%)\n",
+             sizes[k], (unsigned long long)samples[k], est[k], truth[k],
+             100 * (est[k] - truth[k]) / truth[k], 400 * sd / truth[k]);
+      EXPECT(samples[k] >= 20);
+      EXPECT(fabs(est[k] - truth[k]) <= 4 * sd);
+    }
+  }).join();
+#else
+  g_skip_why = "probes compiled out: no semaphore to raise";
+#endif
+}
+
 // The remote-free flag protocol (drain_inboxes): after a drain that raced with a push, either
 // the push was drained or the class's bit is set. A second thread frees one of our blocks (a push
 // to our inbox) at the moment we drain; then, with both quiet, a non-empty inbox must have its
@@ -836,6 +921,7 @@ int main() {
   run("sampling_parks_at_most_cap", sampling_parks_at_most_cap);
   run("pace_verdicts", pace_verdicts);
   run("pacing_holds_rate", pacing_holds_rate);
+  run("pacing_keeps_estimate", pacing_keeps_estimate);
   run("remote_flag_never_lost", remote_flag_never_lost);
   run("inbox_waits_for_its_class", inbox_waits_for_its_class);
   run("inbox_holds_at_most_a_refill", inbox_holds_at_most_a_refill);
