@@ -23,7 +23,11 @@
 // redraws every countdown of the thread (heap.cc), so it takes effect at once and the pacing
 // settles within a window; each sample weighs what the mean of its own countdown gives, so the
 // estimate stays unbiased (a countdown is memoryless: redrawing it at any instant changes no
-// probability). JFR throttles its allocation samples the same way.
+// probability, and a judgement looks only at samples already taken, so every allocation's
+// probability is set before it is made, as Horvitz-Thompson's estimator needs). A raised mean
+// leaves fewer samples, each weighing more: the estimate's variance, sum of w (w - s) over the
+// samples, grows with it (hz3top heap's live_sd / alloc_sd; the heap tests bound by it). JFR
+// throttles its allocation samples the same way.
 //
 // A sampled block's start page gets TAG_SAMPLED in its tag; a free on such a page misses the fast
 // path and looks the pointer up in the sampled set here. No load is added to the common free.
