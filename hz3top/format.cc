@@ -238,7 +238,7 @@ std::string plain_lines(const Report& r) {
   for (const ProcView& v : r.procs) out += when + proc_table_row(v, proc_name(v)) + "\n";
   if (r.procs.size() > 1) out += when + proc_table_row(r.total, "all") + "\n";
   if (r.final)
-    for (const ProcView& v : r.procs) out += totals_line(v);
+    for (const ProcView& v : r.procs) out += totals_line(v) + ledger_plain(v);
   return out;
 }
 

@@ -35,7 +35,8 @@ Json report_json(const Report& r);
 std::string render_json(const Report& r);
 
 // The plain format: a header line, then one line per process per interval; with more than one
-// process also an "all" line; the final report adds a "# totals" line per process.
+// process also an "all" line; the final report adds a "# totals" line per process and, where the
+// allocator's ledger was read, its "# ledger" line (ledger_view.h).
 std::string plain_header(const std::string& perf_event);
 std::string plain_lines(const Report& r);
 

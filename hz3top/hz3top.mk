@@ -1,11 +1,13 @@
 # hz3top/ — the live CLI (docs/hz3top.md) and its tests' helpers. Builds:
 #   $(BUILD)/bin/hz3top               the tool (needs probes/probes.mk's skeleton)
 #   $(BUILD)/tests/hz3top_unit        unit tests of rates and formatting (no BPF, no root)
+#   $(BUILD)/tests/hz3top_reader_unit unit tests of the arena reader on a fake arena (no root)
 #   $(BUILD)/tests/hz3top_workload    a workload with known operation counts for the tests
 #   $(BUILD)/tests/hz3top_heap_sites  a workload with known allocation sites (hz3top heap test),
 #                                     and with --leak a leaking service (make demo)
 #   $(BUILD)/tests/libhz3top_heap_lib.so  its library without frame pointers
 #   $(BUILD)/tests/hz3top_heap_unit   unit tests of the heap view (no BPF, no root)
+# The unit tests use libhz3/tests/check.h, the assertion style of every C++ test program.
 # Objects under $(BUILD)/obj/hz3top/. Independent of VARIANT: the tool attaches to whichever
 # library a process maps.
 
@@ -56,7 +58,7 @@ $(HZ3TOP_BIN): $(HZ3TOP_OBJS)
 $(HZ3TOP_OBJDIR)/tests/unit.o: hz3top/tests/unit.cc $(HZ3TOP_MK)
 	$(call msg,CXX,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CXX) $(HZ3TOP_CXXFLAGS) -c $< -o $@
+	$(Q)$(CXX) $(HZ3TOP_CXXFLAGS) -Ilibhz3/tests -c $< -o $@
 
 $(HZ3TOP_UNIT): $(HZ3TOP_OBJDIR)/tests/unit.o $(addprefix $(HZ3TOP_OBJDIR)/,$(HZ3TOP_CORE:.cc=.o))
 	$(call msg,LINK,$@)
@@ -66,12 +68,25 @@ $(HZ3TOP_UNIT): $(HZ3TOP_OBJDIR)/tests/unit.o $(addprefix $(HZ3TOP_OBJDIR)/,$(HZ
 $(HZ3TOP_OBJDIR)/tests/heap_unit.o: hz3top/tests/heap_unit.cc $(HZ3TOP_MK)
 	$(call msg,CXX,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CXX) $(HZ3TOP_CXXFLAGS) -c $< -o $@
+	$(Q)$(CXX) $(HZ3TOP_CXXFLAGS) -Ilibhz3/tests -c $< -o $@
 
 $(HZ3TOP_HEAP_UNIT): $(HZ3TOP_OBJDIR)/tests/heap_unit.o $(addprefix $(HZ3TOP_OBJDIR)/,$(HZ3TOP_HEAP_CORE:.cc=.o))
 	$(call msg,LINK,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CXX) $(OPT) $^ -o $@ -ldw -lelf -lz
+
+HZ3TOP_READER_UNIT := $(BUILD)/tests/hz3top_reader_unit
+ALL_TARGETS += $(HZ3TOP_READER_UNIT)
+
+$(HZ3TOP_OBJDIR)/tests/reader_unit.o: hz3top/tests/reader_unit.cc $(HZ3TOP_MK)
+	$(call msg,CXX,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CXX) $(HZ3TOP_CXXFLAGS) -Ilibhz3/tests -c $< -o $@
+
+$(HZ3TOP_READER_UNIT): $(HZ3TOP_OBJDIR)/tests/reader_unit.o $(addprefix $(HZ3TOP_OBJDIR)/,$(HZ3TOP_CORE:.cc=.o))
+	$(call msg,LINK,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CXX) $(OPT) $^ -o $@ -ldw -lelf
 
 # The workload is an ordinary program: the tests run it with LD_PRELOAD=$(HZ3_LIB).
 $(HZ3TOP_WORKLOAD): hz3top/tests/workload.cc $(HZ3TOP_MK)
@@ -96,4 +111,5 @@ $(HZ3TOP_HEAP_SITES): hz3top/tests/heap_sites.cc hz3top/tests/heap_sites_lib.h $
 .PHONY: hz3top
 hz3top: $(HZ3TOP_BIN)
 
--include $(HZ3TOP_OBJS:.o=.d) $(HZ3TOP_OBJDIR)/tests/unit.d $(HZ3TOP_OBJDIR)/tests/heap_unit.d
+-include $(HZ3TOP_OBJS:.o=.d) $(HZ3TOP_OBJDIR)/tests/unit.d $(HZ3TOP_OBJDIR)/tests/heap_unit.d \
+  $(HZ3TOP_OBJDIR)/tests/reader_unit.d

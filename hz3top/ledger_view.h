@@ -15,6 +15,11 @@ namespace hz3top {
 // null when the ledger could not be read (descriptor version 1, no tag map, a failed walk).
 Json ledger_json(const ProcView& v);
 
+// The plain format's "# ledger pid=… comm=… LINE=BYTES …\n" line (the keys of ledger_json, in
+// malloc_stats()' order; app_small … inboxes with a version 4 descriptor, else small_used); ""
+// when the ledger could not be read.
+std::string ledger_plain(const ProcView& v);
+
 struct LedgerLine {
   char mark;  // ' ' first line, '+' adds up to the next '=' line
   uint64_t bytes;

@@ -66,17 +66,27 @@ void apply_probe_churn(ProcSnapshot* s) {
 }
 
 void apply_exit(ProcSnapshot* s) {
-  bool had_ledger = s->ledger_ok;
+  bool had_ledger = s->ledger_ok, had_split = s->ledger.split;
   s->census_ok = true;
   s->live_pages.clear();
   s->live_bytes.clear();
   s->large_unsized = 0;
   s->ledger = Ledger{};
   s->ledger_ok = had_ledger;
+  s->ledger.split = had_split;  // every line is known to be 0, the split ones too
 }
 
 Ledger& operator+=(Ledger& a, const Ledger& b) {
   a.small_used += b.small_used;
+  // Split only if every process's ledger is: else the split lines would miss some small_used.
+  a.split = a.split && b.split;
+  a.app_small += b.app_small;
+  a.thread_caches += b.thread_caches;
+  a.inboxes += b.inboxes;
+  a.remote_pending += b.remote_pending;
+  a.cached_objs += b.cached_objs;
+  a.inbox_objs += b.inbox_objs;
+  a.remote_objs += b.remote_objs;
   a.app_large += b.app_large;
   a.span_free += b.span_free;
   a.span_waste += b.span_waste;
@@ -247,6 +257,7 @@ ProcView sum_views(const std::vector<ProcView>& views) {
   s.comm = "total";
   s.census_ok = !views.empty();
   s.ledger_ok = !views.empty();
+  s.ledger.split = !views.empty();  // and-ed with each process's below
   s.alive = false;
   std::map<uint32_t, BinRow> bins;
   std::map<uint32_t, OwnerRow> owners;

@@ -174,21 +174,31 @@ std::string render_metrics(const Report* r, uint64_t reports, double started, Me
         });
   gauge("hz3_ledger_bytes", "bytes",
         "The allocator's ledger, as malloc_stats() (docs/hz3top.md, The ledger): arena lines "
-        "add up to line=\"arena\"; absent when the library's descriptor is older than version 2.",
+        "add up to line=\"arena\"; the objects out of spans are line=\"app_small\", "
+        "\"remote_pending\", \"thread_caches\" and \"inboxes\" (line=\"small_used\" instead "
+        "when the library's descriptor is older than version 4); absent when it is older than "
+        "version 2.",
         [&](const ProcView& p) {
           if (!p.ledger_ok) return;
           const Ledger& g = p.ledger;
-          const std::pair<const char*, uint64_t> lines[] = {
-              {"small_used", g.small_used},
-              {"app_large", g.app_large},
-              {"span_free", g.span_free},
-              {"span_waste", g.span_waste},
-              {"pageheap_dirty", g.pageheap_dirty},
-              {"pageheap_released", g.pageheap_released},
-              {"unwalked", g.unwalked},
-              {"arena", g.arena},
-              {"huge", g.huge},
-          };
+          std::vector<std::pair<const char*, uint64_t>> lines;
+          if (g.split)
+            lines = {{"app_small", g.app_small},
+                     {"remote_pending", g.remote_pending},
+                     {"thread_caches", g.thread_caches},
+                     {"inboxes", g.inboxes}};
+          else
+            lines = {{"small_used", g.small_used}};
+          lines.insert(lines.end(), {
+                                        {"app_large", g.app_large},
+                                        {"span_free", g.span_free},
+                                        {"span_waste", g.span_waste},
+                                        {"pageheap_dirty", g.pageheap_dirty},
+                                        {"pageheap_released", g.pageheap_released},
+                                        {"unwalked", g.unwalked},
+                                        {"arena", g.arena},
+                                        {"huge", g.huge},
+                                    });
           for (auto& [line, bytes] : lines)
             e.sample("hz3_ledger_bytes", proc_labels(p, std::string("line=\"") + line + "\""),
                      num(bytes));

@@ -360,6 +360,7 @@ Report Session::sample(bool final) {
     } else if (!t.alive) {
       // The process is gone, and its memory with it.
       s.ledger_ok = t.has_prev && t.prev.ledger_ok;
+      s.ledger.split = t.has_prev && t.prev.ledger.split;
       apply_exit(&s);
     } else if ((t.arena && t.arena->not_initialised()) || t.lib_gone) {
       // No malloc yet (a fresh process, or a new image after exec): nothing is live. Probe churn

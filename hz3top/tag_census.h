@@ -18,6 +18,7 @@ namespace hz3top {
 // One owner heap's share of the small/medium spans (owner field = heap id + 1), and with a
 // version 3 descriptor who owns the heap: the thread that took it last, its name from
 // /proc/PID/task/TID/comm (empty when that thread is gone), or none (orphan; heap 0 always).
+// With version 4 (split), `used` is split like the ledger's small_used.
 struct OwnerLedger {
   uint64_t spans = 0, pages = 0;
   uint64_t used = 0;         // bytes of objects outside its spans: application, its cache, inboxes
@@ -26,20 +27,32 @@ struct OwnerLedger {
   bool orphan = false;
   int32_t tid = 0;
   std::string thread;
+  bool split = false;           // the caches were read (descriptor version 4)
+  uint64_t app = 0;             // of `used`: held by the application
+  uint64_t cached = 0;          // in its owner's thread cache
+  uint64_t inbox = 0;           // in its inboxes
+  uint64_t remote_pending = 0;  // freed by other threads, waiting in their remote buckets
+  uint64_t remote_held = 0;     // other heaps' blocks its owner freed and holds undelivered
 };
 
 // The allocator's ledger read from outside (descriptor version 2): every run of pages below the
 // high-water mark, from the page map and the run records it points to (docs/probes.md). The
 // lines add up as malloc_stats' do: small_used + app_large + span_free + span_waste +
-// pageheap_dirty + pageheap_released + unwalked = arena. small_used is malloc_stats' app_small +
-// thread_caches + inboxes (objects outside spans; telling them apart needs the thread caches'
-// lists). A snapshot of a running process, not a consistent one: a run that changed while it
-// was read is counted in unwalked.
+// pageheap_dirty + pageheap_released + unwalked = arena. small_used is the objects out of spans.
+// With version 4 (split) the live threads' caches, the heaps' inboxes and the remote buckets are
+// read too, and small_used = app_small + thread_caches + inboxes + remote_pending, where
+// malloc_stats' app_small is app_small + remote_pending (it counts other threads' undelivered
+// frees as the application's). A snapshot of a running process, not a consistent one: a run
+// that changed while it was read, and the objects of a cache list or inbox that changed while
+// it was walked, are counted in unwalked.
 struct Ledger {
   uint64_t small_used = 0, app_large = 0, span_free = 0, span_waste = 0;
   uint64_t pageheap_dirty = 0, pageheap_released = 0, unwalked = 0;
   uint64_t arena = 0, committed = 0, reserved = 0, huge = 0;
   uint64_t small_spans = 0, large_blocks = 0, huge_blocks = 0, free_runs = 0;
+  bool split = false;  // the four lines below were read (descriptor version 4)
+  uint64_t app_small = 0, thread_caches = 0, inboxes = 0, remote_pending = 0;
+  uint64_t cached_objs = 0, inbox_objs = 0, remote_objs = 0;
   uint64_t app_total() const { return small_used + app_large + huge; }
   uint64_t mapped() const { return arena + huge; }  // without metadata (not exported)
   std::map<uint32_t, OwnerLedger> owners;           // by owner field
@@ -93,10 +106,25 @@ class ArenaReader {
   bool walk_runs(uint64_t hwm, Census* out, std::string* err);
   // Version 3: names the owners of `g.owners` from the heap registry; false leaves them unnamed.
   bool read_owners(Ledger* g, std::string* err) const;
+  // Version 4: splits small_used by reading the live threads' caches, the inboxes and the
+  // remote buckets; false leaves the ledger unsplit.
+  bool split_small(Ledger* g, std::string* err);
+  // Blocks on the chain from `head`, each checked to be a block of a span tagged `want` before
+  // its link is read; at most `bound`. *clean: it ended at a null link.
+  uint64_t walk_chain(uint64_t head, uint32_t want, uint64_t bound, bool* clean);
+  bool block_ok(uint64_t p, uint32_t want) const;
+  uint64_t rec_field(size_t rec, uint16_t off, size_t width) const;
+  bool read_link(uint64_t p, uint64_t* next);
 
   std::vector<uint32_t> class_size_;
+  std::vector<struct hz3_class_cache> class_cache_;  // version 4, read once heaps is published
+  std::vector<uint32_t> tags_;                       // tags[0 … hwm) of the last census
+  std::vector<uint64_t> rec_addr_;                   // run records read by walk_runs, sorted
+  std::vector<bool> rec_got_;
+  // (owner field << 16 | bin) -> objects outside the spans of that heap and class
+  std::map<uint32_t, uint64_t> used_objs_;
+  std::map<uint64_t, std::vector<uint8_t>> pages_;  // pages read while walking chains
   std::vector<uint32_t> class_objs_;
-  std::vector<uint32_t> buf_;
   std::vector<uint64_t> map_;
   std::vector<uint8_t> recs_;
 };

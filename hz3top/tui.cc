@@ -296,6 +296,7 @@ int draw_proc_detail(const std::deque<Report>& history, const UiState& ui, bool 
   if (last->ledger_ok) {
     for (const LedgerLine& l : ledger_lines(last->ledger)) {
       if (y >= LINES / 2) break;
+      if (l.mark == '+' && l.bytes == 0) continue;  // room for the owners: 0 adds nothing
       snprintf(buf, sizeof buf, "  %c %10s  %s", l.mark, fmt_bytes(double(l.bytes)).c_str(),
                l.label.c_str());
       draw_line(y++, buf);
@@ -305,13 +306,28 @@ int draw_proc_detail(const std::deque<Report>& history, const UiState& ui, bool 
     for (auto& [owner, h] : last->ledger.owners) owners.emplace_back(owner, &h);
     std::sort(owners.begin(), owners.end(),
               [](auto& a, auto& b) { return a.second->used > b.second->used; });
+    // With the split (descriptor version 4): the application's share, the owner's cache, its
+    // inboxes, its blocks other threads hold undelivered ("pending"), and the other heaps'
+    // blocks its thread holds ("held").
+    bool split = last->ledger.split;
     if (!owners.empty() && y < LINES / 2)
-      draw_line(y++, "  small/medium spans by owner:               out of spans     free   spans");
+      draw_line(y++,
+                split
+                    ? "  small/medium spans by owner:       application    cache    inbox"
+                      "  pending     held     free"
+                    : "  small/medium spans by owner:               out of spans     free   spans");
     for (auto& [owner, h] : owners) {
       if (y >= LINES / 2) break;
-      snprintf(buf, sizeof buf, "    %-40.40s %12s %8s %7llu", heap_owner_label(owner, *h).c_str(),
-               fmt_bytes(double(h->used)).c_str(), fmt_bytes(double(h->free)).c_str(),
-               (unsigned long long)h->spans);
+      std::string who = heap_owner_label(owner, *h);
+      if (split)
+        snprintf(buf, sizeof buf, "    %-34.34s %9s %8s %8s %8s %8s %8s", who.c_str(),
+                 fmt_bytes(double(h->app)).c_str(), fmt_bytes(double(h->cached)).c_str(),
+                 fmt_bytes(double(h->inbox)).c_str(), fmt_bytes(double(h->remote_pending)).c_str(),
+                 fmt_bytes(double(h->remote_held)).c_str(), fmt_bytes(double(h->free)).c_str());
+      else
+        snprintf(buf, sizeof buf, "    %-40.40s %12s %8s %7llu", who.c_str(),
+                 fmt_bytes(double(h->used)).c_str(), fmt_bytes(double(h->free)).c_str(),
+                 (unsigned long long)h->spans);
       draw_line(y++, buf);
     }
   } else {

@@ -59,11 +59,11 @@ install: $(LIBHZ3_SO) $(LIBHZ3_A)
 # static library. `make test` builds all variants, then `make all` builds these.
 UNIT_BINS := $(foreach v,$(VARIANTS),$(BUILD)/tests/unit_test_$(v))
 ALL_TARGETS += $(if $(filter release,$(VARIANT)),$(UNIT_BINS))
-$(BUILD)/tests/unit_test_%: libhz3/unit/unit_test.cc FORCE_VARIANT_LIB
+$(BUILD)/tests/unit_test_%: libhz3/unit/unit_test.cc libhz3/tests/check.h FORCE_VARIANT_LIB
 	@mkdir -p $(@D)
 	$(call msg,CXX,$@)
 	$(Q)$(MAKE) --no-print-directory VARIANT=$* lib >/dev/null
-	$(Q)$(CXX) $(CXXSTD) -O1 -g $(WARN) -fno-builtin $(LIBHZ3_INC) $(VARIANT_DEFS_$*) $(HZ3_CPPFLAGS) \
+	$(Q)$(CXX) $(CXXSTD) -O1 -g $(WARN) -fno-builtin $(LIBHZ3_INC) -Ilibhz3/tests $(VARIANT_DEFS_$*) $(HZ3_CPPFLAGS) \
 	  $(CXX_CONSTEXPR_LIMIT) $< -o $@ \
 	  $(if $(filter release,$*),$(BUILD),$(BUILD)/$*)/lib/libhz3.a -lpthread
 .PHONY: FORCE_VARIANT_LIB

@@ -1,17 +1,28 @@
 """A pytest plugin that prints each test's result as the line scripts/run-tests.sh counts:
 `PASS: name (detail)`, `FAIL: name: why` or `SKIP: name: why`, so a pytest file runs under the
 same runner as every t_*.sh. The name is the module's RESULT_GROUP, a slash, and the test's
-parameter id (or its function name without test_); `detail` is what the test recorded with
+parameter id (or its function name without test_), unless the test is marked
+@pytest.mark.name("a/{VAR}/b"): then it is that text with each {VAR} replaced by the test's
+parameter VAR or else the environment variable VAR (a script that runs the same check per variant
+passes the variant that way). `detail` is what the test recorded with
 record_property("detail", ...). Used as `python3 -m pytest -p pytest_lines` with scripts/ on
 PYTHONPATH (scripts/testlib.sh: run_pytest)."""
+import collections
 import os
 
 import pytest
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "name(text): the result line's name; {VAR}: parameter or $VAR")
+
+
 def _name(item):
-    group = getattr(item.module, "RESULT_GROUP", item.module.__name__)
+    mark = item.get_closest_marker("name")
     callspec = getattr(item, "callspec", None)
+    if mark:
+        return mark.args[0].format_map(collections.ChainMap(callspec.params if callspec else {}, os.environ))
+    group = getattr(item.module, "RESULT_GROUP", item.module.__name__)
     leaf = callspec.id if callspec else item.name.removeprefix("test_")
     return f"{group}/{leaf}"
 

@@ -40,14 +40,37 @@ exit_verdict() {
 }
 # run_pytest FILE [ARG…]: runs the pytest file FILE with scripts/pytest_lines.py, which prints
 # each test's PASS/FAIL/SKIP line; pytest's exit status (5: it collected no test). One SKIP when
-# pytest is missing.
+# pytest is missing. No __pycache__ is written into the tree.
 run_pytest() {
   local f=$1; shift
   if ! /usr/bin/python3 -c 'import pytest' 2>/dev/null; then
     skip "pytest/$(basename "$f" .py)" "pytest not installed (scripts/deps.sh test installs python3-pytest)"
     return 0
   fi
-  PYTHONPATH="$HZ3_TOP/scripts${PYTHONPATH:+:$PYTHONPATH}" \
+  local scripts
+  scripts=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)  # pytest_lines.py's folder
+  PYTHONPATH="$scripts${PYTHONPATH:+:$PYTHONPATH}" PYTHONDONTWRITEBYTECODE=1 \
     /usr/bin/python3 -m pytest -q -p no:cacheprovider -o console_output_style=classic -p pytest_lines \
       "$f" "$@"
+}
+# pytest_checks FILE [NAME…] [-- VAR=VALUE…]: runs the tests test_NAME of the pytest file FILE
+# (all of them when no NAME is given; FILE relative to the calling script's folder, or absolute)
+# with each VAR=VALUE exported to them, through run_pytest. Their PASS/FAIL/SKIP lines are
+# printed; status 0 when every one passed, 1 when one failed. Any other pytest status (a NAME
+# that does not exist, a file that does not import) is a FAIL named after FILE, and status 2.
+pytest_checks() {
+  local file=$1; shift
+  case $file in /*) ;; *) file=$(dirname "${BASH_SOURCE[1]}")/$file ;; esac
+  local ids=() rc
+  while [ $# -gt 0 ] && [ "$1" != -- ]; do ids+=("$file::test_$1"); shift; done
+  [ $# -gt 0 ] && shift
+  [ ${#ids[@]} -gt 0 ] || ids=("$file")
+  (
+    for kv in "$@"; do export "${kv?}"; done
+    run_pytest "${ids[@]}"
+  )
+  rc=$?
+  [ $rc -le 1 ] && return $rc
+  fail "pytest/$(basename "$file" .py)" "pytest exited with status $rc running ${ids[*]##*::} (5: nothing collected)"
+  return 2
 }

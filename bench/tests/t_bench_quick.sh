@@ -4,7 +4,8 @@
 # hz3-noptag, glibc, mimalloc, jemalloc, tcmalloc), once and tiny, and must produce a number for
 # each, a Markdown table and the plots. It asserts that everything ran, not how fast (timing on
 # a shared 2-core VM is not a test). Also: a missing allocator fails loudly before anything runs,
-# and a preload that did not take is a failed run, not a glibc number under another name.
+# and a preload that did not take is a failed run, not a glibc number under another name. The
+# results check is test_bench_quick.py's, run through pytest_checks.
 # About 40 s.
 . "$HZ3_TOP/scripts/testlib.sh"
 PY=/usr/bin/python3
@@ -26,30 +27,7 @@ if [ $rc -ne 0 ] && [ $rc -ne 1 ]; then
   fail bench_quick_runs "runner exit $rc: $(tail -3 "$out/log" | tr '\n' ' ')"
   exit 0
 fi
-$PY - "$out/results.json" "$allocs" <<'PY'
-import json, sys
-d = json.load(open(sys.argv[1]))
-want = sys.argv[2].split(",")
-ok = True
-for w, per in d["samples"].items():
-    for a in want:
-        s = per.get(a, [])
-        if not s or not all(x.get("ops_per_s", 0) > 0 and x.get("peak_rss_kb", 0) > 0 for x in s):
-            print(f"FAIL: bench_quick_{w}_{a}: no ops/s (failures: {d['failures']})")
-            ok = False
-        if a.startswith("hz3") and any(x.get("misaligned") for x in s):
-            print(f"FAIL: bench_quick_{w}_{a}: libhz3 returned misaligned blocks")
-            ok = False
-n = len(d["samples"])
-if n < 16:
-    print(f"FAIL: bench_quick_workloads: only {n} workloads ran")
-    ok = False
-if ok:
-    print(f"{n} workloads x {len(want)} allocators ran")
-    print("PASS: bench_quick_every_allocator_ran")
-PY
-rc=$?
-[ $rc -eq 0 ] || fail bench_quick_checker "the results checker exited with status $rc (traceback above)"
+pytest_checks test_bench_quick.py every_allocator_ran -- HZ3_RESULTS="$out/results.json" HZ3_ALLOCS="$allocs"
 for f in results.md ops.png ops.svg rss.png rss.svg; do
   [ -s "$out/$f" ] || { fail bench_quick_outputs "$f missing"; break; }
 done && grep -q '^| small |' "$out/results.md" && grep -q 'Kernel\|kernel' "$out/results.md" \

@@ -14,80 +14,8 @@ PY=/usr/bin/python3
 T="$PY $HZ3_TOP/bench/triage.py --build $HZ3_BUILD"
 small="--workload small --runs 2 --iters 200000 --no-fastpath"
 
-# Statistics: exact Mann-Whitney values (checked against the closed form 2/C(n+m, n)), the tie
-# path, and a seeded bootstrap that reproduces.
-$PY - "$HZ3_TOP/bench" <<'PY'
-import math, sys
-sys.path.insert(0, sys.argv[1])
-import stats
-ok = True
-def check(name, cond, why):
-    global ok
-    if not cond:
-        print(f"FAIL: {name}: {why}"); ok = False
-p, m = stats.mann_whitney([1, 2, 3, 4, 5], [6, 7, 8, 9, 10])
-check("stats_mw_exact", m == "exact" and abs(p - 2 / math.comb(10, 5)) < 1e-12, f"p={p} {m}")
-p, _ = stats.mann_whitney(list(range(10)), [x + 20 for x in range(10)])
-check("stats_mw_exact_10", abs(p - 2 / math.comb(20, 10)) < 1e-12, f"p={p}")
-p, _ = stats.mann_whitney([1, 2, 3, 4], [1, 2, 3, 4])
-check("stats_mw_identical", p > 0.9, f"p={p}")
-p, m = stats.mann_whitney([5] * 10, [5] * 10)
-check("stats_mw_constant", p == 1.0, f"p={p}")
-p, m = stats.mann_whitney([1, 1, 2, 2, 3] * 2, [3, 4, 4, 5, 5] * 2)
-check("stats_mw_ties", m == "normal" and p < 0.01, f"p={p} {m}")
-ci1 = stats.bootstrap_delta_ci([100, 101, 99, 100], [110, 111, 109, 110])
-ci2 = stats.bootstrap_delta_ci([100, 101, 99, 100], [110, 111, 109, 110])
-check("stats_bootstrap", ci1 == ci2 and ci1[0] > 5 and ci1[1] < 15, f"{ci1} {ci2}")
-s = stats.summary([1, 2, 3, 4, 100])
-check("stats_summary", s["median"] == 3 and s["p25"] == 2 and s["p75"] == 4, f"{s}")
-# Paired: the order-statistic interval of the median (coverage 1 - 2^(1-n) for [min, max]),
-# exact Wilcoxon (all six pairs one way: p = 2/2^6), 0 vs 0 is a ratio of 1 with [1, 1].
-check("stats_ci_ranks", stats.median_ci_ranks(5) is None
-      and stats.median_ci_ranks(6) == (1, 1 - 2 / 64) and stats.median_ci_ranks(20)[0] == 6,
-      f"{stats.median_ci_ranks(5)} {stats.median_ci_ranks(6)} {stats.median_ci_ranks(20)}")
-p, m = stats.wilcoxon_signed_rank([1, 2, 3, 4, 5, 6])
-check("stats_wilcoxon_exact", m == "exact" and abs(p - 2 / 64) < 1e-12, f"p={p} {m}")
-p, _ = stats.wilcoxon_signed_rank([1, -2, 3, -4, 5, -6])
-check("stats_wilcoxon_balanced", p > 0.5, f"p={p}")
-check("stats_wilcoxon_zeros", stats.wilcoxon_signed_rank([0] * 8)[0] == 1.0, "p != 1")
-z = stats.paired([0] * 6, [0] * 6)
-check("stats_paired_zero", z["ratio"] == 1.0 and z["ci"] == (1.0, 1.0) and z["p"] == 1.0, f"{z}")
-check("stats_pair_ratio", stats.pair_ratio(0, 5) == math.inf and stats.pair_ratio(4, 0) == 0
-      and stats.pair_ratio(0, 0) == 1.0, "0-vs-x ratios")
-pr = stats.paired([10, 11, 9, 10, 12, 10], [11.5, 12.6, 10.4, 11.6, 13.7, 11.4])
-check("stats_paired_shift", pr["ci"][0] > 1.1 and pr["ci"][1] < 1.2 and pr["p"] < 0.05, f"{pr}")
-if ok:
-    print("PASS: triage_statistics")
-PY
-
-# Disturbed pairs: a run descheduled unlike its partner, context switches far above the other
-# runs', a load change between the two runs, hypervisor steal; a pair alike in all is clean
-# even when the whole machine is busy (both runs slowed alike).
-$PY - "$HZ3_TOP/bench" <<'PY'
-import sys
-sys.path.insert(0, sys.argv[1])
-sys.argv = ["triage.py", "x", "y"]
-import triage
-ok = True
-def run(wc, cs, other, steal=0.0):
-    return {"wall_cpu": wc, "context-switches": cs, "other_cpus": other, "steal_cpus": steal}
-peers = [run(1.0, 10, 0.1) for _ in range(10)]
-def why(a, b):
-    return triage.disturbance({"A": a, "B": b}, peers + [a, b], 1.2) or ""
-cases = [
-    ("clean", why(run(1.0, 10, 0.1), run(1.01, 11, 0.1)) == ""),
-    ("busy_alike", why(run(1.6, 12, 1.9), run(1.5, 11, 1.8)) == ""),
-    ("descheduled", "B wall/cpu 1.90 vs A 1.00 (descheduled)" in why(run(1.0, 10, 0.1), run(1.9, 10, 0.1))),
-    ("context_switches", "A context switches 200 vs median 10" in why(run(1.0, 200, 0.1), run(1.0, 10, 0.1))),
-    ("load_change", "machine load changed" in why(run(1.0, 10, 0.1), run(1.0, 10, 1.2))),
-    ("steal", "steal" in why(run(1.0, 10, 0.1, 0.3), run(1.0, 10, 0.1))),
-]
-for name, good in cases:
-    if not good:
-        print(f"FAIL: triage_disturbed_{name}: rule did not give the expected answer"); ok = False
-if ok:
-    print("PASS: triage_disturbed_pair_rules")
-PY
+# Statistics and the disturbed-pair rules: bench/tests/test_triage_stats.py.
+pytest_checks test_triage_stats.py
 
 if ! command -v valgrind >/dev/null; then
   skip triage "valgrind not installed"; exit 0
@@ -162,20 +90,7 @@ fi
 
 # A pair that stays disturbed is rerun, then discarded, and the output says so; with no pair
 # left the timed gates cannot decide: INCONCLUSIVE, exit 3 (never a silent "no change").
-out=$(PYTHONDONTWRITEBYTECODE=1 $PY - "$HZ3_TOP/bench" "$HZ3_BUILD" <<'PY' 2>&1
-import sys
-sys.path.insert(0, sys.argv[1])
-import triage
-triage.disturbance = lambda pair, peers, limit: "A wall/cpu 1.90 vs B 1.00 (descheduled)"
-sys.argv = ["triage.py", "release", "release", "--build", sys.argv[2], "--runs", "6",
-            "--iters", "200000", "--no-callgrind", "--probes", "off", "--retries", "1"]
-triage.main()
-PY
-); rc=$?
-[ $rc -eq 3 ] && echo "$out" | grep -q '^triage: small pair 3 disturbed: A wall/cpu 1.90 vs B 1.00 (descheduled); rerun 1/1' \
-  && echo "$out" | grep -q '^triage: small pair 3 discarded: ' && echo "$out" | grep -q '^triage: INCONCLUSIVE' \
-  && pass triage_disturbed_discarded \
-  || fail triage_disturbed_discarded "exit $rc: $(echo "$out" | grep -E 'pair 3|INCONCL|pairs:' | head -3 | tr '\n' ' ')"
+pytest_checks test_triage.py disturbed_discarded -- HZ3_BUILD="$HZ3_BUILD"
 
 # The noise proof, short: 3 identical-build triage runs (two paths of one library) through
 # `make triage` while `yes` loads one core half the time, then the slowfree library both ways.

@@ -1,8 +1,10 @@
 // A workload with allocation sites of known sizes and counts, each in its own function, for
 // `hz3top heap`'s test (t_hz3top_heap.sh): the test checks that each function's name comes out
 // as a site with estimated bytes close to the truth this program prints, with the source line
-// of its allocation. Not a benchmark: the sizes are chosen for enough samples
-// (docs/heap-profiling.md, "Accuracy"). The sites:
+// of its allocation. libhz3's sampling test (libhz3/tests/t_sampling.sh) runs it too and
+// compares bpftrace's sums per block size with the same truth, so no two sites share a size. Not a
+// benchmark: the sizes are chosen for enough samples (docs/heap-profiling.md, "Accuracy"). The
+// sites:
 //   site_keep_half   allocates 400,000 × 512 B and frees every other block (half stays live)
 //   site_big_blocks  200 × 256 KiB, all kept
 //   site_churn       2,000,000 × 64 B, each freed at once (nothing live)

@@ -9,11 +9,10 @@
 
 #include <cstdio>
 #include <cstring>
-#include <functional>
 #include <string>
 #include <vector>
 
-#include "expect.h"
+#include "check.h"
 #include "heap_model.h"
 #include "heap_render.h"
 #include "pprof.h"
@@ -22,8 +21,6 @@
 using namespace hz3top;
 
 namespace {
-
-using test::g_ok;
 
 std::string hex(const std::string& b) {
   std::string out;
@@ -38,42 +35,42 @@ std::string hex(const std::string& b) {
 void proto_wire_format() {
   ProtoWriter a;
   a.varint(1, 300);  // the protobuf documentation's example: 08 ac 02
-  EXPECT(hex(a.data()) == "08ac02");
+  CHECK_EQ_STR(hex(a.data()), "08ac02");
   ProtoWriter b;
   b.bytes(2, "ab");
-  EXPECT(hex(b.data()) == "12026162");
+  CHECK_EQ_STR(hex(b.data()), "12026162");
   ProtoWriter c;
   c.packed(4, {3, 270, 86942});  // the documentation's packed example: 22 06 03 8e 02 9e a7 05
-  EXPECT(hex(c.data()) == "2206038e029ea705");
+  CHECK_EQ_STR(hex(c.data()), "2206038e029ea705");
   ProtoWriter d;
   d.varint(15, 0);
   d.varint(16, 1);  // field 16 needs a two-byte tag
-  EXPECT(hex(d.data()) ==
-         "78008001"
-         "01");
+  CHECK(hex(d.data()) ==
+        "78008001"
+        "01");
   ProtoWriter e;
   e.svarint(1, -1);  // int64 -1: ten bytes, not zigzag
-  EXPECT(hex(e.data()) == "08ffffffffffffffffff01");
+  CHECK_EQ_STR(hex(e.data()), "08ffffffffffffffffff01");
 }
 
 void gzip_round_trip() {
   std::string in;
   for (int i = 0; i < 10000; i++) in += std::to_string(i * 7919) + ";";
   std::string gz, err;
-  EXPECT(gzip(in, &gz, &err));
-  EXPECT(gz.size() > 18 && uint8_t(gz[0]) == 0x1f && uint8_t(gz[1]) == 0x8b);
+  CHECK(gzip(in, &gz, &err));
+  CHECK(gz.size() > 18 && uint8_t(gz[0]) == 0x1f && uint8_t(gz[1]) == 0x8b);
   z_stream z;
   memset(&z, 0, sizeof z);
-  EXPECT(inflateInit2(&z, 15 + 16) == Z_OK);
+  CHECK(inflateInit2(&z, 15 + 16) == Z_OK);
   std::string out(in.size() + 16, '\0');
   z.next_in = reinterpret_cast<Bytef*>(&gz[0]);
   z.avail_in = uInt(gz.size());
   z.next_out = reinterpret_cast<Bytef*>(&out[0]);
   z.avail_out = uInt(out.size());
-  EXPECT(inflate(&z, Z_FINISH) == Z_STREAM_END);
+  CHECK(inflate(&z, Z_FINISH) == Z_STREAM_END);
   out.resize(z.total_out);
   inflateEnd(&z);
-  EXPECT(out == in);
+  CHECK(out == in);
 }
 
 void wrappers_match() {
@@ -84,21 +81,21 @@ void wrappers_match() {
         "operator new[](unsigned long, std::nothrow_t const&)", "PyMem_Malloc", "_PyMem_RawMalloc",
         "g_malloc0", "__libc_malloc",
         "std::__new_allocator<void*>::allocate(unsigned long, void const*)"})
-    EXPECT(w.match(yes) || (fprintf(stderr, "  not a wrapper: %s\n", yes), false));
+    CHECKF(w.match(yes), "not a wrapper: %s", yes);
   for (const char* no : {"", "site_keep_half()", "(anonymous namespace)::site_keep_half()",
                          "malloc_sampling", "freelist_push", "mallocx", "PyList_New"})
-    EXPECT(!w.match(no) || (fprintf(stderr, "  taken for a wrapper: %s\n", no), false));
-  EXPECT(!w.match("my_alloc(int)"));
+    CHECKF(!w.match(no), "taken for a wrapper: %s", no);
+  CHECK(!w.match("my_alloc(int)"));
   w.add("my_alloc*");
-  EXPECT(w.match("my_alloc(int)") && w.match("my_alloc_zeroed"));
+  CHECK(w.match("my_alloc(int)") && w.match("my_alloc_zeroed"));
 }
 
 void dwarf_or_frame_pointers() {
-  EXPECT(!prefer_dwarf(0, false, 3));  // no DWARF stack at all
-  EXPECT(!prefer_dwarf(0, true, 0));
-  EXPECT(prefer_dwarf(5, false, 5));   // a tie goes to DWARF
-  EXPECT(!prefer_dwarf(4, false, 9));  // an incomplete walk that got less far
-  EXPECT(prefer_dwarf(4, true, 9));    // a complete walk beats a longer frame-pointer chain
+  CHECK(!prefer_dwarf(0, false, 3));  // no DWARF stack at all
+  CHECK(!prefer_dwarf(0, true, 0));
+  CHECK(prefer_dwarf(5, false, 5));   // a tie goes to DWARF
+  CHECK(!prefer_dwarf(4, false, 9));  // an incomplete walk that got less far
+  CHECK(prefer_dwarf(4, true, 9));    // a complete walk beats a longer frame-pointer chain
 }
 
 Frame frame(uint64_t addr, const char* func, const char* lib, bool inlined = false) {
@@ -145,25 +142,25 @@ HeapReport sample_report() {
 void folded_lines() {
   HeapReport r = sample_report();
   // Root first, libhz3's frame dropped, ';' in a name replaced, the all-freed stack left out.
-  EXPECT(render_heap_folded(r, false) == "svc;main;leak;node:new;zmalloc 1000\n");
-  EXPECT(render_heap_folded(r, true) ==
-         "svc;main;leak;node:new;zmalloc 3000\nsvc;main;node:new;zmalloc 500\n");
+  CHECK_EQ_STR(render_heap_folded(r, false), "svc;main;leak;node:new;zmalloc 1000\n");
+  CHECK(render_heap_folded(r, true) ==
+        "svc;main;leak;node:new;zmalloc 3000\nsvc;main;node:new;zmalloc 500\n");
 }
 
 void pprof_message() {
   std::string m = heap_pprof_profile(sample_report(), 2.0);
   // The first field is the first sample type: tag 0x0a (field 1, length-delimited).
-  EXPECT(!m.empty() && uint8_t(m[0]) == 0x0a);
+  CHECK(!m.empty() && uint8_t(m[0]) == 0x0a);
   for (const char* s :
        {"inuse_space", "inuse_objects", "alloc_space", "alloc_objects", "bytes", "count", "zmalloc",
         "node;new", "leak", "main", "/usr/bin/svc", "abcd", "pid"})
-    EXPECT(m.find(s) != std::string::npos || (fprintf(stderr, "  missing %s\n", s), false));
+    CHECKF(m.find(s) != std::string::npos, "missing %s", s);
   // libhz3's own frame is not a location.
-  EXPECT(m.find("hz3::sample_note_alloc") == std::string::npos);
+  CHECK(m.find("hz3::sample_note_alloc") == std::string::npos);
   // Sample values as one packed field: 1000, 10, 3000, 30.
   ProtoWriter v;
   v.packed(2, {1000, 10, 3000, 30});
-  EXPECT(m.find(v.data()) != std::string::npos);
+  CHECK(m.find(v.data()) != std::string::npos);
 }
 
 // An inlined function and its caller, in this binary built with -O2 -g.
@@ -180,7 +177,7 @@ __attribute__((noinline)) void bumper(int x) {
 void source_lines_and_inlines() {
   Symbolizer sym(getpid());
   std::string err;
-  EXPECT(sym.refresh(&err));
+  CHECK(sym.refresh(&err));
   // Search bumper's code for an address inside the inlined bump().
   uint64_t start = uint64_t(reinterpret_cast<uintptr_t>(&bumper));
   bool found = false;
@@ -188,18 +185,18 @@ void source_lines_and_inlines() {
     std::vector<Frame> fs = sym.resolve_inlined(a, false);
     if (fs.size() >= 2 && fs[0].inlined && fs[0].func.find("bump") != std::string::npos) {
       found = true;
-      EXPECT(fs[0].where().find("heap_unit.cc:") == 0);
-      EXPECT(fs.back().func.find("bumper") != std::string::npos && !fs.back().inlined);
-      EXPECT(fs.back().line > fs[0].line);  // the call in bumper is below bump's body
+      CHECK(fs[0].where().find("heap_unit.cc:") == 0);
+      CHECK(fs.back().func.find("bumper") != std::string::npos && !fs.back().inlined);
+      CHECK(fs.back().line > fs[0].line);  // the call in bumper is below bump's body
     }
   }
-  EXPECT(found);
+  CHECK(found);
   Frame f = sym.resolve(start, false);
-  EXPECT(f.func.find("bumper") != std::string::npos && f.off == 0 && f.lib == "hz3top_heap_unit");
+  CHECK(f.func.find("bumper") != std::string::npos && f.off == 0 && f.lib == "hz3top_heap_unit");
   bool has_self = false;
   for (const ModuleInfo& m : sym.modules())
     if (m.path.find("hz3top_heap_unit") != std::string::npos) has_self = !m.build_id.empty();
-  EXPECT(has_self);
+  CHECK(has_self);
   bumper(1);
 }
 
@@ -222,21 +219,21 @@ void variance_sums() {
   alloc(0x2000, 64, 4000);  // the same site with a mean four times as large
   alloc(0x3000, 100, 100);  // p = 1
   hz3_heap_free_event f = {HZ3_HEAP_EV_FREE, 0, 0x1000, 0};
-  EXPECT(hp.on_free(f));
+  CHECK(hp.on_free(f));
   HeapProc p = hp.report(1.0);
-  EXPECT(p.sites.size() == 1);
-  if (p.sites.size() != 1) return;
+  if (!CHECK(p.sites.size() == 1)) return;
   const HeapSums& s = p.sites[0].sums;
-  EXPECT(s.alloc_samples == 3 && s.live_samples == 2);
-  EXPECT(s.alloc_var == 1000.0 * 936 + 4000.0 * 3936);
-  EXPECT(s.live_var == 4000.0 * 3936);
-  EXPECT(p.sums.alloc_var == s.alloc_var && p.sums.live_var == s.live_var);
+  CHECK(s.alloc_samples == 3 && s.live_samples == 2);
+  CHECK(s.alloc_var == 1000.0 * 936 + 4000.0 * 3936);
+  CHECK(s.live_var == 4000.0 * 3936);
+  CHECK(p.sums.alloc_var == s.alloc_var && p.sums.live_var == s.live_var);
 }
 
 }  // namespace
 
-int main() {
-  const test::Cases cases = {
+int main(int argc, char** argv) {
+  hz3::test::init("hz3top_heap_unit", argc, argv);
+  const std::pair<const char*, void (*)()> cases[] = {
       {"proto_wire_format", proto_wire_format},
       {"gzip_round_trip", gzip_round_trip},
       {"wrappers_match", wrappers_match},
@@ -246,5 +243,6 @@ int main() {
       {"source_lines_and_inlines", source_lines_and_inlines},
       {"variance_sums", variance_sums},
   };
-  return test::run_cases("hz3top_heap_unit", cases);
+  for (auto& [name, fn] : cases) hz3::test::run_case(name, fn);
+  return hz3::test::finish();
 }

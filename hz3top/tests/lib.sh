@@ -1,9 +1,11 @@
 # Sourced by hz3top's t_*.sh tests (after scripts/testlib.sh): start the known-count workload
-# under real libhz3, talk to it, wait for hz3top to attach, read JSON reports. Not a test itself.
+# under real libhz3, talk to it, wait for hz3top to attach. Not a test itself. The checks of
+# hz3top's reports are pytest files (test_*.py, with hz3top_json.py) run through pytest_checks.
 
 HZ3TOP=${HZ3_BIN:-build/bin}/hz3top
 WORKLOAD=${HZ3_TBIN:-build/tests}/hz3top_workload
 T=$(mktemp -d /tmp/hz3top-test.XXXXXX)
+export HZ3_T=$T  # where the pytest checks (test_*.py, hz3top_json.py) find the script's files
 WL_PIDS=()
 cleanup_all() {
   local p
@@ -86,28 +88,3 @@ workload_exited() {
   else fail "$1" "the workload (pid $pid) exited with status $rc"; fi
   return 1
 }
-
-# json_check FILE: runs Python checks (on stdin) over the JSON reports in FILE: `lines` (all),
-# `last`, helpers proc() and bin_row(), expect(cond, why) and note(text). Prints "ok" (with the
-# notes in parentheses) or the unmet expectations; test with is_ok.
-json_check() {
-  local file=$1 code
-  code=$(cat)
-  python3 -c "
-import json, sys
-lines = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-last = lines[-1] if lines else {}
-def proc(o): return o['procs'][0]
-def bin_row(p, b):
-    r = [x for x in p['bins'] if x['bin'] == b]
-    return r[0] if r else {}
-problems, notes = [], []
-def expect(cond, what):
-    if not cond: problems.append(what)
-def note(text): notes.append(text)
-$code
-print(('ok' + (' (' + ', '.join(notes) + ')' if notes else '')) if not problems else '; '.join(problems))
-" "$file" 2>&1
-}
-
-is_ok() { case $1 in ok | "ok ("*) return 0 ;; *) return 1 ;; esac; }

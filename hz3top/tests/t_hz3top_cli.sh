@@ -10,6 +10,7 @@
 #                  from its start (not from hz3top's, which would divide its counts by the
 #                  whole run);
 #   openmetrics_forms  --openmetrics=:0 binds every interface, =localhost:0 a loopback.
+# The report checks are test_hz3top_cli.py's, run through pytest_checks.
 set -u
 source "$HZ3_TOP/scripts/testlib.sh"
 source "$HZ3_TOP/hz3top/tests/lib.sh"
@@ -41,15 +42,7 @@ wait_pid $top 15
 rc=$?
 workload_exited cli/comma_and_tid_exit_a "$A"
 workload_exited cli/comma_and_tid_exit_b "$B"
-r=$(json_check "$T/tid.json" <<PY
-by_pid = {p['pid']: p for p in last['procs']}
-expect(sorted(by_pid) == sorted([$A, $B]), f"rows {sorted(by_pid)}, expected $A (for thread $TID) and $B")
-if $A in by_pid: expect(bin_row(by_pid[$A], 32767).get('tag_set') == 3, 'A large tag_set')
-if $B in by_pid: expect(bin_row(by_pid[$B], 32767).get('tag_set') == 2, 'B large tag_set')
-PY
-)
-[ "$TID" != "$A" ] || r="thread id $TID is the pid"
-[ $rc -eq 0 ] && is_ok "$r" && pass "cli/comma_and_tid (-p $TID,$B)" || fail cli/comma_and_tid "rc $rc: $r"
+pytest_checks test_hz3top_cli.py comma_and_tid -- HZ3_A="$A" HZ3_B="$B" HZ3_TID="$TID" HZ3_RC=$rc
 
 # ---- follow ----
 start_workload p || { fail cli/follow "workload did not start"; exit 0; }
@@ -69,20 +62,7 @@ wl exit
 wait_pid $top 15
 rc=$?
 workload_exited cli/follow_exit "$P"
-r=$(json_check "$T/follow.json" <<PY
-by_pid = {p['pid']: p for p in last['procs']}
-expect(sorted(by_pid) == sorted([$P, $C]), f"rows {sorted(by_pid)}, expected parent $P and child $C")
-if $C in by_pid:
-    expect(bin_row(by_pid[$C], 32767).get('tag_set') == 4, f"child large tag_set {bin_row(by_pid[$C], 32767)}")
-    expect(by_pid[$C]['alive'] is False, 'child reported exited')
-if $P in by_pid: expect(bin_row(by_pid[$P], 32767).get('tag_set') == 1, 'parent large tag_set')
-expect(last['final'] is True, 'hz3top ended after parent and child exited')
-PY
-)
-if ! grep -q "following process $C .*forked by $P" "$T/follow.err"; then
-  fail cli/follow "no note for child $C: $(head -3 "$T/follow.err" | tr '\n' '|')"
-elif [ $rc -ne 0 ] || ! is_ok "$r"; then fail cli/follow "rc $rc: $r"
-else pass cli/follow; fi
+pytest_checks test_hz3top_cli.py follow -- HZ3_P="$P" HZ3_C="$C" HZ3_RC=$rc
 
 # ---- all_late ----
 cp "$HZ3_LIB" "$T/libhz3-late.so"
@@ -100,16 +80,7 @@ kill -INT $all
 wait_pid $all 15
 WL_IN=$D_IN WL_OUT=$D_OUT wl exit
 workload_exited cli/all_late_exit_d "$D"
-r=$(json_check "$T/late.json" <<PY
-first = [p for l in lines for p in l['procs'] if p['pid'] == $D][:1]
-expect(first, 'the late process never showed up')
-if first:
-    dt = first[0]['interval_s']
-    note(f"first interval {dt:.3f} s")
-    expect(0 < dt <= 0.75, f"first interval of the late process {dt} s: not timed from its start")
-PY
-)
-is_ok "$r" && pass "cli/all_late $r" || fail cli/all_late "$r"
+pytest_checks test_hz3top_cli.py all_late -- HZ3_D="$D"
 
 # ---- openmetrics_forms (on workload e, still running) ----
 for form in ":0|0.0.0.0:" "localhost:0|(127.0.0.1|\[::1\]):"; do

@@ -13,6 +13,7 @@
 #   values: misses outside the arena = K after the first run and 2K after the second (exact:
 #     huge blocks), large tag_set >= N per run, every counter non-decreasing between scrapes and
 #     every _created unchanged.
+# The exposition checks are test_hz3top_openmetrics.py's, run through pytest_checks.
 set -u
 source "$HZ3_TOP/scripts/testlib.sh"
 source "$HZ3_TOP/hz3top/tests/lib.sh"
@@ -87,93 +88,7 @@ else
   skip openmetrics/promtool "promtool not installed (Debian prometheus; scripts/deps.sh test)"
 fi
 
-python3 - "$T/m1" "$T/m2" "$N" "$K" <<'PY'
-import re, sys
-N, K = int(sys.argv[3]), int(sys.argv[4])
-name_re = r'[a-zA-Z_:][a-zA-Z0-9_:]*'
-label_re = r'[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*"'
-sample_re = re.compile(r'^(%s)(\{%s(?:,%s)*\})? (\S+)$' % (name_re, label_re, label_re))
-def parse(path):
-    text = open(path).read()
-    problems, samples, family, ftype = [], {}, None, None
-    lines = text.split('\n')
-    if lines[-1] != '' or lines[-2] != '# EOF':
-        problems.append('does not end with "# EOF\\n"')
-    body = lines[:-2]
-    if '# EOF' in body:
-        problems.append('# EOF before the end')
-    seen = set()
-    for ln in body:
-        m = re.match(r'^# (TYPE|UNIT|HELP) (%s)(?: (.*))?$' % name_re, ln)
-        if m:
-            if m.group(1) == 'TYPE':
-                family, ftype = m.group(2), m.group(3)
-                if family in seen: problems.append('family %s declared twice' % family)
-                seen.add(family)
-                if ftype not in ('counter', 'gauge', 'info', 'unknown'):
-                    problems.append('bad type in ' + ln)
-            elif m.group(2) != family:
-                problems.append('metadata outside its family: ' + ln)
-            elif m.group(1) == 'UNIT' and not family.endswith('_' + m.group(3)):
-                problems.append('unit not a suffix: ' + ln)
-            continue
-        m = sample_re.match(ln)
-        if not m:
-            problems.append('malformed line: %r' % ln)
-            continue
-        name, labels, value = m.group(1), m.group(2) or '', m.group(3)
-        suffixes = {'counter': ('_total', '_created'), 'info': ('_info',)}.get(ftype, ('',))
-        if name not in [family + x for x in suffixes]:
-            problems.append('sample %s outside family %s (%s)' % (name, family, ftype))
-        try:
-            float(value)
-        except ValueError:
-            problems.append('bad value: ' + ln)
-        samples[(name, labels)] = (ftype, float(value))
-    return text, problems, samples
-t1, p1, s1 = parse(sys.argv[1])
-t2, p2, s2 = parse(sys.argv[2])
-probs = p1 + p2
-print(('PASS: %s (%d samples)' % ('openmetrics/format', len(s2))) if not probs else
-      'FAIL: openmetrics/format: ' + '; '.join(probs[:5]))
-created = lambda k: k[0].endswith('_created')
-back = [k for k, (t, v) in s1.items() if t == 'counter' and not created(k) and k in s2 and s2[k][1] < v]
-gone = [k for k, (t, v) in s1.items() if t == 'counter' and k not in s2]
-moved = [k for k, (t, v) in s1.items() if created(k) and k in s2 and s2[k][1] != v]
-print('PASS: openmetrics/monotonic' if not back and not gone and not moved else
-      'FAIL: openmetrics/monotonic: went back %s, vanished %s, _created moved %s' %
-      (back[:3], gone[:3], moved[:3]))
-def value(s, name, **labels):
-    for (n, l), (t, v) in s.items():
-        if n == name and all('%s="%s"' % kv in l for kv in labels.items()):
-            return v
-    return None
-o1 = value(s1, 'hz3_ptag_misses_total', kind='outside')
-o2 = value(s2, 'hz3_ptag_misses_total', kind='outside')
-print('PASS: openmetrics/misses (%s then %s)' % (o1, o2) if (o1, o2) == (K, 2 * K) else
-      'FAIL: openmetrics/misses: outside misses %s then %s, expected %d then %d' % (o1, o2, K, 2 * K))
-t1v, t2v = value(s1, 'hz3_tag_sets_total'), value(s2, 'hz3_tag_sets_total')
-ok = t1v is not None and t1v >= N and t2v >= t1v + N
-print(('PASS: %s (%s then %s)' if ok else 'FAIL: %s: tag sets %s then %s') %
-      ('openmetrics/tag_sets', t1v, t2v))
-info = [l for (n, l) in s2 if n == 'hz3_process_info']
-print('PASS: openmetrics/labels' if info and 'comm="hz3top_workload"' in info[0] else
-      'FAIL: openmetrics/labels: process info %s' % info)
-PY
-rc=$?
-[ $rc -eq 0 ] || fail openmetrics/checker "the exposition checker exited with status $rc (traceback above)"
-
-# The Prometheus client library's OpenMetrics parser is strict about the whole exposition.
-if /usr/bin/python3 -c 'import prometheus_client' 2>/dev/null; then
-  out=$(/usr/bin/python3 - "$T/m2" <<'PY' 2>&1
-import sys
-from prometheus_client.openmetrics.parser import text_string_to_metric_families
-fams = list(text_string_to_metric_families(open(sys.argv[1]).read()))
-print('%d families' % len(fams))
-PY
-  ) && pass "openmetrics/prometheus_parser ($out)" || fail openmetrics/prometheus_parser "$(echo "$out" | tail -1)"
-else
-  skip openmetrics/prometheus_parser "python3-prometheus-client not installed (scripts/deps.sh test)"
-fi
+pytest_checks test_hz3top_openmetrics.py format monotonic misses tag_sets labels prometheus_parser \
+  -- HZ3_N=$N HZ3_K=$K
 
 check "openmetrics/bad_addr" bash -c "'$HZ3TOP' -p 1 --openmetrics nonsense 2>/dev/null; rc=\$?; [ \$rc -ne 0 ] && [ \$rc -lt 128 ]"

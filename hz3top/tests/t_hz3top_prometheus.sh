@@ -4,7 +4,8 @@
 # the target must be healthy (Prometheus parsed the exposition, which it asks for as OpenMetrics
 # in its Accept header) and a query must return the workload's exact count of misses outside
 # the arena (K), with the pid and comm labels. Prometheus is in scripts/deps.sh's test packages
-# (Debian's prometheus); where it is missing anyway, the test is skipped.
+# (Debian's prometheus); where it is missing anyway, the test is skipped. The checks of the API's
+# answers are test_hz3top_prometheus.py's, run through pytest_checks.
 set -u
 source "$HZ3_TOP/scripts/testlib.sh"
 source "$HZ3_TOP/hz3top/tests/lib.sh"
@@ -34,26 +35,11 @@ YML
 WL_PIDS+=("$!")
 
 api() { curl -s --max-time 2 -G "http://127.0.0.1:$web/api/v1/$1" ${2:+--data-urlencode "$2"}; }
-result=
 for _ in $(seq 150); do
-  result=$(api query 'query=hz3_ptag_misses_total{kind="outside"}' | python3 -c '
-import json, sys
-try:
-    r = json.load(sys.stdin)["data"]["result"]
-except Exception:
-    sys.exit(1)
-if r:
-    m = r[0]["metric"]
-    print(r[0]["value"][1], m.get("pid"), m.get("comm"), m.get("job"))
-' 2>/dev/null) && [ -n "$result" ] && break
+  api query 'query=hz3_ptag_misses_total{kind="outside"}' >"$T/query.json"
+  grep -q '"result":\[{' "$T/query.json" && break
   sleep 0.1
 done
-health=$(api targets | python3 -c '
-import json, sys
-t = json.load(sys.stdin)["data"]["activeTargets"]
-print(" ".join("%s%s" % (x["health"], (":" + x["lastError"]) if x["lastError"] else "") for x in t))' 2>&1)
-[ "$health" = up ] && pass prometheus/target_up ||
-  fail prometheus/target_up "target health '$health'; $(tail -2 "$T/prom.log")"
-[ "$result" = "$K $WL_PID hz3top_workload hz3" ] && pass "prometheus/query ($result)" ||
-  fail prometheus/query "hz3_ptag_misses_total{kind=\"outside\"} gave '$result', expected '$K $WL_PID hz3top_workload hz3'"
+api targets >"$T/targets.json"
+pytest_checks test_hz3top_prometheus.py target_up query -- HZ3_K=$K HZ3_WL_PID="$WL_PID"
 wl exit

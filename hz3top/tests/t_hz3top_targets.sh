@@ -11,6 +11,7 @@
 #                     processes on the machine that use libhz3 are not traced meanwhile);
 #   noprobes          a process on VARIANT=noprobes libhz3: one note, live pages from the tag
 #                     map, exit 0.
+# The report checks are test_hz3top_targets.py's, run through pytest_checks.
 set -u
 source "$HZ3_TOP/scripts/testlib.sh"
 source "$HZ3_TOP/hz3top/tests/lib.sh"
@@ -31,14 +32,7 @@ else
   wl exit
   wait_pid $top 15
   workload_exited targets/replaced_library_workload_exit
-  r=$(json_check "$T/rep.json" <<'PY'
-expect(bin_row(proc(last), 32767).get('tag_set') == 7, f"large tag_set {bin_row(proc(last), 32767)}")
-PY
-)
-  if ! grep -q "was replaced or deleted since it was loaded; attached through /proc/$A/map_files/" "$T/rep.err"; then
-    fail targets/replaced_library "no note about map_files: $(head -2 "$T/rep.err")"
-  elif ! is_ok "$r"; then fail targets/replaced_library "$r"
-  else pass targets/replaced_library; fi
+  pytest_checks test_hz3top_targets.py replaced_library -- HZ3_A="$A"
 fi
 
 # ---- two_pids and all ----
@@ -64,27 +58,7 @@ top_rc=$?
 wait_pid $all 15
 workload_exited targets/two_pids_workload_a_exit "$A"
 workload_exited targets/two_pids_workload_b_exit "$B"
-r=$(json_check "$T/two.json" <<PY
-by_pid = {p['pid']: p for p in last['procs']}
-expect(set(by_pid) == {$A, $B}, f"processes {sorted(by_pid)}")
-if set(by_pid) == {$A, $B}:
-    expect(bin_row(by_pid[$A], 32767).get('tag_set') == 3, 'A large tag_set')
-    expect(bin_row(by_pid[$B], 32767).get('tag_set') == 5, 'B large tag_set')
-    expect(last['ptag_hit'] == by_pid[$A]['ptag_hit'] + by_pid[$B]['ptag_hit'], 'sum of hits')
-expect(last['final'] is True and last['processes'] == 2, 'final report of both')
-PY
-)
-[ $top_rc -eq 0 ] && is_ok "$r" && pass targets/two_pids || fail targets/two_pids "rc $top_rc: $r"
-r=$(json_check "$T/all.json" <<PY
-seen = {}
-for l in lines:
-    for p in l['procs']:
-        seen[p['pid']] = max(seen.get(p['pid'], 0), bin_row(p, 32767).get('tag_set', 0))
-expect(seen.get($A) == 3 and seen.get($B) == 5, f"--all saw {seen}")
-expect(set(seen) == {$A, $B}, f"--lib let other processes in: {sorted(seen)}")
-PY
-)
-is_ok "$r" && pass targets/all || fail targets/all "$r: $(head -2 "$T/all.err")"
+pytest_checks test_hz3top_targets.py two_pids all -- HZ3_A="$A" HZ3_B="$B" HZ3_RC=$top_rc
 
 # ---- noprobes ----
 if [ ! -f "$HZ3_LIB_NOPROBES" ]; then
@@ -94,17 +68,7 @@ else
   wl "hold 3"
   "$HZ3TOP" -p "$WL_PID" --json --once 0.3 >"$T/np.json" 2>"$T/np.err"
   rc=$?
-  r=$(json_check "$T/np.json" <<'PY'
-p = proc(last)
-expect(p['live_source'] == 'tagmap', 'live pages not from the tag map')
-expect(bin_row(p, 32767).get('live_pages', 0) >= 3, f"live large heads {bin_row(p, 32767)}")
-expect(p['tag_set'] == 0 and p['ptag_hit'] == 0, 'probe counts without probes')
-PY
-)
-  if [ $rc -ne 0 ]; then fail targets/noprobes "exit status $rc: $(head -2 "$T/np.err")"
-  elif [ "$(grep -c 'has no hz3 probes' "$T/np.err")" -ne 1 ]; then fail targets/noprobes "expected one note: $(cat "$T/np.err")"
-  elif ! is_ok "$r"; then fail targets/noprobes "$r"
-  else pass targets/noprobes; fi
+  pytest_checks test_hz3top_targets.py noprobes -- HZ3_RC=$rc
   wl exit
   workload_exited targets/noprobes_workload_exit
 fi

@@ -6,8 +6,10 @@
 # Ctrl-C, after a crash (SIGSEGV), and when the target exits, which also leaves the final
 # report on the normal screen. The owners table shows the held large blocks; ? shows the keys,
 # d changes the interval (and rejects 0), Enter's detail has sparklines of hit rate and live
-# bytes, the allocator's ledger and its heaps by owner thread (the workload's main thread by its
-# thread id and name), and the left/right arrows choose the process.
+# bytes, the allocator's ledger (remote frees held by another thread and waiting in the inbox,
+# exactly) and its heaps by owner thread (the workload's main thread by its thread id and name,
+# the thread holding remote frees with what it holds), and the left/right arrows choose the
+# process; up/down choose the bin whose detail Enter opens.
 set -u
 source "$HZ3_TOP/scripts/testlib.sh"
 source "$HZ3_TOP/hz3top/tests/lib.sh"
@@ -22,7 +24,9 @@ tm -f /dev/null new-session -d -s keep -x 150 -y 45 "sleep 600" || { fail tui "t
 tm set-option -g remain-on-exit on
 
 start_workload tui || { fail tui/workload "did not start"; exit 0; }
-wl "hold 2" && wl "small 100"
+# Remote frees: 200 of the main thread's 64 B blocks freed by another thread, 128 delivered to
+# the main heap's inbox, 72 held in that thread's remote bucket.
+wl "hold 2" && wl "small 100" && wl "alloc 300 64" && wl "xfree 200"
 
 # open NAME: a window running hz3top on the workload; waits for its first report.
 open() {
@@ -107,11 +111,25 @@ wait_for main 'note: interval must be' && screen main | head -1 | grep -q 'inter
 tm send-keys -t main Enter
 if wait_for main "Process: pid $WL_PID" && wait_for main '^  hit/s' && wait_for main '^  live ' &&
    wait_for main 'arena pages handed out' && wait_for main "heap 1 tid $WL_PID hz3top_workload" &&
+   wait_for main '4\.5 KiB +freed by other threads, not yet delivered \(72 objects\)' &&
+   wait_for main '8\.0 KiB +in remote-free inboxes \(128 objects\)' &&
+   wait_for main 'in thread caches' && wait_for main 'heap 2 tid [0-9]+ hz3wl-xfree .* 4\.5 KiB' &&
    wait_for main 'Detail: large allocations'; then
   pass tui/detail_sparklines_and_ledger
 else
   fail tui/detail_sparklines_and_ledger "$(screen main | head -14 | tr '\n' '|')"
 fi
+tm send-keys -t main Escape
+wait_for main 'Bins of' || true
+# Down selects the next bin (a small class: large is the top row by live bytes), Up the first.
+tm send-keys -t main Down Enter
+ok=0
+wait_for main 'Detail: bin [0-9]+ \([0-9]+ [KMG]?i?B\) of pid' && ok=1
+tm send-keys -t main Escape
+wait_for main 'Bins of' || true
+tm send-keys -t main Up Enter
+wait_for main 'Detail: large allocations' || ok=0
+[ $ok = 1 ] && pass tui/arrows_select_bin || fail tui/arrows_select_bin "$(screen main | grep 'Detail:')"
 tm send-keys -t main Escape
 wait_for main 'Bins of' || true
 

@@ -19,6 +19,12 @@
 //   thread      start a thread that sleeps until the process exits; answers its thread id
 //   worker N    start a thread named "hz3wl-worker" that allocates N small (64 B) blocks, keeps
 //               them and sleeps until the process exits; answers its thread id
+//   alloc N S   allocate N blocks of S bytes and keep them on the pool (a stack, 65536 at most)
+//   freesome N  free the N blocks on top of the pool, in this thread (they go to its cache)
+//   xfree N     start a thread named "hz3wl-xfree" that frees the N blocks on top of the pool
+//               (remote frees: delivered to the owner's inbox in batches, the rest parked in
+//               the thread's remote buckets) and then sleeps until the process exits; answers
+//               its thread id
 //   fork N      fork a child that waits for SIGUSR1, then does N large malloc+free pairs and
 //               exits 0; answers the child's pid (the parent goes on taking commands)
 //   exit        exit 0
@@ -101,6 +107,19 @@ pid_t g_thread_tid = 0;
 
 void* sleeper(void*) {
   __atomic_store_n(&g_thread_tid, pid_t(syscall(SYS_gettid)), __ATOMIC_RELEASE);
+  for (;;) pause();
+}
+
+constexpr long MAX_POOL = 65536;
+void* g_pool[MAX_POOL];
+long g_npool = 0;
+pid_t g_xfree_tid = 0;
+
+void* xfree(void* arg) {
+  pthread_setname_np(pthread_self(), "hz3wl-xfree");
+  long n = reinterpret_cast<long>(arg);
+  for (long i = 0; i < n && g_npool; i++) free(g_pool[--g_npool]);
+  __atomic_store_n(&g_xfree_tid, pid_t(syscall(SYS_gettid)), __ATOMIC_RELEASE);
   for (;;) pause();
 }
 
@@ -206,6 +225,23 @@ int main() {
       if (pthread_create(&t, nullptr, worker, reinterpret_cast<void*>(a)) != 0) return 4;
       while (!__atomic_load_n(&g_worker_tid, __ATOMIC_ACQUIRE)) usleep(1000);
       say_ok("worker", g_worker_tid);
+    } else if (sscanf(line, "alloc %ld %ld", &a, &b) == 2) {
+      for (long i = 0; i < a && g_npool < MAX_POOL; i++) {
+        char* p = static_cast<char*>(malloc(size_t(b)));
+        if (!p) return 4;
+        p[0] = 1;
+        g_pool[g_npool++] = p;
+      }
+      say_ok("alloc", g_npool);
+    } else if (sscanf(line, "freesome %ld", &a) == 1) {
+      for (long i = 0; i < a && g_npool; i++) free(g_pool[--g_npool]);
+      say_ok("freesome", g_npool);
+    } else if (sscanf(line, "xfree %ld", &a) == 1) {
+      pthread_t t;
+      __atomic_store_n(&g_xfree_tid, 0, __ATOMIC_RELEASE);
+      if (pthread_create(&t, nullptr, xfree, reinterpret_cast<void*>(a)) != 0) return 4;
+      while (!__atomic_load_n(&g_xfree_tid, __ATOMIC_ACQUIRE)) usleep(1000);
+      say_ok("xfree", g_xfree_tid);
     } else if (sscanf(line, "fork %ld", &a) == 1) {
       // SIGUSR1 blocked before the fork, so the child cannot miss it.
       sigset_t usr1;

@@ -80,10 +80,10 @@ $(REL_OUT)/fuzz_diff_check: $(REL_DIR)/fuzz_diff.cc $(REL_DIR)/hz3_prefixed.h $(
 REL_SAN_PROGS := unit_test stress_test san_mt
 REL_SAN_BINS := $(foreach f,tsan ubsan,$(addprefix $(REL_OUT)/$(f)/,$(REL_SAN_PROGS)))
 REL_SAN_TFLAGS := $(CXXSTD) -O1 -g -fno-omit-frame-pointer -fno-builtin -pthread \
-  -fconstexpr-steps=100000000 -I$(REL_DIR) $(LIBHZ3_INC) -Wno-unused-command-line-argument
+  -fconstexpr-steps=100000000 -I$(REL_DIR) $(LIBHZ3_INC) -Ilibhz3/tests -Wno-unused-command-line-argument
 
 define REL_SAN_RULES
-$(REL_OUT)/$(1)/unit_test: libhz3/unit/unit_test.cc $(REL_DIR)/redirect.h $(REL_OUT)/$(1)/libhz3core.a $(REL_MK)
+$(REL_OUT)/$(1)/unit_test: libhz3/unit/unit_test.cc libhz3/tests/check.h $(REL_DIR)/redirect.h $(REL_OUT)/$(1)/libhz3core.a $(REL_MK)
 	$$(call msg,CLANG,$$@)
 	$(Q)mkdir -p $$(@D)
 	$(Q)$(REL_CLANGXX) $(REL_SAN_TFLAGS) $(REL_SAN_$(1)) $(REL_DEF_$(1)) -include $(REL_DIR)/redirect.h \

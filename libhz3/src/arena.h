@@ -11,8 +11,8 @@
 // and the TAG_SAMPLED bit through tag_mark_sampled / tag_unmark_sampled (sample.cc).
 //
 // The page heap hands out runs of pages, coalesces freed runs with free neighbours, and gives
-// free memory back to the OS on a bounded schedule (resident-but-free bounded by half of the
-// recent peak in use, at least HZ3_DIRTY_MIN_MIB; none older than HZ3_DIRTY_DECAY_MS). It is not
+// free memory back to the OS on a bounded schedule (resident-but-free bounded by the recent
+// peak in use, at least HZ3_DIRTY_MIN_MIB; none older than HZ3_DIRTY_DECAY_MS). It is not
 // the per-thread front end (heap.h).
 #pragma once
 

@@ -79,17 +79,17 @@
 #endif
 
 // Free pages kept dirty (resident) for reuse before they are given back with madvise. The bound
-// follows the program: half (1 / 2^HZ3_DIRTY_PEAK_SHIFT) of the most pages in use during
-// the last two HZ3_PEAK_WINDOW_MS windows, and never less than HZ3_DIRTY_MIN_MIB, so a program
-// that churns 300 MiB of large blocks reuses freed runs instead of faulting them in again, while
-// a small one keeps at most 16 MiB. No dirty run waits longer than HZ3_DIRTY_DECAY_MS: runs
-// older than that are released at every page-heap visit and by the scavenger thread, which
-// needs no allocator call (an idle process comes down too).
+// follows the program: the most pages in use during the last two HZ3_PEAK_WINDOW_MS windows,
+// shifted right by HZ3_DIRTY_PEAK_SHIFT (0: the peak itself), and never less than
+// HZ3_DIRTY_MIN_MIB, so a program that churns 300 MiB of large blocks reuses freed runs instead
+// of faulting them in again, while a small one keeps at most 16 MiB. No dirty run waits longer
+// than HZ3_DIRTY_DECAY_MS: runs older than that are released at every page-heap visit and by
+// the scavenger thread, which needs no allocator call (an idle process comes down too).
 #ifndef HZ3_DIRTY_MIN_MIB
 #define HZ3_DIRTY_MIN_MIB 16
 #endif
 #ifndef HZ3_DIRTY_PEAK_SHIFT
-#define HZ3_DIRTY_PEAK_SHIFT 1
+#define HZ3_DIRTY_PEAK_SHIFT 0
 #endif
 #ifndef HZ3_PEAK_WINDOW_MS
 #define HZ3_PEAK_WINDOW_MS 2000

@@ -52,6 +52,43 @@ Heap* heap_create_locked() {
   return h;
 }
 
+// ---- descriptor version 4: the thread caches' layout, for tracers (docs/probes.md) ----
+
+hz3_class_cache g_class_cache[NUM_BINS];
+
+void publish_cache_layout() {
+  for (uint32_t c = 1; c < NUM_BINS; c++) {
+    const ClassInfo& k = CLASSES[c];
+    // A list can peak at cache_cap + check_every blocks between two checks of its bound
+    // (sizeclass.h); stats.cc walks other threads' lists with the same bound.
+    g_class_cache[c] =
+        is_mag_bin(c) ? hz3_class_cache{HZ3_CACHE_MAGAZINE, uint32_t(MAG_BASE[c]), k.cache_cap, 0}
+                      : hz3_class_cache{HZ3_CACHE_LIST, 0, k.cache_cap + k.check_every + 1, 0};
+  }
+  static_assert(sizeof(void*) == 8 && sizeof(ThreadCache::mag_top[0]) == 8 &&
+                    sizeof(ThreadCache::state) == 4 && sizeof(RemoteBucket::tag) == 4 &&
+                    sizeof(RemoteBucket::count) == 4 && sizeof(Heap::inbox_objs[0]) == 4,
+                "the widths docs/probes.md gives the cache layout's fields");
+  hz3_cache_layout& L = hz3_arena_desc.cache;
+  L.size = uint32_t(sizeof(ThreadCache));
+  L.off_state = uint32_t(offsetof(ThreadCache, state));
+  L.off_heap = uint32_t(offsetof(ThreadCache, heap));
+  L.off_head = uint32_t(offsetof(ThreadCache, head));
+  L.off_parked = uint32_t(offsetof(ThreadCache, parked));
+  L.off_mag_top = uint32_t(offsetof(ThreadCache, mag_top));
+  L.off_mag_slots = uint32_t(offsetof(ThreadCache, mag_slots));
+  L.off_remote = uint32_t(offsetof(ThreadCache, remote));
+  L.remote_buckets = REMOTE_BUCKETS;
+  L.remote_size = uint32_t(sizeof(RemoteBucket));
+  L.off_rb_head = uint32_t(offsetof(RemoteBucket, head));
+  L.off_rb_tag = uint32_t(offsetof(RemoteBucket, tag));
+  L.off_rb_count = uint32_t(offsetof(RemoteBucket, count));
+  L.off_owner_cache = uint32_t(offsetof(Heap, owner_cache));
+  L.off_inbox = uint32_t(offsetof(Heap, inbox));
+  L.off_inbox_objs = uint32_t(offsetof(Heap, inbox_objs));
+  hz3_arena_desc.class_cache = uintptr_t(g_class_cache);
+}
+
 // ---- fork ----
 
 void fork_prepare() {
@@ -152,11 +189,14 @@ bool global_init() {
         // Heap 0: shared, ORPHAN from its creation on (never acquired), always locked.
         if (!heap_create_locked()) return false;
       }
-      // Descriptor version 3: the registry, for tracers naming heaps by thread (docs/probes.md).
+      // Descriptor versions 3 and 4: the registry, for tracers naming heaps by thread, and the
+      // layout of the thread caches and inboxes, for tracers that split the objects outside
+      // spans (docs/probes.md). Published together, with heap 0.
       static_assert(sizeof(Heap) <= 0xFFFF, "the descriptor holds Heap's size in 16 bits");
       hz3_arena_desc.heap = {uint16_t(sizeof(Heap)), uint16_t(offsetof(Heap, id)),
                              uint16_t(offsetof(Heap, owner_tid)), uint16_t(offsetof(Heap, state))};
       hz3_arena_desc.heap_count = uintptr_t(&g_heap_count);
+      publish_cache_layout();
       __atomic_store_n(&hz3_arena_desc.heaps, uintptr_t(g_heaps), __ATOMIC_RELEASE);
       if (pthread_key_create(&g_exit_key, thread_exit) != 0) return false;
       g_global_state.store(1, std::memory_order_release);

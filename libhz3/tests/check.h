@@ -1,9 +1,10 @@
-// Header-only test helper for the libhz3 test programs: named test cases that print one
+// Header-only test helper, the one assertion style of every C++ test program (libhz3/tests,
+// libhz3/unit, libhz3/reliability, hz3top/tests): named test cases that print one
 // `PASS: group/name` or `FAIL: group/name: why` line each (the lines scripts/run-tests.sh counts),
 // CHECK macros that record the first failure of a case without ending it, a crash/timeout guard
 // that still names the case that died, address/size-derived fill patterns, and access to the arena
 // descriptor libhz3 exports. It is not a test framework to grow: no fixtures, no registration, no
-// output beyond the result lines. The programs are linked normally (not against libhz3) and run
+// output beyond the result lines. Most programs are linked normally (not against libhz3) and run
 // with LD_PRELOAD, so nothing here may depend on libhz3 being present.
 #pragma once
 
@@ -19,6 +20,10 @@
 
 #include <atomic>
 #include <cstddef>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
 
 #include "hz3/hz3.h"
 
@@ -154,6 +159,86 @@ inline bool check_failed(const char* file, int line, const char* expr, const cha
   do {                                      \
     if (!CHECKF(cond, __VA_ARGS__)) return; \
   } while (0)
+
+// CHECK_EQ(a, b) and CHECK_EQ_STR(a, b) evaluate each side once, compare, and on a mismatch record
+// file:line, both expressions and both values (strings too long for the result line are written
+// whole to stderr as well). CHECK_EQ takes numbers, bools, enums, pointers
+// (integers of mixed signedness compare by value); CHECK_EQ_STR anything a std::string is made of.
+template <class T>
+inline std::string show_value(const T& v) {
+  char buf[64];
+  if constexpr (std::is_same_v<T, bool>) {
+    return v ? "true" : "false";
+  } else if constexpr (std::is_enum_v<T>) {
+    return show_value(static_cast<std::underlying_type_t<T>>(v));
+  } else if constexpr (std::is_integral_v<T> && std::is_signed_v<T>) {
+    snprintf(buf, sizeof buf, "%lld", static_cast<long long>(v));
+  } else if constexpr (std::is_integral_v<T>) {
+    snprintf(buf, sizeof buf, "%llu", static_cast<unsigned long long>(v));
+  } else if constexpr (std::is_floating_point_v<T>) {
+    snprintf(buf, sizeof buf, "%.17g", static_cast<double>(v));
+  } else if constexpr (std::is_pointer_v<T> || std::is_null_pointer_v<T>) {
+    snprintf(buf, sizeof buf, "%p", static_cast<const void*>(v));
+  } else {
+    static_assert(std::is_arithmetic_v<T>, "CHECK_EQ shows numbers, enums and pointers");
+  }
+  return buf;
+}
+
+template <class A, class B>
+inline bool values_equal(const A& a, const B& b) {
+  if constexpr (std::is_integral_v<A> && std::is_integral_v<B> && !std::is_same_v<A, bool> &&
+                !std::is_same_v<B, bool>)
+    return std::cmp_equal(a, b);
+  else
+    return a == b;
+}
+
+template <class A, class B>
+inline bool check_eq(const A& a, const B& b, const char* file, int line, const char* expr) {
+  if (values_equal(a, b)) return true;
+  return check_failed(file, line, expr, "left %s, right %s", show_value(a).c_str(),
+                      show_value(b).c_str());
+}
+
+// Control characters are shown escaped, so a mismatch in a newline or a tab is visible on the
+// one result line.
+inline std::string show_string(std::string_view v) {
+  std::string out = "\"";
+  for (char c : v) {
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      char buf[8];
+      snprintf(buf, sizeof buf, "\\x%02x", static_cast<unsigned char>(c));
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+inline bool check_eq_str(const std::string& a, const std::string& b, const char* file, int line,
+                         const char* expr) {
+  if (a == b) return true;
+  std::string x = show_string(a), y = show_string(b);
+  // The result line keeps 512 bytes of the first failure; longer values go whole to stderr.
+  if (x.size() + y.size() > 300) {
+    const char* base = strrchr(file, '/');
+    fprintf(stderr, "  %s:%d: %s\n    left  %s\n    right %s\n", base ? base + 1 : file, line, expr,
+            x.c_str(), y.c_str());
+  }
+  return check_failed(file, line, expr, "left %s, right %s", x.c_str(), y.c_str());
+}
+
+#define CHECK_EQ(a, b) ::hz3::test::check_eq((a), (b), __FILE__, __LINE__, #a " == " #b)
+#define CHECK_EQ_STR(a, b) ::hz3::test::check_eq_str((a), (b), __FILE__, __LINE__, #a " == " #b)
 
 // Marks the running case skipped (with the reason) instead of passed.
 inline char* skip_reason() {

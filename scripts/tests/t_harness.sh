@@ -3,7 +3,8 @@
 # lines and then crashes (SIGSEGV, abort) or exits non-zero, and every runner path must report
 # that as a failure: libhz3/unit/t_unit.sh (a unit binary piped through sed), run_group
 # (libhz3/tests/lib.sh), check (scripts/testlib.sh), and scripts/run-tests.sh itself on a
-# throwaway tree with one test script. A clean canary is the control: it must not fail. The
+# throwaway tree with one test script. A clean canary is the control: it must not fail. Then
+# libhz3/tests/check.h's FAIL lines (scripts/tests/check_canary.cc): file:line and both values. The
 # canary's own PASS lines are captured, never printed, so they are not counted by the outer run.
 # PASS here means the harness caught the misbehaviour; FAIL means it was hidden.
 # timeout: 60
@@ -123,3 +124,26 @@ if [ $rc -ne 0 ] && [ "$last" = "2 passed, 1 failed" ] &&
 else
   fail harness/run_tests_reports_unmatched_filter_beside_a_match "status $rc, last line '$last'"
 fi
+
+# --- libhz3/tests/check.h: what a failed check puts on its FAIL line ---------------------------
+cxx=${CXX:-g++}
+if ! "$cxx" -std=c++20 -O0 -I"$top/libhz3/tests" -I"$top/libhz3/include" \
+  -o "$tmp/check_canary" "$top/scripts/tests/check_canary.cc" 2> "$tmp/cxx.log"; then
+  fail harness/check_canary_builds "$cxx: $(head -2 "$tmp/cxx.log" | tr '\n' ' ')"
+  exit 0
+fi
+"$tmp/check_canary" > "$tmp/check.out" 2>&1
+rc=$?
+# check_line NAME REGEX: the canary's line for case NAME matches REGEX (grep -E).
+check_line() {
+  if [ $rc -eq 1 ] && grep -qE "$2" "$tmp/check.out"; then
+    pass "harness/check_h_$1"
+  else
+    fail "harness/check_h_$1" "status $rc, wanted /$2/ in: $(oneline "$tmp/check.out")"
+  fi
+}
+check_line eq_shows_both_values '^FAIL: canary/eq_int: check_canary\.cc:17: seven\(\) == 8u \(left 7, right 8\)$'
+check_line eq_str_shows_both_strings '^FAIL: canary/eq_str: check_canary\.cc:18: word\(\) == "tab here" \(left "tab\\there", right "tab here"\)$'
+check_line checkf_shows_its_message '^FAIL: canary/checkf: check_canary\.cc:19: seven\(\) < 0 \(seven is 7\)$'
+check_line keeps_first_and_counts_the_rest '^FAIL: canary/two_failures: check_canary\.cc:21: seven\(\) == 1 \[\+1 more failed checks\]$'
+check_line passing_case_passes '^PASS: canary/passes$'

@@ -30,7 +30,7 @@ extern "C" {
 #define HZ3_TAG_OWNER_MAX 0xFFFEu   /* owner_field = heap id + 1 <= this */
 
 #define HZ3_DESC_MAGIC 0x414E455241335A48ull /* "HZ3ARENA" little-endian */
-#define HZ3_DESC_VERSION 3u
+#define HZ3_DESC_VERSION 4u
 
 /* Run states as the page map's records store them (hz3_span_layout.off_state, one byte). */
 #define HZ3_SPAN_FREE_DIRTY 0u    /* free run of the page heap, resident */
@@ -66,11 +66,49 @@ struct hz3_heap_layout {
                              of calls without a cache) */
 };
 
+/* How a thread cache holds one size class (version 4): entry `bin` of the array at
+ * hz3_arena_desc.class_cache. */
+#define HZ3_CACHE_LIST 0u     /* a list from head[bin] (and parked[bin]), linked through word 0 */
+#define HZ3_CACHE_MAGAZINE 1u /* an array: mag_slots[mag_base … mag_top[bin]) */
+struct hz3_class_cache {
+  uint32_t kind;       /* HZ3_CACHE_LIST or HZ3_CACHE_MAGAZINE */
+  uint32_t mag_base;   /* a magazine's first slot in mag_slots; 0 for a list */
+  uint32_t max_blocks; /* the most blocks one cache holds in one list of the class (head[] or
+                          parked[]) or in its magazine: a longer walk reads a list that changes */
+  uint32_t reserved_;
+};
+
+/* Where the fields of a thread cache, of its remote-free buckets and the cache fields of a heap
+ * lie (version 4): byte offsets into a thread cache of `size` bytes, into one of the
+ * `remote_buckets` buckets (`remote_size` bytes each, from off_remote on), and into a heap (the
+ * record of hz3_heap_layout). Arrays are indexed by bin (0 … nclasses). */
+struct hz3_cache_layout {
+  uint32_t size;            /* sizeof the thread cache */
+  uint32_t off_state;       /* uint32_t: 1 while the cache owns a heap (LIVE) */
+  uint32_t off_heap;        /* uint64_t: address of the heap it owns */
+  uint32_t off_head;        /* uint64_t head[]: first block of each list class's cache, or 0 */
+  uint32_t off_parked;      /* uint64_t parked[]: blocks set aside while heap sampling, a list */
+  uint32_t off_mag_top;     /* uint64_t mag_top[]: a magazine holds mag_top - mag_base blocks */
+  uint32_t off_mag_slots;   /* uint64_t mag_slots[]: the magazines' blocks */
+  uint32_t off_remote;      /* the remote-free buckets: blocks this thread freed for other heaps,
+                               not yet delivered to their inboxes */
+  uint32_t remote_buckets;  /* buckets in the array */
+  uint32_t remote_size;     /* sizeof one bucket */
+  uint32_t off_rb_head;     /* uint64_t: first block of the bucket's chain, 0 when unused */
+  uint32_t off_rb_tag;      /* uint32_t: the page tag of every block in it (owner, bin); 0 unused */
+  uint32_t off_rb_count;    /* uint32_t: blocks in the chain */
+  uint32_t off_owner_cache; /* heap, uint64_t: address of its owner's thread cache while a thread
+                               owns it, else 0 */
+  uint32_t off_inbox;       /* heap, uint64_t inbox[]: blocks other threads delivered, a list
+                               through word 0, or 0 */
+  uint32_t off_inbox_objs;  /* heap, uint32_t inbox_objs[]: approximate length of each inbox */
+};
+
 /* Published once the arena is reserved. Fields never change afterwards except those marked
  * "moves", which are written with relaxed stores at page-heap or huge-block events (never on
  * the malloc/free fast paths); a reader copies the descriptor and gets a racy but bounded
- * snapshot. Version 2 adds map … span; version 3 adds heaps … heap; the first 64 bytes are
- * version 1's. */
+ * snapshot. Version 2 adds map … span; version 3 adds heaps … heap; version 4 adds class_cache
+ * and cache; the first 64 bytes are version 1's. */
 struct hz3_arena_desc {
   uint64_t magic;      /* HZ3_DESC_MAGIC once initialised, 0 before */
   uint32_t version;    /* HZ3_DESC_VERSION */
@@ -95,6 +133,9 @@ struct hz3_arena_desc {
                           each heap created (index = id); 0 until heap 0 exists */
   uint64_t heap_count; /* address of uint32_t: heaps created (moves: only grows) */
   struct hz3_heap_layout heap;
+  /* version 4, published with heaps (0 until then) */
+  uint64_t class_cache; /* address of struct hz3_class_cache[nclasses + 1]; [0] unused */
+  struct hz3_cache_layout cache;
 };
 
 extern struct hz3_arena_desc hz3_arena_desc;
