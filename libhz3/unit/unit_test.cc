@@ -558,7 +558,7 @@ static void pace_verdicts() {
   CHECK(v.delta == 0 && !v.closes);
   v = pace_verdict(every, us_for(every, 1000.0), HZ3_SAMPLE_MAX_SHIFT - 2);
   CHECK(v.delta == 2 && v.closes);  // capped
-  v = pace_verdict(every, 0, 0);     // no measurable CPU time: as fast as can be
+  v = pace_verdict(every, 0, 0);    // no measurable CPU time: as fast as can be
   CHECK(v.delta > 0);
   v = pace_verdict(t / 4, 250000, 6);  // at the target over a full window: no change
   CHECK(v.delta == 0 && v.closes);
