@@ -3,6 +3,7 @@
 Not a test: it asserts nothing and `make test` does not run it. Run as root after `make all`:
 
     /usr/bin/python3 bench/heap_attach.py [--rounds 10] [--size mixed] [--redis]
+        [--tracer hz3top|bpftrace|semaphore] [--hz3top-arg=ARG …]
 
 SSOT (bench_ssot, one thread): each round runs the workload once detached and once with
 `hz3top heap -p PID --plain` attached (the order alternates between rounds), both started the
@@ -73,6 +74,7 @@ def cpu_seconds(pid):
 
 
 TRACER = "hz3top"
+HZ3TOP_ARGS = []  # --hz3top-arg: more arguments of `hz3top heap`
 
 
 class RaisedSemaphore:
@@ -105,8 +107,8 @@ def start_tracer(pid, out):
         prog = "usdt:%s:otel_memory:alloc { @samples = count(); }" % LIB
         return subprocess.Popen(["bpftrace", "-p", str(pid), "-e", prog], stdout=out,
                                 stderr=subprocess.STDOUT)
-    return subprocess.Popen([HZ3TOP, "heap", "-p", str(pid), "--plain", "-n", "1", "1"],
-                            stdout=out, stderr=subprocess.STDOUT)
+    return subprocess.Popen([HZ3TOP, "heap", "-p", str(pid), "--plain", "-n", "1"] + HZ3TOP_ARGS +
+                            ["1"], stdout=out, stderr=subprocess.STDOUT)
 
 
 def stop_tracer(t):
@@ -189,9 +191,13 @@ def main():
     ap.add_argument("--redis", action="store_true")
     ap.add_argument("--requests", type=int, default=400000)
     ap.add_argument("--tracer", choices=("hz3top", "bpftrace", "semaphore"), default="hz3top")
+    ap.add_argument("--hz3top-arg", action="append", default=[], metavar="ARG",
+                    help="one more argument of `hz3top heap` (repeat it: --hz3top-arg=--unwind "
+                    "--hz3top-arg=fp)")
     args = ap.parse_args()
-    global TRACER
+    global TRACER, HZ3TOP_ARGS
     TRACER = args.tracer
+    HZ3TOP_ARGS = args.hz3top_arg
     off = alloc_semaphore_offset(LIB)
     run = redis_run if args.redis else ssot_run
     what = "redis-server" if args.redis else "ssot-" + args.size

@@ -32,7 +32,7 @@ HeapCollector::~HeapCollector() {
   if (skel_) heap_bpf__destroy(skel_);
 }
 
-bool HeapCollector::load(bool verbose, Handler handler, std::string* err) {
+bool HeapCollector::load(bool verbose, bool copy_stack, Handler handler, std::string* err) {
   handler_ = std::move(handler);
   route_libbpf_log(verbose);
   skel_ = heap_bpf__open();
@@ -40,6 +40,7 @@ bool HeapCollector::load(bool verbose, Handler handler, std::string* err) {
     *err = std::string("failed to open BPF skeleton: ") + strerror(errno);
     return false;
   }
+  skel_->rodata->copy_stack = copy_stack;
   if (int rc = heap_bpf__load(skel_)) {
     *err = bpf_load_error(rc, verbose, HEAP_PRIVILEGES_NEEDED, "hz3top heap");
     return false;
@@ -76,7 +77,11 @@ void HeapCollector::detach() {
 }
 
 void HeapCollector::poll(int timeout_ms) {
-  if (rb_) ring_buffer__poll(rb_, timeout_ms);
+  if (!rb_) return;
+  // The programs wake this only when the ring buffer is half full: what came without a wakeup
+  // is drained here, after the wait.
+  ring_buffer__poll(rb_, timeout_ms);
+  ring_buffer__consume(rb_);
 }
 
 std::vector<uint64_t> HeapCollector::counters() const {

@@ -27,11 +27,14 @@ class HeapCollector {
   HeapCollector(const HeapCollector&) = delete;
   HeapCollector& operator=(const HeapCollector&) = delete;
 
-  bool load(bool verbose, Handler handler, std::string* err);
+  // copy_stack: copy the top of each sample's user stack, for DWARF unwinding (not with
+  // --unwind fp).
+  bool load(bool verbose, bool copy_stack, Handler handler, std::string* err);
   // pid -1: every process that maps lib.path, now and later.
   bool attach(pid_t pid, const Library& lib, std::string* err);
   void detach();
-  // Hands every queued event to the handler, waiting at most timeout_ms for the first one.
+  // Waits timeout_ms (less when the ring buffer fills up to half), then hands every queued event
+  // to the handler. Call it every 20 ms or so: events do not wake it.
   void poll(int timeout_ms);
   // Sums of heap_counts, indexed by hz3_heap_counter.
   std::vector<uint64_t> counters() const;

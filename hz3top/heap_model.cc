@@ -11,11 +11,20 @@ void HeapSums::add(const HeapSums& o) {
   alloc_bytes += o.alloc_bytes;
   live_objects += o.live_objects;
   alloc_objects += o.alloc_objects;
+  live_var += o.live_var;
+  alloc_var += o.alloc_var;
   live_samples += o.live_samples;
   alloc_samples += o.alloc_samples;
 }
 
 double HeapSite::rel_err(uint64_t n) { return n ? 1.0 / std::sqrt(double(n)) : 0; }
+
+namespace {
+
+// A sample's term of the variance estimate (HeapSums): w (w - s), 0 for a block sampled for sure.
+double var_term(double weight, double size) { return weight > size ? weight * (weight - size) : 0; }
+
+}  // namespace
 
 Wrappers::Wrappers()
     : names{
@@ -101,6 +110,7 @@ void HeapProcess::on_alloc(const hz3_heap_alloc_event& e) {
   double w = double(e.weight), objs = e.size ? double(e.weight) / double(e.size) : 0;
   s.alloc_bytes += w;
   s.alloc_objects += objs;
+  s.alloc_var += var_term(w, double(e.size));
   s.alloc_samples++;
   // A block still live at the same address lost its free event (ring buffer full): end it.
   auto old = live_.find(e.ptr);
@@ -108,6 +118,7 @@ void HeapProcess::on_alloc(const hz3_heap_alloc_event& e) {
     Stack& o = stacks_[old->second.stack];
     o.freed_bytes += old->second.weight;
     o.freed_objects += old->second.size ? old->second.weight / old->second.size : 0;
+    o.freed_var += var_term(old->second.weight, old->second.size);
     o.freed_samples++;
   }
   live_[e.ptr] = Live{id, w, double(e.size), double(e.ts) / 1e9};
@@ -119,6 +130,7 @@ bool HeapProcess::on_free(const hz3_heap_free_event& e) {
   Stack& s = stacks_[it->second.stack];
   s.freed_bytes += it->second.weight;
   s.freed_objects += it->second.size ? it->second.weight / it->second.size : 0;
+  s.freed_var += var_term(it->second.weight, it->second.size);
   s.freed_samples++;
   live_.erase(it);
   return true;
@@ -168,6 +180,8 @@ HeapProc HeapProcess::report(double now) {
     hs.sums.live_bytes = s.alloc_bytes - s.freed_bytes;
     hs.sums.live_objects = s.alloc_objects - s.freed_objects;
     hs.sums.live_samples = s.alloc_samples - s.freed_samples;
+    hs.sums.alloc_var = s.alloc_var;
+    hs.sums.live_var = std::max(0.0, s.alloc_var - s.freed_var);
     (s.dwarf ? p.dwarf_stacks : p.fp_stacks)++;
     Frame site;
     if (hs.frames.empty())

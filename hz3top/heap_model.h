@@ -24,8 +24,12 @@ namespace hz3top {
 
 // Sums over the samples of one stack (or a site, or a process). Objects are estimated as the
 // sum of weight / size: a sample of a block of s bytes with weight w stands for w / s blocks.
+// live_var and alloc_var estimate the variance of live_bytes and alloc_bytes: the sum of
+// w (w - s) over the samples (Horvitz-Thompson's estimator of its own variance, with the
+// sampling probability s / w), right whatever mean each sample was drawn with.
 struct HeapSums {
   double live_bytes = 0, alloc_bytes = 0, live_objects = 0, alloc_objects = 0;
+  double live_var = 0, alloc_var = 0;
   uint64_t live_samples = 0, alloc_samples = 0;
   void add(const HeapSums& o);
 };
@@ -112,6 +116,7 @@ class HeapProcess {
     std::vector<Frame> frames;
     bool dwarf = false;
     double alloc_bytes = 0, alloc_objects = 0, freed_bytes = 0, freed_objects = 0;
+    double alloc_var = 0, freed_var = 0;  // sums of w (w - s) (HeapSums)
     uint64_t alloc_samples = 0, freed_samples = 0;
   };
   uint32_t intern(std::vector<uint64_t> pcs, bool dwarf);

@@ -152,6 +152,8 @@ std::string render_heap_json(const HeapReport& r, size_t top) {
       js.update(sums_json(s.sums));
       js["live_err"] = round_ll(s.sums.live_bytes * HeapSite::rel_err(s.sums.live_samples));
       js["alloc_err"] = round_ll(s.sums.alloc_bytes * HeapSite::rel_err(s.sums.alloc_samples));
+      js["live_sd"] = round_ll(std::sqrt(s.sums.live_var));
+      js["alloc_sd"] = round_ll(std::sqrt(s.sums.alloc_var));
       js["alloc_rate"] = num(s.alloc_rate);
       js["live_delta"] = round_ll(s.live_delta);
       js["growth_rate"] = num(s.growth_rate);

@@ -72,7 +72,8 @@ class HeapRun {
       found.push_back({pid, std::move(lib)});
     }
     if (!bpf_.load(
-            o_.verbose, [this](const void* d, size_t n) { on_event(d, n); }, &err))
+            o_.verbose, unwind_ != Unwind::FP, [this](const void* d, size_t n) { on_event(d, n); },
+            &err))
       return fail(err);
     start_ = monotonic_seconds();
     for (auto& [pid, lib] : found) {
@@ -106,7 +107,7 @@ class HeapRun {
           break;
         }
         if (now >= next) break;
-        bpf_.poll(int(std::max(1.0, std::min(0.05, next - now) * 1000)));
+        bpf_.poll(int(std::max(1.0, std::min(0.02, next - now) * 1000)));  // drains every 20 ms
         if (o_.all && now - last_scan >= 1) {
           rescan();
           last_scan = now;

@@ -7,7 +7,8 @@
  * freed pointer. hz3top keeps the live samples and the per-stack sums itself.
  *
  * Both events are rare (one sample per 512 KiB allocated on average, and one free per sample),
- * so streaming them costs little. It is separate from hz3.bpf.c so that the counting view does
+ * so streaming them costs little; they wake hz3top only when the ring buffer is half full (it
+ * drains it every 20 ms), and with --unwind fp the stack is not copied. It is separate from hz3.bpf.c so that the counting view does
  * not pay for it and the heap view does not attach the hz3 probes. */
 /* UAPI headers, not the kernel's BTF: the programs use no kernel type (libbpf reads USDT
  * arguments from struct pt_regs at offsets it computes in user space), so any build host's
@@ -36,6 +37,18 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } heap_counts SEC(".maps");
+
+/* Set by hz3top before load: false with --unwind fp, which needs no copy of the stack. */
+const volatile bool copy_stack = true;
+
+/* Submits without waking hz3top (it drains the ring buffer every 20 ms or so), unless the ring
+ * buffer is half full: a wakeup per sample would cost the traced thread a wakeup of the reader. */
+static __always_inline void submit(void *e)
+{
+	__u64 queued = bpf_ringbuf_query(&heap_events, BPF_RB_AVAIL_DATA);
+
+	bpf_ringbuf_submit(e, queued >= HZ3_HEAP_RINGBUF / 2 ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+}
 
 static __always_inline void count(__u32 slot)
 {
@@ -86,6 +99,12 @@ int BPF_USDT(otel_alloc, __u64 ptr, __u64 size, __u64 weight)
 	e->regs[16] = ctx->rip;
 	n = bpf_get_stack(ctx, e->ips, sizeof(e->ips), BPF_F_USER_STACK);
 	e->nips = n > 0 ? (__u32)(n / sizeof(__u64)) : 0;
+	e->stack_len = 0;
+	if (!copy_stack) {
+		e->stack_base = 0;
+		submit(e);
+		return 0;
+	}
 	/* Whole pages from the one holding the stack pointer, until one is not mapped (the top of
 	 * the stack): constant sizes and offsets keep the verifier simple. */
 	base = ctx->rsp & ~(__u64)(HZ3_HEAP_STACK_PAGE - 1);
@@ -100,7 +119,7 @@ int BPF_USDT(otel_alloc, __u64 ptr, __u64 size, __u64 weight)
 	}
 	if (!e->stack_len)
 		count(HZ3_HEAP_C_STACK_COPY_FAILED);
-	bpf_ringbuf_submit(e, 0);
+	submit(e);
 	return 0;
 }
 
@@ -119,6 +138,6 @@ int BPF_USDT(otel_free, __u64 ptr)
 	e->tgid = bpf_get_current_pid_tgid() >> 32;
 	e->ptr = ptr;
 	e->ts = bpf_ktime_get_ns();
-	bpf_ringbuf_submit(e, 0);
+	submit(e);
 	return 0;
 }

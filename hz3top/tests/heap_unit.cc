@@ -1,7 +1,8 @@
 // Unit tests of the heap view's parts that need no BPF and no root (t_hz3top_heap_unit.sh): the
 // protobuf encoder against hand-encoded bytes, gzip against zlib's inflate, the allocation
 // wrapper list, the choice between DWARF and frame-pointer stacks, the folded and pprof outputs
-// of a hand-built report, and the symbolizer's source lines and inlined frames on this binary.
+// of a hand-built report, the model's variance sums, and the symbolizer's source lines and
+// inlined frames on this binary.
 #include <linux/types.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -199,6 +200,35 @@ void source_lines_and_inlines() {
   bumper(1);
 }
 
+// The variance sums: each sample adds w (w - s) to alloc_var (and live_var while its block
+// lives), so a sample drawn with a raised mean (a larger weight) counts for more; a block
+// sampled for sure (w = s) adds nothing; a free takes its term off live_var only.
+void variance_sums() {
+  Wrappers wrappers;
+  HeapProcess hp(getpid(), Library{}, &wrappers, Unwind::FP, 0);
+  auto alloc = [&](uint64_t ptr, uint64_t size, uint64_t weight) {
+    static hz3_heap_alloc_event e;  // large: not on the stack
+    memset(&e, 0, sizeof e);
+    e.type = HZ3_HEAP_EV_ALLOC;
+    e.ptr = ptr;
+    e.size = size;
+    e.weight = weight;
+    hp.on_alloc(e);
+  };
+  alloc(0x1000, 64, 1000);
+  alloc(0x2000, 64, 4000);  // the same site with a mean four times as large
+  alloc(0x3000, 100, 100);  // p = 1
+  hz3_heap_free_event f = {HZ3_HEAP_EV_FREE, 0, 0x1000, 0};
+  CHECK(hp.on_free(f));
+  HeapProc p = hp.report(1.0);
+  if (!CHECK(p.sites.size() == 1)) return;
+  const HeapSums& s = p.sites[0].sums;
+  CHECK(s.alloc_samples == 3 && s.live_samples == 2);
+  CHECK(s.alloc_var == 1000.0 * 936 + 4000.0 * 3936);
+  CHECK(s.live_var == 4000.0 * 3936);
+  CHECK(p.sums.alloc_var == s.alloc_var && p.sums.live_var == s.live_var);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -211,6 +241,7 @@ int main(int argc, char** argv) {
       {"folded_lines", folded_lines},
       {"pprof_message", pprof_message},
       {"source_lines_and_inlines", source_lines_and_inlines},
+      {"variance_sums", variance_sums},
   };
   for (auto& [name, fn] : cases) hz3::test::run_case(name, fn);
   return hz3::test::finish();

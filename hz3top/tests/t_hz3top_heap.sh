@@ -6,9 +6,11 @@
 # libhz3, with real eBPF on libhz3's otel_memory probes.
 #  - JSON: each site function is named (the first frame outside libhz3 and allocation wrappers),
 #    in the right file and source line, with allocated and live bytes and live objects within 4
-#    standard deviations of the truth the workload prints (for n blocks of s bytes sampled with
-#    p = 1 - exp(-s / 512 KiB) and weight s / p the variance is n s^2 (1 - p) / p,
-#    docs/heap-profiling.md "Accuracy"); the churn site has nothing live; stacks were unwound
+#    standard deviations of the truth the workload prints: the larger of the base mean's (for n
+#    blocks of s bytes sampled with p = 1 - exp(-s / 512 KiB) and weight s / p the variance is
+#    n s^2 (1 - p) / p, docs/heap-profiling.md "Accuracy") and the one from the samples' weights
+#    (live_sd, alloc_sd, per byte, scaled to the truth), as the pacing may have raised the mean;
+#    the churn site has nothing live; stacks were unwound
 #    with DWARF CFI through the library without frame pointers up to main; the wrapper and the
 #    inlined function are frames of their own; error bars are 1/sqrt(samples); live growth per
 #    interval is seen while the workload allocates and is 0 after; ages of live samples are

@@ -106,9 +106,10 @@ struct ThreadCache {
   bool sampling = false;
   uint8_t sample_shift = 0;       // current mean: HZ3_SAMPLE_MEAN_BYTES << sample_shift
   uint8_t sample_left_shift = 0;  // the mean sample_left was drawn with
-  uint32_t pace_samples = 0;      // samples in the pacing window that began at pace_start_ms
-  uint64_t pace_start_ms = 0;
-  int64_t sample_left = 0;  // bytes of large blocks until the next sampled one
+  uint32_t pace_samples = 0;      // samples in the pacing window (sample.cc)
+  uint64_t pace_cpu_us = 0;       // the thread's CPU time when the window began
+  uint64_t pace_judged_ms = 0;    // coarse clock (Pal::now_ms) at the last judgement
+  int64_t sample_left = 0;        // bytes of large blocks until the next sampled one
   uint64_t rng = 0;
   SampleClass samp[NUM_BINS] = {};
   // Blocks of each class cut off head[] or out of the magazine by sample_rebound, linked

@@ -239,12 +239,27 @@ HZ3_NOINLINE void enter_sampling(ThreadCache& tc) {
   tc.sampling = true;
   tc.sample_shift = 0;
   tc.pace_samples = 0;
-  tc.pace_start_ms = 0;
+  tc.pace_cpu_us = Pal::thread_cpu_us();
+  tc.pace_judged_ms = Pal::now_ms();
   sample_start_bytes(tc);
   for (uint32_t c = 1; c < NUM_BINS; c++) {
     SampleClass& s = tc.samp[c];
     s.left = sample_draw_count(tc, CLASSES[c].size, &s.shift);
     s.parked = 0;  // parked[c] is empty outside sampling
+    sample_rebound(tc, c, cached_count(tc, c));
+  }
+}
+
+// The pacing changed the thread's mean: every class countdown but `busy`'s (which its caller
+// draws itself) and the byte countdown start again from here with the new mean. A countdown is
+// memoryless, so restarting it at any instant keeps every probability, and so the estimate; each
+// class is counted now (a magazine's fill, a list walked) and bounded again.
+HZ3_NOINLINE void sample_redraw(ThreadCache& tc, uint32_t busy) {
+  sample_start_bytes(tc);
+  for (uint32_t c = 1; c < NUM_BINS; c++) {
+    if (c == busy) continue;
+    SampleClass& s = tc.samp[c];
+    s.left = sample_draw_count(tc, CLASSES[c].size, &s.shift);
     sample_rebound(tc, c, cached_count(tc, c));
   }
 }
@@ -847,8 +862,9 @@ HZ3_NOINLINE void* malloc_sampling(ThreadCache& tc, uint32_t cls) {
     p = refill_into(tc, cls, tc.head[cls], &len);
   }
   if (--s.left == 0) {  // this allocation
-    sample_take(tc, p, CLASSES[cls].size, s.shift);
+    bool repaced = sample_take(tc, p, CLASSES[cls].size, s.shift);
     s.left = sample_draw_count(tc, CLASSES[cls].size, &s.shift);
+    if (repaced) sample_redraw(tc, cls);
   }
   sample_rebound(tc, cls, len);
   return p;
@@ -1056,7 +1072,7 @@ void note_large_alloc(void* p, size_t size) {
   if constexpr (SAMPLING) {
     ThreadCache& tc = t_cache;
     if (tc.state != CacheState::LIVE) return;
-    if (sync_sampling(tc)) sample_note_alloc(tc, p, size);
+    if (sync_sampling(tc) && sample_note_alloc(tc, p, size)) sample_redraw(tc, 0);
   }
 }
 
@@ -1064,7 +1080,8 @@ void note_realloc(void* p, void* q, size_t size, bool was_sampled) {
   if constexpr (SAMPLING) {
     if (was_sampled && p == q) sample_on_free(p);  // moved blocks were freed by dealloc
     ThreadCache& tc = t_cache;
-    if (p == q && tc.state == CacheState::LIVE && tc.sampling) sample_note_alloc(tc, q, size);
+    if (p == q && tc.state == CacheState::LIVE && tc.sampling && sample_note_alloc(tc, q, size))
+      sample_redraw(tc, 0);
   }
 }
 

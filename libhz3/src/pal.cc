@@ -98,6 +98,12 @@ uint64_t Pal::now_ms() {
   return uint64_t(ts.tv_sec) * 1000 + uint64_t(ts.tv_nsec) / 1000000;
 }
 
+uint64_t Pal::thread_cpu_us() {
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return uint64_t(ts.tv_sec) * 1000000 + uint64_t(ts.tv_nsec) / 1000;
+}
+
 void Pal::write_stderr(const char* s, size_t n) {
   while (n > 0) {
     ssize_t w = write(2, s, n);

@@ -39,6 +39,8 @@ struct Pal {
   static void name(void* p, size_t bytes, const char* name);
   // Monotonic milliseconds from the vDSO's coarse clock: cheap enough for slow paths.
   static uint64_t now_ms();
+  // The calling thread's CPU time in microseconds (CLOCK_THREAD_CPUTIME_ID: a system call).
+  static uint64_t thread_cpu_us();
   // write(2) to stderr, retried on EINTR; never allocates.
   static void write_stderr(const char* s, size_t n);
   // Starts a detached thread named `name` with every signal blocked (so the application's

@@ -53,42 +53,30 @@ int64_t draw_interval(uint64_t& rng, double mean) {
   return v < 1.0 ? 1 : int64_t(v);
 }
 
-// Windows of a second per thread, HZ3_SAMPLE_MAX_RATE samples each. A thread that fills the
-// budget before its window ends multiplies its mean by the power of two nearest below its rate
-// over the budget's (at least 2); one that has used a quarter of the budget at over four times
-// the budget's rate does so at once, so a thread allocating at 1000x the budget sends the tracer
-// a few hundred samples, not thousands (hz3top's ring buffer holds ~1000). A window that closes
-// with under a quarter of the budget halves the mean. Runs only at samples, so the clock read
-// (the coarse clock: a few ns, 4 ms ticks) is nothing beside the probe.
-constexpr uint64_t PACE_WINDOW_MS = 1000;
-constexpr uint64_t PACE_BUDGET = uint64_t(HZ3_SAMPLE_MAX_RATE) * PACE_WINDOW_MS / 1000;
-static_assert(PACE_BUDGET >= 4, "HZ3_SAMPLE_MAX_RATE too small for the pacing window");
+// The pacing (sample.h). The thread's CPU clock is a system call (~0.2 us), read only at a
+// judgement: every HZ3_SAMPLE_PACE_EVERY samples, or at a sample PACE_WALL_MS after the last one
+// (so a thread that samples rarely is still judged); the coarse clock that says so is a few ns.
+constexpr uint64_t PACE_TARGET = HZ3_SAMPLE_MAX_RATE;  // samples per CPU second
+constexpr uint64_t PACE_FALL_CPU_US = 250000;  // the shortest window that may lower the mean
+constexpr uint64_t PACE_WALL_MS = 250;
+static_assert(PACE_TARGET >= 1 && HZ3_SAMPLE_PACE_EVERY >= 1, "pacing needs a target");
 
-void pace(ThreadCache& tc) {
+uint32_t floor_log2(uint64_t x) { return x ? 63 - uint32_t(__builtin_clzll(x)) : 0; }
+
+bool pace(ThreadCache& tc) {
   uint64_t now = Pal::now_ms();
-  if (tc.pace_start_ms == 0) tc.pace_start_ms = now;
-  uint64_t elapsed = now - tc.pace_start_ms;
-  uint64_t n = ++tc.pace_samples;
-  uint32_t up = 0;
-  if (n > PACE_BUDGET || n == PACE_BUDGET / 4) {
-    uint64_t e = elapsed < 4 ? 4 : elapsed;                   // at least one tick of the clock
-    uint64_t ratio = n * PACE_WINDOW_MS / (PACE_BUDGET * e);  // rate over the budget's
-    uint32_t lg = ratio ? 63 - uint32_t(__builtin_clzll(ratio)) : 0;
-    if (n > PACE_BUDGET)
-      up = lg > 1 ? lg : 1;
-    else if (lg >= 2)
-      up = lg;
+  uint32_t n = ++tc.pace_samples;
+  if (n % HZ3_SAMPLE_PACE_EVERY != 0 && now - tc.pace_judged_ms < PACE_WALL_MS) return false;
+  tc.pace_judged_ms = now;
+  uint64_t cpu = Pal::thread_cpu_us();
+  PaceVerdict v = pace_verdict(n, cpu - tc.pace_cpu_us, tc.sample_shift);
+  if (v.closes) {
+    tc.pace_samples = 0;
+    tc.pace_cpu_us = cpu;
   }
-  if (up) {
-    uint32_t shift = tc.sample_shift + up;
-    tc.sample_shift = uint8_t(shift < HZ3_SAMPLE_MAX_SHIFT ? shift : HZ3_SAMPLE_MAX_SHIFT);
-  } else if (elapsed >= PACE_WINDOW_MS) {
-    if (n < PACE_BUDGET / 4 && tc.sample_shift > 0) tc.sample_shift--;
-  } else {
-    return;
-  }
-  tc.pace_samples = 0;
-  tc.pace_start_ms = now;
+  if (v.delta == 0) return false;
+  tc.sample_shift = uint8_t(int(tc.sample_shift) + v.delta);
+  return true;
 }
 
 void record(void* p, size_t size, double mean) {
@@ -125,18 +113,38 @@ int64_t sample_draw_count(ThreadCache& tc, uint32_t size, uint32_t* shift) {
   return k < 1.0 ? 1 : (k > 0x1.0p62 ? int64_t{1} << 62 : int64_t(k));
 }
 
-void sample_take(ThreadCache& tc, void* p, size_t size, uint32_t shift) {
-  if constexpr (!SAMPLING) return;
-  record(p, size, mean_of(shift));
-  pace(tc);
+PaceVerdict pace_verdict(uint64_t samples, uint64_t cpu_us, uint32_t shift) {
+  uint64_t us = cpu_us ? cpu_us : 1;
+  // rate / target, in 1/1000ths (samples <= 2^32, so no overflow below ~4 * 10^6 s of CPU).
+  uint64_t milli = samples * 1000000 * 1000 / (PACE_TARGET * us);
+  if (milli >= 2000) {
+    int up = int(floor_log2(milli / 1000));
+    int room = int(HZ3_SAMPLE_MAX_SHIFT) - int(shift);
+    return {up < room ? up : room, true};
+  }
+  if (cpu_us < PACE_FALL_CPU_US) return {0, false};
+  if (milli < 400 && shift > 0) {
+    // Halvings d with rate * 2^d < 0.8 * target: floor(log2(800 / milli)), at least one.
+    uint32_t d = milli ? floor_log2(800 / milli) : shift;
+    if (d < 1) d = 1;
+    return {-int(d < shift ? d : shift), true};
+  }
+  return {0, true};
 }
 
-void sample_note_alloc(ThreadCache& tc, void* p, size_t size) {
-  if constexpr (!SAMPLING) return;
+bool sample_take(ThreadCache& tc, void* p, size_t size, uint32_t shift) {
+  if constexpr (!SAMPLING) return false;
+  record(p, size, mean_of(shift));
+  return pace(tc);
+}
+
+bool sample_note_alloc(ThreadCache& tc, void* p, size_t size) {
+  if constexpr (!SAMPLING) return false;
   tc.sample_left -= int64_t(size);
-  if (tc.sample_left > 0) return;
-  sample_take(tc, p, size, tc.sample_left_shift);
+  if (tc.sample_left > 0) return false;
+  bool changed = sample_take(tc, p, size, tc.sample_left_shift);
   sample_start_bytes(tc);
+  return changed;
 }
 
 void sample_on_free(void* p) {

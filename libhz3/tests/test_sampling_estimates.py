@@ -1,10 +1,12 @@
-"""The estimator check of t_sampling.sh: the weighted bytes bpftrace summed from the otel_memory
-probes (file $HZ3_SAMPLING_BPFTRACE, keyed by block size) against what hz3top's heap workload
+"""The estimator check of t_sampling.sh: the weighted bytes of the otel_memory probes that bpftrace
+counted (file $HZ3_SAMPLING_BPFTRACE: samples by block size and weight, allocated and freed) against what hz3top's heap workload
 (hz3top/tests/heap_sites.cc, one block size per site) allocated and still holds per site
 ($HZ3_SAMPLING_TRUTH, `truth run_us=… SITE_alloc=… SITE_live=… SITE_size=…`). A site's bound is 4
-standard deviations of the estimator for its sample count (mean interval 512 KiB: for n blocks of
-s bytes sampled with p = 1 - exp(-s / 512 KiB) and weight s / p the variance is n s^2 (1 - p) / p),
-or a tighter bound that has held for two sites (site_keep_half 20 %, site_big_blocks 30 %): a
+standard deviations of the estimator: at the base mean (512 KiB: for n blocks of s bytes sampled
+with p = 1 - exp(-s / 512 KiB) and weight s / p the variance is n s^2 (1 - p) / p), or, when the
+pacing raised the mean for some of the site's samples, from their weights (the sum of w (w - s),
+per estimated byte, times the truth's bytes) if that is larger. Sampled at the base mean only, a
+tighter bound that has held for two sites applies (site_keep_half 20 %, site_big_blocks 30 %). A
 failure means a bias, not bad luck. Run by t_sampling.sh through scripts/testlib.sh's pytest_checks."""
 import math
 import os
@@ -30,8 +32,43 @@ def bpftrace_out():
         return f.read()
 
 
-def sums(out, name):
-    return {int(k): int(v) for k, v in re.findall(r"@%s\[(\d+)\]: (-?\d+)" % name, out)}
+def samples(out, name, size):
+    """{weight: count} of bpftrace's map @name[size, weight]."""
+    pat = r"@%s\[%d, (\d+)\]: (\d+)" % (name, size)
+    return {int(w): int(n) for w, n in re.findall(pat, out)}
+
+
+def estimate(hist, size):
+    """(weighted bytes, the sum of w (w - s), samples) of a {weight: count} histogram."""
+    est = sum(w * n for w, n in hist.items())
+    var = sum(w * (w - size) * n for w, n in hist.items() if w > size)
+    return est, var, sum(hist.values())
+
+
+def base_weight(size):
+    return round(size / -math.expm1(-size / MEAN))
+
+
+def bound_sd(true, size, est, var):
+    """The larger of the base mean's standard deviation for `true` bytes and the one from the
+    weights: var / est (the variance per byte at the means drawn with) times the truth's bytes, so
+    a site that drew fewer samples than expected by chance keeps the bound of the expected count."""
+    p = -math.expm1(-size / MEAN)
+    base = (true // size) * size * size * (1 - p) / p
+    return math.sqrt(max(base, var * max(1.0, true / est) if est > 0 else 0))
+
+
+def test_bound_from_weights():
+    """The checker's bound: 100 samples of 64 B blocks at 8 times the base mean (weight ~4 MiB)
+    have a standard deviation of ~42 MB, not the ~13 MB that 256 MB of them at the base mean
+    give; 4 samples where 12 were expected are held to the bound of 12, not of 4."""
+    w = round(64 / -math.expm1(-64 / (8 * MEAN)))
+    est, var, n = estimate({w: 100}, 64)
+    assert n == 100 and est == 100 * w
+    assert 0.99 * 10 * w < bound_sd(est, 64, est, var) <= 10 * w
+    assert bound_sd(est, 64, est, var) > 3 * bound_sd(256_000_000, 64, 0, 0)
+    est4, var4, _ = estimate({w: 4}, 64)
+    assert abs(bound_sd(12 * w, 64, est4, var4) - math.sqrt(12) * w) < 0.01 * w
 
 
 def test_samples_seen(bpftrace_out, record_property):
@@ -51,17 +88,22 @@ CASES = [(s, w) for s in SITES for w in ("alloc", "live")]
 @pytest.mark.parametrize("site,what", CASES, ids=[f"{s}_{w}" for s, w in CASES])
 def test_estimate(site, what, truth, bpftrace_out, record_property):
     size = truth[f"{site}_size"]
-    alloc, freed = sums(bpftrace_out, "alloc"), sums(bpftrace_out, "freed")
-    est = alloc.get(size, 0) - (freed.get(size, 0) if what == "live" else 0)
+    hist = samples(bpftrace_out, "alloc", size)
+    weights = sorted(hist)
+    if what == "live":
+        for w, n in samples(bpftrace_out, "freed", size).items():
+            hist[w] = hist.get(w, 0) - n
+    est, var, n = estimate(hist, size)
     true = truth[f"{site}_{what}"]
     if true == 0:
         detail = f"estimate {est} for nothing live"
         assert abs(est) <= 0.05 * truth[f"{site}_alloc"], detail
     else:
-        p = 1 - math.exp(-size / MEAN)
-        sd = math.sqrt((true // size) * size * size * (1 - p) / p)
-        tol = min(4 * sd / true, CAP.get(site, 1.0))
+        sd = bound_sd(true, size, est, var)
+        tol = 4 * sd / true
+        if all(abs(w - base_weight(size)) <= 1 for w in weights):
+            tol = min(tol, CAP.get(site, 1.0))
         detail = (f"estimate {est} vs truth {true} ({100.0 * (est - true) / true:.1f} %, "
-                  f"bound {tol * 100:.0f} %)")
+                  f"bound {tol * 100:.0f} %, {n} samples, weights {weights})")
         assert abs(est - true) <= tol * true, detail
     record_property("detail", detail)

@@ -4,12 +4,14 @@
 // (scripts/run-tests.sh counts them).
 // Not the API conformance suite (libhz3/tests/).
 #include <malloc.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -538,6 +540,192 @@ static void sampling_parks_at_most_cap() {
 #endif
 }
 
+// The pacing's verdicts (sample.h): a window at twice the target or more raises the mean at
+// once by the power of two below the ratio; one that is too short to judge a fall stays open;
+// a full window under 40 % of the target lowers it to under 80 %; the shift stays in its range.
+static void pace_verdicts() {
+  const uint64_t t = HZ3_SAMPLE_MAX_RATE, every = HZ3_SAMPLE_PACE_EVERY;
+  auto us_for = [&](uint64_t samples, double ratio) {  // CPU us for `samples` at ratio * target
+    return uint64_t(double(samples) * 1e6 / (double(t) * ratio));
+  };
+  PaceVerdict v = pace_verdict(every, us_for(every, 32.0), 0);
+  CHECK(v.delta == 5 && v.closes);
+  v = pace_verdict(every, us_for(every, 2.0), 0);
+  CHECK(v.delta == 1 && v.closes);
+  v = pace_verdict(every, us_for(every, 3.9), 0);
+  CHECK(v.delta == 1 && v.closes);
+  v = pace_verdict(every, us_for(every, 1.6), 4);  // within bounds, window too short to close
+  CHECK(v.delta == 0 && !v.closes);
+  v = pace_verdict(every, us_for(every, 1000.0), HZ3_SAMPLE_MAX_SHIFT - 2);
+  CHECK(v.delta == 2 && v.closes);  // capped
+  v = pace_verdict(every, 0, 0);    // no measurable CPU time: as fast as can be
+  CHECK(v.delta > 0);
+  v = pace_verdict(t / 4, 250000, 6);  // at the target over a full window: no change
+  CHECK(v.delta == 0 && v.closes);
+  v = pace_verdict(t * 3 / 10, 1000000, 6);  // 30 % of the target: one halving (60 %)
+  CHECK(v.delta == -1 && v.closes);
+  v = pace_verdict(t / 20, 250000, 6);  // 0.2 of the target: halve twice (0.8 of it)
+  CHECK(v.delta == -2 && v.closes);
+  v = pace_verdict(t / 100, 1000000, 12);  // 0.01 of the target: 6 halvings (0.64)
+  CHECK(v.delta == -6 && v.closes);
+  v = pace_verdict(0, 300000, 3);  // nothing sampled: down to the base mean
+  CHECK(v.delta == -3 && v.closes);
+  v = pace_verdict(0, 300000, 0);  // already at the base mean
+  CHECK(v.delta == 0 && v.closes);
+  v = pace_verdict(t / 10, 200000, 5);  // slow, but under 250 ms of CPU: not yet
+  CHECK(v.delta == 0 && !v.closes);
+}
+
+// Pacing in a running thread: a loop that would sample ~40,000 times per CPU second at the base
+// mean is held near the target within the first windows; when it then allocates slowly (its
+// rate at the current mean well under 40 % of the target), the mean comes back down within a
+// few windows of its CPU time, not only as each class's old countdown runs out.
+[[maybe_unused]] static uint64_t cpu_us_now() {
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return uint64_t(ts.tv_sec) * 1000000 + uint64_t(ts.tv_nsec) / 1000;
+}
+static void pacing_holds_rate() {
+#if HZ3_PROBES
+  if (!SAMPLING) {
+    test::skip_case("this variant does not sample");
+    return;
+  }
+  std::thread([] {
+    free(malloc(4096));
+    __atomic_store_n(&otel_memory_alloc_semaphore, 1, __ATOMIC_RELAXED);
+    large_slow_path();
+    CHECK(t_cache.sampling);
+    // Phase 1: churn 4 KiB blocks (a sample per 128 allocations at the base mean), 1.2 s of
+    // CPU; count samples over the last 0.8 s.
+    uint64_t start = cpu_us_now(), mark = 0, samples = 0, n = 0;
+    for (;;) {
+      uint64_t now = (n++ & 255) == 0 ? cpu_us_now() : 0;
+      if (now && now - start >= 1200000) break;
+      if (now && !mark && now - start >= 400000) {
+        mark = now;
+        samples = 0;
+      }
+      void* p = malloc(4096);
+      if (tag_load(page_index(p)) & TAG_SAMPLED) samples++;
+      free(p);
+    }
+    double rate = double(samples) * 1e6 / double(cpu_us_now() - mark);
+    uint32_t raised = t_cache.sample_shift;
+    printf("  fast loop: %.0f samples per CPU second (target %d), mean shift %u\n", rate,
+           HZ3_SAMPLE_MAX_RATE, raised);
+    CHECK(raised >= 3);
+    CHECK(rate >= 0.3 * HZ3_SAMPLE_MAX_RATE && rate <= 2.5 * HZ3_SAMPLE_MAX_RATE);
+    // Phase 2: one 4 KiB malloc per ~2 us of other work, which at the raised mean samples a few
+    // dozen times per CPU second (under 40 % of the target). Within 1.5 s of CPU the mean must
+    // fall.
+    start = cpu_us_now();
+    uint64_t fell_at = 0;
+    volatile uint64_t sink = 0;
+    while (cpu_us_now() - start < 1500000) {
+      uint64_t t0 = cpu_us_now();
+      while (cpu_us_now() - t0 < 2) sink = sink + 1;
+      void* p = malloc(4096);
+      free(p);
+      if (t_cache.sample_shift < raised && !fell_at) fell_at = cpu_us_now() - start;
+    }
+    printf("  slow loop: mean shift %u -> %u, first fall after %.2f s of CPU\n", raised,
+           t_cache.sample_shift, double(fell_at) / 1e6);
+    CHECK(fell_at > 0);
+    CHECK(t_cache.sample_shift < raised);
+    __atomic_store_n(&otel_memory_alloc_semaphore, 0, __ATOMIC_RELAXED);
+    large_slow_path();
+    CHECK(!t_cache.sampling);
+  }).join();
+#else
+  test::skip_case("probes compiled out: no semaphore to raise");
+#endif
+}
+
+// The pacing keeps the estimate unbiased: a thread allocates 4 KiB and 64 B blocks (each freed
+// at once), in turns fast enough for the pacing to raise the mean and slow enough for it to fall
+// (a few changes in all, each redrawing the 64 B countdown at a 4 KiB sample). Each sampled block
+// (TAG_SAMPLED on its page right after malloc: nothing else on it is live) weighs
+// s / (1 - exp(-s / mean)), s its class's block size, with the mean of its class's countdown,
+// read before the malloc; per
+// class the weights must sum to the bytes allocated within 4 standard deviations (estimated from
+// the weights: sum of w (w - s), never under the base mean's). A redraw that kept a countdown
+// drawn with one mean and gave its sample another's weight would miss this.
+static void pacing_keeps_estimate() {
+#if HZ3_PROBES
+  if (!SAMPLING) {
+    test::skip_case("this variant does not sample");
+    return;
+  }
+  std::thread([] {
+    free(malloc(4096));
+    __atomic_store_n(&otel_memory_alloc_semaphore, 1, __ATOMIC_RELAXED);
+    large_slow_path();
+    CHECK(t_cache.sampling);
+    const size_t sizes[2] = {4096, 64};
+    uint32_t cls[2];
+    double bytes[2];               // the class's block size: what the probe's weight is made of
+    for (int k = 0; k < 2; k++) {  // the class a request lands in (the hardened build's is larger)
+      void* p = malloc(sizes[k]);
+      cls[k] = tag_bin_field(tag_strip(tag_load(page_index(p))));
+      bytes[k] = double(CLASSES[cls[k]].size);
+      free(p);
+    }
+    double est[2] = {0, 0}, var[2] = {0, 0}, truth[2] = {0, 0};
+    uint64_t samples[2] = {0, 0}, changes = 0;
+    uint32_t shift = t_cache.sample_shift, top = shift;
+    auto one = [&](int k) {
+      uint32_t sh = t_cache.samp[cls[k]].shift;
+      void* p = malloc(sizes[k]);
+      truth[k] += bytes[k];
+      if (tag_load(page_index(p)) & TAG_SAMPLED) {
+        double s = bytes[k];
+        double w = s / -expm1(-s / (double(HZ3_SAMPLE_MEAN_BYTES) * double(uint64_t{1} << sh)));
+        est[k] += w;
+        var[k] += w * (w - s);
+        samples[k]++;
+      }
+      free(p);
+    };
+    uint64_t start = cpu_us_now(), n = 0;
+    volatile uint64_t sink = 0;
+    bool slow = false;
+    for (;;) {
+      uint64_t now = (n++ & 63) == 0 ? cpu_us_now() : 0;
+      if (now && now - start >= 1000000) break;
+      if (now) slow = (now - start) / 250000 % 2 == 1;  // 250 ms fast, 250 ms slow, twice
+      if (slow) {                                       // ~2 us of other work per round
+        uint64_t t0 = cpu_us_now();
+        while (cpu_us_now() - t0 < 2) sink = sink + 1;
+      }
+      one(0);
+      for (int i = 0; i < 8; i++) one(1);
+      if (t_cache.sample_shift != shift) {
+        changes++;
+        shift = t_cache.sample_shift;
+        top = shift > top ? shift : top;
+      }
+    }
+    __atomic_store_n(&otel_memory_alloc_semaphore, 0, __ATOMIC_RELAXED);
+    large_slow_path();
+    printf("  mean changed %llu times (highest shift %u)\n", (unsigned long long)changes, top);
+    CHECK(changes >= 1 && top >= 2);
+    for (int k = 0; k < 2; k++) {
+      double s = bytes[k], p = -expm1(-s / double(HZ3_SAMPLE_MEAN_BYTES));
+      double base_var = truth[k] / s * s * s * (1 - p) / p;
+      double sd = sqrt(var[k] > base_var ? var[k] : base_var);
+      printf("  %zu B: %llu samples, estimate %.4g vs %.4g bytes (%+.1f %%, 4 sd = %.1f %%)\n",
+             sizes[k], (unsigned long long)samples[k], est[k], truth[k],
+             100 * (est[k] - truth[k]) / truth[k], 400 * sd / truth[k]);
+      CHECK(samples[k] >= 20);
+      CHECK(fabs(est[k] - truth[k]) <= 4 * sd);
+    }
+  }).join();
+#else
+  test::skip_case("probes compiled out: no semaphore to raise");
+#endif
+}
+
 // The remote-free flag protocol (drain_inboxes): after a drain that raced with a push, either
 // the push was drained or the class's bit is set. A second thread frees one of our blocks (a push
 // to our inbox) at the moment we drain; then, with both quiet, a non-empty inbox must have its
@@ -717,6 +905,9 @@ int main(int argc, char** argv) {
   test::run_case("sampling_flip_keeps_cache", sampling_flip_keeps_cache);
   test::run_case("sampling_countdown_keeps_fast_path", sampling_countdown_keeps_fast_path);
   test::run_case("sampling_parks_at_most_cap", sampling_parks_at_most_cap);
+  test::run_case("pace_verdicts", pace_verdicts);
+  test::run_case("pacing_holds_rate", pacing_holds_rate);
+  test::run_case("pacing_keeps_estimate", pacing_keeps_estimate);
   test::run_case("remote_flag_never_lost", remote_flag_never_lost);
   test::run_case("inbox_waits_for_its_class", inbox_waits_for_its_class);
   test::run_case("inbox_holds_at_most_a_refill", inbox_holds_at_most_a_refill);
