@@ -4,6 +4,7 @@ a bin in a report, the test's inputs, and Expect, which gathers every unmet expe
 check before failing it, so one FAIL line says all that was wrong."""
 import json
 import os
+import re
 
 MIB = 1 << 20
 
@@ -74,3 +75,42 @@ class Expect:
         assert not self.problems, "; ".join(self.problems) + (f" {extra}" if extra else "")
         if self.notes:
             record_property("detail", ", ".join(self.notes))
+
+
+def malloc_stats(name):
+    """The malloc_stats() printout in path(name): {label: bytes}, from its lines
+    "<mark> <bytes> (<MiB> MiB)  <label>" (a later printout's line replaces an earlier one's)."""
+    stats = {}
+    for line in text(name).splitlines():
+        m = re.match(r"^[ +=]\s+(\d+) \(\s*[\d.]+ MiB\)  (.*)$", line)
+        if m:
+            stats[m.group(2)] = int(m.group(1))
+    return stats
+
+
+def stat(stats, prefix):
+    """Bytes of the last line whose label starts with prefix (None if there is none)."""
+    v = [b for k, b in stats.items() if k.startswith(prefix)]
+    return v[-1] if v else None
+
+
+def expect_ledger_matches(e, g, stats):
+    """Records in Expect e every line of hz3top's ledger g that differs from malloc_stats'
+    (stats, from malloc_stats()); small_used is the application's, caches' and inboxes' bytes."""
+    want = {
+        "small_used": (stat(stats, "in use by application: small/medium"),
+                       stat(stats, "in thread caches"), stat(stats, "in remote-free inboxes")),
+        "app_large": (stat(stats, "in use by application: large"),),
+        "span_free": (stat(stats, "free in spans"),),
+        "span_waste": (stat(stats, "span tails"),),
+        "pageheap": (stat(stats, "page heap: free, dirty"), stat(stats, "page heap: free, released")),
+        "arena": (stat(stats, "arena pages handed out"),),
+        "huge": (stat(stats, "huge blocks"),),
+    }
+    assert not any(x is None for v in want.values() for x in v), f"malloc_stats lines missing: {stats}"
+    got = {"small_used": g["small_used"], "app_large": g["app_large"], "span_free": g["span_free"],
+           "span_waste": g["span_waste"], "pageheap": g["pageheap_dirty"] + g["pageheap_released"],
+           "arena": g["arena"], "huge": g["huge"]}
+    for k, parts in want.items():
+        e(got[k] == sum(parts), f"{k} {got[k]} != malloc_stats {sum(parts)}")
+    e(not g["unwalked"], f"unwalked {g['unwalked']}")

@@ -8,29 +8,13 @@ import re
 
 import pytest
 
-from hz3top_json import Expect, env_int, head, proc, reports, text
+from hz3top_json import Expect, env_int, expect_ledger_matches, head, malloc_stats, proc, reports, stat, text
 
 RESULT_GROUP = "ledger"
 
 # The split lines, in the order hz3top prints them, then the arena's other lines.
 SPLIT = ("app_small", "remote_pending", "thread_caches", "inboxes")
 OTHERS = ("app_large", "span_free", "span_waste", "pageheap_dirty", "pageheap_released", "unwalked")
-
-
-def malloc_stats(name):
-    """The last malloc_stats() in path(name): {label: bytes}, from its lines
-    "<mark> <bytes> (<MiB> MiB)  <label>" (a later printout's line replaces an earlier one's)."""
-    stats = {}
-    for line in text(name).splitlines():
-        m = re.match(r"^[ +=]\s+(\d+) \(\s*[\d.]+ MiB\)  (.*)$", line)
-        if m:
-            stats[m.group(2)] = int(m.group(1))
-    return stats
-
-
-def stat(stats, prefix):
-    v = [b for k, b in stats.items() if k.startswith(prefix)]
-    return v[-1] if v else None
 
 
 def stat_objs(stats, prefix):
@@ -55,24 +39,9 @@ def test_split(record_property):
     g = last_ledger(f"{l}.json")
     app, caches, inboxes = (stat(stats, "in use by application: small/medium"),
                             stat(stats, "in thread caches"), stat(stats, "in remote-free inboxes"))
-    want = {
-        "small_used": (app, caches, inboxes),
-        "app_large": (stat(stats, "in use by application: large"),),
-        "span_free": (stat(stats, "free in spans"),),
-        "span_waste": (stat(stats, "span tails"),),
-        "pageheap": (stat(stats, "page heap: free, dirty"), stat(stats, "page heap: free, released")),
-        "arena": (stat(stats, "arena pages handed out"),),
-        "huge": (stat(stats, "huge blocks"),),
-    }
-    assert not any(x is None for v in want.values() for x in v), f"malloc_stats lines missing: {stats}"
     assert g.get("app_small") is not None, "no split (app_small null)"
-    got = {"small_used": g["small_used"], "app_large": g["app_large"], "span_free": g["span_free"],
-           "span_waste": g["span_waste"], "pageheap": g["pageheap_dirty"] + g["pageheap_released"],
-           "arena": g["arena"], "huge": g["huge"]}
     e = Expect()
-    for k, parts in want.items():
-        e(got[k] == sum(parts), f"{k} {got[k]} != malloc_stats {sum(parts)}")
-    e(not g["unwalked"], f"unwalked {g['unwalked']}")
+    expect_ledger_matches(e, g, stats)
     heaps = g["heaps"]
     e(heaps, "no heaps")
     # malloc_stats counts other threads' undelivered remote frees as the application's.

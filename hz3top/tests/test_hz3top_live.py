@@ -7,7 +7,8 @@ import re
 
 import pytest
 
-from hz3top_json import MIB, Expect, bin_row, env_int, find, head, path, proc, reports, text
+from hz3top_json import (MIB, Expect, bin_row, env_int, expect_ledger_matches, find, head,
+                         malloc_stats, path, proc, reports, text)
 
 RESULT_GROUP = "live"
 
@@ -36,37 +37,11 @@ def test_before_attach(record_property):
 @pytest.mark.name("live/{HZ3_V}/ledger")
 def test_ledger(record_property):
     v = os.environ["HZ3_V"]
-    # malloc_stats lines: "<mark> <bytes> (<MiB> MiB)  <label>".
-    stats = {}
-    for line in text(f"pre-{v}.err").splitlines():
-        m = re.match(r"^[ +=]\s+(\d+) \(\s*[\d.]+ MiB\)  (.*)$", line)
-        if m:
-            stats[m.group(2)] = int(m.group(1))
-
-    def stat(prefix):
-        v = [b for k, b in stats.items() if k.startswith(prefix)]
-        return v[0] if v else None
-
+    stats = malloc_stats(f"pre-{v}.err")
     g = proc(reports(f"pre-{v}.json")[-1]).get("ledger")
     assert g, "no ledger in the report"
-    want = {
-        "small_used": (stat("in use by application: small/medium"), stat("in thread caches"),
-                       stat("in remote-free inboxes")),
-        "app_large": (stat("in use by application: large"),),
-        "span_free": (stat("free in spans"),),
-        "span_waste": (stat("span tails"),),
-        "pageheap": (stat("page heap: free, dirty"), stat("page heap: free, released")),
-        "arena": (stat("arena pages handed out"),),
-        "huge": (stat("huge blocks"),),
-    }
-    assert not any(x is None for v in want.values() for x in v), f"malloc_stats lines missing: {stats}"
-    got = {"small_used": g["small_used"], "app_large": g["app_large"], "span_free": g["span_free"],
-           "span_waste": g["span_waste"], "pageheap": g["pageheap_dirty"] + g["pageheap_released"],
-           "arena": g["arena"], "huge": g["huge"]}
     e = Expect()
-    for k, parts in want.items():
-        e(got[k] == sum(parts), f"{k} {got[k]} != malloc_stats {sum(parts)}")
-    e(not g["unwalked"], f"unwalked {g['unwalked']}")
+    expect_ledger_matches(e, g, stats)
     e(g["huge_blocks"] == 2, f"huge_blocks {g['huge_blocks']}")
     e(g["heaps"], "no heaps")
     e.note(f"app_total {g['app_total']}, arena {g['arena']}, huge {g['huge']}, {len(g['heaps'])} heaps")
