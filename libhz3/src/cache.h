@@ -59,6 +59,13 @@ inline constexpr std::array<uint64_t, NUM_BINS> MAG_END = [] {
 }();
 inline constexpr uint64_t MAG_SLOTS = FIRST_MAG_BIN < NUM_BINS ? MAG_END[NUM_BINS - 1] : 1;
 
+// How far a reader follows another thread's list of class cls (statistics, and hz3top through
+// the descriptor): a list can peak at cache_cap + check_every blocks between two checks of its
+// bound (sizeclass.h), plus one.
+constexpr uint64_t cache_list_walk_bound(uint32_t cls) {
+  return uint64_t(CLASSES[cls].cache_cap) + CLASSES[cls].check_every + 1;
+}
+
 // Blocks a refill takes from the spans for class cls (when its inbox has none): half the cap,
 // 1 to REFILL_BATCH_MAX.
 inline constexpr uint32_t REFILL_BATCH_MAX = 64;

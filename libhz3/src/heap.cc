@@ -628,6 +628,24 @@ constexpr auto REMOTE_BATCH_LIMIT = [] {
   return t;
 }();
 
+// p (class bin) joins bucket b, which collects for p's heap and class; says whether a bound is
+// reached (remote_bounds then delivers).
+HZ3_FAST_PATH bool bucket_push(ThreadCache& tc, RemoteBucket& b, uint32_t bin, void* p) {
+  *static_cast<void**>(p) = b.head;
+  b.head = p;
+  b.count++;
+  tc.remote_bytes += CLASSES[bin].size;
+  return (b.count >= REMOTE_BATCH_LIMIT[bin]) | (tc.remote_bytes > REMOTE_HOLD_BYTES);
+}
+
+// A bucket reached its batch (delivered), or the thread holds too much (all delivered).
+void remote_bounds(ThreadCache& tc, RemoteBucket& b) {
+  if (b.count >= REMOTE_BATCH_LIMIT[tag_bin_field(b.tag)])
+    bucket_flush(tc, b);
+  else if (tc.remote_bytes > REMOTE_HOLD_BYTES)
+    remote_flush_all(tc);
+}
+
 // Block p of class bin, owned by heap h (tag = its page tag, sampled bit stripped), freed by
 // this thread.
 void remote_free(ThreadCache& tc, uint32_t tag, Heap* h, uint32_t bin, void* p) {
@@ -642,25 +660,14 @@ void remote_free(ThreadCache& tc, uint32_t tag, Heap* h, uint32_t bin, void* p) 
     b.tag = tag;
     b.tail = p;
   }
-  *static_cast<void**>(p) = b.head;
-  b.head = p;
-  b.count++;
-  tc.remote_bytes += CLASSES[bin].size;
-  if (b.count >= REMOTE_BATCH_LIMIT[bin])
-    bucket_flush(tc, b);
-  else if (tc.remote_bytes > REMOTE_HOLD_BYTES)
-    remote_flush_all(tc);
+  if (bucket_push(tc, b, bin, p)) remote_bounds(tc, b);
 }
 
 // ---- thread start and exit ----
 
-// The common remote free joined a bucket that was already collecting for its destination;
-// deliver what the bounds say must go, and report the hits.
+// free_keyed_slow's remote free reached a bucket bound or the hit batch.
 HZ3_NOINLINE void remote_free_bounds(ThreadCache& tc, RemoteBucket& b) {
-  if (b.count >= REMOTE_BATCH_LIMIT[tag_bin_field(b.tag)])
-    bucket_flush(tc, b);
-  else if (tc.remote_bytes > REMOTE_HOLD_BYTES)
-    remote_flush_all(tc);
+  remote_bounds(tc, b);
   if (tc.hits_pending >= HZ3_HIT_BATCH) report_hits(tc);
 }
 
@@ -1003,15 +1010,8 @@ HZ3_NOINLINE void free_keyed_slow(void* p, uint64_t x) {
       uint32_t bin = tag_bin_field(tag);
       RemoteBucket& b = tc.remote[remote_bucket_index(tag)];
       if (HZ3_LIKELY(b.tag == tag)) {
-        *static_cast<void**>(p) = b.head;
-        b.head = p;
-        b.count++;
-        tc.remote_bytes += CLASSES[bin].size;
-        tc.hits_pending++;
-        if (HZ3_UNLIKELY((b.count >= REMOTE_BATCH_LIMIT[bin]) |
-                         (tc.remote_bytes > REMOTE_HOLD_BYTES) |
-                         (tc.hits_pending >= HZ3_HIT_BATCH)))
-          remote_free_bounds(tc, b);
+        bool bound = bucket_push(tc, b, bin, p);
+        if (HZ3_UNLIKELY(bound | (++tc.hits_pending >= HZ3_HIT_BATCH))) remote_free_bounds(tc, b);
         return;
       }
     }

@@ -59,11 +59,10 @@ hz3_class_cache g_class_cache[NUM_BINS];
 void publish_cache_layout() {
   for (uint32_t c = 1; c < NUM_BINS; c++) {
     const ClassInfo& k = CLASSES[c];
-    // A list can peak at cache_cap + check_every blocks between two checks of its bound
-    // (sizeclass.h); stats.cc walks other threads' lists with the same bound.
+    // hz3top walks other threads' lists with the bound stats.cc uses.
     g_class_cache[c] =
         is_mag_bin(c) ? hz3_class_cache{HZ3_CACHE_MAGAZINE, uint32_t(MAG_BASE[c]), k.cache_cap, 0}
-                      : hz3_class_cache{HZ3_CACHE_LIST, 0, k.cache_cap + k.check_every + 1, 0};
+                      : hz3_class_cache{HZ3_CACHE_LIST, 0, uint32_t(cache_list_walk_bound(c)), 0};
   }
   static_assert(sizeof(void*) == 8 && sizeof(ThreadCache::mag_top[0]) == 8 &&
                     sizeof(ThreadCache::state) == 4 && sizeof(RemoteBucket::tag) == 4 &&

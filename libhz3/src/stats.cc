@@ -119,7 +119,7 @@ void count_heap(Heap* h, HeapAcc& a) {
   ThreadCache* tc = a.live ? h->owner_cache.load(std::memory_order_acquire) : nullptr;
   if (!tc) return;
   for (uint32_t c = 1; c < NUM_BINS; c++) {
-    uint64_t bound = uint64_t(CLASSES[c].cache_cap) + CLASSES[c].check_every + 1;
+    uint64_t bound = cache_list_walk_bound(c);
     // A class's list is head[]; while the thread samples, the blocks its bound cut off the list
     // or the magazine wait in parked[] (heap.cc, "heap sampling").
     for (void** slot : {&tc->head[c], &tc->parked[c]}) {
