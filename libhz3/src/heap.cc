@@ -1074,15 +1074,16 @@ HZ3_NOINLINE void free_keyed_slow(void* p, uint64_t x) {
     // carries no TAG_SAMPLED bit (it lies in the class field, so tag_is_small rejects it).
     if (HZ3_LIKELY(tag_is_small(tag) && tc.state == CacheState::LIVE)) {
       uint32_t bin = tag_bin_field(tag);
-      if (tc.adopt[bin] != 0) {
-        tc.adopt[bin]--;
-        return cache_push(tc, p, bin);
-      }  // see "adopted blocks"
       RemoteBucket& b = tc.remote[remote_bucket_index(tag)];
-      if (HZ3_LIKELY(b.tag == tag)) {
+      if (HZ3_LIKELY(b.tag ==
+                     tag)) {  // a bucket collects for it: no adoption (see "adopted blocks")
         bool bound = bucket_push(tc, b, bin, p);
         if (HZ3_UNLIKELY(bound | (++tc.hits_pending >= HZ3_HIT_BATCH))) remote_free_bounds(tc, b);
         return;
+      }
+      if (tc.adopt[bin] != 0) {  // see "adopted blocks"
+        tc.adopt[bin]--;
+        return cache_push(tc, p, bin);
       }
     }
   }
