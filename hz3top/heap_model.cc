@@ -17,7 +17,10 @@ void HeapSums::add(const HeapSums& o) {
   alloc_samples += o.alloc_samples;
 }
 
-double HeapSite::rel_err(uint64_t n) { return n ? 1.0 / std::sqrt(double(n)) : 0; }
+double HeapSums::live_err() const { return std::sqrt(std::max(0.0, live_var)); }
+double HeapSums::alloc_err() const { return std::sqrt(std::max(0.0, alloc_var)); }
+double HeapSums::live_rel_err() const { return live_bytes > 0 ? live_err() / live_bytes : 0; }
+double HeapSums::alloc_rel_err() const { return alloc_bytes > 0 ? alloc_err() / alloc_bytes : 0; }
 
 namespace {
 

@@ -32,6 +32,14 @@ struct HeapSums {
   double live_var = 0, alloc_var = 0;
   uint64_t live_samples = 0, alloc_samples = 0;
   void add(const HeapSums& o);
+  // One standard error of live_bytes (alloc_bytes), in bytes and relative to the estimate (0
+  // without samples): sqrt(live_var) and sqrt(live_var) / live_bytes. Where every sample weighs
+  // alike and far more than its block, that is 1 / sqrt(samples); samples drawn with a mean the
+  // pacing raised weigh more and widen it.
+  double live_err() const;
+  double alloc_err() const;
+  double live_rel_err() const;
+  double alloc_rel_err() const;
 };
 
 struct HeapStack {
@@ -51,8 +59,6 @@ struct HeapSite {
   double growth_rate = 0;            // live bytes per second since attach (live / time attached)
   double age_mean = 0, age_max = 0;  // seconds since allocation of the live samples
   std::vector<HeapStack> stacks;     // every stack through the site, heaviest first
-  // Relative standard error of an estimate from n samples: 1 / sqrt(n) (0 without samples).
-  static double rel_err(uint64_t n);
 };
 
 struct HeapProc {

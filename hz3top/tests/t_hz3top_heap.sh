@@ -9,10 +9,11 @@
 #    standard deviations of the truth the workload prints: the larger of the base mean's (for n
 #    blocks of s bytes sampled with p = 1 - exp(-s / 512 KiB) and weight s / p the variance is
 #    n s^2 (1 - p) / p, docs/heap-profiling.md "Accuracy") and the one from the samples' weights
-#    (live_sd, alloc_sd, per byte, scaled to the truth), as the pacing may have raised the mean;
-#    the churn site has nothing live; stacks were unwound
-#    with DWARF CFI through the library without frame pointers up to main; the wrapper and the
-#    inlined function are frames of their own; error bars are 1/sqrt(samples); live growth per
+#    (live_err, alloc_err, per byte, scaled to the truth), as the pacing may have raised the mean;
+#    the churn site has nothing live; stacks were unwound with DWARF CFI through the library
+#    without frame pointers up to main; the wrapper and the inlined function are frames of their
+#    own; error bars are sqrt(sum of w (w - s)) over the live samples, never under
+#    (1 - p)^0.5 live / sqrt(samples); live growth per
 #    interval is seen while the workload allocates and is 0 after; ages of live samples are
 #    within the run; every stack is listed with sums that add up to its site's; libc's frames
 #    get source lines from its separate debug info by build id (libc6-dbg), where installed.
