@@ -68,8 +68,14 @@ struct HeapProc {
   HeapSums sums;
   double alloc_rate = 0, live_delta = 0, growth_rate = 0;
   uint64_t dwarf_stacks = 0, fp_stacks = 0;  // distinct stacks by how they were unwound
-  std::vector<HeapSite> sites;               // sorted by live bytes, most first
-  std::vector<ModuleInfo> modules;           // for pprof's mappings
+  // The sampling means the samples were drawn with (bytes; libhz3's base mean, raised by powers
+  // of two by the pacing), recovered from each sample's size and weight: the one most samples
+  // were drawn with, how many were, and the largest; 0 while no sample tells (only blocks far
+  // larger than the mean, sampled for sure, were seen).
+  double sample_mean = 0, sample_mean_max = 0;
+  uint64_t sample_mean_samples = 0;
+  std::vector<HeapSite> sites;      // sorted by live bytes, most first
+  std::vector<ModuleInfo> modules;  // for pprof's mappings
 };
 
 struct HeapReport {
@@ -90,6 +96,11 @@ struct Wrappers {
   void add(const std::string& pattern) { names.push_back(pattern); }
   bool match(const std::string& func) const;
 };
+
+// The mean a sample of a `size`-byte block with `weight` was drawn with: weight = size / (1 -
+// exp(-size / mean)) solved for mean; 0 where the weight cannot tell it to a byte (weight under
+// twice the size: the block was sampled almost for sure).
+double sample_mean_of(double size, double weight);
 
 // Which stack to keep for a sample: DWARF when its walk reached the outermost frame, or got at
 // least as far as the frame-pointer walk; else the frame pointers.
@@ -126,6 +137,7 @@ class HeapProcess {
     uint64_t alloc_samples = 0, freed_samples = 0;
   };
   uint32_t intern(std::vector<uint64_t> pcs, bool dwarf);
+  void note_mean(double size, double weight);
 
   pid_t pid_;
   std::string comm_;
@@ -139,6 +151,8 @@ class HeapProcess {
   std::vector<Stack> stacks_;
   std::vector<ModuleInfo> modules_;
   std::unordered_map<uint64_t, Live> live_;  // by block address
+  std::map<long, std::pair<uint64_t, double>>
+      means_;  // round(log2 mean) -> (samples, sum of means)
   std::map<std::string, std::pair<double, double>>
       prev_;  // site key -> (alloc, live) at last report
 };

@@ -138,6 +138,8 @@ std::string render_heap_json(const HeapReport& r, size_t top) {
     jp["growth_rate"] = num(p.growth_rate);
     jp["dwarf_stacks"] = p.dwarf_stacks;
     jp["fp_stacks"] = p.fp_stacks;
+    jp["sample_mean"] = num(p.sample_mean);
+    jp["sample_mean_max"] = num(p.sample_mean_max);
     ordered_json sites = ordered_json::array();
     size_t n = top && p.sites.size() > top ? top : p.sites.size();
     for (size_t i = 0; i < n; i++) {

@@ -118,6 +118,9 @@ HeapReport sample_report() {
   p.pid = 42;
   p.comm = "svc";
   p.modules.push_back({0x1000, 0x9000, 0, "/usr/bin/svc", "abcd"});
+  p.sample_mean = 524288;
+  p.sample_mean_max = 4194304;
+  p.sample_mean_samples = 7;
   HeapSite s;
   s.key = "leak";
   HeapStack st;
@@ -165,6 +168,12 @@ void pprof_message() {
   ProtoWriter v;
   v.packed(2, {1000, 10, 3000, 30});
   CHECK(m.find(v.data()) != std::string::npos);
+  // The period: the mean most samples were drawn with, and a comment on the raised one.
+  ProtoWriter period;
+  period.svarint(12, 524288);
+  CHECK(m.find(period.data()) != std::string::npos);
+  CHECK(m.find("space") != std::string::npos);
+  CHECK(m.find("raised by the pacing up to 4194304") != std::string::npos);
 }
 
 // An inlined function and its caller, in this binary built with -O2 -g.
@@ -237,6 +246,37 @@ void variance_sums() {
   CHECK(std::fabs(s.alloc_rel_err() - std::sqrt(16680000.0) / 5100) < 1e-9);
   CHECK(std::fabs(s.live_rel_err() - std::sqrt(15744000.0) / 4100) < 1e-9);
   CHECK(HeapSums{}.live_rel_err() == 0 && HeapSums{}.alloc_err() == 0);
+}
+
+// The sampling mean recovered from a sample's size and weight (libhz3 rounds the weight to a
+// byte): within a byte of the mean it was drawn with while the weight is at least twice the size;
+// 0 below. A process's report names the mean most samples were drawn with and the largest.
+void sample_means() {
+  for (double mean : {524288.0, 4194304.0, 65536.0})
+    for (double size : {16.0, 64.0, 4096.0, 32768.0}) {
+      double w = std::round(size / -std::expm1(-size / mean));
+      CHECKF(std::fabs(sample_mean_of(size, w) - mean) <= 1, "size %.0f mean %.0f: %.3f", size,
+             mean, sample_mean_of(size, w));
+    }
+  CHECK(sample_mean_of(1 << 20, 1 << 20) == 0);  // sampled for sure: no mean to tell
+  CHECK(sample_mean_of(64, 100) == 0);
+  Wrappers wrappers;
+  HeapProcess hp(getpid(), Library{}, &wrappers, Unwind::FP, 0);
+  static hz3_heap_alloc_event e;
+  auto alloc = [&](uint64_t ptr, double size, double mean) {
+    memset(&e, 0, sizeof e);
+    e.type = HZ3_HEAP_EV_ALLOC;
+    e.ptr = ptr;
+    e.size = uint64_t(size);
+    e.weight = uint64_t(std::llround(size / -std::expm1(-size / mean)));
+    hp.on_alloc(e);
+  };
+  for (int i = 0; i < 5; i++) alloc(0x1000 + i * 64, 64 + 16 * i, 524288);
+  for (int i = 0; i < 3; i++) alloc(0x9000 + i * 64, 512, 8 * 524288.0);
+  alloc(0x20000, 64 << 20, 524288);  // sampled for sure: not counted
+  HeapProc p = hp.report(1.0);
+  CHECK(p.sample_mean == 524288 && p.sample_mean_samples == 5);
+  CHECK(p.sample_mean_max == 8 * 524288);
 }
 
 // The standard error against the truth of the sampling scheme (sample.h): each allocation of s
@@ -333,6 +373,7 @@ int main(int argc, char** argv) {
       {"pprof_message", pprof_message},
       {"source_lines_and_inlines", source_lines_and_inlines},
       {"variance_sums", variance_sums},
+      {"sample_means", sample_means},
       {"standard_error_known_answer", standard_error_known_answer},
   };
   for (auto& [name, fn] : cases) hz3::test::run_case(name, fn);

@@ -19,8 +19,9 @@
 #    get source lines from its separate debug info by build id (libc6-dbg), where installed.
 #  - --pprof: the gzipped profile decodes against pprof's profile.proto (Debian's
 #    golang-github-google-pprof-dev, compiled with protoc, read with python3-protobuf), has the
-#    four sample types, totals equal to the JSON report's, the leaking functions as leaves, and
-#    the executable's build id; `go tool pprof -top` (golang-go) names the leaking function.
+#    four sample types, the period (space/bytes: the sampling mean most samples were drawn with,
+#    512 KiB times a power of two), totals equal to the JSON report's, the leaking functions as
+#    leaves, and the executable's build id; `go tool pprof -top` (golang-go) names the leaking function.
 #  - --folded: root-first stacks whose values add up to the live bytes.
 #  - --all --unwind fp: the workload is found without -p, and frame pointers alone lose the
 #    library's caller (the reason for DWARF unwinding).
@@ -96,7 +97,7 @@ elif [ ! -f "$PROTO" ] || ! command -v protoc >/dev/null || ! /usr/bin/python3 -
   skip heap/pprof "needs $PROTO, protoc and python3-protobuf (scripts/deps.sh test)"
 else
   mkdir -p "$T/pb" && protoc -I"$(dirname "$PROTO")" --python_out="$T/pb" "$PROTO"
-  pytest_checks test_hz3top_heap.py pprof_types pprof_totals pprof_leaf pprof_build_id -- HZ3_BUILD_ID="$BUILD_ID"
+  pytest_checks test_hz3top_heap.py pprof_types pprof_period pprof_totals pprof_leaf pprof_build_id -- HZ3_BUILD_ID="$BUILD_ID"
 fi
 if command -v go >/dev/null; then
   top=$(HOME=$T GOCACHE=$T/gocache GOFLAGS=-mod=mod timeout 60 go tool pprof -top -sample_index=inuse_space "$T/heap.pb.gz" 2>&1)

@@ -289,6 +289,21 @@ def test_pprof_types(profile, record_property):
     record_property("detail", str(types))
 
 
+@pytest.mark.name("heap/pprof/period")
+def test_pprof_period(profile, record_property):
+    """period_type space/bytes and period the sampling mean most samples were drawn with: the
+    JSON report's sample_mean, libhz3's base mean times a power of two (the pacing's)."""
+    S = profile.string_table
+    proc = main_report()[-1]["procs"][0]
+    ratio = profile.period / MEAN
+    why = "period_type %s/%s, period %d (%.0f x 512 KiB), JSON sample_mean %d, max %d" % (
+        S[profile.period_type.type], S[profile.period_type.unit], profile.period, ratio,
+        proc["sample_mean"], proc["sample_mean_max"])
+    assert (S[profile.period_type.type], S[profile.period_type.unit]) == ("space", "bytes") and \
+        profile.period == proc["sample_mean"] and ratio >= 1 and ratio == 2 ** round(math.log2(ratio)), why
+    record_property("detail", why)
+
+
 @pytest.mark.name("heap/pprof/totals")
 def test_pprof_totals(profile, record_property):
     tot = totals()
