@@ -130,14 +130,6 @@ const Column PROC_COLUMNS[] = {
      [](const ProcView& v, const std::string&) { return fmt_pct(v.perf.alloc_share); }},
 };
 
-std::string pad(const std::string& s, int width, bool left) {
-  if (left) {
-    std::string c = s.substr(0, size_t(width));
-    return c + std::string(size_t(width) - c.size(), ' ');
-  }
-  return s.size() >= size_t(width) ? s : std::string(size_t(width) - s.size(), ' ') + s;
-}
-
 std::string totals_line(const ProcView& v) {
   char buf[512];
   snprintf(buf, sizeof buf,
@@ -181,7 +173,7 @@ std::string proc_table_header(const std::string& perf_event) {
   std::string s;
   for (const Column& c : PROC_COLUMNS) {
     if (!s.empty()) s += ' ';
-    s += pad(c.title ? c.title : perf_column(perf_event), c.width, c.left);
+    s += pad_cell(c.title ? c.title : perf_column(perf_event), c.width, c.left);
   }
   return s;
 }
@@ -190,7 +182,7 @@ std::string proc_table_row(const ProcView& v, const std::string& name) {
   std::string s;
   for (const Column& c : PROC_COLUMNS) {
     if (!s.empty()) s += ' ';
-    s += pad(c.cell(v, name), c.width, c.left);
+    s += pad_cell(c.cell(v, name), c.width, c.left);
   }
   return s;
 }
@@ -229,12 +221,12 @@ Json report_json(const Report& r) {
 std::string render_json(const Report& r) { return json_dump(report_json(r)); }
 
 std::string plain_header(const std::string& perf_event) {
-  return pad("TIME", TIME_WIDTH, true) + " " + proc_table_header(perf_event) + "\n";
+  return pad_cell("TIME", TIME_WIDTH, true) + " " + proc_table_header(perf_event) + "\n";
 }
 
 std::string plain_lines(const Report& r) {
   std::string out;
-  std::string when = pad(r.final ? "final" : fmt_clock(r.wall), TIME_WIDTH, true) + " ";
+  std::string when = pad_cell(r.final ? "final" : fmt_clock(r.wall), TIME_WIDTH, true) + " ";
   for (const ProcView& v : r.procs) out += when + proc_table_row(v, proc_name(v)) + "\n";
   if (r.procs.size() > 1) out += when + proc_table_row(r.total, "all") + "\n";
   if (r.final)

@@ -24,7 +24,7 @@ std::string perf_column(const std::string& event);
 // header and the rows are written here only; the plain format prefixes a TIME column, the
 // interactive view draws them as they are.
 std::string proc_table_header(const std::string& perf_event);
-// `name` goes in the COMM column (truncated to its 15 bytes); the "all" row (pid 0) has no pid.
+// `name` goes in the COMM column (cut to its 15 columns); the "all" row (pid 0) has no pid.
 std::string proc_table_row(const ProcView& v, const std::string& name);
 // The COMM column of a process: its comm, with " (exited)" once it has exited.
 std::string proc_name(const ProcView& v);

@@ -5,15 +5,12 @@
 #include <cmath>
 #include <cstdarg>
 #include <cstdio>
-#include <nlohmann/json.hpp>
 
 #include "output.h"
 
 namespace hz3top {
 
 namespace {
-
-using ordered_json = nlohmann::ordered_json;
 
 std::string fmt(const char* f, ...) __attribute__((format(printf, 1, 2)));
 std::string fmt(const char* f, ...) {
@@ -28,8 +25,8 @@ std::string fmt(const char* f, ...) {
 double num(double v) { return std::isfinite(v) ? v : 0; }
 long long round_ll(double v) { return std::llround(num(v)); }
 
-ordered_json frame_json(const Frame& f, const HeapStack& s, size_t i) {
-  ordered_json j;
+Json frame_json(const Frame& f, const HeapStack& s, size_t i) {
+  Json j;
   j["addr"] = f.addr;
   j["func"] = f.func;
   j["off"] = f.off;
@@ -42,8 +39,8 @@ ordered_json frame_json(const Frame& f, const HeapStack& s, size_t i) {
   return j;
 }
 
-ordered_json sums_json(const HeapSums& s) {
-  ordered_json j;
+Json sums_json(const HeapSums& s) {
+  Json j;
   j["live_bytes"] = round_ll(s.live_bytes);
   j["alloc_bytes"] = round_ll(s.alloc_bytes);
   j["live_objects"] = round_ll(s.live_objects);
@@ -55,10 +52,10 @@ ordered_json sums_json(const HeapSums& s) {
   return j;
 }
 
-ordered_json stack_json(const HeapStack& s) {
-  ordered_json j = sums_json(s.sums);
+Json stack_json(const HeapStack& s) {
+  Json j = sums_json(s.sums);
   j["unwind"] = s.dwarf ? "dwarf" : "fp";
-  ordered_json frames = ordered_json::array();
+  Json frames = Json::array();
   for (size_t i = 0; i < s.frames.size(); i++) frames.push_back(frame_json(s.frames[i], s, i));
   j["frames"] = std::move(frames);
   return j;
@@ -66,36 +63,71 @@ ordered_json stack_json(const HeapStack& s) {
 
 }  // namespace
 
+namespace {
+
+// The columns of the site table, in order, each cell at most `width` columns and right-aligned;
+// SITE (label and source line) follows them, unpadded.
+struct SiteColumn {
+  const char* title;
+  int width;
+  std::string (*cell)(const HeapSite& s);
+};
+
+const SiteColumn SITE_COLUMNS[] = {
+    {"LIVE", 11, [](const HeapSite& s) { return fmt_bytes(s.sums.live_bytes); }},
+    {"±", 5, [](const HeapSite& s) { return fmt("%.0f%%", 100 * s.sums.live_rel_err()); }},
+    {"ΔLIVE", 11, [](const HeapSite& s) { return fmt_bytes_delta(s.live_delta); }},
+    {"GROWTH/s", 11, [](const HeapSite& s) { return fmt_bytes(s.growth_rate); }},
+    {"OBJECTS", 9, [](const HeapSite& s) { return fmt("%.0f", num(s.sums.live_objects)); }},
+    {"AGE", 7,
+     [](const HeapSite& s) {
+       return s.sums.live_samples ? fmt_duration(s.age_mean) : std::string("-");
+     }},
+    {"ALLOC/s", 11, [](const HeapSite& s) { return fmt_bytes(s.alloc_rate); }},
+    {"ALLOCATED", 11, [](const HeapSite& s) { return fmt_bytes(s.sums.alloc_bytes); }},
+    {"SAMPLES", 7,
+     [](const HeapSite& s) {
+       return std::to_string(static_cast<unsigned long long>(s.sums.alloc_samples));
+     }},
+};
+
+constexpr int PID_WIDTH = 7;
+
+}  // namespace
+
+std::string heap_site_header(bool pid) {
+  std::string out = pid ? pad_cell("PID", PID_WIDTH, false) + " " : "";
+  for (const SiteColumn& c : SITE_COLUMNS) out += pad_cell(c.title, c.width, false) + " ";
+  return out + " SITE";
+}
+
+std::string heap_site_row(const HeapProc& p, const HeapSite& s, bool pid) {
+  std::string out = pid ? pad_cell(std::to_string(p.pid), PID_WIDTH, false) + " " : "";
+  for (const SiteColumn& c : SITE_COLUMNS) out += pad_cell(c.cell(s), c.width, false) + " ";
+  std::string where = s.site.where();
+  return out + " " + s.site.label() + (where.empty() ? "" : " " + where);
+}
+
+std::string heap_proc_summary(const HeapProc& p) {
+  return fmt(
+      "pid %d %s%s  live ~%s ±%.0f%% (%s since last, %s/s since attach)  allocated ~%s "
+      "(%s/s)  samples %llu (%llu live)",
+      int(p.pid), p.comm.c_str(), p.alive ? "" : " (exited)", fmt_bytes(p.sums.live_bytes).c_str(),
+      100 * p.sums.live_rel_err(), fmt_bytes_delta(p.live_delta).c_str(),
+      fmt_bytes(p.growth_rate).c_str(), fmt_bytes(p.sums.alloc_bytes).c_str(),
+      fmt_bytes(p.alloc_rate).c_str(), static_cast<unsigned long long>(p.sums.alloc_samples),
+      static_cast<unsigned long long>(p.sums.live_samples));
+}
+
 std::string render_heap_text(const HeapReport& r, size_t top) {
   std::string out;
   std::string clock = fmt_clock(r.wall);
   for (const HeapProc& p : r.procs) {
-    out += fmt(
-        "%s heap  pid %d %s%s  live ~%s ±%.0f%% (%+.1f MiB since last, %s/s since attach)  "
-        "allocated ~%s (%s/s)  samples %llu (%llu live)\n",
-        clock.c_str(), int(p.pid), p.comm.c_str(), p.alive ? "" : " (exited)",
-        fmt_bytes(p.sums.live_bytes).c_str(), 100 * p.sums.live_rel_err(), p.live_delta / 1048576.0,
-        fmt_bytes(p.growth_rate).c_str(), fmt_bytes(p.sums.alloc_bytes).c_str(),
-        fmt_bytes(p.alloc_rate).c_str(), static_cast<unsigned long long>(p.sums.alloc_samples),
-        static_cast<unsigned long long>(p.sums.live_samples));
+    out += clock + " heap  " + heap_proc_summary(p) + "\n";
     auto table = [&](const char* title, std::vector<const HeapSite*> rows) {
       size_t n = top && rows.size() > top ? top : rows.size();
-      out += fmt("  %s\n  %11s %5s %11s %11s %9s %7s %11s %11s %7s  %s\n", title, "LIVE", "±",
-                 "ΔLIVE", "GROWTH/s", "OBJECTS", "AGE", "ALLOC/s", "ALLOCATED", "SAMPLES", "SITE");
-      for (size_t i = 0; i < n; i++) {
-        const HeapSite& s = *rows[i];
-        std::string where = s.site.where();
-        out +=
-            fmt("  %11s %4.0f%% %11s %11s %9.0f %7s %11s %11s %7llu  %s%s%s\n",
-                fmt_bytes(s.sums.live_bytes).c_str(), 100 * s.sums.live_rel_err(),
-                (s.live_delta >= 0 ? "+" + fmt_bytes(s.live_delta) : "-" + fmt_bytes(-s.live_delta))
-                    .c_str(),
-                fmt_bytes(s.growth_rate).c_str(), num(s.sums.live_objects),
-                s.sums.live_samples ? fmt_duration(s.age_mean).c_str() : "-",
-                fmt_bytes(s.alloc_rate).c_str(), fmt_bytes(s.sums.alloc_bytes).c_str(),
-                static_cast<unsigned long long>(s.sums.alloc_samples), s.site.label().c_str(),
-                where.empty() ? "" : " ", where.c_str());
-      }
+      out += "  " + std::string(title) + "\n  " + heap_site_header(false) + "\n";
+      for (size_t i = 0; i < n; i++) out += "  " + heap_site_row(p, *rows[i], false) + "\n";
     };
     std::vector<const HeapSite*> rows;
     for (const HeapSite& s : p.sites) rows.push_back(&s);
@@ -112,10 +144,10 @@ std::string render_heap_text(const HeapReport& r, size_t top) {
 }
 
 std::string render_heap_json(const HeapReport& r, size_t top) {
-  ordered_json j;
+  Json j;
   j["type"] = "heap";
   j["seq"] = r.seq;
-  j["wall"] = std::round(r.wall * 1000) / 1000;
+  j["wall"] = json_time(r.wall);
   j["dt"] = num(r.dt);
   j["elapsed"] = num(r.elapsed);
   j["final"] = r.final;
@@ -125,9 +157,9 @@ std::string render_heap_json(const HeapReport& r, size_t top) {
   j["alloc_dropped"] = r.alloc_dropped;
   j["free_dropped"] = r.free_dropped;
   j["stack_copy_failed"] = r.stack_copy_failed;
-  ordered_json procs = ordered_json::array();
+  Json procs = Json::array();
   for (const HeapProc& p : r.procs) {
-    ordered_json jp;
+    Json jp;
     jp["pid"] = p.pid;
     jp["comm"] = p.comm;
     jp["lib"] = p.lib;
@@ -140,11 +172,11 @@ std::string render_heap_json(const HeapReport& r, size_t top) {
     jp["fp_stacks"] = p.fp_stacks;
     jp["sample_mean"] = num(p.sample_mean);
     jp["sample_mean_max"] = num(p.sample_mean_max);
-    ordered_json sites = ordered_json::array();
+    Json sites = Json::array();
     size_t n = top && p.sites.size() > top ? top : p.sites.size();
     for (size_t i = 0; i < n; i++) {
       const HeapSite& s = p.sites[i];
-      ordered_json js;
+      Json js;
       js["site"] = s.site.label();
       js["func"] = s.site.func;
       js["off"] = s.site.off;
@@ -159,12 +191,12 @@ std::string render_heap_json(const HeapReport& r, size_t top) {
       js["age_mean"] = num(s.age_mean);
       js["age_max"] = num(s.age_max);
       // The heaviest stack's frames, as before, and then every stack with its own sums.
-      ordered_json heaviest = ordered_json::array();
+      Json heaviest = Json::array();
       if (!s.stacks.empty())
         for (size_t k = 0; k < s.stacks[0].frames.size(); k++)
           heaviest.push_back(frame_json(s.stacks[0].frames[k], s.stacks[0], k));
       js["stack"] = std::move(heaviest);
-      ordered_json stacks = ordered_json::array();
+      Json stacks = Json::array();
       for (const HeapStack& st : s.stacks) stacks.push_back(stack_json(st));
       js["stacks"] = std::move(stacks);
       sites.push_back(std::move(js));
@@ -173,7 +205,7 @@ std::string render_heap_json(const HeapReport& r, size_t top) {
     procs.push_back(std::move(jp));
   }
   j["procs"] = std::move(procs);
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return json_dump(j);
 }
 
 std::string render_heap_folded(const HeapReport& r, bool alloc) {

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "heap_render.h"
 #include "output.h"
 
 namespace hz3top {
@@ -94,23 +95,11 @@ void HeapTui::draw() {
 
 void HeapTui::draw_table(int rows, int cols) {
   int y = 0;
-  char buf[512];
   for (const HeapProc& p : report_.procs) {
     if (y >= rows - 4) break;
-    snprintf(buf, sizeof buf,
-             "pid %d %s%s  live ~%s ±%.0f%%  Δ %s  growth %s/s  allocated ~%s (%s/s)  "
-             "samples %llu (%llu live)",
-             int(p.pid), p.comm.c_str(), p.alive ? "" : " (exited)",
-             fmt_bytes(p.sums.live_bytes).c_str(), 100 * p.sums.live_rel_err(),
-             fmt_bytes(p.live_delta).c_str(), fmt_bytes(p.growth_rate).c_str(),
-             fmt_bytes(p.sums.alloc_bytes).c_str(), fmt_bytes(p.alloc_rate).c_str(),
-             static_cast<unsigned long long>(p.sums.alloc_samples),
-             static_cast<unsigned long long>(p.sums.live_samples));
-    line(y++, cols, buf, A_BOLD);
+    line(y++, cols, heap_proc_summary(p), A_BOLD);
   }
-  snprintf(buf, sizeof buf, "%7s %10s %4s %10s %10s %9s %6s %10s %7s  %s", "PID", "LIVE", "±",
-           "ΔLIVE", "GROWTH/s", "OBJECTS", "AGE", "ALLOC/s", "SAMPLES", "SITE");
-  line(y++, cols, buf, A_REVERSE);
+  line(y++, cols, heap_site_header(true), A_REVERSE);
   auto list = sorted();
   if (selected_ >= list.size()) selected_ = list.empty() ? 0 : list.size() - 1;
   int avail = rows - 1 - y;
@@ -120,14 +109,7 @@ void HeapTui::draw_table(int rows, int cols) {
   for (size_t i = scroll_; i < list.size() && y < rows - 1; i++) {
     const HeapProc& p = *list[i].first;
     const HeapSite& s = *list[i].second;
-    std::string where = s.site.where();
-    snprintf(buf, sizeof buf, "%7d %10s %3.0f%% %10s %10s %9.0f %6.1f %10s %7llu  %s%s%s",
-             int(p.pid), fmt_bytes(s.sums.live_bytes).c_str(), 100 * s.sums.live_rel_err(),
-             fmt_bytes(s.live_delta).c_str(), fmt_bytes(s.growth_rate).c_str(), s.sums.live_objects,
-             s.age_mean, fmt_bytes(s.alloc_rate).c_str(),
-             static_cast<unsigned long long>(s.sums.alloc_samples), s.site.label().c_str(),
-             where.empty() ? "" : " ", where.c_str());
-    line(y++, cols, buf, i == selected_ ? A_STANDOUT : 0);
+    line(y++, cols, heap_site_row(p, s, true), i == selected_ ? A_STANDOUT : 0);
   }
 }
 

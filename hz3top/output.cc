@@ -54,6 +54,26 @@ std::string fmt_bytes(double bytes) {
   return buf;
 }
 
+std::string fmt_bytes_delta(double bytes) {
+  if (!std::isfinite(bytes)) return "-";
+  std::string m = fmt_bytes(std::fabs(bytes));
+  return (bytes < 0 && m != "0 B" ? "-" : "+") + m;
+}
+
+std::string pad_cell(const std::string& s, int width, bool left) {
+  size_t cols = 0, end = 0;  // code points of s[0, end)
+  for (size_t i = 0; i < s.size(); i++) {
+    if ((uint8_t(s[i]) & 0xC0) == 0x80) continue;  // a continuation byte
+    if (left && cols == size_t(width)) break;
+    cols++;
+    end = i + 1;
+    while (end < s.size() && (uint8_t(s[end]) & 0xC0) == 0x80) end++;
+  }
+  if (!left) end = s.size();
+  std::string blanks(cols < size_t(width) ? size_t(width) - cols : 0, ' ');
+  return left ? s.substr(0, end) + blanks : blanks + s;
+}
+
 std::string fmt_pct(std::optional<double> r, int decimals) {
   if (!r || !std::isfinite(*r)) return "-";
   char buf[32];

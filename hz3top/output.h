@@ -21,6 +21,9 @@ std::string fmt_si(double v);
 // bytes below 1 KiB (a fractional rate such as 0.4 B/s rounds to "0 B"). Negative values keep
 // their sign; NaN and infinity print "-".
 std::string fmt_bytes(double bytes);
+// A change in bytes, signed: "+1.5 KiB", "-200 MiB", "+0 B" (fmt_bytes with a sign always
+// shown; a change that rounds to 0 B is "+0 B"); "-" for NaN and infinity.
+std::string fmt_bytes_delta(double bytes);
 // A ratio as a percentage with `decimals` digits ("99.95"); "-" when there is none.
 std::string fmt_pct(std::optional<double> ratio, int decimals = 1);
 // A unix time as local HH:MM:SS; with `tenths`, HH:MM:SS.t (tells sub-second intervals apart).
@@ -28,6 +31,11 @@ std::string fmt_clock(double unix_seconds, bool tenths = false);
 // A duration: "12.3s" below a minute, "45m" below an hour, "1.5h" above (as each rounds: 59.97 s
 // is "1m", not "60.0s"); "-" for a negative, NaN or infinite one.
 std::string fmt_duration(double seconds);
+
+// A table cell: `s` padded with blanks to `width` columns, on the right (`left`) or on the left;
+// a left-aligned cell is also cut to `width` columns. Columns are UTF-8 code points (every byte
+// but continuation bytes), so "±" and "ΔLIVE" line up with ASCII cells.
+std::string pad_cell(const std::string& s, int width, bool left);
 
 // ---- JSON ----
 

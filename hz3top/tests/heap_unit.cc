@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -111,6 +112,18 @@ Frame frame(uint64_t addr, const char* func, const char* lib, bool inlined = fal
   return f;
 }
 
+// A string's UTF-8 code points, one string each.
+std::vector<std::string> code_points(const std::string& s) {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < s.size();) {
+    size_t n = 1;
+    while (i + n < s.size() && (uint8_t(s[i + n]) & 0xC0) == 0x80) n++;
+    out.push_back(s.substr(i, n));
+    i += n;
+  }
+  return out;
+}
+
 HeapReport sample_report() {
   HeapReport r;
   r.wall = 1.5e9;
@@ -152,6 +165,65 @@ void folded_lines() {
   CHECK_EQ_STR(render_heap_folded(r, false), "svc;main;leak;node:new;zmalloc 1000\n");
   CHECK(render_heap_folded(r, true) ==
         "svc;main;leak;node:new;zmalloc 3000\nsvc;main;node:new;zmalloc 500\n");
+}
+
+// The site table is one: the text report's rows are the interactive view's without the PID
+// column, every cell lines up under its title (columns counted as code points: "±", "ΔLIVE"),
+// and a shrinking site's ΔLIVE carries its sign.
+void site_table_shared() {
+  HeapReport r = sample_report();
+  HeapProc& p = r.procs[0];
+  HeapSite& s = p.sites[0];
+  s.sums = s.stacks[0].sums;
+  s.sums.live_samples = 4;
+  s.sums.alloc_samples = 9;
+  s.live_delta = -2048;
+  s.age_mean = 90;
+  s.site = s.stacks[0].frames[3];
+  std::string head = heap_site_header(false), row = heap_site_row(p, s, false);
+  std::string head_pid = heap_site_header(true), row_pid = heap_site_row(p, s, true);
+  CHECK_EQ_STR(head_pid, "    PID " + head);
+  CHECK_EQ_STR(row_pid, "     42 " + row);
+  CHECK(row.find("-2.0 KiB") != std::string::npos);
+  CHECK(row.find(" 2m ") != std::string::npos);  // AGE as a duration
+  // Each title ends in the column where its cell ends: the row is not blank there, and blank
+  // (or over) right after.
+  std::vector<std::string> h = code_points(head), c = code_points(row);
+  for (const std::string title :
+       {"LIVE", "\xc2\xb1", "\xce\x94LIVE", "GROWTH/s", "AGE", "SAMPLES"}) {
+    std::vector<std::string> t = code_points(" " + title + " ");
+    auto at = std::search(h.begin(), h.end(), t.begin(), t.end());
+    CHECKF(at != h.end(), "no %s", title.c_str());
+    size_t end = size_t(at - h.begin()) + t.size() - 1;  // the column after the title
+    CHECKF(end < c.size() && c[end - 1] != " " && c[end] == " ",
+           "%s ends at column %zu, its cell does not: '%s'", title.c_str(), end, row.c_str());
+  }
+  CHECK(row.find("  leak") != std::string::npos);  // SITE after two blanks
+}
+
+// The process line is the same in the text report and the interactive view.
+void proc_summary_shared() {
+  HeapReport r = sample_report();
+  r.procs[0].live_delta = 1536;
+  r.procs[0].alive = false;
+  std::string line = heap_proc_summary(r.procs[0]);
+  CHECK(line.rfind("pid 42 svc (exited)  live ~", 0) == 0);
+  CHECK(line.find("(+1.5 KiB since last,") != std::string::npos);
+  std::string text = render_heap_text(r, 0);
+  CHECK(text.find(" heap  " + line + "\n") != std::string::npos);
+}
+
+// A process name or a symbol that is not UTF-8 is replaced (U+FFFD), not passed through, so the
+// heap report parses.
+void heap_json_replaces_invalid_utf8() {
+  HeapReport r = sample_report();
+  r.procs[0].comm = "svc\xff";
+  r.procs[0].sites[0].site.func = "f\xc3";
+  std::string j = render_heap_json(r, 0);
+  CHECK(j.find("\"comm\":\"svc\xef\xbf\xbd\"") != std::string::npos);
+  CHECK(j.find("\"func\":\"f\xef\xbf\xbd\"") != std::string::npos);
+  CHECK(j.find('\xff') == std::string::npos);
+  CHECK(j.find("\"wall\":1500000000.0") != std::string::npos);
 }
 
 void pprof_message() {
@@ -371,6 +443,9 @@ int main(int argc, char** argv) {
       {"dwarf_or_frame_pointers", dwarf_or_frame_pointers},
       {"folded_lines", folded_lines},
       {"pprof_message", pprof_message},
+      {"site_table_shared", site_table_shared},
+      {"proc_summary_shared", proc_summary_shared},
+      {"heap_json_replaces_invalid_utf8", heap_json_replaces_invalid_utf8},
       {"source_lines_and_inlines", source_lines_and_inlines},
       {"variance_sums", variance_sums},
       {"sample_means", sample_means},

@@ -309,6 +309,25 @@ void byte_sizes() {
   CHECK_EQ_STR(fmt_bytes(std::nan("")), "-");
 }
 
+void byte_deltas() {
+  CHECK_EQ_STR(fmt_bytes_delta(1536), "+1.5 KiB");
+  CHECK_EQ_STR(fmt_bytes_delta(-1536), "-1.5 KiB");
+  CHECK_EQ_STR(fmt_bytes_delta(0), "+0 B");
+  CHECK_EQ_STR(fmt_bytes_delta(-0.2), "+0 B");  // rounds to no change: no minus sign
+  CHECK_EQ_STR(fmt_bytes_delta(-200.0 * 1048576), "-200 MiB");
+  CHECK_EQ_STR(fmt_bytes_delta(std::nan("")), "-");
+}
+
+// Cells are padded and cut by UTF-8 code points, not bytes: "±" (2 bytes) takes one column.
+void cells_pad_by_columns() {
+  CHECK_EQ_STR(pad_cell("7%", 5, false), "   7%");
+  CHECK_EQ_STR(pad_cell("\xc2\xb1", 5, false), "    \xc2\xb1");
+  CHECK_EQ_STR(pad_cell("\xce\x94LIVE", 7, false), "  \xce\x94LIVE");
+  CHECK_EQ_STR(pad_cell("ab", 4, true), "ab  ");
+  CHECK_EQ_STR(pad_cell("caf\xc3\xa9 au lait", 4, true), "caf\xc3\xa9");  // cut after the é
+  CHECK_EQ_STR(pad_cell("toolong", 3, false), "toolong");  // right-aligned cells are not cut
+}
+
 void clock_times() {
   setenv("TZ", "UTC", 1);
   tzset();
@@ -617,6 +636,8 @@ int main(int argc, char** argv) {
       {"perf_per_kfree_and_share", perf_per_kfree_and_share},
       {"si_numbers", si_numbers},
       {"byte_sizes", byte_sizes},
+      {"byte_deltas", byte_deltas},
+      {"cells_pad_by_columns", cells_pad_by_columns},
       {"percent_and_bins", percent_and_bins},
       {"clock_times", clock_times},
       {"durations", durations},
