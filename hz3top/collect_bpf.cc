@@ -75,6 +75,11 @@ std::string bpf_load_error(int rc, bool verbose, const char* needs, const char* 
   return err;
 }
 
+std::string attach_error(const char* provider, const std::string& probe, const std::string& path,
+                         const std::string& why) {
+  return std::string("failed to attach ") + provider + ":" + probe + " in " + path + ": " + why;
+}
+
 BpfCollector::~BpfCollector() {
   detach();
   if (skel_) hz3_bpf__destroy(skel_);
@@ -208,8 +213,7 @@ bool BpfCollector::attach_multi(pid_t pid, const Library& lib, std::string* err)
       cookies.push_back(uint64_t(id));
     }
     if (offsets.empty()) {
-      *err = "failed to attach hz3:" + std::string(probe) + " in " + lib.path +
-             ": no such probe (library built without it?)";
+      *err = attach_error("hz3", probe, lib.path, "no such probe (library built without it?)");
       return false;
     }
     UprobeMultiAttr a{};
@@ -223,8 +227,7 @@ bool BpfCollector::attach_multi(pid_t pid, const Library& lib, std::string* err)
     a.pid = pid > 0 ? uint32_t(pid) : 0;  // 0: every process that maps the file
     int fd = int(syscall(SYS_bpf, BPF_LINK_CREATE, &a, sizeof a));
     if (fd < 0) {
-      *err =
-          "failed to attach hz3:" + std::string(probe) + " in " + lib.path + ": " + strerror(errno);
+      *err = attach_error("hz3", probe, lib.path, strerror(errno));
       return false;
     }
     multi_fds_.push_back(fd);
@@ -240,7 +243,7 @@ bool BpfCollector::attach(pid_t pid, const Library& lib, std::string* err) {
                                               probe, nullptr);
     if (!link) {
       int e = errno;
-      *err = "failed to attach hz3:" + std::string(probe) + " in " + path + ": " + strerror(e);
+      *err = attach_error("hz3", probe, path, strerror(e));
       if (e == ENOENT) *err += " (library built without that probe?)";
       return false;
     }

@@ -34,6 +34,11 @@ void route_libbpf_log(bool verbose);
 std::string bpf_load_error(int rc, bool verbose, const char* needs = PRIVILEGES_NEEDED,
                            const char* cmd = "hz3top");
 
+// The one-line error for a USDT probe that did not attach: "failed to attach PROVIDER:PROBE in
+// PATH: WHY". Every view words it so (t_hz3top_caps matches it).
+std::string attach_error(const char* provider, const std::string& probe, const std::string& path,
+                         const std::string& why);
+
 // Calls fn(key) for every key of `map`, walking it with bpf_map__get_next_key. A walk of a live
 // hash map may miss or repeat keys added or deleted meanwhile; delete after the walk, not during.
 template <typename Key, typename Fn>

@@ -62,8 +62,7 @@ bool HeapCollector::attach(pid_t pid, const Library& lib, std::string* err) {
     bpf_link* l =
         bpf_program__attach_usdt(p.prog, pid, lib.path.c_str(), "otel_memory", p.name, nullptr);
     if (!l) {
-      *err = "failed to attach otel_memory:" + std::string(p.name) + " in " + lib.maps_path + ": " +
-             strerror(errno);
+      *err = attach_error("otel_memory", p.name, lib.maps_path, strerror(errno));
       return false;
     }
     links_.push_back(l);

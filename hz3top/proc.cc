@@ -238,10 +238,9 @@ bool have_trace_privileges(TraceMode mode, std::string* why) {
   auto has = [&](int cap) { return (data[cap / 32].effective >> (cap % 32)) & 1u; };
   if (has(CAP_SYS_ADMIN)) return true;
   if (mode == TraceMode::HEAP) {
-    *why =
-        "needs root or CAP_SYS_ADMIN (missing CAP_SYS_ADMIN; the kernel attaches "
-        "its probes through perf events only with it): run with sudo, or grant CAP_SYS_ADMIN "
-        "(e.g. setcap cap_sys_admin+ep hz3top)";
+    *why = std::string(HEAP_PRIVILEGES_NEEDED) +
+           " (missing CAP_SYS_ADMIN; the kernel attaches its probes through perf events only "
+           "with it): run with sudo, or grant CAP_SYS_ADMIN (e.g. setcap cap_sys_admin+ep hz3top)";
     return false;
   }
   if (has(CAP_BPF) && has(CAP_PERFMON)) return true;
