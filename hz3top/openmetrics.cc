@@ -16,6 +16,8 @@
 #include <cstring>
 #include <functional>
 
+#include "output.h"
+
 namespace hz3top {
 
 namespace {
@@ -74,7 +76,7 @@ struct Exposition {
 
 std::string openmetrics_escape(const std::string& v) {
   std::string s;
-  for (char c : v) {
+  for (char c : valid_utf8(v)) {
     if (c == '\\')
       s += "\\\\";
     else if (c == '"')

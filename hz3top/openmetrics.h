@@ -31,7 +31,8 @@ std::string render_openmetrics(const Report* r, uint64_t reports);
 // The format an Accept header asks for: the Prometheus text format when it names text/plain and
 // not application/openmetrics-text, else OpenMetrics.
 MetricsFormat negotiate_format(const std::string& accept);
-// A label value with \\, \" and \n escaped.
+// A label value: valid UTF-8 (each bad byte replaced by U+FFFD, as in the JSON output), with
+// \\, \" and \n escaped.
 std::string openmetrics_escape(const std::string& v);
 
 class MetricsServer {

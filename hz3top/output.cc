@@ -129,6 +129,10 @@ std::string json_escape(const std::string& s) {
   return quoted.substr(1, quoted.size() - 2);
 }
 
+std::string valid_utf8(const std::string& s) {
+  return Json::parse(json_dump(Json(s))).get<std::string>();
+}
+
 int usage_error(const char* prog, const std::string& what) {
   fprintf(stderr, "%s: %s (see %s --help)\n", prog, what.c_str(), prog);
   return 2;

@@ -55,6 +55,9 @@ Json json_time(double unix_seconds);
 std::string json_dump(const Json& j);
 // `s` as the inside of a JSON string literal (no quotes), with the same UTF-8 replacement.
 std::string json_escape(const std::string& s);
+// `s` with the same UTF-8 replacement and nothing else changed: for the other outputs that must
+// be UTF-8 (OpenMetrics label values).
+std::string valid_utf8(const std::string& s);
 
 // ---- error wording ----
 

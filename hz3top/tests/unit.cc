@@ -551,6 +551,9 @@ void symbolizes_own_function() {
 
 void openmetrics_text() {
   CHECK_EQ_STR(openmetrics_escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+  // The exposition is UTF-8: a comm that is not has its bad bytes replaced (U+FFFD), as in JSON.
+  CHECK_EQ_STR(openmetrics_escape("bad\xff\"x"), "bad\xef\xbf\xbd\\\"x");
+  CHECK_EQ_STR(openmetrics_escape("caf\xc3\xa9\xc3"), "caf\xc3\xa9\xef\xbf\xbd");
   std::string empty = render_openmetrics(nullptr, 0);
   CHECK(empty.size() > 6 && empty.compare(empty.size() - 6, 6, "# EOF\n") == 0);
   CHECK(empty.find("hz3top_reports_total 0\n") != std::string::npos);
