@@ -16,6 +16,13 @@ __attribute__((visibility("default"))) struct hz3_arena_desc hz3_arena_desc;
 
 namespace hz3 {
 
+// The tag encoding and page size as the public header documents them for tracers
+// (hz3top/model.h checks the BPF side's copies, probes/hz3_events.h, against the same macros).
+static_assert(TAG_BIN_LARGE == HZ3_TAG_BIN_LARGE && TAG_OWNER_LARGE == HZ3_TAG_OWNER_LARGE &&
+              MAX_HEAPS == HZ3_TAG_OWNER_MAX && PAGE_SHIFT == HZ3_PAGE_SHIFT);
+static_assert(tag_owner_field(TAG_LARGE) == HZ3_TAG_OWNER(TAG_LARGE) &&
+              tag_strip(tag_bin_field(TAG_LARGE | TAG_SAMPLED)) ==
+                  HZ3_TAG_BIN(TAG_LARGE | TAG_SAMPLED));
 // The run states as the descriptor documents them.
 static_assert(uint8_t(SpanState::FREE_DIRTY) == HZ3_SPAN_FREE_DIRTY &&
               uint8_t(SpanState::FREE_RELEASED) == HZ3_SPAN_FREE_RELEASED &&
