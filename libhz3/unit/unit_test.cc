@@ -935,9 +935,9 @@ static void inbox_holds_at_most_a_refill() {
 }
 
 // fork while threads are starting and exiting: in the child every heap but heap 0 and the
-// forking thread's must be an orphan on the orphan list, or no new thread ever reuses it. A
-// heap caught between an exiting thread's two locked steps (orphaned, not yet listed) or a
-// starting thread's (unlisted, not yet live) used to be marked orphan but left off the list.
+// forking thread's must be an orphan on the orphan list, or no new thread ever reuses it. The
+// case it guards: a heap caught between an exiting thread's two locked steps (orphaned, not yet
+// listed) or a starting thread's (unlisted, not yet live), marked orphan but left off the list.
 static void fork_lists_every_orphan() {
 #if defined(__has_feature)
 #if __has_feature(thread_sanitizer)
