@@ -330,10 +330,11 @@ static void large_slow_path() {
 // A tracer attaching and detaching at any instant (its USDT semaphore flips under the thread's
 // feet) must never cost the thread its cache. The semaphore is flipped here by a second thread
 // as fast as it can while this thread refills one class over and over, with 50 blocks of
-// another class sitting in its cache. Before sampling mode depended on the thread's own state
-// only, a refill that read "wanted" and then "not wanted" left a mode it had never entered and
-// overwrote every cache list with the (empty) parked ones: the 50 blocks were lost, still
-// counted as used by their span, which could then never be given back.
+// another class sitting in its cache. The case it guards: a sampling mode that followed the
+// semaphore rather than the thread's own state, so that a refill that read "wanted" and then
+// "not wanted" left a mode it had never entered and overwrote every cache list with the (empty)
+// parked ones: the 50 blocks lost, still counted as used by their span, which could then never
+// be given back.
 static void sampling_flip_keeps_cache() {
 #if HZ3_PROBES
   if (!SAMPLING) {

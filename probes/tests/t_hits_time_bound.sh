@@ -3,8 +3,8 @@
 # Hits from a quiet thread reach the tracer on a time bound: a process doing one 64 B
 # malloc+free per millisecond (~1,000 hits a second, far from the 8,192 of a batch and from the
 # 1,024 frees between two bound checks of the class) must report its hits through hz3:hits at
-# least every ~1 s while bpftrace is attached (docs/probes.md, "hits"). Before the time bound,
-# nothing arrived for minutes.
+# least every ~1 s while bpftrace is attached (docs/probes.md, "hits"). Without the time bound,
+# nothing would arrive for minutes.
 set -u
 source "$HZ3_TOP/scripts/testlib.sh"
 source "$HZ3_TOP/hz3top/tests/lib.sh"
