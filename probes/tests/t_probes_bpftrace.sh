@@ -55,11 +55,17 @@ workload_exited probes_bpftrace/workload_exit
 wait_pid $bt 15 || { kill -INT $bt 2>/dev/null; wait $bt; }
 
 val() { sed -n "s/^@$1: \([0-9]*\)$/\1/p" "$T/bt.out"; }
-got="large_sets=$(val large_sets) large_set_pages=$(val large_set_pages) large_clears=$(val large_clears) hits=$(val hits) miss0=$(val 'miss\[0\]')"
-# Large sets and clears: the run's N plus the B0 warm-ups bpftrace saw. Hits: every warm-up,
-# since hits are reported in batches and the batch holding the early ones came after attach.
-want="large_sets=$((N + B0)) large_set_pages=$(((N + B0) * 256)) large_clears=$((N + B0)) hits=$((M + N + W)) miss0=$K"
-[ "$got" = "$want" ] && pass "probes_bpftrace/bpftrace_counts ($got)" ||
-  fail probes_bpftrace/bpftrace_counts "bpftrace counted $got, expected $want"
+got="large_sets=$(val large_sets) large_set_pages=$(val large_set_pages) large_clears=$(val large_clears) miss0=$(val 'miss\[0\]')"
+# Large sets and clears: the run's N plus the B0 warm-ups bpftrace saw. Hits: the run's M + N,
+# the B0 warm-ups' (reported after them) and those of the other W - B0 warm-ups that were still
+# pending when bpftrace attached: hz3top, attached all along, makes threads report hits at least
+# once a second (docs/probes.md), so a slow bpftrace attach sees fewer of them.
+want="large_sets=$((N + B0)) large_set_pages=$(((N + B0) * 256)) large_clears=$((N + B0)) miss0=$K"
+hits=$(val hits)
+if [ "$got" = "$want" ] && [ "${hits:-0}" -ge $((M + N + B0)) ] && [ "${hits:-0}" -le $((M + N + W)) ]; then
+  pass "probes_bpftrace/bpftrace_counts ($got hits=$hits)"
+else
+  fail probes_bpftrace/bpftrace_counts "bpftrace counted $got hits=${hits:-none}, expected $want hits=$((M + N + B0))..$((M + N + W))"
+fi
 
 pytest_checks test_probes_bpftrace.py hz3top_agrees -- HZ3_N=$N HZ3_M=$M HZ3_K=$K HZ3_W=$W HZ3_RC=$top_rc
