@@ -327,24 +327,25 @@ bool fits(uint64_t off, uint64_t width, uint64_t n, uint64_t size) {
 }
 }  // namespace
 
-// p is a block start of a small/medium span whose pages carry tag `want` (sampled bit aside), as
-// the tag map and the run records of this census say: its link word can be read.
-bool ArenaReader::block_ok(uint64_t p, uint32_t want) const {
-  if (p < desc_.base || p % 16 != 0) return false;
+// A block p whose key is nonzero is a block start of a small/medium span of class bin: its link
+// word can be read.
+uint32_t ArenaReader::block_key(uint64_t p, uint32_t bin) const {
+  if (p < desc_.base || p % 16 != 0) return 0;
   uint64_t idx = (p - desc_.base) >> desc_.page_shift;
-  if (idx >= tags_.size() || idx >= map_.size() || tag_key_of(tags_[idx]) != want) return false;
+  if (idx >= tags_.size() || idx >= map_.size()) return 0;
+  const uint32_t key = tag_key_of(tags_[idx]);
+  if (HZ3_TAG_BIN(key) != bin || HZ3_TAG_OWNER(key) == 0) return 0;
   uint64_t r = map_[idx];
   auto it = std::lower_bound(rec_addr_.begin(), rec_addr_.end(), r);
-  if (!r || it == rec_addr_.end() || *it != r) return false;
+  if (!r || it == rec_addr_.end() || *it != r) return 0;
   size_t rec = size_t(it - rec_addr_.begin());
   const struct hz3_span_layout& L = desc_.span;
   if (!rec_got_[rec] || rec_field(rec, L.off_state, 1) != HZ3_SPAN_SMALL ||
-      tag_key_of(uint32_t(rec_field(rec, L.off_tag, 4))) != want)
-    return false;
-  uint32_t bin = HZ3_TAG_BIN(want);
+      tag_key_of(uint32_t(rec_field(rec, L.off_tag, 4))) != key)
+    return 0;
   uint64_t size = class_size(bin), objs = bin < class_objs_.size() ? class_objs_[bin] : 0;
   uint64_t start = rec_field(rec, L.off_start, 8);
-  return size && p >= start && (p - start) % size == 0 && p < start + objs * size;
+  return size && p >= start && (p - start) % size == 0 && p < start + objs * size ? key : 0;
 }
 
 // Word 0 of block p, through a copy of its page read once per census.
@@ -367,6 +368,19 @@ uint64_t ArenaReader::walk_chain(uint64_t head, uint32_t want, uint64_t bound, b
   *clean = false;
   for (uint64_t p = head; p; n++) {
     if (n >= bound || !block_ok(p, want) || !read_link(p, &p)) return n;
+  }
+  *clean = true;
+  return n;
+}
+
+uint64_t ArenaReader::walk_cache_chain(uint64_t head, uint32_t bin, uint64_t bound, bool* clean,
+                                       std::map<uint32_t, uint64_t>* by_key) {
+  uint64_t n = 0;
+  *clean = false;
+  for (uint64_t p = head; p; n++) {
+    uint32_t key = n < bound ? block_key(p, bin) : 0;
+    if (!key || !read_link(p, &p)) return n;
+    (*by_key)[key]++;
   }
   *clean = true;
   return n;
@@ -432,34 +446,41 @@ bool ArenaReader::split_small(Ledger* g, std::string* err) {
     if (!read_mem(tca, tc.data(), C.size, &why) || get32(tc, C.off_state) != 1 ||
         get64(tc, C.off_heap) != heaps[id])
       continue;  // a thread starting or exiting: its cache is not this heap's now
-    // First pass: the counts of this read; the second read says which of them held still.
-    std::vector<uint64_t> n_head(nb), n_parked(nb), n_mag(nb);
+    // First pass: the counts of this read, by the key of each block (a cache holds the blocks
+    // it adopted from other heaps too); the second read says which lists held still. A
+    // magazine's blocks are its slots below its fill, one copy of the cache, each checked.
+    std::vector<std::map<uint32_t, uint64_t>> n_head(nb), n_parked(nb);
     std::vector<bool> ok_head(nb, true), ok_parked(nb, true);
+    const bool have_slots = fits(C.off_mag_slots, 8, 1, C.size);
     for (uint32_t bin = 1; bin < nb; bin++) {
       const struct hz3_class_cache& k = class_cache_[bin];
-      const uint32_t key = (owner << 16) | bin;
       if (k.kind == HZ3_CACHE_MAGAZINE) {
         uint64_t top = get64(tc, C.off_mag_top + 8 * bin);
-        if (top >= k.mag_base && top - k.mag_base <= k.max_blocks)
-          n_mag[bin] = top - k.mag_base;  // else not a fill we can read: none counted
+        if (top >= k.mag_base && top - k.mag_base <= k.max_blocks &&
+            (!have_slots || fits(C.off_mag_slots, 8, top, C.size))) {
+          for (uint64_t i = k.mag_base; i < top; i++) {  // else not a fill we can read
+            uint32_t key = have_slots ? block_key(get64(tc, C.off_mag_slots + 8 * i), bin) : 0;
+            cached[key ? key : (owner << 16) | bin]++;  // one copy, read at one instant
+          }
+        }
       }
       bool clean;
       if (uint64_t p = get64(tc, C.off_head + 8 * bin)) {
-        n_head[bin] = walk_chain(p, key, k.max_blocks, &clean);
+        walk_cache_chain(p, bin, k.max_blocks, &clean, &n_head[bin]);
         ok_head[bin] = clean;
       }
       if (uint64_t p = get64(tc, C.off_parked + 8 * bin)) {
-        n_parked[bin] = walk_chain(p, key, k.max_blocks, &clean);
+        walk_cache_chain(p, bin, k.max_blocks, &clean, &n_parked[bin]);
         ok_parked[bin] = clean;
       }
     }
     if (!read_mem(tca, tc2.data(), C.size, &why)) tc2.assign(C.size, 0);
     for (uint32_t bin = 1; bin < nb; bin++) {
-      const uint32_t key = (owner << 16) | bin;
       size_t h = C.off_head + 8 * bin, pk = C.off_parked + 8 * bin;
-      (ok_head[bin] && get64(tc, h) == get64(tc2, h) ? cached : changing)[key] += n_head[bin];
-      (ok_parked[bin] && get64(tc, pk) == get64(tc2, pk) ? cached : changing)[key] += n_parked[bin];
-      cached[key] += n_mag[bin];  // one word, read at one instant
+      auto& to_h = ok_head[bin] && get64(tc, h) == get64(tc2, h) ? cached : changing;
+      for (auto& [key, n] : n_head[bin]) to_h[key] += n;
+      auto& to_p = ok_parked[bin] && get64(tc, pk) == get64(tc2, pk) ? cached : changing;
+      for (auto& [key, n] : n_parked[bin]) to_p[key] += n;
     }
     for (uint32_t b = 0; b < C.remote_buckets; b++) {
       size_t at = C.off_remote + size_t(b) * C.remote_size;

@@ -112,7 +112,15 @@ class ArenaReader {
   // Blocks on the chain from `head`, each checked to be a block of a span tagged `want` before
   // its link is read; at most `bound`. *clean: it ended at a null link.
   uint64_t walk_chain(uint64_t head, uint32_t want, uint64_t bound, bool* clean);
-  bool block_ok(uint64_t p, uint32_t want) const;
+  // A thread cache's chain of class `bin`: its blocks may belong to any heap (a cache keeps the
+  // blocks it adopts from other heaps), so each is checked to be a block of class bin of some
+  // heap and counted in `by_key` under its own tag (owner field << 16 | bin).
+  uint64_t walk_cache_chain(uint64_t head, uint32_t bin, uint64_t bound, bool* clean,
+                            std::map<uint32_t, uint64_t>* by_key);
+  bool block_ok(uint64_t p, uint32_t want) const { return block_key(p, HZ3_TAG_BIN(want)) == want; }
+  // The tag (owner field << 16 | bin, sampled bit aside) of the span whose block p starts, if p
+  // is a block start of class bin as the tag map and the run records say; else 0.
+  uint32_t block_key(uint64_t p, uint32_t bin) const;
   uint64_t rec_field(size_t rec, uint16_t off, size_t width) const;
   bool read_link(uint64_t p, uint64_t* next);
 

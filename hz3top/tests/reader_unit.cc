@@ -266,6 +266,23 @@ void ledger_split_refuses_bad_chains() {
     CHECK(adds_up(g));
   }
   {
+    FakeArena a;  // a block of the same class but another heap's span: not a bad chain (a cache
+                  // keeps the blocks it adopts), counted in that heap's share
+    FakeArena::Rec other = {uint64_t(uintptr_t(a.base)) + 7 * HZ3_PAGE_SIZE, 1, (2u << 16) | 1,
+                            HZ3_SPAN_SMALL, 3};
+    a.recs[2].npages = 5;
+    a.map[7] = uint64_t(uintptr_t(&other));
+    a.tags[7] = other.tag;
+    a.set_link(4, other.start);  // the list's last block links to it; its own link is null
+    Ledger g = a.read();
+    CHECK_EQ(g.unwalked, 0);
+    CHECK_EQ(g.thread_caches, 6 * 64 + 3 * 128);
+    CHECK_EQ(g.owners[2].cached, 64);
+    CHECK_EQ(g.owners[2].app, 2 * 64);
+    CHECK_EQ(g.owners[1].cached, 5 * 64 + 3 * 128);
+    CHECK(adds_up(g));
+  }
+  {
     FakeArena a;  // a cache that is not this heap's: not read
     a.tc.heap = 0;
     Ledger g = a.read();

@@ -118,6 +118,11 @@ struct ThreadCache {
   RemoteBucket remote[REMOTE_BUCKETS] = {};
   uint64_t remote_bytes = 0;
   uint32_t remote_slow = 0;
+  // Adoption (heap.cc, "adopted blocks"): how many more blocks of class c freed from other heaps
+  // the thread keeps in its own cache; and such blocks on their way back to their owners (a list
+  // through word 0), set aside while a heap lock is held.
+  uint32_t adopt[NUM_BINS] = {};
+  void* set_aside = nullptr;
   // Heap sampling (sample.h), only while a tracer is attached to otel_memory:alloc; detached,
   // nothing of this is read. The key, the lists and the magazines stay as they are: a class's
   // slow paths bound how many fast-path pops can happen before its next slow path

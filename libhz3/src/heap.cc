@@ -65,6 +65,11 @@ void hard_init_secrets() {
 namespace {
 
 constexpr uint32_t SCAVENGE_AFTER_RELEASES = 16;  // net span releases (see scavenge)
+#ifndef HZ3_ADOPT_PER_REFILL
+#define HZ3_ADOPT_PER_REFILL 2
+#endif
+// Blocks from other heaps a refill of class c lets the thread adopt: this many refill batches.
+constexpr uint32_t ADOPT_PER_REFILL = HZ3_ADOPT_PER_REFILL;
 
 void report_hits(ThreadCache& tc) {
   uint64_t n = tc.hits_pending;
@@ -107,6 +112,7 @@ void report_hits_on_time(ThreadCache& tc) {
 
 uint32_t return_list(Heap* h, uint32_t bin, void* list);
 void return_to_span(Heap* h, uint32_t bin, void* p);
+void deliver_set_aside(ThreadCache& tc);
 
 // ---- heap sampling (sample.h) ----
 //
@@ -190,8 +196,11 @@ void park_after(ThreadCache& tc, uint32_t c, int64_t keep) {
     n = list_len(rest);
   }
   if (s.parked + n > cap) {
-    LockGuard g(tc.heap->lock);
-    return_list(tc.heap, c, rest);
+    {
+      LockGuard g(tc.heap->lock);
+      return_list(tc.heap, c, rest);
+    }
+    deliver_set_aside(tc);
     return;
   }
   list_prepend(tc.parked[c], rest);
@@ -281,8 +290,11 @@ HZ3_NOINLINE void leave_sampling(ThreadCache& tc) {
       for (; p && top < tc.mag_end[c]; p = *static_cast<void**>(p)) tc.mag_slots[top++] = p;
       tc.mag_top[c] = top;
       if (p) {
-        LockGuard g(tc.heap->lock);
-        return_list(tc.heap, c, p);
+        {
+          LockGuard g(tc.heap->lock);
+          return_list(tc.heap, c, p);
+        }
+        deliver_set_aside(tc);
       }
       continue;
     }
@@ -334,7 +346,13 @@ void partial_remove(Heap::BinSpans& b, Span* s) {
 // One object back into its span. An empty span is kept (one per class) or given back.
 void return_to_span(Heap* h, uint32_t bin, void* p) {
   Span* s = map_load(page_index(p));
-  HZ3_ASSERT(s && s->state == SpanState::SMALL && s->tag == tag_encode(h->id, bin));
+  HZ3_ASSERT(s && s->state == SpanState::SMALL && tag_bin_field(s->tag) == bin);
+  if (HZ3_UNLIKELY(s->tag != tag_encode(h->id, bin))) {  // adopted: its owner takes it back
+    ThreadCache& tc = t_cache;
+    *static_cast<void**>(p) = tc.set_aside;
+    tc.set_aside = p;
+    return;
+  }
   Heap::BinSpans& b = h->bins[bin];
   *static_cast<void**>(p) = s->free_list;
   s->free_list = p;
@@ -672,6 +690,29 @@ void remote_free(ThreadCache& tc, uint32_t tag, Heap* h, uint32_t bin, void* p) 
   if (bucket_push(tc, b, bin, p)) remote_bounds(tc, b);
 }
 
+// ---- adopted blocks ----
+//
+// A LIVE thread that refilled class c since its cache of c was last found full (bit c of
+// tc.adopt) keeps the blocks of c it frees from other heaps in its own cache, as if they were
+// its own: the next allocations of c reuse them, still in this core's cache, and nothing goes
+// back to their owner. A block keeps its page's tag (its span stays its owner's, and counts it
+// as handed out), so it reaches its owner again only when this cache gives it back: a bound
+// check, a full magazine, a scavenge, thread exit or malloc_trim. return_to_span sets such
+// blocks aside (tc.set_aside) while the caller holds its own heap's lock, and the caller hands
+// them to their owners as remote frees once the lock is released (deliver_set_aside), so no
+// thread holds two heap locks. A thread whose cache of c is full stops adopting (cache_bound,
+// mag_full): a consumer that frees what others allocate and never allocates c itself never
+// adopts, and its frees go back in batches (remote_free).
+
+// Hands every block set aside by return_to_span back to its owner.
+void deliver_set_aside(ThreadCache& tc) {
+  while (void* p = tc.set_aside) {
+    tc.set_aside = *static_cast<void**>(p);
+    uint32_t tag = tag_strip(tag_load(page_index(p)));
+    remote_free(tc, tag, g_heaps[tag_owner_field(tag) - 1], tag_bin_field(tag), p);
+  }
+}
+
 // ---- thread start and exit ----
 
 // free_keyed_slow's remote free reached a bucket bound or the hit batch.
@@ -724,6 +765,7 @@ void cache_teardown(ThreadCache& tc) {
     drain_inboxes(h);
     release_empty_spans(h);
   }
+  deliver_set_aside(tc);  // DEAD now: each goes to its owner at once
   heap_orphan_push(h);
 }
 
@@ -902,7 +944,11 @@ HZ3_NOINLINE void* malloc_refill(uint32_t cls) {
   bool was_sampling = tc.sampling;
   if (HZ3_UNLIKELY(sync_sampling(tc))) return malloc_sampling(tc, cls);
   if (HZ3_UNLIKELY(was_sampling)) return alloc_class(cls);  // parked blocks are back
-  if (is_mag_bin(cls)) return mag_refill(tc, cls);
+  if (is_mag_bin(cls)) {
+    tc.adopt[cls] = ADOPT_PER_REFILL * refill_batch_of(mag_cap(tc, cls));  // "adopted blocks"
+    return mag_refill(tc, cls);
+  }
+  tc.adopt[cls] = ADOPT_PER_REFILL * refill_batch(cls);  // see "adopted blocks"
   return refill_into(tc, cls, tc.head[cls]);
 }
 
@@ -919,17 +965,20 @@ HZ3_NOINLINE void* hard_refill(uint32_t cls, size_t size) {
 // different spans, so give the whole cache back; the next allocations refill from the spans.
 HZ3_NOINLINE void scavenge(ThreadCache& tc) {
   Heap* h = tc.heap;
-  LockGuard g(h->lock);
-  for (uint32_t c = 1; c < NUM_BINS; c++) {
-    void* list = tc.head[c];
-    tc.head[c] = nullptr;
-    if (list) sample_note_removed(tc, c, return_list(h, c, list));  // gone without a pop
-    if (tc.parked[c]) return_list(h, c, tc.parked[c]);
-    tc.parked[c] = nullptr;
-    tc.samp[c].parked = 0;
+  {
+    LockGuard g(h->lock);
+    for (uint32_t c = 1; c < NUM_BINS; c++) {
+      void* list = tc.head[c];
+      tc.head[c] = nullptr;
+      if (list) sample_note_removed(tc, c, return_list(h, c, list));  // gone without a pop
+      if (tc.parked[c]) return_list(h, c, tc.parked[c]);
+      tc.parked[c] = nullptr;
+      tc.samp[c].parked = 0;
+    }
+    mag_flush_all_locked(tc, h);
+    h->spans_released = 0;
   }
-  mag_flush_all_locked(tc, h);
-  h->spans_released = 0;
+  deliver_set_aside(tc);
 }
 
 void cache_bound(ThreadCache& tc, uint32_t bin);
@@ -987,11 +1036,15 @@ void cache_bound(ThreadCache& tc, uint32_t bin) {
     if (++n == keep) cut = q;
   }
   if (n > k.cache_cap) {
+    tc.adopt[bin] = 0;  // full: see "adopted blocks"
     void* rest = *static_cast<void**>(cut);
     *static_cast<void**>(cut) = nullptr;
     Heap* h = tc.heap;
-    LockGuard g(h->lock);
-    sample_note_removed(tc, bin, return_list(h, bin, rest));  // gone without a pop
+    {
+      LockGuard g(h->lock);
+      sample_note_removed(tc, bin, return_list(h, bin, rest));  // gone without a pop
+    }
+    deliver_set_aside(tc);
   }
 }
 
@@ -1003,6 +1056,7 @@ void cache_bound(ThreadCache& tc, uint32_t bin) {
 // bursts, or whose fill wanders from end to end, grows it.
 HZ3_NOINLINE void mag_full(void* p, uint32_t bin) {
   ThreadCache& tc = t_cache;
+  tc.adopt[bin] = 0;  // full: see "adopted blocks"
   uint64_t end = tc.mag_end[bin];
   if (tc.mag_hist[bin] == (MAG_FULL << 2 | MAG_REFILL) && end < MAG_END[bin]) {
     uint64_t grown = MAG_BASE[bin] + 2 * (end - MAG_BASE[bin]);
@@ -1013,7 +1067,22 @@ HZ3_NOINLINE void mag_full(void* p, uint32_t bin) {
     mag_flush_locked(tc, h, bin, mag_cap(tc, bin) / 2);
   }
   tc.mag_hist[bin] = mag_hist_push(tc.mag_hist[bin], MAG_FULL);
+  deliver_set_aside(tc);
   tc.mag_slots[tc.mag_top[bin]++] = p;
+  if (--tc.frees_left[bin] == 0) cache_overflow(bin);
+}
+
+// The fast path's push of a block of class bin into the LIVE cache, for a free that came here.
+HZ3_FAST_PATH void cache_push(ThreadCache& tc, void* p, uint32_t bin) {
+  if (is_mag_bin(bin)) {
+    uint64_t top = tc.mag_top[bin];
+    if (top == tc.mag_end[bin]) return mag_full(p, bin);
+    tc.mag_slots[top] = p;
+    tc.mag_top[bin] = top + 1;
+  } else {
+    *static_cast<void**>(p) = tc.head[bin];
+    tc.head[bin] = p;
+  }
   if (--tc.frees_left[bin] == 0) cache_overflow(bin);
 }
 
@@ -1029,10 +1098,15 @@ HZ3_NOINLINE void free_keyed_slow(void* p, uint64_t x) {
     if (HZ3_LIKELY(tag_is_small(tag) && tc.state == CacheState::LIVE)) {
       uint32_t bin = tag_bin_field(tag);
       RemoteBucket& b = tc.remote[remote_bucket_index(tag)];
-      if (HZ3_LIKELY(b.tag == tag)) {
+      if (HZ3_LIKELY(b.tag ==
+                     tag)) {  // a bucket collects for it: no adoption (see "adopted blocks")
         bool bound = bucket_push(tc, b, bin, p);
         if (HZ3_UNLIKELY(bound | (++tc.hits_pending >= HZ3_HIT_BATCH))) remote_free_bounds(tc, b);
         return;
+      }
+      if (tc.adopt[bin] != 0) {  // see "adopted blocks"
+        tc.adopt[bin]--;
+        return cache_push(tc, p, bin);
       }
     }
   }
@@ -1069,21 +1143,10 @@ HZ3_NOINLINE void free_tagged_slow(void* p, uint32_t tag) {
   if constexpr (CHECK) check_on_free(p, tag);
   uint32_t bin = tag_bin_field(tag);
   if constexpr (HARDENED) hard_on_free(p, bin);  // local (sampling) and remote frees alike
-  if (tc.state == CacheState::LIVE && tag_owner_field(tag) == tc.heap->id + 1) {
-    // Our own block, here because the page holds a sampled block: the fast path's push.
-    if (is_mag_bin(bin)) {
-      uint64_t top = tc.mag_top[bin];
-      if (top == tc.mag_end[bin]) return mag_full(p, bin);
-      tc.mag_slots[top] = p;
-      tc.mag_top[bin] = top + 1;
-      if (--tc.frees_left[bin] == 0) cache_overflow(bin);
-      return;
-    }
-    *static_cast<void**>(p) = tc.head[bin];
-    tc.head[bin] = p;
-    if (--tc.frees_left[bin] == 0) cache_overflow(bin);
-    return;
-  }
+  // Our own block, here because the page holds a sampled block, or one we adopt.
+  if (tc.state == CacheState::LIVE &&
+      (tag_owner_field(tag) == tc.heap->id + 1 || (tc.adopt[bin] != 0 && tc.adopt[bin]--)))
+    return cache_push(tc, p, bin);
   count_hit(tc);
   remote_free(tc, tag, g_heaps[tag_owner_field(tag) - 1], bin, p);
 }
@@ -1172,8 +1235,9 @@ size_t trim_heaps() {
   if (!global_init_done()) return 0;
   ThreadCache& tc = t_cache;
   if (tc.state == CacheState::LIVE) {
+    scavenge(tc);  // the caller's own cache: its blocks go back to their spans (adopted ones
+                   // to their owners, through the remote buckets)
     remote_flush_all(tc);
-    scavenge(tc);  // the caller's own cache: its blocks go back to their spans
   }
   size_t spans = 0;
   LockGuard r(g_reg_lock);

@@ -90,27 +90,43 @@ void on_run(const Span& s, void* ctx) {
   }
 }
 
-// Length of a list of cls objects of heap `id`, following at most `bound` links, each checked
-// to be an object slot of a live span of that heap and class before it is read.
+// The heap whose span holds p as an object slot of class cls (a free block of that class),
+// or -1 when p is not one; p is checked before anything is read through it.
+int64_t block_owner(void* p, uint32_t cls) {
+  if (!in_arena(p) || uintptr_t(p) % 16 != 0) return -1;
+  size_t idx = page_index(p);
+  uint32_t tag = tag_strip(tag_load(idx));
+  if (!tag_is_small(tag) || tag_bin_field(tag) != cls) return -1;
+  Span* s = map_load(idx);
+  if (!s || s->state != SpanState::SMALL || s->tag != tag || uintptr_t(p) >= s->bump_end ||
+      (uintptr_t(p) - s->start) % CLASSES[cls].size != 0)
+    return -1;
+  return int64_t(tag_owner_field(tag)) - 1;
+}
+
+// Length of a list of cls objects of heap `id` (an inbox), following at most `bound` links,
+// each checked (block_owner) before it is read.
 uint64_t count_list(void* p, uint32_t id, uint32_t cls, uint64_t bound) {
-  const uint32_t want = tag_encode(id, cls);
-  const uint32_t size = CLASSES[cls].size;
   uint64_t n = 0;
-  while (p && n < bound) {
-    if (!in_arena(p) || uintptr_t(p) % 16 != 0) break;
-    size_t idx = page_index(p);
-    if (tag_strip(tag_load(idx)) != want) break;
-    Span* s = map_load(idx);
-    if (!s || s->state != SpanState::SMALL || s->tag != want || uintptr_t(p) >= s->bump_end ||
-        (uintptr_t(p) - s->start) % size != 0)
-      break;
-    n++;
+  for (; p && n < bound && block_owner(p, cls) == int64_t(id); n++)
     p = __atomic_load_n(static_cast<void**>(p), __ATOMIC_RELAXED);
-  }
   return n;
 }
 
-void count_heap(Heap* h, HeapAcc& a) {
+// A thread cache's list of class cls, followed as count_list does: its blocks may belong to any
+// heap (a cache keeps the blocks it adopts, heap.cc), and each counts in its own heap's share.
+void count_cache_list(void* p, uint32_t cls, uint64_t bound, HeapAcc* acc, uint32_t nheaps) {
+  for (uint64_t n = 0; p && n < bound; n++) {
+    int64_t owner = block_owner(p, cls);
+    if (owner < 0 || owner >= int64_t(nheaps)) break;
+    acc[owner].cached[cls]++;
+    p = __atomic_load_n(static_cast<void**>(p), __ATOMIC_RELAXED);
+  }
+}
+
+// Heap h's inboxes into its share a, and, while h is LIVE, its owner's cache into the shares of
+// the heaps its blocks belong to (acc, nheaps: every heap's share).
+void count_heap(Heap* h, HeapAcc& a, HeapAcc* acc, uint32_t nheaps) {
   a.live = h->state.load(std::memory_order_relaxed) == HeapState::LIVE;
   for (uint32_t c = 1; c < NUM_BINS; c++) {
     void* head = h->inbox[c].load(std::memory_order_acquire);
@@ -122,14 +138,17 @@ void count_heap(Heap* h, HeapAcc& a) {
     uint64_t bound = cache_list_walk_bound(c);
     // A class's list is head[]; while the thread samples, the blocks its bound cut off the list
     // or the magazine wait in parked[] (heap.cc, "heap sampling").
-    for (void** slot : {&tc->head[c], &tc->parked[c]}) {
-      void* p = __atomic_load_n(slot, __ATOMIC_RELAXED);
-      if (p) a.cached[c] += count_list(p, h->id, c, bound);
-    }
-    if (is_mag_bin(c)) {  // a magazine: its fill, read once, at most its cap
+    for (void** slot : {&tc->head[c], &tc->parked[c]})
+      count_cache_list(__atomic_load_n(slot, __ATOMIC_RELAXED), c, bound, acc, nheaps);
+    if (is_mag_bin(c)) {  // a magazine: its fill, read once, at most its cap, each slot checked
       uint64_t top = __atomic_load_n(&tc->mag_top[c], __ATOMIC_RELAXED);
       uint64_t n = top > MAG_BASE[c] ? top - MAG_BASE[c] : 0;
-      a.cached[c] += n < CLASSES[c].cache_cap ? n : CLASSES[c].cache_cap;
+      if (n > CLASSES[c].cache_cap) n = CLASSES[c].cache_cap;
+      for (uint64_t i = 0; i < n; i++) {
+        int64_t owner =
+            block_owner(__atomic_load_n(&tc->mag_slots[MAG_BASE[c] + i], __ATOMIC_RELAXED), c);
+        if (owner >= 0 && owner < int64_t(nheaps)) acc[owner].cached[c]++;
+      }
     }
   }
 }
@@ -162,7 +181,7 @@ bool snapshot(hz3_stats* st, Scratch* scratch, uint32_t* nheaps) {
   Walk w{sc.p, n, st};
   size_t span_meta = 0;
   page_heap::Stats ph = page_heap::for_each_run(on_run, &w, &span_meta);
-  for (uint32_t i = 0; i < n; i++) count_heap(heaps[i], sc.p[i]);
+  for (uint32_t i = 0; i < n; i++) count_heap(heaps[i], sc.p[i], sc.p, n);
   stats_unlock_heaps();
 
   st->heaps = n;
@@ -320,7 +339,8 @@ HZ3_EXPORT_C void HZ3_API(malloc_stats)(void) noexcept {
 }
 
 // glibc's XML layout (version 1): one <heap> per hz3 heap with its free objects per class in
-// <sizes>, "fast" = its thread cache, "rest" = its inboxes and free objects in its spans,
+// <sizes>, "fast" = its blocks in thread caches (its own thread's, and those other threads
+// adopted), "rest" = its inboxes and free objects in its spans,
 // "current"/"max"/"aspace" = its spans' bytes; then the totals, where "rest" adds the page
 // heap's free runs, "mmap" is the huge blocks, "current"/"max" the arena pages handed out (a
 // high-water mark already) and "aspace" the committed arena.

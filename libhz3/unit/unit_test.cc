@@ -27,6 +27,7 @@
 #include "process.h"
 #include "sample.h"
 #include "sizeclass.h"
+#include "stats.h"
 
 using namespace hz3;
 
@@ -857,6 +858,92 @@ static void inbox_waits_for_its_class() {
   for (void* q : keep) free(q);
 }
 
+// Blocks in h's inbox of class c (the inbox is a list through word 0). Caller holds h->lock.
+static uint32_t inbox_len(Heap* h, uint32_t c) {
+  uint32_t n = 0;
+  for (void* q = h->inbox[c].load(); q && n < 100000; q = *static_cast<void**>(q)) n++;
+  return n;
+}
+
+// A thread that allocates a class keeps the blocks of that class it frees from another heap in
+// its own cache (adopted): its next allocations reuse them, nothing waits for their owner, and
+// the statistics count them as cached, not as the application's. At its exit they go back to
+// their owner, whose inbox then holds them all.
+static void adopted_blocks_are_reused_and_go_home() {
+  const size_t size = 64;
+  const uint32_t c = class_of(size + HARD_ROOM);
+  constexpr int N = 40;
+  static_assert(N < REFILL_BATCH_MAX, "fewer than one refill lets the thread adopt");
+  std::vector<void*> keep{malloc(size)};  // a LIVE cache and heap for this thread
+  Heap* h = t_cache.heap;
+  std::vector<void*> theirs;
+  for (int i = 0; i < N; i++) theirs.push_back(malloc(size));
+  {
+    LockGuard g(h->lock);
+    drain_inboxes(h);
+  }
+  int reused = 0;
+  uint64_t remote_bytes = ~0ull, cached_delta = 0, app_delta = 0;
+  std::thread([&] {
+    void* mine = malloc(size);  // a refill of class c in this thread
+    hz3_stats before, after;
+    CHECK(stats_snapshot(&before));
+    for (void* p : theirs) free(p);
+    CHECK(stats_snapshot(&after));
+    remote_bytes = t_cache.remote_bytes;
+    cached_delta = after.thread_caches - before.thread_caches;
+    app_delta = before.app_small - after.app_small;
+    std::vector<void*> again;
+    for (int i = 0; i < N; i++) again.push_back(malloc(size));
+    for (void* p : again) reused += std::find(theirs.begin(), theirs.end(), p) != theirs.end();
+    for (void* p : again) free(p);  // adopted again: this cache still has room
+    free(mine);
+  }).join();
+  CHECK_EQ(remote_bytes, 0);  // none waits in a remote bucket
+  CHECK_EQ(reused, N);        // the newest cached blocks are the adopted ones
+  CHECK_EQ(cached_delta, uint64_t(N) * CLASSES[c].size);
+  CHECK_EQ(app_delta, uint64_t(N) * CLASSES[c].size);
+  uint32_t home;
+  {
+    LockGuard g(h->lock);
+    home = inbox_len(h, c);
+  }
+  CHECK_EQ(home, uint32_t(N));  // the exiting thread gave them back to this heap
+  for (void* q : keep) free(q);
+}
+
+// A thread that never allocates a class adopts none of it: its frees of another heap's blocks
+// go back to that heap.
+static void consumer_does_not_adopt() {
+  const size_t size = 128;
+  const uint32_t c = class_of(size + HARD_ROOM);
+  constexpr int N = 40;
+  std::vector<void*> keep{malloc(size)};
+  Heap* h = t_cache.heap;
+  std::vector<void*> theirs;
+  for (int i = 0; i < N; i++) theirs.push_back(malloc(size));
+  {
+    LockGuard g(h->lock);
+    drain_inboxes(h);
+  }
+  uint64_t cached = ~0ull;
+  std::thread([&] {
+    free(malloc(16));  // a LIVE cache, but no refill of class c
+    for (void* p : theirs) free(p);
+    cached = 0;
+    for (void* q = t_cache.head[c]; q; q = *static_cast<void**>(q)) cached++;
+    cached += t_cache.mag_top[c] - MAG_BASE[c];
+  }).join();
+  CHECK_EQ(cached, 0);
+  uint32_t home;
+  {
+    LockGuard g(h->lock);
+    home = inbox_len(h, c);
+  }
+  CHECK_EQ(home, uint32_t(N));
+  for (void* q : keep) free(q);
+}
+
 // An owner that does not allocate a class does not collect more of its remote frees than a
 // refill could cache: past the class's cap, delivering threads give them back to the spans, so
 // at most the cap and one delivery (a bucket's batch) wait.
@@ -953,6 +1040,8 @@ int main(int argc, char** argv) {
   test::run_case("remote_flag_never_lost", remote_flag_never_lost);
   test::run_case("inbox_waits_for_its_class", inbox_waits_for_its_class);
   test::run_case("inbox_holds_at_most_a_refill", inbox_holds_at_most_a_refill);
+  test::run_case("adopted_blocks_are_reused_and_go_home", adopted_blocks_are_reused_and_go_home);
+  test::run_case("consumer_does_not_adopt", consumer_does_not_adopt);
   test::run_case("fork_lists_every_orphan", fork_lists_every_orphan);
   return test::finish();
 }
