@@ -17,7 +17,10 @@ void HeapSums::add(const HeapSums& o) {
   alloc_samples += o.alloc_samples;
 }
 
-double HeapSite::rel_err(uint64_t n) { return n ? 1.0 / std::sqrt(double(n)) : 0; }
+double HeapSums::live_err() const { return std::sqrt(std::max(0.0, live_var)); }
+double HeapSums::alloc_err() const { return std::sqrt(std::max(0.0, alloc_var)); }
+double HeapSums::live_rel_err() const { return live_bytes > 0 ? live_err() / live_bytes : 0; }
+double HeapSums::alloc_rel_err() const { return alloc_bytes > 0 ? alloc_err() / alloc_bytes : 0; }
 
 namespace {
 
@@ -58,6 +61,11 @@ bool Wrappers::match(const std::string& func) const {
   return false;
 }
 
+double sample_mean_of(double size, double weight) {
+  if (size <= 0 || weight < 2 * size) return 0;
+  return -size / std::log1p(-size / weight);
+}
+
 bool prefer_dwarf(size_t dwarf_len, bool dwarf_complete, size_t fp_len) {
   return dwarf_len > 0 && (dwarf_complete || dwarf_len >= fp_len);
 }
@@ -91,6 +99,14 @@ uint32_t HeapProcess::intern(std::vector<uint64_t> pcs, bool dwarf) {
   return id;
 }
 
+void HeapProcess::note_mean(double size, double weight) {
+  double m = sample_mean_of(size, weight);
+  if (m <= 0) return;
+  auto& b = means_[std::lround(std::log2(m))];
+  b.first++;
+  b.second += m;
+}
+
 void HeapProcess::on_alloc(const hz3_heap_alloc_event& e) {
   std::vector<uint64_t> fp, dw;
   if (unwind_ != Unwind::DWARF) {
@@ -112,6 +128,7 @@ void HeapProcess::on_alloc(const hz3_heap_alloc_event& e) {
   s.alloc_objects += objs;
   s.alloc_var += var_term(w, double(e.size));
   s.alloc_samples++;
+  note_mean(double(e.size), w);
   // A block still live at the same address lost its free event (ring buffer full): end it.
   auto old = live_.find(e.ptr);
   if (old != live_.end()) {
@@ -154,6 +171,14 @@ HeapProc HeapProcess::report(double now) {
   // The mappings of a process that has exited are those last seen.
   if (alive_) modules_ = sym_->modules();
   p.modules = modules_;
+  for (const auto& [exp2, b] : means_) {
+    double m = b.second / double(b.first);
+    if (b.first > p.sample_mean_samples) {
+      p.sample_mean = std::round(m);
+      p.sample_mean_samples = b.first;
+    }
+    p.sample_mean_max = std::max(p.sample_mean_max, std::round(m));
+  }
   // Ages of the live samples, per stack.
   std::vector<double> age_sum(stacks_.size(), 0), age_max(stacks_.size(), 0);
   for (const auto& [ptr, l] : live_) {

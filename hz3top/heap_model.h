@@ -32,6 +32,14 @@ struct HeapSums {
   double live_var = 0, alloc_var = 0;
   uint64_t live_samples = 0, alloc_samples = 0;
   void add(const HeapSums& o);
+  // One standard error of live_bytes (alloc_bytes), in bytes and relative to the estimate (0
+  // without samples): sqrt(live_var) and sqrt(live_var) / live_bytes. Where every sample weighs
+  // alike and far more than its block, that is 1 / sqrt(samples); samples drawn with a mean the
+  // pacing raised weigh more and widen it.
+  double live_err() const;
+  double alloc_err() const;
+  double live_rel_err() const;
+  double alloc_rel_err() const;
 };
 
 struct HeapStack {
@@ -51,8 +59,6 @@ struct HeapSite {
   double growth_rate = 0;            // live bytes per second since attach (live / time attached)
   double age_mean = 0, age_max = 0;  // seconds since allocation of the live samples
   std::vector<HeapStack> stacks;     // every stack through the site, heaviest first
-  // Relative standard error of an estimate from n samples: 1 / sqrt(n) (0 without samples).
-  static double rel_err(uint64_t n);
 };
 
 struct HeapProc {
@@ -62,8 +68,14 @@ struct HeapProc {
   HeapSums sums;
   double alloc_rate = 0, live_delta = 0, growth_rate = 0;
   uint64_t dwarf_stacks = 0, fp_stacks = 0;  // distinct stacks by how they were unwound
-  std::vector<HeapSite> sites;               // sorted by live bytes, most first
-  std::vector<ModuleInfo> modules;           // for pprof's mappings
+  // The sampling means the samples were drawn with (bytes; libhz3's base mean, raised by powers
+  // of two by the pacing), recovered from each sample's size and weight: the one most samples
+  // were drawn with, how many were, and the largest; 0 while no sample tells (only blocks far
+  // larger than the mean, sampled for sure, were seen).
+  double sample_mean = 0, sample_mean_max = 0;
+  uint64_t sample_mean_samples = 0;
+  std::vector<HeapSite> sites;      // sorted by live bytes, most first
+  std::vector<ModuleInfo> modules;  // for pprof's mappings
 };
 
 struct HeapReport {
@@ -84,6 +96,11 @@ struct Wrappers {
   void add(const std::string& pattern) { names.push_back(pattern); }
   bool match(const std::string& func) const;
 };
+
+// The mean a sample of a `size`-byte block with `weight` was drawn with: weight = size / (1 -
+// exp(-size / mean)) solved for mean; 0 where the weight cannot tell it to a byte (weight under
+// twice the size: the block was sampled almost for sure).
+double sample_mean_of(double size, double weight);
 
 // Which stack to keep for a sample: DWARF when its walk reached the outermost frame, or got at
 // least as far as the frame-pointer walk; else the frame pointers.
@@ -120,6 +137,7 @@ class HeapProcess {
     uint64_t alloc_samples = 0, freed_samples = 0;
   };
   uint32_t intern(std::vector<uint64_t> pcs, bool dwarf);
+  void note_mean(double size, double weight);
 
   pid_t pid_;
   std::string comm_;
@@ -133,6 +151,8 @@ class HeapProcess {
   std::vector<Stack> stacks_;
   std::vector<ModuleInfo> modules_;
   std::unordered_map<uint64_t, Live> live_;  // by block address
+  std::map<long, std::pair<uint64_t, double>>
+      means_;  // round(log2 mean) -> (samples, sum of means)
   std::map<std::string, std::pair<double, double>>
       prev_;  // site key -> (alloc, live) at last report
 };

@@ -50,6 +50,8 @@ ordered_json sums_json(const HeapSums& s) {
   j["alloc_objects"] = round_ll(s.alloc_objects);
   j["live_samples"] = s.live_samples;
   j["alloc_samples"] = s.alloc_samples;
+  j["live_err"] = round_ll(s.live_err());
+  j["alloc_err"] = round_ll(s.alloc_err());
   return j;
 }
 
@@ -68,15 +70,14 @@ std::string render_heap_text(const HeapReport& r, size_t top) {
   std::string out;
   std::string clock = fmt_clock(r.wall);
   for (const HeapProc& p : r.procs) {
-    out +=
-        fmt("%s heap  pid %d %s%s  live ~%s ±%.0f%% (%+.1f MiB since last, %s/s since attach)  "
-            "allocated ~%s (%s/s)  samples %llu (%llu live)\n",
-            clock.c_str(), int(p.pid), p.comm.c_str(), p.alive ? "" : " (exited)",
-            fmt_bytes(p.sums.live_bytes).c_str(), 100 * HeapSite::rel_err(p.sums.live_samples),
-            p.live_delta / 1048576.0, fmt_bytes(p.growth_rate).c_str(),
-            fmt_bytes(p.sums.alloc_bytes).c_str(), fmt_bytes(p.alloc_rate).c_str(),
-            static_cast<unsigned long long>(p.sums.alloc_samples),
-            static_cast<unsigned long long>(p.sums.live_samples));
+    out += fmt(
+        "%s heap  pid %d %s%s  live ~%s ±%.0f%% (%+.1f MiB since last, %s/s since attach)  "
+        "allocated ~%s (%s/s)  samples %llu (%llu live)\n",
+        clock.c_str(), int(p.pid), p.comm.c_str(), p.alive ? "" : " (exited)",
+        fmt_bytes(p.sums.live_bytes).c_str(), 100 * p.sums.live_rel_err(), p.live_delta / 1048576.0,
+        fmt_bytes(p.growth_rate).c_str(), fmt_bytes(p.sums.alloc_bytes).c_str(),
+        fmt_bytes(p.alloc_rate).c_str(), static_cast<unsigned long long>(p.sums.alloc_samples),
+        static_cast<unsigned long long>(p.sums.live_samples));
     auto table = [&](const char* title, std::vector<const HeapSite*> rows) {
       size_t n = top && rows.size() > top ? top : rows.size();
       out += fmt("  %s\n  %11s %5s %11s %11s %9s %7s %11s %11s %7s  %s\n", title, "LIVE", "±",
@@ -86,7 +87,7 @@ std::string render_heap_text(const HeapReport& r, size_t top) {
         std::string where = s.site.where();
         out +=
             fmt("  %11s %4.0f%% %11s %11s %9.0f %7s %11s %11s %7llu  %s%s%s\n",
-                fmt_bytes(s.sums.live_bytes).c_str(), 100 * HeapSite::rel_err(s.sums.live_samples),
+                fmt_bytes(s.sums.live_bytes).c_str(), 100 * s.sums.live_rel_err(),
                 (s.live_delta >= 0 ? "+" + fmt_bytes(s.live_delta) : "-" + fmt_bytes(-s.live_delta))
                     .c_str(),
                 fmt_bytes(s.growth_rate).c_str(), num(s.sums.live_objects),
@@ -137,6 +138,8 @@ std::string render_heap_json(const HeapReport& r, size_t top) {
     jp["growth_rate"] = num(p.growth_rate);
     jp["dwarf_stacks"] = p.dwarf_stacks;
     jp["fp_stacks"] = p.fp_stacks;
+    jp["sample_mean"] = num(p.sample_mean);
+    jp["sample_mean_max"] = num(p.sample_mean_max);
     ordered_json sites = ordered_json::array();
     size_t n = top && p.sites.size() > top ? top : p.sites.size();
     for (size_t i = 0; i < n; i++) {
@@ -150,10 +153,6 @@ std::string render_heap_json(const HeapReport& r, size_t top) {
       js["file"] = s.site.file;
       js["line"] = s.site.line;
       js.update(sums_json(s.sums));
-      js["live_err"] = round_ll(s.sums.live_bytes * HeapSite::rel_err(s.sums.live_samples));
-      js["alloc_err"] = round_ll(s.sums.alloc_bytes * HeapSite::rel_err(s.sums.alloc_samples));
-      js["live_sd"] = round_ll(std::sqrt(s.sums.live_var));
-      js["alloc_sd"] = round_ll(std::sqrt(s.sums.alloc_var));
       js["alloc_rate"] = num(s.alloc_rate);
       js["live_delta"] = round_ll(s.live_delta);
       js["growth_rate"] = num(s.growth_rate);

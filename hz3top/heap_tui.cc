@@ -101,7 +101,7 @@ void HeapTui::draw_table(int rows, int cols) {
              "pid %d %s%s  live ~%s ±%.0f%%  Δ %s  growth %s/s  allocated ~%s (%s/s)  "
              "samples %llu (%llu live)",
              int(p.pid), p.comm.c_str(), p.alive ? "" : " (exited)",
-             fmt_bytes(p.sums.live_bytes).c_str(), 100 * HeapSite::rel_err(p.sums.live_samples),
+             fmt_bytes(p.sums.live_bytes).c_str(), 100 * p.sums.live_rel_err(),
              fmt_bytes(p.live_delta).c_str(), fmt_bytes(p.growth_rate).c_str(),
              fmt_bytes(p.sums.alloc_bytes).c_str(), fmt_bytes(p.alloc_rate).c_str(),
              static_cast<unsigned long long>(p.sums.alloc_samples),
@@ -122,11 +122,11 @@ void HeapTui::draw_table(int rows, int cols) {
     const HeapSite& s = *list[i].second;
     std::string where = s.site.where();
     snprintf(buf, sizeof buf, "%7d %10s %3.0f%% %10s %10s %9.0f %6.1f %10s %7llu  %s%s%s",
-             int(p.pid), fmt_bytes(s.sums.live_bytes).c_str(),
-             100 * HeapSite::rel_err(s.sums.live_samples), fmt_bytes(s.live_delta).c_str(),
-             fmt_bytes(s.growth_rate).c_str(), s.sums.live_objects, s.age_mean,
-             fmt_bytes(s.alloc_rate).c_str(), static_cast<unsigned long long>(s.sums.alloc_samples),
-             s.site.label().c_str(), where.empty() ? "" : " ", where.c_str());
+             int(p.pid), fmt_bytes(s.sums.live_bytes).c_str(), 100 * s.sums.live_rel_err(),
+             fmt_bytes(s.live_delta).c_str(), fmt_bytes(s.growth_rate).c_str(), s.sums.live_objects,
+             s.age_mean, fmt_bytes(s.alloc_rate).c_str(),
+             static_cast<unsigned long long>(s.sums.alloc_samples), s.site.label().c_str(),
+             where.empty() ? "" : " ", where.c_str());
     line(y++, cols, buf, i == selected_ ? A_STANDOUT : 0);
   }
 }
@@ -140,8 +140,8 @@ void HeapTui::draw_stacks(int rows, int cols) {
   char buf[512];
   snprintf(buf, sizeof buf, "pid %d %s  site %s  live ~%s ±%.0f%%  allocated ~%s  %zu stack%s",
            int(p.pid), p.comm.c_str(), s.site.label().c_str(), fmt_bytes(s.sums.live_bytes).c_str(),
-           100 * HeapSite::rel_err(s.sums.live_samples), fmt_bytes(s.sums.alloc_bytes).c_str(),
-           s.stacks.size(), s.stacks.size() == 1 ? "" : "s");
+           100 * s.sums.live_rel_err(), fmt_bytes(s.sums.alloc_bytes).c_str(), s.stacks.size(),
+           s.stacks.size() == 1 ? "" : "s");
   line(y++, cols, buf, A_BOLD);
   for (const HeapStack& st : s.stacks) {
     if (y >= rows - 2) break;

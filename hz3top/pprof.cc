@@ -5,11 +5,13 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <map>
+#include <string>
 #include <unordered_map>
 
 namespace hz3top {
@@ -203,9 +205,22 @@ std::string heap_pprof_profile(const HeapReport& r, double duration_s) {
   }
   prof.svarint(P_TIME_NANOS, int64_t(r.wall * 1e9));
   prof.svarint(P_DURATION_NANOS, int64_t(duration_s * 1e9));
+  // The period: the sampling mean most samples were drawn with (of the process with the most
+  // such samples); a comment says how far the pacing raised it.
+  const HeapProc* most = nullptr;
+  double mean_max = 0;
+  for (const HeapProc& p : r.procs) {
+    if (!most || p.sample_mean_samples > most->sample_mean_samples) most = &p;
+    mean_max = std::max(mean_max, p.sample_mean_max);
+  }
+  int64_t period = most ? int64_t(most->sample_mean) : 0;
   prof.bytes(P_PERIOD_TYPE, value_type(st, "space", "bytes"));
-  prof.svarint(P_PERIOD, 512 * 1024);  // libhz3's mean sampling interval
+  prof.svarint(P_PERIOD, period);
   prof.varint(P_COMMENT, st.id("hz3top heap: libhz3 otel_memory samples, weighted estimates"));
+  if (mean_max > double(period))
+    prof.varint(P_COMMENT, st.id("sampling mean " + std::to_string(period) +
+                                 " bytes, raised by the pacing up to " +
+                                 std::to_string(int64_t(mean_max)) + " for some samples"));
   prof.varint(P_DEFAULT_SAMPLE_TYPE, st.id("inuse_space"));
   // The string table last: every index above is known by now.
   for (const std::string& s : st.list()) prof.bytes(P_STRING_TABLE, s);

@@ -9,17 +9,19 @@
 #    standard deviations of the truth the workload prints: the larger of the base mean's (for n
 #    blocks of s bytes sampled with p = 1 - exp(-s / 512 KiB) and weight s / p the variance is
 #    n s^2 (1 - p) / p, docs/heap-profiling.md "Accuracy") and the one from the samples' weights
-#    (live_sd, alloc_sd, per byte, scaled to the truth), as the pacing may have raised the mean;
-#    the churn site has nothing live; stacks were unwound
-#    with DWARF CFI through the library without frame pointers up to main; the wrapper and the
-#    inlined function are frames of their own; error bars are 1/sqrt(samples); live growth per
+#    (live_err, alloc_err, per byte, scaled to the truth), as the pacing may have raised the mean;
+#    the churn site has nothing live; stacks were unwound with DWARF CFI through the library
+#    without frame pointers up to main; the wrapper and the inlined function are frames of their
+#    own; error bars are sqrt(sum of w (w - s)) over the live samples, never under
+#    (1 - p)^0.5 live / sqrt(samples); live growth per
 #    interval is seen while the workload allocates and is 0 after; ages of live samples are
 #    within the run; every stack is listed with sums that add up to its site's; libc's frames
 #    get source lines from its separate debug info by build id (libc6-dbg), where installed.
 #  - --pprof: the gzipped profile decodes against pprof's profile.proto (Debian's
 #    golang-github-google-pprof-dev, compiled with protoc, read with python3-protobuf), has the
-#    four sample types, totals equal to the JSON report's, the leaking functions as leaves, and
-#    the executable's build id; `go tool pprof -top` (golang-go) names the leaking function.
+#    four sample types, the period (space/bytes: the sampling mean most samples were drawn with,
+#    512 KiB times a power of two), totals equal to the JSON report's, the leaking functions as
+#    leaves, and the executable's build id; `go tool pprof -top` (golang-go) names the leaking function.
 #  - --folded: root-first stacks whose values add up to the live bytes.
 #  - --all --unwind fp: the workload is found without -p, and frame pointers alone lose the
 #    library's caller (the reason for DWARF unwinding).
@@ -95,7 +97,7 @@ elif [ ! -f "$PROTO" ] || ! command -v protoc >/dev/null || ! /usr/bin/python3 -
   skip heap/pprof "needs $PROTO, protoc and python3-protobuf (scripts/deps.sh test)"
 else
   mkdir -p "$T/pb" && protoc -I"$(dirname "$PROTO")" --python_out="$T/pb" "$PROTO"
-  pytest_checks test_hz3top_heap.py pprof_types pprof_totals pprof_leaf pprof_build_id -- HZ3_BUILD_ID="$BUILD_ID"
+  pytest_checks test_hz3top_heap.py pprof_types pprof_period pprof_totals pprof_leaf pprof_build_id -- HZ3_BUILD_ID="$BUILD_ID"
 fi
 if command -v go >/dev/null; then
   top=$(HOME=$T GOCACHE=$T/gocache GOFLAGS=-mod=mod timeout 60 go tool pprof -top -sample_index=inuse_space "$T/heap.pb.gz" 2>&1)

@@ -49,8 +49,8 @@ def site(name):
 
 def bound_sd(true, size, est, var):
     """The standard deviation a site's estimate is bounded by: the larger of the base mean's for
-    `true` bytes of `size`-byte blocks and the one from the samples' weights (hz3top's live_sd /
-    alloc_sd squared is `var`, the sum of w (w - s)). var / est is the variance per byte at the
+    `true` bytes of `size`-byte blocks and the one from the samples' weights (hz3top's live_err /
+    alloc_err squared is `var`, the sum of w (w - s)). var / est is the variance per byte at the
     means the samples were drawn with; it is scaled to the truth's bytes, so a site that drew
     fewer samples than expected by chance is not held to the tighter bound its few samples say."""
     p = 1 - math.exp(-size / MEAN)
@@ -97,7 +97,7 @@ def test_estimate(name, what, record_property):
     size = t[name + "_size"]
     true = t[f"{name}_{what}"]
     est = s[f"{what}_bytes"]
-    sd = bound_sd(true, size, est, s[f"{what}_sd"] ** 2)
+    sd = bound_sd(true, size, est, s[f"{what}_err"] ** 2)
     if true == 0:
         # Every sampled block of the churn site was freed while the tracer watched.
         why = "estimate %d for nothing live" % est
@@ -122,7 +122,7 @@ def test_objects(name, record_property):
     s, _, t = live_site(name)
     size = t[name + "_size"]
     n = t[name + "_live"] // size
-    sd = bound_sd(n * size, size, s["live_bytes"], s["live_sd"] ** 2) / size
+    sd = bound_sd(n * size, size, s["live_bytes"], s["live_err"] ** 2) / size
     est = s["live_objects"]
     why = "estimate %d live objects vs truth %d (4 sd = %.0f)" % (est, n, 4 * sd)
     assert abs(est - n) <= 4 * sd, why
@@ -132,10 +132,18 @@ def test_objects(name, record_property):
 @pytest.mark.name("heap/{name}/error_bar")
 @pytest.mark.parametrize("name", LIVE_SITES)
 def test_error_bar(name, record_property):
-    s, _, _ = live_site(name)
-    err = s["live_bytes"] / math.sqrt(s["live_samples"]) if s["live_samples"] else 0
-    why = "live_err %d = live / sqrt(%d samples)" % (s["live_err"], s["live_samples"])
-    assert abs(s["live_err"] - err) <= 1, why
+    """live_err is sqrt(sum of w (w - s)) over the live samples: the stacks' variances add up to
+    the site's, and it is never under (1 - p) ** 0.5 * live / sqrt(samples) with p the base mean's
+    sampling probability (by Cauchy-Schwarz; a raised mean lowers p and raises the weights)."""
+    s, _, t = live_site(name)
+    n = s["live_samples"]
+    p = -math.expm1(-t[name + "_size"] / MEAN)
+    low = math.sqrt(1 - p) * s["live_bytes"] / math.sqrt(n) if n else 0
+    var = sum(x["live_err"] ** 2 for x in s["stacks"])
+    why = "live_err %d over %d samples (%.1f %%; at least %d), stacks' sqrt(sum of squares) %.0f" % (
+        s["live_err"], n, 100.0 * s["live_err"] / max(1, s["live_bytes"]), low, math.sqrt(var))
+    # 1e-4: weights are rounded to whole bytes.
+    assert s["live_err"] >= low * (1 - 1e-4) - 1 and abs(s["live_err"] - math.sqrt(var)) <= len(s["stacks"]), why
     record_property("detail", why)
 
 
@@ -279,6 +287,21 @@ def test_pprof_types(profile, record_property):
     assert types == [("inuse_space", "bytes"), ("inuse_objects", "count"), ("alloc_space", "bytes"),
                      ("alloc_objects", "count")] and S[profile.default_sample_type] == "inuse_space", str(types)
     record_property("detail", str(types))
+
+
+@pytest.mark.name("heap/pprof/period")
+def test_pprof_period(profile, record_property):
+    """period_type space/bytes and period the sampling mean most samples were drawn with: the
+    JSON report's sample_mean, libhz3's base mean times a power of two (the pacing's)."""
+    S = profile.string_table
+    proc = main_report()[-1]["procs"][0]
+    ratio = profile.period / MEAN
+    why = "period_type %s/%s, period %d (%.0f x 512 KiB), JSON sample_mean %d, max %d" % (
+        S[profile.period_type.type], S[profile.period_type.unit], profile.period, ratio,
+        proc["sample_mean"], proc["sample_mean_max"])
+    assert (S[profile.period_type.type], S[profile.period_type.unit]) == ("space", "bytes") and \
+        profile.period == proc["sample_mean"] and ratio >= 1 and ratio == 2 ** round(math.log2(ratio)), why
+    record_property("detail", why)
 
 
 @pytest.mark.name("heap/pprof/totals")

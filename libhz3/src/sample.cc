@@ -117,8 +117,11 @@ PaceVerdict pace_verdict(uint64_t samples, uint64_t cpu_us, uint32_t shift) {
   uint64_t us = cpu_us ? cpu_us : 1;
   // rate / target, in 1/1000ths (samples <= 2^32, so no overflow below ~4 * 10^6 s of CPU).
   uint64_t milli = samples * 1000000 * 1000 / (PACE_TARGET * us);
-  if (milli >= 2000) {
-    int up = int(floor_log2(milli / 1000));
+  // At sqrt(2) times the target or more the mean grows by the power of two nearest rate /
+  // target: round(log2 x) = floor(log2(x sqrt 2)), so the rate lands within [0.71, 1.41) of it.
+  uint64_t x_sqrt2 = milli * 1414 / 1000000;
+  if (x_sqrt2 >= 2) {
+    int up = int(floor_log2(x_sqrt2));
     int room = int(HZ3_SAMPLE_MAX_SHIFT) - int(shift);
     return {up < room ? up : room, true};
   }

@@ -17,17 +17,18 @@
 // per second of the thread's own CPU time (what its slowdown is made of: a thread that runs half
 // the time pays for its samples out of that half). Every HZ3_SAMPLE_PACE_EVERY samples, and at
 // a sample 250 ms of wall time after the last judgement, the rate since the pacing window began
-// is judged: at twice the target or more the mean grows at once by the power of two nearest
-// below rate / target; after a window of at least 250 ms of CPU time below 40 % of the target it
-// shrinks, by as many halvings as keep the rate under 80 % of the target. A change of mean
+// is judged: at sqrt(2) times the target or more the mean grows at once by the power of two
+// nearest rate / target (the rate then lies within 0.71 and 1.41 times the target); after a
+// window of at least 250 ms of CPU time below 40 % of the target it shrinks, by as many halvings
+// as keep the rate under 80 % of the target. A change of mean
 // redraws every countdown of the thread (heap.cc), so it takes effect at once and the pacing
 // settles within a window; each sample weighs what the mean of its own countdown gives, so the
 // estimate stays unbiased (a countdown is memoryless: redrawing it at any instant changes no
 // probability, and a judgement looks only at samples already taken, so every allocation's
 // probability is set before it is made, as Horvitz-Thompson's estimator needs). A raised mean
 // leaves fewer samples, each weighing more: the estimate's variance, sum of w (w - s) over the
-// samples, grows with it (hz3top heap's live_sd / alloc_sd; the heap tests bound by it). JFR
-// throttles its allocation samples the same way.
+// samples, grows with it (hz3top heap's ± and live_err / alloc_err; the heap tests bound by it).
+// JFR throttles its allocation samples the same way.
 //
 // A sampled block's start page gets TAG_SAMPLED in its tag; a free on such a page misses the fast
 // path and looks the pointer up in the sampled set here. No load is added to the common free.

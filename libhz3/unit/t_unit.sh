@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Internal unit tests, once per variant (each links that variant's libhz3.a). A unit binary that
 # dies or exits non-zero after its PASS lines is a FAIL of unit/VARIANT (exit_verdict).
-# timeout: 120
+# timeout: 300
 . "$HZ3_TOP/scripts/testlib.sh"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

@@ -582,8 +582,9 @@ static void sampling_parks_at_most_cap() {
 #endif
 }
 
-// The pacing's verdicts (sample.h): a window at twice the target or more raises the mean at
-// once by the power of two below the ratio; one that is too short to judge a fall stays open;
+// The pacing's verdicts (sample.h): a window at sqrt(2) times the target or more raises the
+// mean at once by the power of two nearest the ratio; one that is too short to judge a fall
+// stays open;
 // a full window under 40 % of the target lowers it to under 80 %; the shift stays in its range.
 static void pace_verdicts() {
   const uint64_t t = HZ3_SAMPLE_MAX_RATE, every = HZ3_SAMPLE_PACE_EVERY;
@@ -594,9 +595,13 @@ static void pace_verdicts() {
   CHECK(v.delta == 5 && v.closes);
   v = pace_verdict(every, us_for(every, 2.0), 0);
   CHECK(v.delta == 1 && v.closes);
-  v = pace_verdict(every, us_for(every, 3.9), 0);
+  v = pace_verdict(every, us_for(every, 3.9), 0);  // the nearest power of two: 4
+  CHECK(v.delta == 2 && v.closes);
+  v = pace_verdict(every, us_for(every, 2.7), 0);  // 2 (2.83 is the boundary)
   CHECK(v.delta == 1 && v.closes);
-  v = pace_verdict(every, us_for(every, 1.6), 4);  // within bounds, window too short to close
+  v = pace_verdict(every, us_for(every, 1.5), 4);  // over sqrt(2): one doubling (0.75)
+  CHECK(v.delta == 1 && v.closes);
+  v = pace_verdict(every, us_for(every, 1.3), 4);  // within bounds, window too short to close
   CHECK(v.delta == 0 && !v.closes);
   v = pace_verdict(every, us_for(every, 1000.0), HZ3_SAMPLE_MAX_SHIFT - 2);
   CHECK(v.delta == 2 && v.closes);  // capped
