@@ -58,6 +58,18 @@ inline constexpr std::array<uint64_t, NUM_BINS> MAG_END = [] {
   return e;
 }();
 inline constexpr uint64_t MAG_SLOTS = FIRST_MAG_BIN < NUM_BINS ? MAG_END[NUM_BINS - 1] : 1;
+// Where each magazine is full at thread start: mag_start_cap slots past its base.
+inline constexpr std::array<uint64_t, NUM_BINS> MAG_START_END = [] {
+  std::array<uint64_t, NUM_BINS> e{};
+  for (uint32_t c = FIRST_MAG_BIN; c < NUM_BINS; c++) e[c] = MAG_BASE[c] + mag_start_cap(c);
+  return e;
+}();
+// A magazine's slow paths: it ran empty (a refill) or full (mag_full). ThreadCache::mag_hist
+// keeps the last two of each magazine, the last in the low bits.
+enum MagEvent : uint8_t { MAG_NONE = 0, MAG_REFILL = 1, MAG_FULL = 2 };
+inline constexpr uint8_t mag_hist_push(uint8_t hist, MagEvent e) {
+  return uint8_t((hist << 2 | e) & 0xF);
+}
 
 // How far a reader follows another thread's list of class cls (statistics, and hz3top through
 // the descriptor): a list can peak at cache_cap + check_every blocks between two checks of its
@@ -69,10 +81,11 @@ constexpr uint64_t cache_list_walk_bound(uint32_t cls) {
 // Blocks a refill takes from the spans for class cls (when its inbox has none): half the cap,
 // 1 to REFILL_BATCH_MAX.
 inline constexpr uint32_t REFILL_BATCH_MAX = 64;
-constexpr uint32_t refill_batch(uint32_t cls) {
-  uint32_t b = CLASSES[cls].cache_cap / 2;
+constexpr uint32_t refill_batch_of(uint32_t cap) {
+  uint32_t b = cap / 2;
   return b < 1 ? 1 : (b > REFILL_BATCH_MAX ? REFILL_BATCH_MAX : b);
 }
+constexpr uint32_t refill_batch(uint32_t cls) { return refill_batch_of(CLASSES[cls].cache_cap); }
 
 // A class's allocation countdown while the thread samples (heap.cc, "heap sampling"). Between
 // two slow paths of the class, the fast path pops at most upper + (chunk - frees_left) blocks,
@@ -128,10 +141,11 @@ struct ThreadCache {
   // through word 0.
   void* parked[NUM_BINS] = {};
   // Magazines (medium classes): mag_slots[MAG_BASE[c] .. mag_top[c]) are cached blocks of class
-  // c, most recent last; the magazine is full at mag_top[c] == MAG_END[c] (mag_end[c], in TLS
-  // for a one-instruction compare).
+  // c, most recent last; the magazine is full at mag_top[c] == mag_end[c], its current cap
+  // (MAG_START_END[c] up to MAG_END[c], the array's end; mag_top[c] <= mag_end[c] always).
   std::array<uint64_t, NUM_BINS> mag_top = MAG_BASE;  // hot
-  std::array<uint64_t, NUM_BINS> mag_end = MAG_END;
+  std::array<uint64_t, NUM_BINS> mag_end = MAG_START_END;
+  std::array<uint8_t, NUM_BINS> mag_hist = {};  // the last two MagEvents
   void* mag_slots[MAG_SLOTS] = {};
 };
 

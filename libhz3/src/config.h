@@ -115,13 +115,23 @@
 #define HZ3_MAGAZINES 1
 #endif
 
-// Bytes a magazine class may keep per thread, and objects at least, whatever their size. The
-// magazine is bounded on every free, so this is what an idle thread keeps per class.
+// A magazine's cap starts at HZ3_MAG_BIN_BYTES per class (HZ3_MAG_MIN_OBJS objects at least,
+// whatever their size) and doubles, up to HZ3_MAG_MAX_BYTES (HZ3_MAG_MAX_MIN_OBJS at least),
+// each time the magazine runs full right after a refill: a class whose fill swings across the
+// whole magazine between two slow paths. The magazine is bounded on every free by its current
+// cap, so that is what an idle thread keeps per class; a scavenge (a mass free) and the thread's
+// exit put the caps back at their start.
 #ifndef HZ3_MAG_BIN_BYTES
 #define HZ3_MAG_BIN_BYTES (128 * 1024)
 #endif
 #ifndef HZ3_MAG_MIN_OBJS
 #define HZ3_MAG_MIN_OBJS 16
+#endif
+#ifndef HZ3_MAG_MAX_BYTES
+#define HZ3_MAG_MAX_BYTES (512 * 1024)
+#endif
+#ifndef HZ3_MAG_MAX_MIN_OBJS
+#define HZ3_MAG_MAX_MIN_OBJS 64
 #endif
 
 // Local frees between two checks of a cache list's bound, at least (see sizeclass.h).

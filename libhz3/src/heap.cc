@@ -151,6 +151,10 @@ void list_prepend(void*& head, void* list) {
 }
 
 uint64_t mag_count(const ThreadCache& tc, uint32_t bin) { return tc.mag_top[bin] - MAG_BASE[bin]; }
+// The magazine's current cap (mag_end, between mag_start_cap and the array's length).
+uint32_t mag_cap(const ThreadCache& tc, uint32_t bin) {
+  return uint32_t(tc.mag_end[bin] - MAG_BASE[bin]);
+}
 
 // Blocks of class c in the thread's cache (parked[c] aside).
 int64_t cached_count(const ThreadCache& tc, uint32_t c) {
@@ -168,7 +172,7 @@ void sample_note_removed(ThreadCache& tc, uint32_t c, uint64_t n) {
 // that frees many blocks of a class just before its sample would otherwise keep them all).
 void park_after(ThreadCache& tc, uint32_t c, int64_t keep) {
   SampleClass& s = tc.samp[c];
-  const uint64_t cap = CLASSES[c].cache_cap;
+  const uint64_t cap = is_mag_bin(c) ? mag_cap(tc, c) : CLASSES[c].cache_cap;
   void* rest;
   uint64_t n = 0;
   if (is_mag_bin(c)) {
@@ -283,7 +287,7 @@ HZ3_NOINLINE void leave_sampling(ThreadCache& tc) {
     tc.parked[c] = nullptr;
     if (is_mag_bin(c)) {
       uint64_t top = tc.mag_top[c];
-      for (; p && top < MAG_END[c]; p = *static_cast<void**>(p)) tc.mag_slots[top++] = p;
+      for (; p && top < tc.mag_end[c]; p = *static_cast<void**>(p)) tc.mag_slots[top++] = p;
       tc.mag_top[c] = top;
       if (p) {
         {
@@ -454,9 +458,13 @@ void mag_flush_locked(ThreadCache& tc, Heap* h, uint32_t bin, uint64_t keep) {
   sample_note_removed(tc, bin, out);  // gone without a pop
 }
 
-// Empties every magazine. Caller holds the heap's lock.
+// Empties every magazine and puts its cap back at its start. Caller holds the heap's lock.
 void mag_flush_all_locked(ThreadCache& tc, Heap* h) {
-  for (uint32_t c = FIRST_MAG_BIN; c < NUM_BINS; c++) mag_flush_locked(tc, h, c, 0);
+  for (uint32_t c = FIRST_MAG_BIN; c < NUM_BINS; c++) {
+    mag_flush_locked(tc, h, c, 0);
+    tc.mag_end[c] = MAG_START_END[c];
+    tc.mag_hist[c] = MAG_NONE;
+  }
 }
 
 }  // namespace
@@ -573,8 +581,9 @@ void remote_deliver(Heap* h, uint32_t bin, void* head, void* tail, uint32_t coun
   }
   // The inbox holds a refill's worth already (the owner has not allocated the class since):
   // more would only go back to the spans at that refill, so these go there now, by this thread.
-  if (h->inbox_objs[bin].load(std::memory_order_relaxed) >= CLASSES[bin].cache_cap &&
-      h->lock.try_lock()) {
+  // A magazine's worth is its starting cap (the owner's current one is in its TLS).
+  const uint32_t refill_worth = is_mag_bin(bin) ? mag_start_cap(bin) : CLASSES[bin].cache_cap;
+  if (h->inbox_objs[bin].load(std::memory_order_relaxed) >= refill_worth && h->lock.try_lock()) {
     return_list(h, bin, head);
     h->lock.unlock();
   } else {
@@ -807,7 +816,9 @@ namespace {
 // when it fits the cap (the rest back to the spans), else a batch from the spans.
 void* mag_refill(ThreadCache& tc, uint32_t cls) {
   Heap* h = tc.heap;
-  const uint32_t cap = CLASSES[cls].cache_cap;
+  const uint32_t cap = mag_cap(tc, cls);
+  if ((tc.mag_hist[cls] & 3) != MAG_REFILL)  // refills in a row count as one: the magazine ran
+    tc.mag_hist[cls] = mag_hist_push(tc.mag_hist[cls], MAG_REFILL);  // empty once
   void** m = &tc.mag_slots[MAG_BASE[cls]];
   uint32_t n = 0;
   {
@@ -821,7 +832,7 @@ void* mag_refill(ThreadCache& tc, uint32_t cls) {
       list = *static_cast<void**>(list);
     }
     if (list) return_list(h, cls, list);
-    if (n == 0) n = take_from_spans_into(h, cls, refill_batch(cls), m);
+    if (n == 0) n = take_from_spans_into(h, cls, refill_batch_of(cap), m);
   }
   if (n == 0) return outside_alloc(cls);  // arena exhausted: slower, not failed
   tc.mag_top[cls] = MAG_BASE[cls] + n - 1;
@@ -886,7 +897,7 @@ HZ3_NOINLINE void* malloc_sampling(ThreadCache& tc, uint32_t cls) {
   uint32_t len = 0;
   if (p) {  // up to a batch of what the bound cut off goes back into the cache
     void* q = *static_cast<void**>(p);
-    uint32_t batch = refill_batch(cls);
+    uint32_t batch = mag ? refill_batch_of(mag_cap(tc, cls)) : refill_batch(cls);
     if (mag) {
       void** m = &tc.mag_slots[MAG_BASE[cls]];
       for (; q && len < batch; len++, q = *static_cast<void**>(q)) m[len] = q;
@@ -933,8 +944,11 @@ HZ3_NOINLINE void* malloc_refill(uint32_t cls) {
   bool was_sampling = tc.sampling;
   if (HZ3_UNLIKELY(sync_sampling(tc))) return malloc_sampling(tc, cls);
   if (HZ3_UNLIKELY(was_sampling)) return alloc_class(cls);  // parked blocks are back
-  tc.adopt[cls] = ADOPT_PER_REFILL * refill_batch(cls);     // see "adopted blocks"
-  if (is_mag_bin(cls)) return mag_refill(tc, cls);
+  if (is_mag_bin(cls)) {
+    tc.adopt[cls] = ADOPT_PER_REFILL * refill_batch_of(mag_cap(tc, cls));  // "adopted blocks"
+    return mag_refill(tc, cls);
+  }
+  tc.adopt[cls] = ADOPT_PER_REFILL * refill_batch(cls);  // see "adopted blocks"
   return refill_into(tc, cls, tc.head[cls]);
 }
 
@@ -1034,16 +1048,25 @@ void cache_bound(ThreadCache& tc, uint32_t bin) {
   }
 }
 
-// A local free of p (class bin) found the magazine full: the older half goes back to the
-// spans, then p is cached and counted like any local free.
+// A local free of p (class bin) found the magazine full. Full, then empty (one refill or
+// several in a row), now full again, and below the array's length: the fill swings across the
+// whole magazine, so the cap doubles. Otherwise the older half goes back to the spans. Then p is
+// cached and counted like any local free. A thread that allocates many blocks and then frees
+// them has filled the magazine once (empty, full) and keeps its cap; one that repeats such
+// bursts, or whose fill wanders from end to end, grows it.
 HZ3_NOINLINE void mag_full(void* p, uint32_t bin) {
   ThreadCache& tc = t_cache;
-  Heap* h = tc.heap;
   tc.adopt[bin] = 0;  // full: see "adopted blocks"
-  {
+  uint64_t end = tc.mag_end[bin];
+  if (tc.mag_hist[bin] == (MAG_FULL << 2 | MAG_REFILL) && end < MAG_END[bin]) {
+    uint64_t grown = MAG_BASE[bin] + 2 * (end - MAG_BASE[bin]);
+    tc.mag_end[bin] = grown < MAG_END[bin] ? grown : MAG_END[bin];
+  } else {
+    Heap* h = tc.heap;
     LockGuard g(h->lock);
-    mag_flush_locked(tc, h, bin, CLASSES[bin].cache_cap / 2);
+    mag_flush_locked(tc, h, bin, mag_cap(tc, bin) / 2);
   }
+  tc.mag_hist[bin] = mag_hist_push(tc.mag_hist[bin], MAG_FULL);
   deliver_set_aside(tc);
   tc.mag_slots[tc.mag_top[bin]++] = p;
   if (--tc.frees_left[bin] == 0) cache_overflow(bin);
@@ -1053,7 +1076,7 @@ HZ3_NOINLINE void mag_full(void* p, uint32_t bin) {
 HZ3_FAST_PATH void cache_push(ThreadCache& tc, void* p, uint32_t bin) {
   if (is_mag_bin(bin)) {
     uint64_t top = tc.mag_top[bin];
-    if (top == MAG_END[bin]) return mag_full(p, bin);
+    if (top == tc.mag_end[bin]) return mag_full(p, bin);
     tc.mag_slots[top] = p;
     tc.mag_top[bin] = top + 1;
   } else {

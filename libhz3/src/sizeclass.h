@@ -66,8 +66,8 @@ constexpr std::array<ClassInfo, NUM_BINS> make_classes() {
     uint32_t cap = uint32_t(HZ3_CACHE_BIN_BYTES) / sz;
     cap = cap < 4 ? 4 : (cap > HZ3_CACHE_MAX_OBJS ? HZ3_CACHE_MAX_OBJS : cap);
     if (HZ3_MAGAZINES && sz > MAX_SMALL) {  // a magazine class (heap.h): its array's length
-      cap = uint32_t(HZ3_MAG_BIN_BYTES) / sz;
-      cap = cap < HZ3_MAG_MIN_OBJS ? HZ3_MAG_MIN_OBJS : cap;
+      cap = uint32_t(HZ3_MAG_MAX_BYTES) / sz;
+      cap = cap < HZ3_MAG_MAX_MIN_OBJS ? HZ3_MAG_MAX_MIN_OBJS : cap;
     }
     // Checking the bound costs a walk of the list, a cache miss per node for medium blocks:
     // at least HZ3_CHECK_EVERY_MIN frees apart, so a class whose cap is tiny (64 KiB blocks: 4)
@@ -95,6 +95,13 @@ constexpr std::array<uint8_t, MAX_MEDIUM / 16 + 1> make_lookup() {
 }  // namespace detail
 
 inline constexpr std::array<ClassInfo, NUM_BINS> CLASSES = detail::make_classes();
+
+// A magazine class's cap at thread start (cache.h, MAG_START_END), at most its array's length.
+constexpr uint32_t mag_start_cap(uint32_t c) {
+  uint32_t cap = uint32_t(HZ3_MAG_BIN_BYTES) / CLASSES[c].size;
+  cap = cap < HZ3_MAG_MIN_OBJS ? HZ3_MAG_MIN_OBJS : cap;
+  return cap < CLASSES[c].cache_cap ? cap : CLASSES[c].cache_cap;
+}
 inline constexpr std::array<uint8_t, MAX_MEDIUM / 16 + 1> CLASS_OF = detail::make_lookup();
 
 // Valid for 0 <= size <= MAX_MEDIUM.

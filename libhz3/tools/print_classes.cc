@@ -19,7 +19,9 @@ int main() {
       "  of a span that fit no object. Spans are carved lazily: pages never handed out are\n"
       "  never touched.\n"
       "- *cache cap*: objects a thread cache keeps per class before it gives half back to the\n"
-      "  spans; *align*: the alignment every object of the class has (memalign uses it).\n\n"
+      "  spans; for a magazine class (above 2 KiB), the cap a thread starts with to the most it\n"
+      "  grows to while the magazine's fill swings from end to end (docs/design.md);\n"
+      "  *align*: the alignment every object of the class has (memalign uses it).\n\n"
       "| class | size | worst waste | span pages | objects/span | tail B | cache cap | align |\n"
       "|---:|---:|---:|---:|---:|---:|---:|---:|\n",
       MAX_MEDIUM, MAX_MEDIUM, HZ3_HUGE_MIB);
@@ -28,8 +30,13 @@ int main() {
     uint32_t smallest = c == 1 ? 1 : CLASSES[c - 1].size + 1;
     double waste = 100.0 * (k.size - smallest) / k.size;
     unsigned tail = unsigned(k.span_pages * PAGE_SIZE - k.span_objs * k.size);
-    std::printf("| %u | %u | %.1f %% | %u | %u | %u | %u | %u |\n", c, k.size, waste, k.span_pages,
-                k.span_objs, tail, k.cache_cap, k.align);
+    char cap[32];
+    if (HZ3_MAGAZINES && k.size > MAX_SMALL)
+      std::snprintf(cap, sizeof cap, "%u to %u", mag_start_cap(c), k.cache_cap);
+    else
+      std::snprintf(cap, sizeof cap, "%u", k.cache_cap);
+    std::printf("| %u | %u | %.1f %% | %u | %u | %u | %s | %u |\n", c, k.size, waste, k.span_pages,
+                k.span_objs, tail, cap, k.align);
   }
   return 0;
 }

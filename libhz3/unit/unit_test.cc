@@ -232,14 +232,18 @@ static void large_churn_reuses_runs() {
 
 // A medium class is cached in a magazine: local frees fill it up to its cap and never past it
 // (the older half goes back to the spans when it is full), and a free writes nothing into the
-// block (release: the check variant poisons it, the hardened one marks it).
-static void magazine_holds_its_cap() {
+// block (release: the check variant poisons it, the hardened one marks it). Allocating many
+// blocks and then freeing them all fills and empties the magazine once: its cap stays. Run in a
+// new thread: a fresh cache, each magazine at its starting cap.
+static void magazine_holds_its_cap_in_thread() {
   const uint32_t c = class_of(8192 + HARD_ROOM);  // the hardened variant's canary room
   if (!is_mag_bin(c)) {
     test::skip_case("this build caches medium classes in lists");
     return;
   }
-  const uint32_t cap = CLASSES[c].cache_cap;
+  free(malloc(8192));  // a LIVE cache
+  const uint32_t cap = uint32_t(t_cache.mag_end[c] - MAG_BASE[c]);
+  CHECK(cap >= mag_start_cap(c) && cap <= CLASSES[c].cache_cap);
   std::vector<void*> v(3 * cap);
   for (void*& p : v) {
     p = malloc(8192);
@@ -258,12 +262,47 @@ static void magazine_holds_its_cap() {
          (unsigned long long)most, (unsigned long long)least_after_full);
   CHECK(most == cap);
   CHECK(least_after_full >= cap / 2);
+  CHECK_EQ(t_cache.mag_end[c] - MAG_BASE[c], uint64_t(cap));
   if (!CHECK && !HARDENED) {
     uint64_t w;
     memcpy(&w, v.back(), sizeof w);  // cached, so still mapped and ours to read
     CHECK(w == 0x5A5A5A5A5A5A5A5Aull);
   }
 }
+
+// A magazine whose fill swings from full to empty and back between its slow paths (here: rounds
+// of allocating and freeing more blocks than it holds) doubles its cap at each full after such
+// a swing, up to the array's length, and its fill never passes the cap of the moment. Run in a
+// new thread: a fresh cache.
+static void magazine_grows_in_thread() {
+  const uint32_t c = class_of(8192 + HARD_ROOM);
+  if (!is_mag_bin(c)) {
+    test::skip_case("this build caches medium classes in lists");
+    return;
+  }
+  free(malloc(8192));  // a LIVE cache
+  const uint64_t start = t_cache.mag_end[c] - MAG_BASE[c];
+  std::vector<void*> v(2 * CLASSES[c].cache_cap);
+  uint64_t over = 0, grew = 0;
+  for (int round = 0; round < 8; round++) {
+    for (void*& p : v) p = malloc(8192);
+    for (void* p : v) {
+      uint64_t before = t_cache.mag_end[c];
+      free(p);
+      if (t_cache.mag_end[c] > before) grew++;
+      if (t_cache.mag_top[c] > t_cache.mag_end[c] || t_cache.mag_end[c] > MAG_END[c]) over++;
+    }
+  }
+  const uint64_t cap = t_cache.mag_end[c] - MAG_BASE[c];
+  printf("  cap %llu at the start, %llu after 8 rounds of %zu blocks (%llu doublings)\n",
+         (unsigned long long)start, (unsigned long long)cap, v.size(), (unsigned long long)grew);
+  CHECK_EQ(over, uint64_t(0));
+  CHECK(cap > start);
+  CHECK_EQ(cap, uint64_t(CLASSES[c].cache_cap));
+}
+
+static void magazine_holds_its_cap() { std::thread(magazine_holds_its_cap_in_thread).join(); }
+static void magazine_grows_when_it_swings() { std::thread(magazine_grows_in_thread).join(); }
 
 // An idle process comes down: after a mass free and no further allocator call, the scavenger
 // thread releases every dirty run once it is older than the decay time.
@@ -341,7 +380,7 @@ static void sampling_flip_keeps_cache() {
     test::skip_case("this variant does not sample");
     return;
   }
-  const uint32_t c64 = class_of(64);
+  const uint32_t c64 = class_of(64 + HARD_ROOM);  // the hardened variant's canary room
   void* small[50];
   for (void*& p : small) p = malloc(64);
   Span* span = map_load(page_index(small[0]));
@@ -398,7 +437,9 @@ static void countdown_of_class(size_t req) {
   // Sized for ~8 samples of blocks kept (the mean is 512 KiB) and bounded in bytes.
   const uint64_t limit = (64u << 20) / CLASSES[c].size;
   std::vector<void*> keep(limit);
-  const uint64_t batch = refill_batch(c);
+  // A magazine refills by half its current cap (mag_refill), a list by half its class's cap.
+  const uint64_t batch =
+      is_mag_bin(c) ? refill_batch_of(uint32_t(t_cache.mag_end[c] - MAG_BASE[c])) : refill_batch(c);
   for (int shape = 0; shape < 2; shape++) {
     // The next sample is the expect-th malloc from here: left counts from the last slow path of
     // the class, and the pops since are those it allowed less the blocks cached now.
@@ -993,6 +1034,7 @@ int main(int argc, char** argv) {
   test::run_case("realloc_in_place", realloc_in_place);
   test::run_case("large_churn_reuses_runs", large_churn_reuses_runs);
   test::run_case("magazine_holds_its_cap", magazine_holds_its_cap);
+  test::run_case("magazine_grows_when_it_swings", magazine_grows_when_it_swings);
   test::run_case("scavenger_sleeps_while_dirty", scavenger_sleeps_while_dirty);
   test::run_case("idle_process_releases", idle_process_releases);
   test::run_case("sampling_flip_keeps_cache", sampling_flip_keeps_cache);
