@@ -114,6 +114,24 @@ uint32_t return_list(Heap* h, uint32_t bin, void* list);
 void return_to_span(Heap* h, uint32_t bin, void* p);
 void deliver_set_aside(ThreadCache& tc);
 
+// Heap h (the thread's own) locked while cached blocks go back to its spans. Adopted blocks
+// among them are set aside by return_to_span; the release unlocks and then hands them to their
+// owners (deliver_set_aside), so no thread holds two heap locks (see "adopted blocks").
+class CacheReturnLock {
+ public:
+  CacheReturnLock(ThreadCache& tc, Heap* h) : tc_(tc), h_(h) { h_->lock.lock(); }
+  ~CacheReturnLock() {
+    h_->lock.unlock();
+    deliver_set_aside(tc_);
+  }
+  CacheReturnLock(const CacheReturnLock&) = delete;
+  CacheReturnLock& operator=(const CacheReturnLock&) = delete;
+
+ private:
+  ThreadCache& tc_;
+  Heap* h_;
+};
+
 // ---- heap sampling (sample.h) ----
 //
 // While a tracer samples, class c counts its allocations down (samp[c].left, a geometric draw:
@@ -156,6 +174,12 @@ uint32_t mag_cap(const ThreadCache& tc, uint32_t bin) {
   return uint32_t(tc.mag_end[bin] - MAG_BASE[bin]);
 }
 
+// Blocks a refill of class cls takes from the spans now: a magazine's batch follows its current
+// cap.
+uint32_t cache_refill_batch(const ThreadCache& tc, uint32_t cls) {
+  return is_mag_bin(cls) ? refill_batch_of(mag_cap(tc, cls)) : refill_batch(cls);
+}
+
 // Blocks of class c in the thread's cache (parked[c] aside).
 int64_t cached_count(const ThreadCache& tc, uint32_t c) {
   return is_mag_bin(c) ? int64_t(mag_count(tc, c)) : int64_t(list_len(tc.head[c]));
@@ -196,11 +220,8 @@ void park_after(ThreadCache& tc, uint32_t c, int64_t keep) {
     n = list_len(rest);
   }
   if (s.parked + n > cap) {
-    {
-      LockGuard g(tc.heap->lock);
-      return_list(tc.heap, c, rest);
-    }
-    deliver_set_aside(tc);
+    CacheReturnLock g(tc, tc.heap);
+    return_list(tc.heap, c, rest);
     return;
   }
   list_prepend(tc.parked[c], rest);
@@ -290,11 +311,8 @@ HZ3_NOINLINE void leave_sampling(ThreadCache& tc) {
       for (; p && top < tc.mag_end[c]; p = *static_cast<void**>(p)) tc.mag_slots[top++] = p;
       tc.mag_top[c] = top;
       if (p) {
-        {
-          LockGuard g(tc.heap->lock);
-          return_list(tc.heap, c, p);
-        }
-        deliver_set_aside(tc);
+        CacheReturnLock g(tc, tc.heap);
+        return_list(tc.heap, c, p);
       }
       continue;
     }
@@ -698,8 +716,8 @@ void remote_free(ThreadCache& tc, uint32_t tag, Heap* h, uint32_t bin, void* p) 
 // back to their owner. A block keeps its page's tag (its span stays its owner's, and counts it
 // as handed out), so it reaches its owner again only when this cache gives it back: a bound
 // check, a full magazine, a scavenge, thread exit or malloc_trim. return_to_span sets such
-// blocks aside (tc.set_aside) while the caller holds its own heap's lock, and the caller hands
-// them to their owners as remote frees once the lock is released (deliver_set_aside), so no
+// blocks aside (tc.set_aside) while the caller holds its own heap's lock (CacheReturnLock),
+// and releasing that lock hands them to their owners as remote frees (deliver_set_aside), so no
 // thread holds two heap locks. A thread whose cache of c is full stops adopting (cache_bound,
 // mag_full): a consumer that frees what others allocate and never allocates c itself never
 // adopts, and its frees go back in batches (remote_free).
@@ -753,7 +771,7 @@ void cache_teardown(ThreadCache& tc) {
   tc.state = CacheState::DEAD;
   tc.heap = nullptr;
   {
-    LockGuard g(h->lock);
+    CacheReturnLock g(tc, h);  // DEAD now: what it sets aside goes to each owner at once
     for (uint32_t c = 1; c < NUM_BINS; c++) {
       void* list = tc.head[c];
       tc.head[c] = nullptr;
@@ -765,7 +783,6 @@ void cache_teardown(ThreadCache& tc) {
     drain_inboxes(h);
     release_empty_spans(h);
   }
-  deliver_set_aside(tc);  // DEAD now: each goes to its owner at once
   heap_orphan_push(h);
 }
 
@@ -897,7 +914,7 @@ HZ3_NOINLINE void* malloc_sampling(ThreadCache& tc, uint32_t cls) {
   uint32_t len = 0;
   if (p) {  // up to a batch of what the bound cut off goes back into the cache
     void* q = *static_cast<void**>(p);
-    uint32_t batch = mag ? refill_batch_of(mag_cap(tc, cls)) : refill_batch(cls);
+    uint32_t batch = cache_refill_batch(tc, cls);
     if (mag) {
       void** m = &tc.mag_slots[MAG_BASE[cls]];
       for (; q && len < batch; len++, q = *static_cast<void**>(q)) m[len] = q;
@@ -943,12 +960,9 @@ HZ3_NOINLINE void* malloc_refill(uint32_t cls) {
   if (HZ3_PROBE_ENABLED(hits)) report_hits_on_time(tc);
   bool was_sampling = tc.sampling;
   if (HZ3_UNLIKELY(sync_sampling(tc))) return malloc_sampling(tc, cls);
-  if (HZ3_UNLIKELY(was_sampling)) return alloc_class(cls);  // parked blocks are back
-  if (is_mag_bin(cls)) {
-    tc.adopt[cls] = ADOPT_PER_REFILL * refill_batch_of(mag_cap(tc, cls));  // "adopted blocks"
-    return mag_refill(tc, cls);
-  }
-  tc.adopt[cls] = ADOPT_PER_REFILL * refill_batch(cls);  // see "adopted blocks"
+  if (HZ3_UNLIKELY(was_sampling)) return alloc_class(cls);         // parked blocks are back
+  tc.adopt[cls] = ADOPT_PER_REFILL * cache_refill_batch(tc, cls);  // see "adopted blocks"
+  if (is_mag_bin(cls)) return mag_refill(tc, cls);
   return refill_into(tc, cls, tc.head[cls]);
 }
 
@@ -965,20 +979,17 @@ HZ3_NOINLINE void* hard_refill(uint32_t cls, size_t size) {
 // different spans, so give the whole cache back; the next allocations refill from the spans.
 HZ3_NOINLINE void scavenge(ThreadCache& tc) {
   Heap* h = tc.heap;
-  {
-    LockGuard g(h->lock);
-    for (uint32_t c = 1; c < NUM_BINS; c++) {
-      void* list = tc.head[c];
-      tc.head[c] = nullptr;
-      if (list) sample_note_removed(tc, c, return_list(h, c, list));  // gone without a pop
-      if (tc.parked[c]) return_list(h, c, tc.parked[c]);
-      tc.parked[c] = nullptr;
-      tc.samp[c].parked = 0;
-    }
-    mag_flush_all_locked(tc, h);
-    h->spans_released = 0;
+  CacheReturnLock g(tc, h);
+  for (uint32_t c = 1; c < NUM_BINS; c++) {
+    void* list = tc.head[c];
+    tc.head[c] = nullptr;
+    if (list) sample_note_removed(tc, c, return_list(h, c, list));  // gone without a pop
+    if (tc.parked[c]) return_list(h, c, tc.parked[c]);
+    tc.parked[c] = nullptr;
+    tc.samp[c].parked = 0;
   }
-  deliver_set_aside(tc);
+  mag_flush_all_locked(tc, h);
+  h->spans_released = 0;
 }
 
 void cache_bound(ThreadCache& tc, uint32_t bin);
@@ -1040,11 +1051,8 @@ void cache_bound(ThreadCache& tc, uint32_t bin) {
     void* rest = *static_cast<void**>(cut);
     *static_cast<void**>(cut) = nullptr;
     Heap* h = tc.heap;
-    {
-      LockGuard g(h->lock);
-      sample_note_removed(tc, bin, return_list(h, bin, rest));  // gone without a pop
-    }
-    deliver_set_aside(tc);
+    CacheReturnLock g(tc, h);
+    sample_note_removed(tc, bin, return_list(h, bin, rest));  // gone without a pop
   }
 }
 
@@ -1062,12 +1070,10 @@ HZ3_NOINLINE void mag_full(void* p, uint32_t bin) {
     uint64_t grown = MAG_BASE[bin] + 2 * (end - MAG_BASE[bin]);
     tc.mag_end[bin] = grown < MAG_END[bin] ? grown : MAG_END[bin];
   } else {
-    Heap* h = tc.heap;
-    LockGuard g(h->lock);
-    mag_flush_locked(tc, h, bin, mag_cap(tc, bin) / 2);
+    CacheReturnLock g(tc, tc.heap);
+    mag_flush_locked(tc, tc.heap, bin, mag_cap(tc, bin) / 2);
   }
   tc.mag_hist[bin] = mag_hist_push(tc.mag_hist[bin], MAG_FULL);
-  deliver_set_aside(tc);
   tc.mag_slots[tc.mag_top[bin]++] = p;
   if (--tc.frees_left[bin] == 0) cache_overflow(bin);
 }
