@@ -401,7 +401,8 @@ bool ArenaReader::split_small(Ledger* g, std::string* err) {
   if (!desc_.class_cache || !desc_.heaps || !desc_.heap_count || C.size == 0 ||
       C.size > (1u << 20) || !fits(C.off_state, 4, 1, C.size) || !fits(C.off_heap, 8, 1, C.size) ||
       !fits(C.off_head, 8, nb, C.size) || !fits(C.off_parked, 8, nb, C.size) ||
-      !fits(C.off_mag_top, 8, nb, C.size) || C.remote_size == 0 || C.remote_buckets > 4096 ||
+      !fits(C.off_mag_top, 8, nb, C.size) || !fits(C.off_mag_slots, 8, 1, C.size) ||
+      C.remote_size == 0 || C.remote_buckets > 4096 ||
       !fits(C.off_remote, C.remote_size, C.remote_buckets, C.size) ||
       !fits(C.off_rb_head, 8, 1, C.remote_size) || !fits(C.off_rb_tag, 4, 1, C.remote_size) ||
       !fits(C.off_rb_count, 4, 1, C.remote_size) || H.size == 0 ||
@@ -451,16 +452,17 @@ bool ArenaReader::split_small(Ledger* g, std::string* err) {
     // magazine's blocks are its slots below its fill, one copy of the cache, each checked.
     std::vector<std::map<uint32_t, uint64_t>> n_head(nb), n_parked(nb);
     std::vector<bool> ok_head(nb, true), ok_parked(nb, true);
-    const bool have_slots = fits(C.off_mag_slots, 8, 1, C.size);
     for (uint32_t bin = 1; bin < nb; bin++) {
       const struct hz3_class_cache& k = class_cache_[bin];
       if (k.kind == HZ3_CACHE_MAGAZINE) {
         uint64_t top = get64(tc, C.off_mag_top + 8 * bin);
         if (top >= k.mag_base && top - k.mag_base <= k.max_blocks &&
-            (!have_slots || fits(C.off_mag_slots, 8, top, C.size))) {
-          for (uint64_t i = k.mag_base; i < top; i++) {  // else not a fill we can read
-            uint32_t key = have_slots ? block_key(get64(tc, C.off_mag_slots + 8 * i), bin) : 0;
-            cached[key ? key : (owner << 16) | bin]++;  // one copy, read at one instant
+            fits(C.off_mag_slots, 8, top, C.size)) {  // else not a fill we can read
+          // One copy, read at one instant: a slot that is no block of the class (never, in an
+          // idle target) still counts, as this heap's.
+          for (uint64_t i = k.mag_base; i < top; i++) {
+            uint32_t key = block_key(get64(tc, C.off_mag_slots + 8 * i), bin);
+            cached[key ? key : (owner << 16) | bin]++;
           }
         }
       }
