@@ -1035,25 +1035,27 @@ HZ3_NOINLINE void cache_overflow(uint32_t bin) {
 }
 
 // Trims the class's list to half its cap if it is over the cap. Walks at most cache_cap + 1
-// nodes.
+// nodes, in two loops of a load, a test and a count each: to the keep-th node (where the list is
+// cut if too long), then on to the (cache_cap + 1)-th.
 void cache_bound(ThreadCache& tc, uint32_t bin) {
   const ClassInfo& k = CLASSES[bin];
-  uint32_t keep = k.cache_cap / 2;
-  uint32_t n = 1;
-  void* cut = tc.head[bin];  // the keep-th node, where the list is cut if too long
+  uint32_t keep = k.cache_cap / 2;  // >= 2: caps are >= 4
+  void* cut = tc.head[bin];         // the head is not null: a free just pushed onto it
+  for (uint32_t n = keep - 1; n; n--) {
+    cut = *static_cast<void**>(cut);
+    if (!cut) return;
+  }
   void* q = cut;
-  while (n <= k.cache_cap && *static_cast<void**>(q)) {
+  for (uint32_t n = k.cache_cap - keep + 1; n; n--) {
     q = *static_cast<void**>(q);
-    if (++n == keep) cut = q;
+    if (!q) return;
   }
-  if (n > k.cache_cap) {
-    tc.adopt[bin] = 0;  // full: see "adopted blocks"
-    void* rest = *static_cast<void**>(cut);
-    *static_cast<void**>(cut) = nullptr;
-    Heap* h = tc.heap;
-    CacheReturnLock g(tc, h);
-    sample_note_removed(tc, bin, return_list(h, bin, rest));  // gone without a pop
-  }
+  tc.adopt[bin] = 0;  // full: see "adopted blocks"
+  void* rest = *static_cast<void**>(cut);
+  *static_cast<void**>(cut) = nullptr;
+  Heap* h = tc.heap;
+  CacheReturnLock g(tc, h);
+  sample_note_removed(tc, bin, return_list(h, bin, rest));  // gone without a pop
 }
 
 // A local free of p (class bin) found the magazine full. Full, then empty (one refill or

@@ -301,6 +301,40 @@ static void magazine_grows_in_thread() {
   CHECK_EQ(cap, uint64_t(CLASSES[c].cache_cap));
 }
 
+// A list class's bound: local frees grow the list, and every check_every of them a check cuts
+// it to half its cap when it holds more than the cap, so it never holds more than cap +
+// check_every blocks and its length right after a cut is exactly the half. Run in a new thread:
+// a fresh cache.
+static size_t list_length(uint32_t c) {
+  size_t n = 0;
+  for (void* q = t_cache.head[c]; q; q = *static_cast<void**>(q)) n++;
+  return n;
+}
+static void list_bound_cuts_to_half_in_thread() {
+  const uint32_t c = class_of(64 + HARD_ROOM);
+  free(malloc(64));  // a LIVE cache
+  const ClassInfo& k = CLASSES[c];
+  std::vector<void*> v(3 * (k.cache_cap + k.check_every));
+  for (void*& p : v) p = malloc(64);
+  size_t most = 0, cuts = 0, prev = list_length(c), bad_cuts = 0;
+  for (void* p : v) {
+    free(p);
+    size_t n = list_length(c);
+    most = n > most ? n : most;
+    if (n < prev) {  // a check cut the list
+      cuts++;
+      if (n != k.cache_cap / 2) bad_cuts++;
+    }
+    prev = n;
+  }
+  printf("  cap %u, check every %u: at most %zu cached, %zu cuts\n", k.cache_cap, k.check_every,
+         most, cuts);
+  CHECK(most <= size_t{k.cache_cap} + k.check_every);
+  CHECK(cuts >= 2);
+  CHECK_EQ(bad_cuts, size_t{0});
+}
+static void list_bound_cuts_to_half() { std::thread(list_bound_cuts_to_half_in_thread).join(); }
+
 static void magazine_holds_its_cap() { std::thread(magazine_holds_its_cap_in_thread).join(); }
 static void magazine_grows_when_it_swings() { std::thread(magazine_grows_in_thread).join(); }
 
@@ -1033,6 +1067,7 @@ int main(int argc, char** argv) {
   test::run_case("page_heap_releases", page_heap_releases);
   test::run_case("realloc_in_place", realloc_in_place);
   test::run_case("large_churn_reuses_runs", large_churn_reuses_runs);
+  test::run_case("list_bound_cuts_to_half", list_bound_cuts_to_half);
   test::run_case("magazine_holds_its_cap", magazine_holds_its_cap);
   test::run_case("magazine_grows_when_it_swings", magazine_grows_when_it_swings);
   test::run_case("scavenger_sleeps_while_dirty", scavenger_sleeps_while_dirty);
