@@ -175,7 +175,7 @@ HZ3_FAST_PATH void hard_check_free_block(void* p, uint32_t bin) {
   if (HZ3_UNLIKELY(bad != 0 || !link_ok)) fatal_pointer("malloc()", "write after free", p);
 }
 
-// Fast paths. Budget: malloc 11 instructions up to 1 KiB, 15 above; free 16 (see
+// Fast paths. Budget: malloc 10 instructions up to 1 KiB, 15 above; free 16 (see
 // docs/design.md, measured with callgrind by bench/fastpath).
 // The one pop of every allocation fast path: a cached block of class c, nothing written into
 // it, or nullptr when the cache has none. MAG: c is a magazine class (else a list class), known
@@ -237,13 +237,14 @@ HZ3_FAST_PATH void* alloc_class_for(uint32_t c, size_t size) {
 HZ3_FAST_PATH void* alloc_direct_cached(size_t size) {
   if constexpr (HARDENED) return nullptr;
   static_assert(DIRECT_MAX <= MAX_SMALL, "direct sizes are list classes");
-  return cache_pop_kind<false>(t_cache, CLASS_OF_DIRECT[size]);
+  return cache_pop_kind<false>(t_cache, t_cache.class_of_direct[size]);
 }
 
 // size <= SMALL_LIMIT.
 HZ3_FAST_PATH void* alloc_small(size_t size) {
   if constexpr (HARDENED) return hard_alloc(class_of(size + HARD_ROOM), size);
-  if (HZ3_LIKELY(size <= DIRECT_MAX)) return alloc_class_for<0>(CLASS_OF_DIRECT[size], size);
+  if (HZ3_LIKELY(size <= DIRECT_MAX))
+    return alloc_class_for<0>(t_cache.class_of_direct[size], size);
   if (size <= MAX_SMALL) return alloc_class_for<0>(class_of(size), size);
   return alloc_class_for < MAGAZINES ? 1 : 0 > (class_of(size), size);
 }

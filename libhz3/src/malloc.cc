@@ -169,7 +169,8 @@ using namespace hz3;
 
 HZ3_EXPORT_C void* HZ3_API(malloc)(size_t size) {
   if constexpr (!HARDENED) {  // the common sizes first: one compare before the table load
-    if (HZ3_LIKELY(size <= DIRECT_MAX)) return alloc_class_for<0>(CLASS_OF_DIRECT[size], size);
+    if (HZ3_LIKELY(size <= DIRECT_MAX))
+      return alloc_class_for<0>(t_cache.class_of_direct[size], size);
     // The list classes before the medium limit: a small block pays no compare for magazines.
     if (HZ3_LIKELY(size <= MAX_SMALL)) return alloc_class_for<0>(class_of(size), size);
   }
