@@ -87,6 +87,26 @@ constexpr uint32_t refill_batch_of(uint32_t cap) {
 }
 constexpr uint32_t refill_batch(uint32_t cls) { return refill_batch_of(CLASSES[cls].cache_cap); }
 
+// Slow start of a list class: a thread's first refill of the class takes REFILL_FIRST_BATCH
+// blocks and each later one twice the last, up to refill_batch(cls); `refills` is how many the
+// thread made before (ThreadCache::list_refills). A short-lived thread (per-request threads, a
+// pool that recycles them) takes what it uses instead of a full batch per class that it walks
+// at its refill and again, unused, at its exit; a long-lived one reaches the full batch after
+// a few refills.
+#ifndef HZ3_REFILL_FIRST_BATCH
+#define HZ3_REFILL_FIRST_BATCH 8
+#endif
+inline constexpr uint32_t REFILL_FIRST_BATCH = HZ3_REFILL_FIRST_BATCH;
+inline constexpr uint8_t LIST_REFILLS_FULL = 8;  // REFILL_FIRST_BATCH << 8 >= REFILL_BATCH_MAX
+static_assert(REFILL_FIRST_BATCH >= 1 &&
+              (REFILL_FIRST_BATCH << LIST_REFILLS_FULL) >= REFILL_BATCH_MAX);
+constexpr uint32_t list_refill_batch(uint32_t cls, uint8_t refills) {
+  uint32_t full = refill_batch(cls);
+  if (refills >= LIST_REFILLS_FULL) return full;
+  uint32_t b = REFILL_FIRST_BATCH << refills;
+  return b < full ? b : full;
+}
+
 // A class's allocation countdown while the thread samples (heap.cc, "heap sampling"). Between
 // two slow paths of the class, the fast path pops at most upper + (chunk - frees_left) blocks,
 // and exactly that many minus the blocks cached now (on head[], or in the magazine): so at a
@@ -151,6 +171,8 @@ struct ThreadCache {
   // never written): malloc's fast path addresses it off the thread pointer it loads for head[]
   // anyway, one instruction fewer than forming the address of the global table.
   std::array<uint8_t, DIRECT_MAX + 1> class_of_direct = CLASS_OF_DIRECT;
+  // List classes' refills so far, up to LIST_REFILLS_FULL (list_refill_batch: slow start).
+  std::array<uint8_t, NUM_BINS> list_refills = {};
 };
 
 // initial-exec TLS, constant-initialised: no TLS wrapper call, no __tls_get_addr.

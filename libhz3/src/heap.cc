@@ -174,8 +174,8 @@ uint32_t mag_cap(const ThreadCache& tc, uint32_t bin) {
   return uint32_t(tc.mag_end[bin] - MAG_BASE[bin]);
 }
 
-// Blocks a refill of class cls takes from the spans now: a magazine's batch follows its current
-// cap.
+// Blocks a refill of class cls takes from the spans once the class runs at its full batch: a
+// magazine's batch follows its current cap (a list's first refills are smaller: refill_into).
 uint32_t cache_refill_batch(const ThreadCache& tc, uint32_t cls) {
   return is_mag_bin(cls) ? refill_batch_of(mag_cap(tc, cls)) : refill_batch(cls);
 }
@@ -888,7 +888,9 @@ void* refill_into(ThreadCache& tc, uint32_t cls, void*& slot, uint32_t* count = 
       if (rest) return_list(h, cls, rest);
     }
     if (!list) {
-      list = take_from_spans(h, cls, refill_batch(cls), &got);
+      uint32_t batch = list_refill_batch(cls, tc.list_refills[cls]);  // slow start
+      if (tc.list_refills[cls] < LIST_REFILLS_FULL) tc.list_refills[cls]++;
+      list = take_from_spans(h, cls, batch, &got);
       if (!got) list = nullptr;
     }
   }
