@@ -45,23 +45,37 @@ void* alloc(size_t size) {
   return p;
 }
 
-void* alloc_aligned(size_t align, size_t size) {
+// The class that serves `size` bytes aligned to `align` from the thread cache, or 0 when none
+// does (size above SMALL_LIMIT, alignment 0 or above a page). Objects sit at span_start + k *
+// size and spans are page aligned, so a class whose natural alignment covers `align` serves the
+// request without any padding. align is a power of two (any value from `new` misuse is rounded
+// up as one); 1 … 16 is every class's alignment.
+HZ3_FAST_PATH uint32_t aligned_class(size_t align, size_t size) {
+  if (HZ3_UNLIKELY(size > SMALL_LIMIT || align - 1 >= PAGE_SIZE)) return 0;
+  // ceil(log2(max(align, 16))) - 4, from 0 (16 bytes) to 8 (4 KiB)
+  uint32_t k = uint32_t(64 - __builtin_clzll((align - 1) | 15)) - ALIGN_LOG2_MIN;
+  return ALIGNED_CLASS[class_of(size + HARD_ROOM)][k];
+}
+
+// An aligned request no class serves: a large block (or ENOMEM), or malloc's for an alignment
+// of at most 16. Out of line, so the class path needs no stack frame.
+HZ3_NOINLINE void* alloc_aligned_large(size_t align, size_t size) {
   if (align <= 16) return alloc(size);
-  if (size <= SMALL_LIMIT && align <= PAGE_SIZE) {
-    // Objects sit at span_start + k * size, spans are page aligned: a class whose natural
-    // alignment covers `align` serves the request without any padding.
-    // ceil(log2(align)) - 5: align is 17 … 4096 here (a power of two but for `new` misuse)
-    uint32_t k = uint32_t(64 - __builtin_clzll(align - 1)) - ALIGN_LOG2_MIN;
-    if (uint32_t c = ALIGNED_CLASS[k][class_of(size + HARD_ROOM)]) {
-      if constexpr (HARDENED) return hard_alloc(c, size);
-      return alloc_class(c);
-    }
-  }
   void* p =
       size > MAX_REQUEST || align > MAX_REQUEST ? nullptr : large_noted(size ? size : 1, align);
   if (HZ3_UNLIKELY(!p)) errno = ENOMEM;
   return p;
 }
+
+HZ3_FAST_PATH void* alloc_aligned_fast(size_t align, size_t size) {
+  if (uint32_t c = aligned_class(align, size); HZ3_LIKELY(c != 0)) {
+    if constexpr (HARDENED) return hard_alloc(c, size);
+    return alloc_class(c);
+  }
+  return alloc_aligned_large(align, size);
+}
+
+void* alloc_aligned(size_t align, size_t size) { return alloc_aligned_fast(align, size); }
 
 void dealloc(void* p) noexcept { free_fast(p); }
 
@@ -224,20 +238,16 @@ HZ3_EXPORT_C void* HZ3_API(reallocarray)(void* p, size_t n, size_t size) {
 // glibc 2.36's memalign rules (`_mid_memalign`), which its aligned_alloc and valloc share:
 // an alignment of at most 16 is plain malloc, one above 2^63 is EINVAL, and any other that is
 // not a power of two is rounded up to the next one (memalign(24, n) is 32-aligned).
-static void* memalign_glibc(size_t align, size_t size) {
-  if (align <= 16) return alloc(size);
-  if (align > SIZE_MAX / 2 + 1) {
+HZ3_FAST_PATH void* memalign_glibc(size_t align, size_t size) {
+  if (HZ3_UNLIKELY(align > SIZE_MAX / 2 + 1)) {
     errno = EINVAL;
     return nullptr;
   }
-  if (align & (align - 1)) align = size_t{1} << (64 - __builtin_clzll(align));
-  return alloc_aligned(align, size);
+  if (HZ3_UNLIKELY(align & (align - 1))) align = size_t{1} << (64 - __builtin_clzll(align));
+  return alloc_aligned_fast(align, size);
 }
 
-// EINVAL (errno untouched) unless the alignment is a power-of-two multiple of sizeof(void*).
-// On ENOMEM glibc 2.36 leaves ENOMEM in errno too (its memalign sets it); so does hz3.
-HZ3_EXPORT_C int HZ3_API(posix_memalign)(void** out, size_t align, size_t size) {
-  if (align == 0 || (align & (align - 1)) != 0 || align % sizeof(void*) != 0) return EINVAL;
+HZ3_NOINLINE int posix_memalign_slow(void** out, size_t align, size_t size) {
   void* p = memalign_glibc(align, size);
   if (!p) {
     errno = ENOMEM;
@@ -245,6 +255,22 @@ HZ3_EXPORT_C int HZ3_API(posix_memalign)(void** out, size_t align, size_t size) 
   }
   *out = p;
   return 0;
+}
+
+// EINVAL (errno untouched) unless the alignment is a power-of-two multiple of sizeof(void*).
+// On ENOMEM glibc 2.36 leaves ENOMEM in errno too (its memalign sets it); so does hz3. A block
+// the thread cache holds is stored without a call, so the fast path needs no stack frame.
+HZ3_EXPORT_C int HZ3_API(posix_memalign)(void** out, size_t align, size_t size) {
+  if (align == 0 || (align & (align - 1)) != 0 || align % sizeof(void*) != 0) return EINVAL;
+  if constexpr (!HARDENED) {
+    if (uint32_t c = aligned_class(align, size); HZ3_LIKELY(c != 0)) {
+      if (void* p = cache_pop(t_cache, c); HZ3_LIKELY(p != nullptr)) {
+        *out = p;
+        return 0;
+      }
+    }
+  }
+  return posix_memalign_slow(out, align, size);
 }
 
 // glibc 2.36: the same as memalign (2.38 started rejecting alignments that are not powers of 2).

@@ -116,18 +116,20 @@ inline constexpr std::array<uint8_t, DIRECT_MAX + 1> CLASS_OF_DIRECT = [] {
   return t;
 }();
 
-// For aligned requests: the first class >= c whose every object is aligned to 2^(k + 5) (32 …
-// 4096 bytes), or 0 when none is (the request becomes a large block). One load instead of a scan.
-inline constexpr uint32_t ALIGN_LOG2_MIN = 5, ALIGN_LOG2_MAX = 12;
+// For aligned requests: ALIGNED_CLASS[c][k] is the first class >= c whose every object is
+// aligned to 2^(k + 4) (16 … 4096 bytes), or 0 when none is (the request becomes a large block).
+// One load instead of a scan; a class's row is 16 bytes, so the index is c * 16 + k.
+inline constexpr uint32_t ALIGN_LOG2_MIN = 4, ALIGN_LOG2_MAX = 12;
+inline constexpr uint32_t ALIGN_ROW = 16;
+static_assert(ALIGN_LOG2_MAX - ALIGN_LOG2_MIN + 1 <= ALIGN_ROW);
 namespace detail {
-constexpr std::array<std::array<uint8_t, NUM_BINS>, ALIGN_LOG2_MAX - ALIGN_LOG2_MIN + 1>
-make_aligned_class() {
-  std::array<std::array<uint8_t, NUM_BINS>, ALIGN_LOG2_MAX - ALIGN_LOG2_MIN + 1> t{};
-  for (uint32_t k = 0; k < t.size(); k++)
+constexpr std::array<std::array<uint8_t, ALIGN_ROW>, NUM_BINS> make_aligned_class() {
+  std::array<std::array<uint8_t, ALIGN_ROW>, NUM_BINS> t{};
+  for (uint32_t k = 0; k <= ALIGN_LOG2_MAX - ALIGN_LOG2_MIN; k++)
     for (uint32_t c = 1; c < NUM_BINS; c++)
       for (uint32_t d = c; d < NUM_BINS; d++)
         if (CLASSES[d].align >= (1u << (k + ALIGN_LOG2_MIN))) {
-          t[k][c] = uint8_t(d);
+          t[c][k] = uint8_t(d);
           break;
         }
   return t;
@@ -137,12 +139,12 @@ inline constexpr auto ALIGNED_CLASS = detail::make_aligned_class();
 constexpr bool aligned_class_is_first_fit() {
   for (uint32_t k = 0; k <= ALIGN_LOG2_MAX - ALIGN_LOG2_MIN; k++)
     for (uint32_t c = 1; c < NUM_BINS; c++) {
-      uint32_t d = ALIGNED_CLASS[k][c], a = 1u << (k + ALIGN_LOG2_MIN);
+      uint32_t d = ALIGNED_CLASS[c][k], a = 1u << (k + ALIGN_LOG2_MIN);
       if (d != 0 && (d < c || CLASSES[d].align < a)) return false;
       for (uint32_t e = c; e < (d ? d : NUM_BINS); e++)
         if (CLASSES[e].align >= a) return false;  // a smaller class would have done
     }
-  return ALIGNED_CLASS[ALIGN_LOG2_MAX - ALIGN_LOG2_MIN][1] != 0;  // a page-aligned class exists
+  return ALIGNED_CLASS[1][ALIGN_LOG2_MAX - ALIGN_LOG2_MIN] != 0;  // a page-aligned class exists
 }
 static_assert(aligned_class_is_first_fit(), "aligned-class table");
 
