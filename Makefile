@@ -15,9 +15,11 @@
 #   noptag    HZ3_SMALL_V2_PTAG_ENABLE=0: classify pointers through page headers (the PTAG A/B comparison)
 #   hardened  double/invalid free of every class, canaries, poisoning, shuffled refills, guard
 #             pages (docs/hardened.md)
+#   magall    every class cached in a magazine, small ones too (at most 256 objects each), no
+#             list classes (docs/design.md, "Fast paths and their budget": the A/B)
 
 VARIANT ?= release
-VARIANTS := release check noprobes noptag hardened
+VARIANTS := release check noprobes noptag hardened magall
 ifeq ($(filter $(VARIANT),$(VARIANTS)),)
 $(error unknown VARIANT '$(VARIANT)'; choose one of: $(VARIANTS))
 endif

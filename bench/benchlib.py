@@ -24,7 +24,7 @@ PEERS = {
     "jemalloc": (f"{PEER_DIR}/libjemalloc.so.2", "libjemalloc2"),
     "tcmalloc": (f"{PEER_DIR}/libtcmalloc_minimal.so.4", "libtcmalloc-minimal4"),
 }
-HZ3_VARIANTS = ("release", "check", "noprobes", "noptag", "hardened")
+HZ3_VARIANTS = ("release", "check", "noprobes", "noptag", "hardened", "magall")
 DEFAULT_ALLOCATORS = ["hz3", "hz3-noptag", "glibc", "mimalloc", "jemalloc", "tcmalloc"]
 
 

@@ -15,6 +15,7 @@ VARIANT_DEFS_check    := -DHZ3_CHECK=1
 VARIANT_DEFS_noprobes := -DHZ3_PROBES=0
 VARIANT_DEFS_noptag   := -DHZ3_SMALL_V2_PTAG_ENABLE=0
 VARIANT_DEFS_hardened := -DHZ3_HARDENED=1
+VARIANT_DEFS_magall   := -DHZ3_MAG_MIN_SIZE=1 -DHZ3_CACHE_MAX_OBJS=256
 
 LIBHZ3_MK := Makefile libhz3/libhz3.mk
 LIBHZ3_CXXFLAGS := $(CXXSTD) $(OPT) $(WARN) -fPIC -fvisibility=hidden -fvisibility-inlines-hidden \

@@ -19,6 +19,7 @@ export HZ3_LIB_CHECK=$HZ3_BUILD/check/lib/libhz3.so
 export HZ3_LIB_NOPROBES=$HZ3_BUILD/noprobes/lib/libhz3.so
 export HZ3_LIB_NOPTAG=$HZ3_BUILD/noptag/lib/libhz3.so
 export HZ3_LIB_HARDENED=$HZ3_BUILD/hardened/lib/libhz3.so
+export HZ3_LIB_MAGALL=$HZ3_BUILD/magall/lib/libhz3.so
 export HZ3_BIN=$HZ3_BUILD/bin
 export HZ3_TBIN=$HZ3_BUILD/tests
 

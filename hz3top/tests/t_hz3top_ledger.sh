@@ -75,7 +75,7 @@ check_lib() {
 }
 
 check_lib release "$HZ3_LIB" full
-for v in check noptag hardened; do
+for v in check noptag hardened magall; do
   var=HZ3_LIB_${v^^}
   if [ -f "${!var}" ]; then check_lib "$v" "${!var}"; else skip "ledger/$v" "no library at ${!var} (make variants)"; fi
 done

@@ -38,8 +38,14 @@ inline constexpr uint64_t REMOTE_BATCH_BYTES = 32 * 1024;
 // block), the bound is an index compare and holds on every free (the array full is the cap), and
 // refill and flush move a batch in one slow path. Small classes keep lists: their blocks share
 // lines, the list push is the shortest free (bench/fastpath.golden), and their caps are many
-// objects. HZ3_MAGAZINES=0 caches every class in a list.
-inline constexpr uint32_t FIRST_MAG_BIN = MAGAZINES ? class_of(MAX_SMALL) + 1 : NUM_BINS;
+// objects. HZ3_MAGAZINES=0 caches every class in a list; HZ3_MAG_MIN_SIZE=1 (the magall variant)
+// every class in a magazine.
+inline constexpr uint32_t FIRST_MAG_BIN =
+    MAGAZINES ? (HZ3_MAG_MIN_SIZE > MAX_MEDIUM ? NUM_BINS : class_of(HZ3_MAG_MIN_SIZE)) : NUM_BINS;
+// The kind of every class up to `size` when they are all of one (1: magazines, 0: lists), else -1.
+constexpr int kind_up_to(size_t size) {
+  return class_of(size) < FIRST_MAG_BIN ? 0 : (FIRST_MAG_BIN == 1 ? 1 : -1);
+}
 inline constexpr bool is_mag_bin(uint32_t bin) { return MAGAZINES && bin >= FIRST_MAG_BIN; }
 // Index in ThreadCache::mag_slots of each magazine's first slot; the slot before it is a
 // sentinel that stays nullptr, so a pop reads it when the magazine is empty.

@@ -114,6 +114,11 @@
 #ifndef HZ3_MAGAZINES
 #define HZ3_MAGAZINES 1
 #endif
+// With magazines on, the classes of this size and above are magazines, the smaller ones lists
+// (2049: the medium classes; 1: every class).
+#ifndef HZ3_MAG_MIN_SIZE
+#define HZ3_MAG_MIN_SIZE 2049
+#endif
 
 // A magazine's cap starts at HZ3_MAG_BIN_BYTES per class (HZ3_MAG_MIN_OBJS objects at least,
 // whatever their size) and doubles, up to HZ3_MAG_MAX_BYTES (HZ3_MAG_MAX_MIN_OBJS at least),

@@ -849,7 +849,14 @@ void* mag_refill(ThreadCache& tc, uint32_t cls) {
       list = *static_cast<void**>(list);
     }
     if (list) return_list(h, cls, list);
-    if (n == 0) n = take_from_spans_into(h, cls, refill_batch_of(cap), m);
+    if (n == 0) {
+      uint32_t batch = refill_batch_of(cap);
+      if (CLASSES[cls].size <= MAX_SMALL) {  // a small class's magazine: the lists' slow start
+        batch = list_refill_batch(cls, tc.list_refills[cls]);
+        if (tc.list_refills[cls] < LIST_REFILLS_FULL) tc.list_refills[cls]++;
+      }
+      n = take_from_spans_into(h, cls, batch, m);
+    }
   }
   if (n == 0) return outside_alloc(cls);  // arena exhausted: slower, not failed
   tc.mag_top[cls] = MAG_BASE[cls] + n - 1;

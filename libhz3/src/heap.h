@@ -236,17 +236,20 @@ HZ3_FAST_PATH void* alloc_class_for(uint32_t c, size_t size) {
 // (cache empty, or the hardened variant, whose blocks need their canary: the caller's slow path).
 HZ3_FAST_PATH void* alloc_direct_cached(size_t size) {
   if constexpr (HARDENED) return nullptr;
-  static_assert(DIRECT_MAX <= MAX_SMALL, "direct sizes are list classes");
-  return cache_pop_kind<false>(t_cache, t_cache.class_of_direct[size]);
+  uint32_t c = t_cache.class_of_direct[size];
+  if constexpr (kind_up_to(DIRECT_MAX) < 0) return cache_pop(t_cache, c);
+  return cache_pop_kind<(kind_up_to(DIRECT_MAX) > 0)>(t_cache, c);
 }
 
 // size <= SMALL_LIMIT.
 HZ3_FAST_PATH void* alloc_small(size_t size) {
   if constexpr (HARDENED) return hard_alloc(class_of(size + HARD_ROOM), size);
   if (HZ3_LIKELY(size <= DIRECT_MAX))
-    return alloc_class_for<0>(t_cache.class_of_direct[size], size);
-  if (size <= MAX_SMALL) return alloc_class_for<0>(class_of(size), size);
-  return alloc_class_for < MAGAZINES ? 1 : 0 > (class_of(size), size);
+    return alloc_class_for<kind_up_to(DIRECT_MAX)>(t_cache.class_of_direct[size], size);
+  if (size <= MAX_SMALL) return alloc_class_for<kind_up_to(MAX_SMALL)>(class_of(size), size);
+  constexpr int MEDIUM_KIND =
+      FIRST_MAG_BIN <= class_of(MAX_SMALL) + 1 ? 1 : (FIRST_MAG_BIN >= NUM_BINS ? 0 : -1);
+  return alloc_class_for<MEDIUM_KIND>(class_of(size), size);
 }
 
 // --tc.frees_left[bin] == 0, for tc = t_cache. GCC 12 addresses an initial-exec TLS array that
@@ -273,7 +276,7 @@ HZ3_FAST_PATH void free_tagged(void* p, uint32_t tag32) {
   uint64_t tag = tag32;
   ThreadCache& tc = t_cache;
   uint64_t bin = tag ^ tc.key;
-  if (HZ3_LIKELY(bin < FIRST_MAG_BIN)) {  // our thread's heap, a list class
+  if (FIRST_MAG_BIN > 1 && HZ3_LIKELY(bin < FIRST_MAG_BIN)) {  // our thread's heap, a list class
     if constexpr (CHECK) check_on_free(p, uint32_t(tag));
     if constexpr (HARDENED) hard_on_free(p, uint32_t(bin));
     *static_cast<void**>(p) = tc.head[bin];

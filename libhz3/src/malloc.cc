@@ -184,9 +184,10 @@ using namespace hz3;
 HZ3_EXPORT_C void* HZ3_API(malloc)(size_t size) {
   if constexpr (!HARDENED) {  // the common sizes first: one compare before the table load
     if (HZ3_LIKELY(size <= DIRECT_MAX))
-      return alloc_class_for<0>(t_cache.class_of_direct[size], size);
+      return alloc_class_for<kind_up_to(DIRECT_MAX)>(t_cache.class_of_direct[size], size);
     // The list classes before the medium limit: a small block pays no compare for magazines.
-    if (HZ3_LIKELY(size <= MAX_SMALL)) return alloc_class_for<0>(class_of(size), size);
+    if (HZ3_LIKELY(size <= MAX_SMALL))
+      return alloc_class_for<kind_up_to(MAX_SMALL)>(class_of(size), size);
   }
   if (HZ3_LIKELY(size <= SMALL_LIMIT)) return alloc_small(size);
   return alloc(size);

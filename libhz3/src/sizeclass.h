@@ -65,7 +65,9 @@ constexpr std::array<ClassInfo, NUM_BINS> make_classes() {
     uint32_t pages = span_pages_for(sz);
     uint32_t cap = uint32_t(HZ3_CACHE_BIN_BYTES) / sz;
     cap = cap < 4 ? 4 : (cap > HZ3_CACHE_MAX_OBJS ? HZ3_CACHE_MAX_OBJS : cap);
-    if (HZ3_MAGAZINES && sz > MAX_SMALL) {  // a magazine class (heap.h): its array's length
+    // A medium magazine class (heap.h): its array's length, which its cap may grow to. Small
+    // classes keep the list cap whatever caches them (a magazine of theirs does not grow).
+    if (HZ3_MAGAZINES && sz > MAX_SMALL && sz >= HZ3_MAG_MIN_SIZE) {
       cap = uint32_t(HZ3_MAG_MAX_BYTES) / sz;
       cap = cap < HZ3_MAG_MAX_MIN_OBJS ? HZ3_MAG_MAX_MIN_OBJS : cap;
     }

@@ -20,6 +20,7 @@ variant_lib() {
     noprobes) echo "$HZ3_LIB_NOPROBES" ;;
     noptag) echo "$HZ3_LIB_NOPTAG" ;;
     hardened) echo "$HZ3_LIB_HARDENED" ;;
+    magall) echo "$HZ3_LIB_MAGALL" ;;
     *) echo "/nonexistent/unknown-variant-$1" ;;
   esac
 }

@@ -5,7 +5,7 @@
 . "$HZ3_TOP/scripts/testlib.sh"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-for v in release check noprobes noptag hardened; do
+for v in release check noprobes noptag hardened magall; do
   bin=$HZ3_TBIN/unit_test_$v
   if [ ! -x "$bin" ]; then fail "unit/$v" "$bin not built"; continue; fi
   "$bin" 2>&1 | sed "s|: unit/|: unit/$v/|" | tee "$log"
