@@ -42,10 +42,12 @@ inline constexpr uint64_t REMOTE_BATCH_BYTES = 32 * 1024;
 // every class in a magazine.
 inline constexpr uint32_t FIRST_MAG_BIN =
     MAGAZINES ? (HZ3_MAG_MIN_SIZE > MAX_MEDIUM ? NUM_BINS : class_of(HZ3_MAG_MIN_SIZE)) : NUM_BINS;
-// The kind of every class up to `size` when they are all of one (1: magazines, 0: lists), else -1.
-constexpr int kind_up_to(size_t size) {
-  return class_of(size) < FIRST_MAG_BIN ? 0 : (FIRST_MAG_BIN == 1 ? 1 : -1);
+// The kind of classes first … last when they are all of one (1: magazines, 0: lists), else -1:
+// the template argument of the pops whose sizes fall in that range (heap.h).
+constexpr int classes_kind(uint32_t first, uint32_t last) {
+  return last < FIRST_MAG_BIN ? 0 : (first >= FIRST_MAG_BIN ? 1 : -1);
 }
+constexpr int kind_up_to(size_t size) { return classes_kind(1, class_of(size)); }
 inline constexpr bool is_mag_bin(uint32_t bin) { return MAGAZINES && bin >= FIRST_MAG_BIN; }
 // Index in ThreadCache::mag_slots of each magazine's first slot; the slot before it is a
 // sentinel that stays nullptr, so a pop reads it when the magazine is empty.

@@ -829,6 +829,14 @@ void* shared_alloc(uint32_t cls) {
 
 namespace {
 
+// The batch of a small class's refill from the spans, and one more refill counted towards its
+// full batch (list_refill_batch: slow start).
+uint32_t slow_start_batch(ThreadCache& tc, uint32_t cls) {
+  uint32_t batch = list_refill_batch(cls, tc.list_refills[cls]);
+  if (tc.list_refills[cls] < LIST_REFILLS_FULL) tc.list_refills[cls]++;
+  return batch;
+}
+
 // Fills cls's magazine (empty) and returns one object from it: the whole inbox of the class
 // when it fits the cap (the rest back to the spans), else a batch from the spans.
 void* mag_refill(ThreadCache& tc, uint32_t cls) {
@@ -849,13 +857,9 @@ void* mag_refill(ThreadCache& tc, uint32_t cls) {
       list = *static_cast<void**>(list);
     }
     if (list) return_list(h, cls, list);
-    if (n == 0) {
-      uint32_t batch = refill_batch_of(cap);
-      if (CLASSES[cls].size <= MAX_SMALL) {  // a small class's magazine: the lists' slow start
-        batch = list_refill_batch(cls, tc.list_refills[cls]);
-        if (tc.list_refills[cls] < LIST_REFILLS_FULL) tc.list_refills[cls]++;
-      }
-      n = take_from_spans_into(h, cls, batch, m);
+    if (n == 0) {  // a small class's magazine (magall) does not grow: it starts slow as a list
+      bool small = CLASSES[cls].size <= MAX_SMALL;
+      n = take_from_spans_into(h, cls, small ? slow_start_batch(tc, cls) : refill_batch_of(cap), m);
     }
   }
   if (n == 0) return outside_alloc(cls);  // arena exhausted: slower, not failed
@@ -895,9 +899,7 @@ void* refill_into(ThreadCache& tc, uint32_t cls, void*& slot, uint32_t* count = 
       if (rest) return_list(h, cls, rest);
     }
     if (!list) {
-      uint32_t batch = list_refill_batch(cls, tc.list_refills[cls]);  // slow start
-      if (tc.list_refills[cls] < LIST_REFILLS_FULL) tc.list_refills[cls]++;
-      list = take_from_spans(h, cls, batch, &got);
+      list = take_from_spans(h, cls, slow_start_batch(tc, cls), &got);
       if (!got) list = nullptr;
     }
   }

@@ -201,6 +201,15 @@ HZ3_FAST_PATH void* cache_pop(ThreadCache& tc, uint32_t c) {
   return cache_pop_kind<false>(tc, c);
 }
 
+// cache_pop for a class of kind KIND (classes_kind: 1 magazine, 0 list, -1 found from c).
+template <int KIND>
+HZ3_FAST_PATH void* cache_pop_as(ThreadCache& tc, uint32_t c) {
+  if constexpr (KIND < 0)
+    return cache_pop(tc, c);
+  else
+    return cache_pop_kind<(KIND > 0)>(tc, c);
+}
+
 // One object of class c (the hardened variant's checks come after).
 HZ3_FAST_PATH void* alloc_class(uint32_t c) {
   if (void* p = cache_pop(t_cache, c); HZ3_LIKELY(p != nullptr)) return p;
@@ -223,11 +232,11 @@ HZ3_FAST_PATH void* hard_alloc(uint32_t c, size_t size) {
 }
 
 // One object of class c = class_of(size) for a request of `size` bytes. The refill takes the
-// size, which is still in its argument register, and finds the class again. MAG as for
-// cache_pop_kind; without it, c's kind is found from c.
-template <int MAG = -1>
+// size, which is still in its argument register, and finds the class again. KIND as for
+// cache_pop_as.
+template <int KIND = -1>
 HZ3_FAST_PATH void* alloc_class_for(uint32_t c, size_t size) {
-  void* p = MAG < 0 ? cache_pop(t_cache, c) : cache_pop_kind<(MAG > 0)>(t_cache, c);
+  void* p = cache_pop_as<KIND>(t_cache, c);
   if (HZ3_LIKELY(p != nullptr)) return p;
   return malloc_refill_size(size);
 }
@@ -236,9 +245,7 @@ HZ3_FAST_PATH void* alloc_class_for(uint32_t c, size_t size) {
 // (cache empty, or the hardened variant, whose blocks need their canary: the caller's slow path).
 HZ3_FAST_PATH void* alloc_direct_cached(size_t size) {
   if constexpr (HARDENED) return nullptr;
-  uint32_t c = t_cache.class_of_direct[size];
-  if constexpr (kind_up_to(DIRECT_MAX) < 0) return cache_pop(t_cache, c);
-  return cache_pop_kind<(kind_up_to(DIRECT_MAX) > 0)>(t_cache, c);
+  return cache_pop_as<kind_up_to(DIRECT_MAX)>(t_cache, t_cache.class_of_direct[size]);
 }
 
 // size <= SMALL_LIMIT.
@@ -247,9 +254,7 @@ HZ3_FAST_PATH void* alloc_small(size_t size) {
   if (HZ3_LIKELY(size <= DIRECT_MAX))
     return alloc_class_for<kind_up_to(DIRECT_MAX)>(t_cache.class_of_direct[size], size);
   if (size <= MAX_SMALL) return alloc_class_for<kind_up_to(MAX_SMALL)>(class_of(size), size);
-  constexpr int MEDIUM_KIND =
-      FIRST_MAG_BIN <= class_of(MAX_SMALL) + 1 ? 1 : (FIRST_MAG_BIN >= NUM_BINS ? 0 : -1);
-  return alloc_class_for<MEDIUM_KIND>(class_of(size), size);
+  return alloc_class_for<classes_kind(class_of(MAX_SMALL) + 1, NUM_CLASSES)>(class_of(size), size);
 }
 
 // --tc.frees_left[bin] == 0, for tc = t_cache. GCC 12 addresses an initial-exec TLS array that

@@ -343,8 +343,8 @@ static void list_bound_cuts_to_half() { std::thread(list_bound_cuts_to_half_in_t
 // Slow start: a thread's refills of a small class (a list, or a magazine in the magall variant)
 // take REFILL_FIRST_BATCH blocks, then twice the last, up to the class's batch, so a short-lived
 // thread does not take (and walk at its refill and again at its exit) a full batch of every class
-// it touches. Each allocation below finds the list empty: the refill's size is the list's length
-// plus the block it returned.
+// it touches. Each allocation below finds the cache empty: the refill's size is what the cache
+// holds after it plus the block it returned.
 static void list_refills_start_small_in_thread() {
   const size_t size = 64;
   const uint32_t c = class_of(size + HARD_ROOM);
